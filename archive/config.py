@@ -1,0 +1,104 @@
+"""Settings, read from the environment in exactly one place.
+
+| variable | meaning | default |
+|---|---|---|
+| ARCHIVE_HOME | data directory (WARCs, SQLite DB, keys) | ./data |
+| ARCHIVE_DATABASE_URL | SQLAlchemy URL of the custody DB | sqlite:///$ARCHIVE_HOME/custody.sqlite |
+| ARCHIVE_ALLOW_PRIVATE_NETWORKS | 1 to allow loopback/private targets | 0 |
+| ARCHIVE_USER_AGENT | User-Agent sent with every request | provenance-archive/<version> (+contact) |
+| ARCHIVE_CONTACT | contact named in the User-Agent | (none) |
+| ARCHIVE_OPERATOR | operator named in warcinfo and events | the login name |
+| ARCHIVE_MAX_BYTES | response size limit in bytes | 52428800 |
+| ARCHIVE_DEADLINE | total seconds allowed for one capture | 120 |
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from archive import SOFTWARE
+from archive.errors import ConfigError
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """Limits and switches for one fetch. Every field ends up in the capture's provenance."""
+
+    user_agent: str = SOFTWARE
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    deadline: float = 120.0
+    max_bytes: int = 50 * 1024 * 1024
+    max_redirects: int = 10
+    allow_private_networks: bool = False
+    verify_tls: bool = True
+    max_retries: int = 2
+    backoff_base: float = 0.5
+    max_retry_after: float = 30.0
+    max_decoded_bytes: int = 200 * 1024 * 1024
+    max_encoding_depth: int = 2
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str
+    fetch: FetchPolicy = field(default_factory=FetchPolicy)
+    operator: str = "unknown"
+    hostname: str = "localhost"
+
+    @property
+    def warc_dir(self) -> Path:
+        return self.home / "warcs"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.home / "quarantine"
+
+    @property
+    def key_dir(self) -> Path:
+        return self.home / "keys"
+
+    def with_fetch(self, **changes: Any) -> Settings:
+        return replace(self, fetch=replace(self.fetch, **changes))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if env is None else env
+        home = Path(env.get("ARCHIVE_HOME") or "data").resolve()
+        db_url = env.get("ARCHIVE_DATABASE_URL") or f"sqlite:///{home / 'custody.sqlite'}"
+        contact = env.get("ARCHIVE_CONTACT", "").strip()
+        default_ua = f"{SOFTWARE} (+{contact})" if contact else SOFTWARE
+        try:
+            policy = FetchPolicy(
+                user_agent=env.get("ARCHIVE_USER_AGENT") or default_ua,
+                allow_private_networks=env.get("ARCHIVE_ALLOW_PRIVATE_NETWORKS", "").lower()
+                in _TRUE,
+                max_bytes=int(env.get("ARCHIVE_MAX_BYTES") or FetchPolicy.max_bytes),
+                deadline=float(env.get("ARCHIVE_DEADLINE") or FetchPolicy.deadline),
+            )
+        except ValueError as exc:
+            raise ConfigError(f"bad number in the environment: {exc}") from exc
+        settings = cls(
+            home=home,
+            database_url=db_url,
+            fetch=policy,
+            operator=env.get("ARCHIVE_OPERATOR") or _login(),
+            hostname=socket.gethostname(),
+        )
+        return replace(settings, **overrides) if overrides else settings
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "unknown"

@@ -1,0 +1,105 @@
+"""The one exception tree of the library.
+
+Every error a user can see derives from :class:`ArchiveError`. Each carries the
+context an operator needs (url, path, digest, record id) and its ``str()`` is a
+single line saying what failed, why, and where useful what to do about it.
+CLI exit codes are chosen by class (see ``archive.cli``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ArchiveError(Exception):
+    """Root of all errors raised by ``archive``."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, **context: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.context = {k: v for k, v in context.items() if v is not None}
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": type(self).__name__, "message": self.message, **{
+            k: str(v) for k, v in self.context.items()}}
+
+
+class ConfigError(ArchiveError):
+    """Bad settings or arguments: nothing was attempted."""
+
+    exit_code = 2
+
+
+class FetchError(ArchiveError):
+    """A URL could not be captured (network, protocol, limits)."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, url: str | None = None, **context: Any) -> None:
+        super().__init__(message, url=url, **context)
+        self.url = url
+
+
+class RefusedURLError(FetchError):
+    """Refused before connecting: bad scheme or a non-public address (SSRF guard)."""
+
+
+class DNSError(FetchError):
+    """The host name did not resolve."""
+
+
+class TLSError(FetchError):
+    """The TLS handshake or certificate check failed."""
+
+
+class FetchTimeoutError(FetchError):
+    """Connect timeout, read timeout, or the total deadline passed."""
+
+
+class RedirectError(FetchError):
+    """A redirect loop, or a chain longer than the limit."""
+
+
+class ProtocolError(FetchError):
+    """The server closed without a response or sent something that is not HTTP."""
+
+
+class StorageError(ArchiveError):
+    """Writing or reading the WARC store failed (disk full, fsync error, missing file)."""
+
+    exit_code = 4
+
+
+class IntegrityError(ArchiveError):
+    """Stored bytes or records do not match what the custody database says."""
+
+    exit_code = 5
+
+
+class NotFoundError(ArchiveError):
+    """No capture, record or object matches what was asked for."""
+
+    exit_code = 6
+
+
+class AmbiguousHashError(NotFoundError):
+    """A hash prefix matches more than one object."""
+
+
+class WarcFormatError(ArchiveError):
+    """A WARC file is malformed (used on import and verification), with its byte offset."""
+
+    exit_code = 5
+
+
+class MetadataError(ArchiveError, ValueError):
+    """Metadata extraction or validation failed; ``errors`` lists every problem found."""
+
+    def __init__(self, message: str, errors: list[str] | None = None, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.errors = errors or []

@@ -1,0 +1,114 @@
+"""Table definitions (SQLAlchemy Core). The schema itself is owned by the Alembic
+migrations in ``archive/migrations``; these mirror them for queries, and a test
+checks that the two agree.
+
+Hashes are stored as bare lowercase hex (so a prefix search is a plain range or
+LIKE on an indexed column) and shown with the ``sha256:`` prefix. Times are
+ISO 8601 UTC strings, identical on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("url_key", String(64), nullable=False, unique=True),
+    Column("label", Text),
+    Column("outlet_hint", Text),
+    Column("schedule_group", Text),
+    Column("added_at", String(32), nullable=False),
+)
+
+warc_files = Table(
+    "warc_files",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("relpath", Text, nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    Column("sha256", String(64), nullable=False, index=True),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+captures = Table(
+    "captures",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("capture_id", String(64), nullable=False, unique=True),
+    Column("content_hash", String(64), index=True),
+    Column("payload_digest", String(64)),
+    Column("kind", String(16), nullable=False),  # http | document
+    Column("status", String(16), nullable=False),  # complete | truncated | http-error | ...
+    Column("http_status", Integer),
+    Column("url", Text, nullable=False, index=True),
+    Column("final_url", Text),
+    Column("content_type", Text),
+    Column("started_at", String(32), nullable=False),
+    Column("ended_at", String(32), nullable=False),
+    Column("warc_file_id", Integer, ForeignKey("warc_files.id"), nullable=False),
+    Column("revisit_of", String(64)),
+    Column("source_id", Integer, ForeignKey("sources.id")),
+    Column("manifest", Text, nullable=False),  # canonical JSON; capture_id is its SHA-256
+    Column("provenance", Text, nullable=False),  # JSON, as in the WARC metadata record
+)
+
+records = Table(
+    "records",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("capture_pk", Integer, ForeignKey("captures.id"), nullable=False, index=True),
+    Column("warc_file_id", Integer, ForeignKey("warc_files.id"), nullable=False),
+    Column("record_id", Text, nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("target_uri", Text),
+    Column("date", String(32), nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("length", BigInteger, nullable=False),
+    Column("block_digest", String(64), nullable=False),
+    Column("payload_digest", String(64)),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("type", String(48), nullable=False),
+    Column("time", String(32), nullable=False),
+    Column("objects", Text, nullable=False),  # canonical JSON list of "sha256:..." ids
+    Column("agent", Text, nullable=False),  # canonical JSON object
+    Column("outcome", String(16), nullable=False),
+    Column("detail", Text, nullable=False),  # canonical JSON object
+    Column("prev_hash", String(64), nullable=False),
+    Column("entry_hash", String(64), nullable=False, unique=True),
+)
+
+event_objects = Table(
+    "event_objects",
+    metadata,
+    Column("object_hash", String(64), primary_key=True),
+    Column("seq", BigInteger, ForeignKey("events.seq"), primary_key=True),
+)
+
+log_head = Table(
+    "log_head",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("head_hash", String(64), nullable=False),
+)

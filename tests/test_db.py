@@ -1,0 +1,46 @@
+"""Migrations: they build the schema the code expects, on both databases, concurrently."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+
+from sqlalchemy import inspect
+
+from archive.db import current_revision, head_revision, make_engine, open_database
+from archive.tables import metadata
+
+
+def test_migrations_create_the_tables_the_code_uses(db_url: str) -> None:
+    engine = open_database(db_url)
+    insp = inspect(engine)
+    for table in metadata.sorted_tables:
+        cols = {c["name"] for c in insp.get_columns(table.name)}
+        assert cols == {c.name for c in table.columns}, table.name
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
+
+
+def test_sqlite_runs_in_wal_mode_with_full_sync(sqlite_url: str) -> None:
+    engine = open_database(sqlite_url)
+    with engine.connect() as c:
+        assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert c.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    engine.dispose()
+
+
+def _open(url: str) -> str | None:
+    engine = open_database(url)
+    rev = current_revision(engine)
+    engine.dispose()
+    return rev
+
+
+def test_many_processes_opening_a_new_database_at_once_migrate_it_once(db_url: str) -> None:
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(4) as pool:
+        revs = pool.map(_open, [db_url] * 4)
+    assert revs == [head_revision()] * 4
+    engine = make_engine(db_url)
+    with engine.connect() as c:
+        assert c.exec_driver_sql("SELECT count(*) FROM log_head").scalar() == 1
+    engine.dispose()
