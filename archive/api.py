@@ -1,0 +1,244 @@
+"""``Archive``: the one entry point the CLI and the Dagster pipeline use."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, or_, select
+
+from archive.capture import CaptureFailure, CaptureResult, Recorder, _Prepared, host_of
+from archive.config import Settings
+from archive.custody import Agent, Event, events_for
+from archive.db import open_database, read
+from archive.errors import AmbiguousHashError, ArchiveError, FetchError, NotFoundError
+from archive.fetch import Fetcher, FetchResult
+from archive.hashing import PREFIX, hex_part
+from archive.store import WarcStore
+from archive.tables import captures, records, warc_files
+from archive.timeutil import utc_now
+from archive.verify import VerifyReport, verify
+from archive.warc import RecordIdFactory, new_record_id
+
+Outcome = CaptureResult | CaptureFailure
+
+
+class Archive:
+    """An archive: a WARC store plus a custody database, opened from ``Settings``."""
+
+    def __init__(self, settings: Settings, engine: Engine, *,
+                 clock: Callable[[], datetime] = utc_now,
+                 new_id: RecordIdFactory = new_record_id,
+                 namer: Callable[[datetime, str], str] | None = None) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.store = WarcStore(settings.warc_dir, **({"namer": namer} if namer else {}))
+        self.recorder = Recorder(settings, engine, clock=clock, new_id=new_id, store=self.store)
+        self.clock = clock
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, **kwargs: Any) -> Archive:
+        settings = settings or Settings.from_env()
+        settings.home.mkdir(parents=True, exist_ok=True)
+        return cls(settings, open_database(settings.database_url), **kwargs)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def agent(self, **extra: Any) -> Agent:
+        return replace(Agent(host=self.settings.hostname), **extra)
+
+    # -- capture and ingest -------------------------------------------------------------
+
+    def capture(self, urls: Sequence[str], *, agent: Agent | None = None,
+                concurrency: int = 4, per_host: int = 1, batch_size: int = 32,
+                on_done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+        """Capture every URL; never raises for one URL's failure (it is reported).
+
+        Fetches run on ``concurrency`` threads with at most ``per_host`` at a time per
+        host (politeness); finished fetches are written in batches, one WARC file per
+        batch, so a batch costs one fsync and one transaction.
+        """
+        agent = agent or self.agent()
+        fetcher = Fetcher(self.settings.fetch)
+        host_slots: dict[str, threading.Semaphore] = {}
+        slots_lock = threading.Lock()
+
+        def slot(url: str) -> threading.Semaphore:
+            with slots_lock:
+                return host_slots.setdefault(host_of(url), threading.Semaphore(per_host))
+
+        def fetch_one(url: str) -> tuple[str, FetchResult | FetchError, _Prepared | None]:
+            with slot(url):
+                try:
+                    result = fetcher.fetch(url)
+                except FetchError as exc:
+                    return url, exc, None
+            try:
+                return url, result, self.recorder.prepare_fetch(result, agent)
+            except BaseException:
+                result.close()
+                raise
+
+        outcomes: dict[int, Outcome] = {}
+        order = {u: i for i, u in reversed(list(enumerate(urls)))}
+        pending: list[tuple[int, FetchResult, _Prepared]] = []
+
+        def flush() -> None:
+            if not pending:
+                return
+            try:
+                stored = self.recorder.record([p for _, _, p in pending], agent)
+                for (idx, _, _), res in zip(pending, stored, strict=True):
+                    outcomes[idx] = res
+                    if on_done:
+                        on_done(res)
+            finally:
+                for _, fr, _ in pending:
+                    fr.close()
+                pending.clear()
+
+        index_of: dict[Future[Any], int] = {}
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            for i, url in enumerate(urls):
+                index_of[pool.submit(fetch_one, url)] = i
+            waiting = set(index_of)
+            while waiting:
+                done, waiting = wait(waiting, timeout=0.5, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    url, res, prepared = fut.result()
+                    idx = index_of[fut]
+                    if isinstance(res, FetchError):
+                        outcomes[idx] = self.recorder.record_failure(url, res, agent)
+                        if on_done:
+                            on_done(outcomes[idx])
+                    else:
+                        assert prepared is not None
+                        pending.append((idx, res, prepared))
+                if len(pending) >= batch_size or (not done and pending) or not waiting:
+                    flush()
+        del order
+        return [outcomes[i] for i in range(len(urls))]
+
+    def ingest(self, paths: Iterable[Path], *, url: str | None = None,
+               content_type: str | None = None, agent: Agent | None = None) -> list[CaptureResult]:
+        agent = agent or self.agent()
+        prepared = []
+        for p in paths:
+            try:
+                data = p.read_bytes()
+            except OSError as exc:
+                raise ArchiveError(f"cannot read {p}: {exc.strerror}", path=p) from exc
+            prepared.append(self.recorder.prepare_document(
+                data, name=p.name, url=url, content_type=content_type, agent=agent))
+        return self.recorder.record(prepared, agent)
+
+    # -- lookup -----------------------------------------------------------------------
+
+    def list_captures(self, *, limit: int | None = None) -> list[dict[str, Any]]:
+        with read(self.engine) as conn:
+            q = select(captures, warc_files.c.relpath).join(
+                warc_files, warc_files.c.id == captures.c.warc_file_id).order_by(
+                captures.c.id.desc())
+            if limit:
+                q = q.limit(limit)
+            return [_capture_summary(r) for r in conn.execute(q).all()]
+
+    def resolve(self, hash_or_prefix: str) -> list[dict[str, Any]]:
+        """Captures whose capture id or content hash is ``hash_or_prefix`` (or starts with it).
+
+        A prefix that matches more than one distinct hash raises ``AmbiguousHashError``.
+        """
+        try:
+            h = hex_part(hash_or_prefix)
+        except ValueError as exc:
+            raise NotFoundError(str(exc)) from exc
+        if len(h) < 4:
+            raise NotFoundError(f"hash prefix {hash_or_prefix!r} is too short; give at least "
+                                "4 hex digits")
+        upper = h + "g"  # hex digits sort below "g": [h, h+"g") is exactly the prefix range
+        with read(self.engine) as conn:
+            q = select(captures, warc_files.c.relpath).join(
+                warc_files, warc_files.c.id == captures.c.warc_file_id).where(or_(
+                    (captures.c.capture_id >= h) & (captures.c.capture_id < upper),
+                    (captures.c.content_hash >= h) & (captures.c.content_hash < upper),
+                )).order_by(captures.c.id)
+            rows = conn.execute(q).all()
+        if not rows:
+            raise NotFoundError(f"no capture has a capture id or content hash {hash_or_prefix}")
+        ids = {r.capture_id for r in rows if r.capture_id.startswith(h)}
+        contents = {r.content_hash for r in rows if (r.content_hash or "").startswith(h)}
+        if len(ids) + len(contents) > 1 and not (len(ids) == 0 and len(contents) == 1):
+            raise AmbiguousHashError(
+                f"hash prefix {hash_or_prefix} matches {len(ids)} capture ids and "
+                f"{len(contents)} content hashes; give more digits")
+        return [_capture_summary(r) for r in rows]
+
+    def show(self, hash_or_prefix: str) -> list[dict[str, Any]]:
+        """Everything we know of the matching captures: rows, records, provenance, events."""
+        out = []
+        for cap in self.resolve(hash_or_prefix):
+            with read(self.engine) as conn:
+                row = conn.execute(select(captures).where(
+                    captures.c.capture_id == hex_part(cap["capture_id"]))).one()
+                recs = conn.execute(select(records).where(records.c.capture_pk == row.id)
+                                    .order_by(records.c.offset)).all()
+                evs: dict[int, Event] = {}
+                for obj in filter(None, [cap["capture_id"], cap["content_hash"]]):
+                    for e in events_for(conn, obj):
+                        evs[e.seq] = e
+            out.append({
+                **cap,
+                "manifest": json.loads(row.manifest),
+                "provenance": json.loads(row.provenance),
+                "records": [{"record_id": r.record_id, "type": r.type,
+                             "target_uri": r.target_uri, "date": r.date, "offset": r.offset,
+                             "length": r.length, "block_digest": PREFIX + r.block_digest,
+                             "payload_digest": PREFIX + r.payload_digest
+                             if r.payload_digest else None} for r in recs],
+                "events": [evs[k].to_json() for k in sorted(evs)],
+            })
+        return out
+
+    def verify(self, hash_or_prefix: str | None = None, *, deep: bool = False) -> VerifyReport:
+        ids = None
+        if hash_or_prefix:
+            ids = [c["capture_id"] for c in self.resolve(hash_or_prefix)]
+        return verify(self.engine, self.store, capture_ids=ids, deep=deep,
+                      policy=self.settings.fetch)
+
+    def stats(self) -> dict[str, int]:
+        with read(self.engine) as conn:
+            return {
+                "captures": conn.execute(select(func.count()).select_from(captures)).scalar_one(),
+                "warc_files": conn.execute(
+                    select(func.count()).select_from(warc_files)).scalar_one(),
+            }
+
+
+def _capture_summary(r: Any) -> dict[str, Any]:
+    return {
+        "capture_id": PREFIX + r.capture_id,
+        "content_hash": PREFIX + r.content_hash if r.content_hash else None,
+        "url": r.url, "final_url": r.final_url, "kind": r.kind, "status": r.status,
+        "http_status": r.http_status, "content_type": r.content_type,
+        "captured_at": r.started_at, "warc_file": r.relpath,
+        "revisit_of": PREFIX + r.revisit_of if r.revisit_of else None,
+    }
+
+
+def iter_outcomes(outcomes: Iterable[Outcome]) -> Iterator[dict[str, Any]]:
+    for o in outcomes:
+        yield o.to_json()

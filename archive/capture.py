@@ -1,0 +1,453 @@
+"""From a fetched URL or a local document to a durable, recorded capture.
+
+Order of effects, which the crash guarantees depend on:
+1. fetch (spooled to temp files; nothing in the store yet);
+2. write one WARC file under ``.open``, fsync, rename, fsync the directory;
+3. one database transaction: file row, capture rows, record rows, custody events.
+A crash between 2 and 3 leaves a complete file without rows; ``archive verify``'s
+reconciler finds it. A row therefore never points at a missing file.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Connection, Engine, insert, select
+
+from archive import SOFTWARE, SOFTWARE_NAME, __version__
+from archive.canonical import canonical_json
+from archive.config import Settings
+from archive.content import Decoded, decode_body, sniff_type
+from archive.custody import (
+    CAPTURE,
+    INGESTION,
+    MESSAGE_DIGEST_CALCULATION,
+    Agent,
+    CustodyLog,
+    NewEvent,
+)
+from archive.db import DatabaseError, run_write
+from archive.errors import ArchiveError, FetchError, StorageError
+from archive.fetch import Exchange, FetchResult
+from archive.hashing import PREFIX, hex_part, sha256_bytes
+from archive.manifest import build_manifest, capture_id
+from archive.store import StoredFile, WarcStore
+from archive.tables import captures, records, warc_files
+from archive.timeutil import iso_utc, utc_now
+from archive.urls import url_key
+from archive.warc import (
+    HTTP_REQUEST_TYPE,
+    HTTP_RESPONSE_TYPE,
+    REVISIT_PROFILE,
+    Block,
+    RecordIdFactory,
+    WarcWriter,
+    WrittenRecord,
+    digests,
+    new_record_id,
+    warc_date,
+    warc_fields,
+)
+
+WARC_1_1_SPEC = "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/"
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    """One stored capture, as the CLI, the API and Dagster report it."""
+
+    capture_id: str
+    content_hash: str | None
+    url: str
+    final_url: str | None
+    kind: str
+    status: str
+    http_status: int | None
+    content_type: str | None
+    started_at: str
+    warc_path: str
+    warc_sha256: str
+    revisit_of: str | None = None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("complete", "revisit")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "capture_id": self.capture_id, "content_hash": self.content_hash, "url": self.url,
+            "final_url": self.final_url, "kind": self.kind, "status": self.status,
+            "http_status": self.http_status, "content_type": self.content_type,
+            "captured_at": self.started_at, "warc_path": self.warc_path,
+            "warc_sha256": self.warc_sha256, "revisit_of": self.revisit_of,
+            "problems": list(self.problems),
+        }
+
+
+@dataclass(frozen=True)
+class CaptureFailure:
+    """A URL that produced no HTTP response at all (refused, DNS, TLS, timeout...)."""
+
+    url: str
+    error: ArchiveError
+
+    ok = False
+    status = "failed"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"url": self.url, "status": "failed", **self.error.to_dict()}
+
+
+@dataclass
+class _Prepared:
+    """A capture whose bytes are in hand and whose records are about to be written."""
+
+    url: str
+    kind: str
+    started_at: datetime
+    ended_at: datetime
+    content_hash: str | None
+    content_type: str | None
+    status: str
+    http_status: int | None
+    final_url: str | None
+    provenance: dict[str, Any]
+    write: Callable[[WarcWriter, str], list[WrittenRecord]]
+    revisit_of: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+class Recorder:
+    """Writes prepared captures to one WARC file and the custody DB."""
+
+    def __init__(self, settings: Settings, engine: Engine, *,
+                 clock: Callable[[], datetime] = utc_now,
+                 new_id: RecordIdFactory = new_record_id,
+                 store: WarcStore | None = None,
+                 log: CustodyLog | None = None) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.clock = clock
+        self.new_id = new_id
+        self.store = store or WarcStore(settings.warc_dir)
+        self.log = log or CustodyLog(clock=clock)
+
+    # -- preparing -----------------------------------------------------------------
+
+    def prepare_fetch(self, result: FetchResult, agent: Agent) -> _Prepared:
+        final = result.exchanges[-1]
+        ctype = final.header("content-type")
+        with final.open_body() as body, decode_body(
+                body, final.content_encoding, max_output=result.policy.max_decoded_bytes,
+                max_depth=result.policy.max_encoding_depth) as decoded:
+            return self._prepare_decoded(result, agent, decoded, ctype)
+
+    def _prepare_decoded(self, result: FetchResult, agent: Agent, decoded: Decoded,
+                         ctype: str | None) -> _Prepared:
+        final = result.exchanges[-1]
+        problems: list[str] = []
+        if decoded.error:
+            problems.append(f"content not decodable: {decoded.error}")
+        truncated = final.truncated
+        if truncated:
+            status = "truncated"
+            problems.append(f"response truncated ({truncated}) after {final.body_length} bytes")
+        elif final.status >= 400:
+            status = "http-error"
+            problems.append(f"HTTP {final.status} {final.reason}".rstrip())
+        else:
+            status = "complete"
+        content_hash = decoded.sha256 if not decoded.error else None
+        payload_digest = _payload_digest(final)
+        revisit = None if truncated else self._find_revisit(result.requested_url,
+                                                             payload_digest)
+        if revisit is not None:
+            status = "revisit" if status == "complete" else status
+        prov = self._fetch_provenance(result, agent, decoded, ctype)
+        prepared = _Prepared(
+            url=result.requested_url, kind="http", started_at=result.started_at,
+            ended_at=result.ended_at, content_hash=content_hash, content_type=ctype,
+            status=status, http_status=final.status, final_url=result.final_url,
+            provenance=prov, write=lambda w, info_id: [], revisit_of=revisit and revisit[0],
+            problems=problems,
+        )
+        prepared.write = lambda w, info_id: self._write_exchanges(w, info_id, result, prov,
+                                                                  revisit, payload_digest)
+        return prepared
+
+    def prepare_document(self, data: bytes, *, name: str, url: str | None,
+                         content_type: str | None, agent: Agent) -> _Prepared:
+        now = self.clock()
+        content_hash = sha256_bytes(data)
+        ctype = content_type or mimetypes.guess_type(name)[0] or sniff_type(data[:4096], None)
+        target = url or f"urn:sha256:{hex_part(content_hash)}"
+        prov = {
+            "type": "document-ingest", "software": SOFTWARE_NAME, "software_version": __version__,
+            "original_url": url, "file_name": Path(name).name, "size": len(data),
+            "content_type": ctype, "content_hash": content_hash, "ingested_at": iso_utc(now),
+            "host": self.settings.hostname, "operator": self.settings.operator,
+            "agent": agent.to_json(),
+        }
+
+        def write(w: WarcWriter, info_id: str) -> list[WrittenRecord]:
+            res = w.write("resource", [("WARC-Target-URI", target), ("WARC-Warcinfo-ID", info_id)],
+                          Block.of(data, payload_offset=0), record_id=self.new_id(),
+                          date=warc_date(now), content_type=ctype)
+            meta = self._metadata_record(w, target, res, prov, now, info_id)
+            return [res, meta]
+
+        return _Prepared(url=target, kind="document", started_at=now, ended_at=now,
+                         content_hash=content_hash, content_type=ctype, status="complete",
+                         http_status=None, final_url=url, provenance=prov, write=write)
+
+    # -- writing --------------------------------------------------------------------
+
+    def record(self, batch: Sequence[_Prepared], agent: Agent) -> list[CaptureResult]:
+        """Write ``batch`` to one durable WARC file, then commit its rows and events."""
+        if not batch:
+            return []
+        moment = self.clock()
+        written: list[list[WrittenRecord]] = []
+        with self.store.new_file(moment, self.settings.hostname) as out:
+            w = WarcWriter(out)
+            info_id = self.new_id()
+            info = w.write("warcinfo", [("WARC-Filename", out.name)],
+                           Block.of(self._warcinfo(agent)), record_id=info_id,
+                           date=warc_date(moment), content_type="application/warc-fields")
+            for p in batch:
+                written.append([info, *p.write(w, info_id)])
+        stored = out.stored
+        assert stored is not None
+        try:
+            return run_write(self.engine, lambda conn: self._commit(conn, stored, moment, batch,
+                                                                    written, agent))
+        except DatabaseError as exc:
+            raise DatabaseError(
+                f"{exc.message}; the WARC file {stored.relpath} is stored but not recorded: "
+                "run `archive verify` to adopt it", path=stored.relpath) from exc
+
+    def _commit(self, conn: Connection, stored: StoredFile, moment: datetime,
+                batch: Sequence[_Prepared], written: list[list[WrittenRecord]],
+                agent: Agent) -> list[CaptureResult]:
+        file_pk = conn.execute(insert(warc_files).values(
+            relpath=stored.relpath, name=stored.name, sha256=hex_part(stored.sha256),
+            size=stored.size, created_at=iso_utc(moment))).inserted_primary_key[0]
+        results: list[CaptureResult] = []
+        new_events: list[NewEvent] = []
+        for p, recs in zip(batch, written, strict=True):
+            started = iso_utc(p.started_at)
+            manifest = build_manifest(
+                url=p.url, final_url=p.final_url, capture_time=started, kind=p.kind,
+                status=p.status, http_status=p.http_status, content_hash=p.content_hash,
+                stored=stored, records=recs,
+                revisit_of=PREFIX + p.revisit_of if p.revisit_of else None)
+            cid = capture_id(manifest)
+            final_payload = next((r.payload_digest for r in reversed(recs)
+                                  if r.type in ("response", "resource", "revisit")), None)
+            cap_pk = conn.execute(insert(captures).values(
+                capture_id=hex_part(cid),
+                content_hash=hex_part(p.content_hash) if p.content_hash else None,
+                payload_digest=hex_part(final_payload) if final_payload else None,
+                kind=p.kind, status=p.status, http_status=p.http_status, url=p.url,
+                final_url=p.final_url, content_type=p.content_type, started_at=started,
+                ended_at=iso_utc(p.ended_at), warc_file_id=file_pk, revisit_of=p.revisit_of,
+                manifest=canonical_json(manifest).decode(),
+                provenance=json.dumps(p.provenance, sort_keys=True, ensure_ascii=False),
+            )).inserted_primary_key[0]
+            conn.execute(insert(records), [
+                {"capture_pk": cap_pk, "warc_file_id": file_pk, "record_id": r.record_id,
+                 "type": r.type, "target_uri": r.target_uri, "date": r.date,
+                 "offset": r.offset, "length": r.length,
+                 "block_digest": hex_part(r.block_digest),
+                 "payload_digest": hex_part(r.payload_digest) if r.payload_digest else None}
+                for r in recs])
+            objects = [cid, stored.sha256] + ([p.content_hash] if p.content_hash else [])
+            objects.append(url_key(p.url))
+            outcome = "success" if p.status in ("complete", "revisit") else "warning"
+            new_events.append(NewEvent(
+                CAPTURE if p.kind == "http" else INGESTION, objects, outcome,
+                {"url": p.url, "final_url": p.final_url, "status": p.status,
+                 "http_status": p.http_status, "warc_file": stored.relpath,
+                 "revisit_of": PREFIX + p.revisit_of if p.revisit_of else None,
+                 "problems": p.problems}))
+            new_events.append(NewEvent(
+                MESSAGE_DIGEST_CALCULATION, [cid], "success",
+                {"algorithm": "SHA-256", "warc_file": stored.sha256,
+                 "content_hash": p.content_hash, "records": len(recs)}))
+            results.append(CaptureResult(
+                capture_id=cid, content_hash=p.content_hash, url=p.url, final_url=p.final_url,
+                kind=p.kind, status=p.status, http_status=p.http_status,
+                content_type=p.content_type, started_at=started,
+                warc_path=str(self.store.root / stored.relpath), warc_sha256=stored.sha256,
+                revisit_of=PREFIX + p.revisit_of if p.revisit_of else None,
+                problems=tuple(p.problems)))
+        self.log.append(conn, new_events, agent)
+        return results
+
+    def record_failure(self, url: str, error: FetchError, agent: Agent) -> CaptureFailure:
+        """A fetch that produced nothing to store still leaves a failure event."""
+        event = NewEvent(CAPTURE, [url_key(url)], "failure",
+                         {"url": url, "error": type(error).__name__, "message": error.message})
+        run_write(self.engine, lambda conn: self.log.append(conn, [event], agent))
+        return CaptureFailure(url, error)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _find_revisit(self, url: str, payload_digest: str) -> tuple[str, str, str, str] | None:
+        """(capture id, response record id, target uri, date) of the last capture of ``url``
+        whose payload is byte-identical, if that last capture is the latest one."""
+        with self.engine.connect() as conn:
+            last = conn.execute(
+                select(captures.c.id, captures.c.capture_id, captures.c.payload_digest,
+                       captures.c.revisit_of)
+                .where(captures.c.url == url, captures.c.kind == "http")
+                .order_by(captures.c.id.desc()).limit(1)).first()
+            if last is None or last.payload_digest != hex_part(payload_digest):
+                return None
+            original = last.revisit_of or last.capture_id
+            rec = conn.execute(
+                select(records.c.record_id, records.c.target_uri, records.c.date)
+                .join(captures, captures.c.id == records.c.capture_pk)
+                .where(captures.c.capture_id == original, records.c.type == "response")
+                .order_by(records.c.id.desc()).limit(1)).first()
+        if rec is None:
+            return None
+        return original, rec.record_id, rec.target_uri, rec.date
+
+    def _write_exchanges(self, w: WarcWriter, info_id: str, result: FetchResult,
+                         prov: dict[str, Any],
+                         revisit: tuple[str, str, str, str] | None,
+                         final_payload_digest: str) -> list[WrittenRecord]:
+        out: list[WrittenRecord] = []
+        last = len(result.exchanges) - 1
+        for i, ex in enumerate(result.exchanges):
+            resp_id, req_id = self.new_id(), self.new_id()
+            date = warc_date(ex.started_at)
+            common = [("WARC-Target-URI", ex.url), ("WARC-Warcinfo-ID", info_id)]
+            ip = [("WARC-IP-Address", ex.remote_ip)] if ex.remote_ip else []
+            if i == last and revisit is not None:
+                with ex.open_response() as raw:
+                    head = raw.read(ex.header_length)
+                _, orig_rec, orig_uri, orig_date = revisit
+                resp = w.write("revisit", common + ip + [
+                    ("WARC-Profile", REVISIT_PROFILE), ("WARC-Refers-To", orig_rec),
+                    ("WARC-Refers-To-Target-URI", orig_uri), ("WARC-Refers-To-Date", orig_date)],
+                    Block.of(head), record_id=resp_id, date=date,
+                    content_type=HTTP_RESPONSE_TYPE, payload_digest=final_payload_digest)
+            else:
+                trunc = [("WARC-Truncated", ex.truncated)] if ex.truncated else []
+                with ex.open_response() as raw:
+                    resp = w.write("response", common + ip + trunc,
+                                   Block(raw, ex.response_length, ex.header_length),
+                                   record_id=resp_id, date=date,
+                                   content_type=HTTP_RESPONSE_TYPE)
+            req_body = ex.request_bytes.find(b"\r\n\r\n")
+            req = w.write("request", common + [("WARC-Concurrent-To", resp_id)],
+                          Block.of(ex.request_bytes,
+                                   payload_offset=req_body + 4 if req_body >= 0 else None),
+                          record_id=req_id, date=date, content_type=HTTP_REQUEST_TYPE)
+            out += [req, resp]
+        out.append(self._metadata_record(w, result.final_url, out[-1], prov,
+                                         result.ended_at, info_id))
+        return out
+
+    def _metadata_record(self, w: WarcWriter, target: str, refers: WrittenRecord,
+                         prov: dict[str, Any], when: datetime, info_id: str) -> WrittenRecord:
+        body = json.dumps(prov, sort_keys=True, ensure_ascii=False, indent=1).encode("utf-8")
+        return w.write("metadata", [("WARC-Target-URI", target),
+                                    ("WARC-Refers-To", refers.record_id),
+                                    ("WARC-Warcinfo-ID", info_id)],
+                       Block.of(body), record_id=self.new_id(), date=warc_date(when),
+                       content_type="application/json", compute_payload_digest=False)
+
+    def _warcinfo(self, agent: Agent) -> bytes:
+        return warc_fields([
+            ("software", SOFTWARE),
+            ("format", "WARC File Format 1.1"),
+            ("conformsTo", WARC_1_1_SPEC),
+            ("hostname", self.settings.hostname),
+            ("operator", self.settings.operator),
+            ("http-header-user-agent", self.settings.fetch.user_agent),
+            ("robots", "obey"),
+            ("dagster-run-id", agent.run_id or ""),
+        ])
+
+    def _fetch_provenance(self, result: FetchResult, agent: Agent, decoded: Decoded,
+                          ctype: str | None) -> dict[str, Any]:
+        final = result.exchanges[-1]
+        policy = result.policy
+        hops = [{"url": ex.url, "status": ex.status, "location": ex.header("location"),
+                 "remote_ip": ex.remote_ip, "started_at": iso_utc(ex.started_at),
+                 "truncated": ex.truncated}
+                for ex in result.exchanges]
+        tls = None
+        if final.tls is not None:
+            tls = {"version": final.tls.version, "cipher": final.tls.cipher,
+                   "peer_certificate_sha256": final.tls.cert_sha256,
+                   "verified": final.tls.verified}
+        with final.open_body() as body:
+            head = body.read(4096)
+        return {
+            "type": "http-capture",
+            "requested_url": result.requested_url,
+            "final_url": result.final_url,
+            "redirects": hops[:-1],
+            "http_status": final.status,
+            "http_reason": final.reason,
+            "response_headers": [[k, v] for k, v in final.headers],
+            "request_headers": [[k, v] for k, v in final.request_headers],
+            "remote_ip": final.remote_ip,
+            "remote_port": final.remote_port,
+            "tls": tls,
+            "tls_verified": result.tls_verified,
+            "retries": [{"url": r.url, "status": r.status, "waited_seconds": r.waited,
+                         "detail": r.detail} for r in result.retries],
+            "started_at": iso_utc(result.started_at),
+            "ended_at": iso_utc(result.ended_at),
+            "attempts": result.attempts,
+            "truncated": final.truncated,
+            "body_bytes": final.body_length,
+            "content": {
+                "declared_type": ctype, "sniffed_type": sniff_type(head, ctype),
+                "content_encoding": final.content_encoding,
+                "decoded_with": list(decoded.codings),
+                "content_hash": decoded.sha256 if not decoded.error else None,
+                "decoded_bytes": decoded.size, "decode_error": decoded.error,
+            },
+            "software": SOFTWARE_NAME,
+            "software_version": __version__,
+            "host": self.settings.hostname,
+            "operator": self.settings.operator,
+            "run_id": agent.run_id,
+            "partition_key": agent.partition_key,
+            "policy": {
+                "user_agent": policy.user_agent,
+                "allow_private_networks": policy.allow_private_networks,
+                "verify_tls": policy.verify_tls, "max_bytes": policy.max_bytes,
+                "deadline_seconds": policy.deadline, "max_redirects": policy.max_redirects,
+            },
+        }
+
+
+def _payload_digest(ex: Exchange) -> str:
+    """WARC payload digest of a response: the raw bytes after the HTTP header block."""
+    with ex.open_response() as raw:
+        _, payload = digests(Block(raw, ex.response_length, ex.header_length))
+    assert payload is not None
+    return payload
+
+
+def host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+__all__ = ["CaptureFailure", "CaptureResult", "Recorder", "StorageError", "Exchange",
+           "host_of"]

@@ -1,0 +1,226 @@
+"""``archive``: the command line. A thin layer over ``archive.api.Archive``.
+
+Exit codes:
+  0  success
+  1  an unexpected error
+  2  bad arguments or settings
+  3  a capture failed or is not a complete article (HTTP error, truncated)
+  4  storage failure (disk full, fsync error, unreadable store)
+  5  verification found a mismatch (hash, record, manifest or custody chain)
+  6  no capture matches the hash given (or a prefix is ambiguous)
+  7  the custody database failed
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from archive import SOFTWARE
+from archive.errors import ArchiveError
+
+EXIT_CAPTURE = 3
+EXIT_MISMATCH = 5
+
+
+def _emit(args: argparse.Namespace, data: Any, human: Callable[[Any], str]) -> None:
+    if args.json:
+        print(json.dumps(data, indent=1, ensure_ascii=False, sort_keys=False))
+    else:
+        text = human(data)
+        if text:
+            print(text)
+
+
+def _open(args: argparse.Namespace) -> Any:
+    from archive.api import Archive
+    from archive.config import Settings
+
+    settings = Settings.from_env()
+    if getattr(args, "allow_private_networks", False):
+        settings = settings.with_fetch(allow_private_networks=True)
+    if getattr(args, "insecure", False):
+        settings = settings.with_fetch(verify_tls=False)
+    return Archive.open(settings)
+
+
+def citation_line(c: dict[str, Any]) -> str:
+    when = c.get("captured_at", "")
+    return (f"{c['url']} archived {when} content {c.get('content_hash') or 'n/a'} "
+            f"capture {c['capture_id']}")
+
+
+def _progress(total: int, args: argparse.Namespace) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="url", disable=args.json or total < 2 or
+                not sys.stderr.isatty(), file=sys.stderr)
+
+
+def cmd_capture(args: argparse.Namespace) -> int:
+    urls = list(args.urls)
+    if args.sources:
+        from archive.sources import load_sources
+
+        urls += [s.url for s in load_sources(Path(args.sources))]
+    if not urls:
+        raise ArchiveError("nothing to capture: give URLs or --sources FILE")
+    with _open(args) as arc, _progress(len(urls), args) as bar:
+        outcomes = arc.capture(urls, concurrency=args.concurrency,
+                               on_done=lambda _o: bar.update(1))
+    data = [o.to_json() for o in outcomes]
+
+    def human(items: list[dict[str, Any]]) -> str:
+        lines = []
+        for o in items:
+            if o["status"] == "failed":
+                lines.append(f"FAILED {o['url']}: {o['message']}")
+            else:
+                flag = "" if o["status"] in ("complete", "revisit") else f" [{o['status']}]"
+                lines.append(citation_line(o) + flag)
+        return "\n".join(lines)
+
+    _emit(args, data, human)
+    return 0 if all(o.ok for o in outcomes) else EXIT_CAPTURE
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    with _open(args) as arc:
+        results = arc.ingest([Path(p) for p in args.files], url=args.url,
+                             content_type=args.content_type)
+    _emit(args, [r.to_json() for r in results],
+          lambda items: "\n".join(citation_line(o) for o in items))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with _open(args) as arc:
+        rows = arc.list_captures(limit=args.limit)
+    _emit(args, rows, lambda items: "\n".join(
+        f"{c['captured_at']}  {c['status']:<10} {c['capture_id'][:19]}…  {c['url']}"
+        for c in items) or "no captures yet")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with _open(args) as arc:
+        found = arc.show(args.hash)
+
+    def human(items: list[dict[str, Any]]) -> str:
+        out = []
+        for c in items:
+            out += [f"capture   {c['capture_id']}", f"content   {c['content_hash']}",
+                    f"url       {c['url']}", f"final url {c['final_url']}",
+                    f"captured  {c['captured_at']}",
+                    f"status    {c['status']} (HTTP {c['http_status']})",
+                    f"warc      {c['warc_file']}", "records:"]
+            out += [f"  {r['type']:<9} {r['record_id']} @{r['offset']} {r['block_digest']}"
+                    for r in c["records"]]
+            out.append("custody:")
+            out += [f"  #{e['seq']} {e['time']} {e['type']} {e['outcome']}" for e in c["events"]]
+        return "\n".join(out)
+
+    _emit(args, found, human)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    with _open(args) as arc:
+        report = arc.verify(args.hash, deep=args.deep)
+
+    def human(r: dict[str, Any]) -> str:
+        lines = [f"MISMATCH {p['message']}" for p in r["problems"]]
+        summary = (f"checked {r['files']} files ({r['bytes']} bytes), {r['captures']} captures, "
+                   f"{r['records']} records re-hashed, {r['events']} custody events")
+        lines.append(("OK " if r["ok"] else f"FAILED ({len(r['problems'])} problems) ") +
+                     summary)
+        return "\n".join(lines)
+
+    _emit(args, report.to_json(), human)
+    return 0 if report.ok else EXIT_MISMATCH
+
+
+def cmd_sources_add(args: argparse.Namespace) -> int:
+    from archive.sources import add_source
+
+    src = add_source(Path(args.file), args.url, label=args.label, outlet=args.outlet)
+    _emit(args, {"url": src.url, "key": src.key, "file": args.file},
+          lambda d: f"added {d['url']} (partition {d['key']}) to {d['file']}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from archive.demo import run_demo
+
+    return run_demo(json_output=args.json)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="archive", description="Provenance-aware web archive.",
+                                epilog=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--version", action="version", version=SOFTWARE)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str
+            ) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.add_argument("--json", action="store_true", help="machine-readable output")
+        sp.set_defaults(func=fn)
+        return sp
+
+    sp = add("capture", cmd_capture, "fetch URLs and store them as WARC under custody")
+    sp.add_argument("urls", nargs="*", metavar="URL")
+    sp.add_argument("--sources", metavar="FILE", help="also capture every URL in a sources.yaml")
+    sp.add_argument("--allow-private-networks", action="store_true",
+                    help="permit loopback and private addresses (recorded in provenance)")
+    sp.add_argument("--insecure", action="store_true",
+                    help="do not verify TLS certificates (recorded as tls_verified: false)")
+    sp.add_argument("--concurrency", type=int, default=4)
+
+    sp = add("ingest", cmd_ingest, "store local documents as WARC resource records")
+    sp.add_argument("files", nargs="+", metavar="FILE")
+    sp.add_argument("--url", help="the document's original URL, if it had one")
+    sp.add_argument("--content-type", help="override the detected media type")
+
+    sp = add("list", cmd_list, "list captures, newest first")
+    sp.add_argument("--limit", type=int, default=None)
+
+    sp = add("show", cmd_show, "show a capture by capture id or content hash (a prefix will do)")
+    sp.add_argument("hash")
+
+    sp = add("verify", cmd_verify, "re-hash stored bytes and check them against the database")
+    sp.add_argument("hash", nargs="?", help="only this capture (default: everything)")
+    sp.add_argument("--deep", action="store_true", help="re-hash every record, not only files")
+
+    sp = add("sources-add", cmd_sources_add, "add a URL to a sources.yaml")
+    sp.add_argument("url")
+    sp.add_argument("--file", default="sources.yaml")
+    sp.add_argument("--label")
+    sp.add_argument("--outlet")
+
+    add("demo", cmd_demo, "serve the bundled example news site and archive it end to end")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except ArchiveError as exc:
+        if getattr(args, "json", False):
+            print(json.dumps(exc.to_dict()))
+        print(f"archive: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("archive: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
