@@ -13,6 +13,7 @@ SQLite. Sequence numbers are therefore contiguous and the chain never forks.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -86,6 +87,7 @@ class Event:
     detail: dict[str, Any]
     prev_hash: str  # hex
     entry_hash: str  # hex
+    leaf_hash: str | None = None  # hex, RFC 9162 leaf hash (None only before migration 0002)
 
     def entry(self) -> dict[str, Any]:
         return entry_dict(self.seq, self.event_id, self.type, self.time, list(self.objects),
@@ -116,9 +118,12 @@ def entry_dict(seq: int, event_id: str, etype: str, time: str, objects: list[str
 
 
 def entry_hash(entry_bytes: bytes) -> str:
-    import hashlib
-
     return hashlib.sha256(entry_bytes).hexdigest()
+
+
+def leaf_hash_hex(entry_bytes: bytes) -> str:
+    """RFC 9162 leaf hash of an entry: SHA-256(0x00 || entry)."""
+    return hashlib.sha256(b"\x00" + entry_bytes).hexdigest()
 
 
 class CustodyLog:
@@ -146,16 +151,17 @@ class CustodyLog:
             event_id = self._new_id()
             entry = entry_dict(size, event_id, ev.type, time, objects, agent_json, ev.outcome,
                                detail, prev)
-            h = entry_hash(canonical_json(entry))
+            entry_bytes = canonical_json(entry)
+            h = entry_hash(entry_bytes)
             stored.append(Event(size, event_id, ev.type, time, tuple(objects), agent_json,
-                                ev.outcome, detail, prev, h))
+                                ev.outcome, detail, prev, h, leaf_hash_hex(entry_bytes)))
             size, prev = size + 1, h
         conn.execute(insert(events), [
             {"seq": e.seq, "event_id": e.event_id, "type": e.type, "time": e.time,
              "objects": canonical_json(list(e.objects)).decode(),
              "agent": canonical_json(e.agent).decode(), "outcome": e.outcome,
              "detail": canonical_json(e.detail).decode(), "prev_hash": e.prev_hash,
-             "entry_hash": e.entry_hash}
+             "entry_hash": e.entry_hash, "leaf_hash": e.leaf_hash}
             for e in stored
         ])
         links = {(hex_part(o), e.seq) for e in stored for o in e.objects}
@@ -172,7 +178,7 @@ def row_to_event(row: Any) -> Event:
         seq=int(row.seq), event_id=row.event_id, type=row.type, time=row.time,
         objects=tuple(json.loads(row.objects)), agent=json.loads(row.agent),
         outcome=row.outcome, detail=json.loads(row.detail), prev_hash=row.prev_hash,
-        entry_hash=row.entry_hash,
+        entry_hash=row.entry_hash, leaf_hash=row.leaf_hash,
     )
 
 
@@ -213,7 +219,13 @@ def check_chain(conn: Connection) -> tuple[int, list[ChainProblem]]:
         if ev.seq != expected_seq:
             problems.append(ChainProblem(ev.seq, f"event seq {ev.seq}: expected seq "
                                                  f"{expected_seq} (a gap or reordering)"))
-        recomputed = entry_hash(ev.entry_bytes())
+        entry_bytes = ev.entry_bytes()
+        recomputed = entry_hash(entry_bytes)
+        if recomputed == ev.entry_hash and ev.leaf_hash is not None and \
+                leaf_hash_hex(entry_bytes) != ev.leaf_hash:
+            problems.append(ChainProblem(ev.seq, (
+                f"event seq {ev.seq} ({ev.type}, {ev.event_id}): its stored Merkle leaf hash "
+                "does not match its fields; the row was edited")))
         if recomputed != ev.entry_hash:
             problems.append(ChainProblem(ev.seq, (
                 f"event seq {ev.seq} ({ev.type}, {ev.event_id}): its fields no longer match "

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    UniqueConstraint,
     Table,
     Text,
 )
@@ -96,6 +97,7 @@ events = Table(
     Column("detail", Text, nullable=False),  # canonical JSON object
     Column("prev_hash", String(64), nullable=False),
     Column("entry_hash", String(64), nullable=False, unique=True),
+    Column("leaf_hash", String(64)),  # RFC 9162 leaf hash of the canonical entry
 )
 
 event_objects = Table(
@@ -111,4 +113,31 @@ log_head = Table(
     Column("id", Integer, primary_key=True),
     Column("size", BigInteger, nullable=False),
     Column("head_hash", String(64), nullable=False),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("root_hash", String(64), nullable=False),
+    Column("origin", Text, nullable=False),
+    Column("key_fingerprint", String(64), nullable=False),
+    Column("note", Text, nullable=False),  # the signed checkpoint, exactly as issued
+    Column("created_at", String(32), nullable=False),
+)
+
+metadata_versions = Table(
+    "metadata_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("capture_pk", Integer, ForeignKey("captures.id"), nullable=False, index=True),
+    Column("extractor", Text, nullable=False),
+    Column("extractor_version", String(32), nullable=False),
+    Column("record", Text, nullable=False),
+    Column("record_sha256", String(64), nullable=False),
+    Column("warc_file_id", Integer, ForeignKey("warc_files.id"), nullable=False),
+    Column("warc_record_id", Text, nullable=False),
+    Column("created_at", String(32), nullable=False),
+    UniqueConstraint("capture_pk", "extractor", "extractor_version"),
 )
