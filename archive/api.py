@@ -19,7 +19,10 @@ from archive.custody import Agent, Event, events_for
 from archive.db import open_database, read
 from archive.errors import AmbiguousHashError, ArchiveError, FetchError, NotFoundError
 from archive.fetch import Fetcher, FetchResult
+from archive import logtree
 from archive.hashing import PREFIX, hex_part
+from archive.logtree import LogIdentity
+from archive.merkle import verify_consistency
 from archive.store import WarcStore
 from archive.tables import captures, records, warc_files
 from archive.timeutil import utc_now
@@ -218,6 +221,53 @@ class Archive:
             ids = [c["capture_id"] for c in self.resolve(hash_or_prefix)]
         return verify(self.engine, self.store, capture_ids=ids, deep=deep,
                       policy=self.settings.fetch)
+
+    # -- the transparency log -------------------------------------------------------------
+
+    @property
+    def origin(self) -> str:
+        return self.settings.log_origin
+
+    def init(self) -> LogIdentity:
+        """Create the signing key (once); later calls refuse to replace it."""
+        return logtree.init_identity(self.settings.key_dir, self.origin)
+
+    def identity(self, *, create: bool = False) -> LogIdentity:
+        if create:
+            return logtree.ensure_identity(self.settings.key_dir, self.origin)
+        return logtree.load_identity(self.settings.key_dir)
+
+    def checkpoint(self, agent: Agent | None = None, *, create_key: bool = True
+                   ) -> dict[str, Any]:
+        """Sign the log's current head; returns size, root hash and the signed note."""
+        ckpt = logtree.make_checkpoint(self.engine, self.identity(create=create_key))
+        return ckpt.to_json()
+
+    def prove(self, hash_or_prefix: str, checkpoint: str = "latest") -> dict[str, Any]:
+        """Inclusion proofs of every custody event of a capture against a checkpoint."""
+        ckpt = logtree.get_checkpoint(self.engine, checkpoint)
+        shown = self.show(hash_or_prefix)
+        out = []
+        for cap in shown:
+            for ev in cap["events"]:
+                if ev["seq"] >= ckpt.size:
+                    continue
+                proof = logtree.inclusion(self.engine, ev["seq"], ckpt)
+                out.append({"seq": ev["seq"], "type": ev["type"], "event_hash": ev["hash"],
+                            "proof": logtree.b64(proof)})
+        return {"checkpoint": ckpt.to_json(), "capture_ids": [c["capture_id"] for c in shown],
+                "inclusion": out,
+                "not_yet_checkpointed": sum(1 for c in shown for e in c["events"]
+                                            if e["seq"] >= ckpt.size)}
+
+    def consistency(self, old: str, new: str = "latest") -> dict[str, Any]:
+        a = logtree.get_checkpoint(self.engine, old)
+        b = logtree.get_checkpoint(self.engine, new)
+        proof = logtree.consistency(self.engine, a, b)
+        ok = verify_consistency(a.size, b.size, bytes.fromhex(a.root_hash[7:]),
+                                bytes.fromhex(b.root_hash[7:]), proof)
+        return {"old": a.to_json(), "new": b.to_json(), "proof": logtree.b64(proof),
+                "verified": ok}
 
     def stats(self) -> dict[str, int]:
         with read(self.engine) as conn:

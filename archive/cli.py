@@ -153,6 +153,63 @@ def cmd_sources_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    with _open(args) as arc:
+        ident = arc.init()
+    _emit(args, {"origin": ident.origin, "fingerprint": ident.fingerprint, "vkey": ident.vkey,
+                 "key_dir": str(arc.settings.key_dir)},
+          lambda d: f"created the signing key for {d['origin']} in {d['key_dir']}\n"
+                    f"fingerprint {d['fingerprint']}\nverifier key {d['vkey']}")
+    return 0
+
+
+def cmd_key(args: argparse.Namespace) -> int:
+    from archive.keys import public_key_pem
+
+    with _open(args) as arc:
+        ident = arc.identity()
+    _emit(args, {"origin": ident.origin, "fingerprint": ident.fingerprint, "vkey": ident.vkey,
+                 "public_key_pem": public_key_pem(ident.public_key)},
+          lambda d: f"origin      {d['origin']}\nfingerprint {d['fingerprint']}\n"
+                    f"vkey        {d['vkey']}\n{d['public_key_pem'].rstrip()}")
+    return 0
+
+
+def cmd_checkpoint(args: argparse.Namespace) -> int:
+    with _open(args) as arc:
+        ckpt = arc.checkpoint(create_key=False)
+    _emit(args, ckpt, lambda d: d["note"].rstrip())
+    return 0
+
+
+def cmd_prove(args: argparse.Namespace) -> int:
+    with _open(args) as arc:
+        proofs = arc.prove(args.hash, args.checkpoint)
+
+    def human(d: dict[str, Any]) -> str:
+        c = d["checkpoint"]
+        lines = [f"checkpoint {c['id']}: size {c['size']} root {c['root_hash']}"]
+        for p in d["inclusion"]:
+            lines.append(f"event #{p['seq']} {p['type']} {p['event_hash']}")
+            lines += [f"  {h}" for h in p["proof"]]
+        if d["not_yet_checkpointed"]:
+            lines.append(f"{d['not_yet_checkpointed']} newer event(s) are not in this "
+                         "checkpoint yet; run `archive checkpoint`")
+        return "\n".join(lines)
+
+    _emit(args, proofs, human)
+    return 0
+
+
+def cmd_consistency(args: argparse.Namespace) -> int:
+    with _open(args) as arc:
+        res = arc.consistency(args.old, args.new)
+    _emit(args, res, lambda d: "\n".join(
+        [f"{d['old']['size']} -> {d['new']['size']}: "
+         f"{'consistent' if d['verified'] else 'NOT CONSISTENT'}"] + d["proof"]))
+    return 0 if res["verified"] else EXIT_MISMATCH
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from archive.demo import run_demo
 
@@ -201,6 +258,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--file", default="sources.yaml")
     sp.add_argument("--label")
     sp.add_argument("--outlet")
+
+    add("init", cmd_init, "create the archive's Ed25519 signing key (once)")
+    add("key", cmd_key, "show the public key, its fingerprint and verifier key")
+    add("checkpoint", cmd_checkpoint, "sign the custody log's current head")
+    sp = add("prove", cmd_prove, "inclusion proofs of a capture's custody events")
+    sp.add_argument("hash")
+    sp.add_argument("--checkpoint", default="latest", help="checkpoint id, size:N or latest")
+    sp = add("consistency", cmd_consistency, "consistency proof between two checkpoints")
+    sp.add_argument("old", help="checkpoint id or size:N")
+    sp.add_argument("new", nargs="?", default="latest")
 
     add("demo", cmd_demo, "serve the bundled example news site and archive it end to end")
     return p

@@ -10,6 +10,7 @@
 | ARCHIVE_OPERATOR | operator named in warcinfo and events | the login name |
 | ARCHIVE_MAX_BYTES | response size limit in bytes | 52428800 |
 | ARCHIVE_DEADLINE | total seconds allowed for one capture | 120 |
+| ARCHIVE_LOG_ORIGIN | the custody log's name in signed checkpoints | <host>/provenance-archive |
 """
 
 from __future__ import annotations
@@ -54,6 +55,12 @@ class Settings:
     fetch: FetchPolicy = field(default_factory=FetchPolicy)
     operator: str = "unknown"
     hostname: str = "localhost"
+    log_origin_override: str | None = None
+
+    @property
+    def log_origin(self) -> str:
+        """The custody log's name in checkpoints (C2SP origin; also the signing key name)."""
+        return self.log_origin_override or f"{self.hostname}/provenance-archive"
 
     @property
     def warc_dir(self) -> Path:
@@ -93,6 +100,7 @@ class Settings:
             fetch=policy,
             operator=env.get("ARCHIVE_OPERATOR") or _login(),
             hostname=socket.gethostname(),
+            log_origin_override=env.get("ARCHIVE_LOG_ORIGIN") or None,
         )
         return replace(settings, **overrides) if overrides else settings
 
