@@ -9,7 +9,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from archive.reconcile import ReconcileReport
 
 from sqlalchemy import Engine, func, or_, select
 
@@ -26,6 +29,7 @@ from archive.merkle import verify_consistency
 from archive.store import WarcStore
 from archive.tables import captures, records, warc_files
 from archive.timeutil import utc_now
+from archive.fixity import FixityReport, audit
 from archive.verify import VerifyReport, verify
 from archive.warc import RecordIdFactory, new_record_id
 
@@ -268,6 +272,18 @@ class Archive:
                                 bytes.fromhex(b.root_hash[7:]), proof)
         return {"old": a.to_json(), "new": b.to_json(), "proof": logtree.b64(proof),
                 "verified": ok}
+
+    # -- crash recovery and audits ----------------------------------------------------------
+
+    def reconcile(self, agent: Agent | None = None) -> ReconcileReport:
+        """Adopt complete orphaned WARC files, quarantine the rest (never deletes)."""
+        from archive.reconcile import reconcile
+
+        return reconcile(self.recorder, agent or self.agent())
+
+    def fixity(self, agent: Agent | None = None) -> FixityReport:
+        """Re-hash every stored file; one fixity-check event per file."""
+        return audit(self.engine, self.store, self.recorder.log, agent or self.agent())
 
     def stats(self) -> dict[str, int]:
         with read(self.engine) as conn:

@@ -123,6 +123,7 @@ class _Prepared:
     write: Callable[[WarcWriter, str], list[WrittenRecord]]
     revisit_of: str | None = None
     problems: list[str] = field(default_factory=list)
+    recovered_from: str | None = None  # set when a reconciler adopts an orphaned file
 
 
 class Recorder:
@@ -214,7 +215,21 @@ class Recorder:
         """Write ``batch`` to one durable WARC file, then commit its rows and events."""
         if not batch:
             return []
+        stored, moment, written = self.write_file(batch, agent)
+        try:
+            return run_write(self.engine, lambda conn: self._commit(conn, stored, moment, batch,
+                                                                    written, agent))
+        except DatabaseError as exc:
+            raise DatabaseError(
+                f"{exc.message}; the WARC file {stored.relpath} is stored but not recorded: "
+                "run `archive verify` to adopt it", path=stored.relpath) from exc
+
+    def write_file(self, batch: Sequence[_Prepared], agent: Agent
+                   ) -> tuple[StoredFile, datetime, list[list[WrittenRecord]]]:
+        """Step 1 of :meth:`record`: the durable WARC file, before any row exists."""
         moment = self.clock()
+        for p in batch:  # the metadata record carries what a reconciler needs to adopt
+            p.provenance["capture"] = capture_facts(p)
         written: list[list[WrittenRecord]] = []
         with self.store.new_file(moment, self.settings.hostname) as out:
             w = WarcWriter(out)
@@ -224,15 +239,8 @@ class Recorder:
                            date=warc_date(moment), content_type="application/warc-fields")
             for p in batch:
                 written.append([info, *p.write(w, info_id)])
-        stored = out.stored
-        assert stored is not None
-        try:
-            return run_write(self.engine, lambda conn: self._commit(conn, stored, moment, batch,
-                                                                    written, agent))
-        except DatabaseError as exc:
-            raise DatabaseError(
-                f"{exc.message}; the WARC file {stored.relpath} is stored but not recorded: "
-                "run `archive verify` to adopt it", path=stored.relpath) from exc
+        assert out.stored is not None
+        return out.stored, moment, written
 
     def _commit(self, conn: Connection, stored: StoredFile, moment: datetime,
                 batch: Sequence[_Prepared], written: list[list[WrittenRecord]],
@@ -272,12 +280,18 @@ class Recorder:
             objects = [cid, stored.sha256] + ([p.content_hash] if p.content_hash else [])
             objects.append(url_key(p.url))
             outcome = "success" if p.status in ("complete", "revisit") else "warning"
-            new_events.append(NewEvent(
-                CAPTURE if p.kind == "http" else INGESTION, objects, outcome,
-                {"url": p.url, "final_url": p.final_url, "status": p.status,
-                 "http_status": p.http_status, "warc_file": stored.relpath,
-                 "revisit_of": PREFIX + p.revisit_of if p.revisit_of else None,
-                 "problems": p.problems}))
+            detail: dict[str, Any] = {
+                "url": p.url, "final_url": p.final_url, "status": p.status,
+                "http_status": p.http_status, "warc_file": stored.relpath,
+                "revisit_of": PREFIX + p.revisit_of if p.revisit_of else None,
+                "problems": p.problems}
+            etype = CAPTURE if p.kind == "http" else INGESTION
+            if p.recovered_from:
+                etype = INGESTION
+                detail.update(recovered=True, recovered_from=p.recovered_from,
+                              note="adopted by the reconciler: the file was complete and "
+                                   "digest-valid but had no database row (interrupted run)")
+            new_events.append(NewEvent(etype, objects, outcome, detail))
             new_events.append(NewEvent(
                 MESSAGE_DIGEST_CALCULATION, [cid], "success",
                 {"algorithm": "SHA-256", "warc_file": stored.sha256,
@@ -435,6 +449,15 @@ class Recorder:
                 "deadline_seconds": policy.deadline, "max_redirects": policy.max_redirects,
             },
         }
+
+
+def capture_facts(p: _Prepared) -> dict[str, Any]:
+    """Capture-level facts, stored in the WARC metadata record and used on adoption."""
+    return {"url": p.url, "final_url": p.final_url, "kind": p.kind, "status": p.status,
+            "http_status": p.http_status, "content_hash": p.content_hash,
+            "content_type": p.content_type, "revisit_of": p.revisit_of,
+            "started_at": iso_utc(p.started_at), "ended_at": iso_utc(p.ended_at),
+            "problems": list(p.problems)}
 
 
 def _payload_digest(ex: Exchange) -> str:

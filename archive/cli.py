@@ -130,6 +130,14 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     with _open(args) as arc:
+        recovered = None
+        if not args.hash and not args.no_reconcile:
+            recovered = arc.reconcile()
+            if recovered.changed and not args.json:
+                for a in recovered.adopted:
+                    print(f"RECOVERED {a['from']}: adopted {len(a['captures'])} capture(s)")
+                for q in recovered.quarantined:
+                    print(f"QUARANTINED {q['path']}: {q['reason']}")
         report = arc.verify(args.hash, deep=args.deep)
 
     def human(r: dict[str, Any]) -> str:
@@ -142,6 +150,39 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     _emit(args, report.to_json(), human)
     return 0 if report.ok else EXIT_MISMATCH
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    with _open(args) as arc:
+        rep = arc.reconcile()
+    _emit(args, rep.to_json(), lambda d: "\n".join(
+        [f"RECOVERED {a['from']}: adopted {len(a['captures'])} capture(s)" for a in d["adopted"]]
+        + [f"QUARANTINED {q['path']} as {q['quarantined_as']}: {q['reason']}"
+           for q in d["quarantined"]]) or "nothing to reconcile")
+    return 0
+
+
+def cmd_fixity(args: argparse.Namespace) -> int:
+    with _open(args) as arc:
+        rep = arc.fixity()
+
+    def human(d: dict[str, Any]) -> str:
+        lines = []
+        for f in d["failures"]:
+            line = f"{f['state'].upper()} {f['path']}"
+            if f.get("expected"):
+                line += f" expected {f['expected']} actual {f.get('actual') or 'none'}"
+            good = f.get("last_good_checkpoint")
+            if good and good.get("checkpoint"):
+                line += (f"; last good at checkpoint {good['checkpoint']} (size {good['size']}, "
+                         f"{good['created_at']})")
+            lines.append(line)
+        lines.append(f"fixity: {d['ok']}/{d['checked']} files intact, {d['bytes']} bytes "
+                     f"re-hashed, {len(d['failures'])} problem(s)")
+        return "\n".join(lines)
+
+    _emit(args, rep.to_json(), human)
+    return 0 if not rep.failures else EXIT_MISMATCH
 
 
 def cmd_sources_add(args: argparse.Namespace) -> int:
@@ -252,6 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("verify", cmd_verify, "re-hash stored bytes and check them against the database")
     sp.add_argument("hash", nargs="?", help="only this capture (default: everything)")
     sp.add_argument("--deep", action="store_true", help="re-hash every record, not only files")
+    sp.add_argument("--no-reconcile", action="store_true",
+                    help="do not adopt or quarantine orphaned files first")
+    add("reconcile", cmd_reconcile, "adopt complete orphaned WARC files, quarantine the rest")
+    add("fixity", cmd_fixity, "re-hash every stored file and record a fixity-check event each")
 
     sp = add("sources-add", cmd_sources_add, "add a URL to a sources.yaml")
     sp.add_argument("url")
