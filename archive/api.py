@@ -226,6 +226,33 @@ class Archive:
         return verify(self.engine, self.store, capture_ids=ids, deep=deep,
                       policy=self.settings.fetch)
 
+    # -- metadata ----------------------------------------------------------------------------
+
+    def extract_metadata_many(self, capture_ids: Sequence[str], *, agent: Agent | None = None,
+                              force: bool = False) -> list[dict[str, Any]]:
+        """Extract and store metadata for captures (a new version only when the extractor
+        version is new); returns each capture's current record."""
+        from archive.metadata_store import extract_and_store
+
+        ids = [c["capture_id"] for cid in capture_ids for c in self.resolve(cid)[:1]]
+        return extract_and_store(self.recorder, ids, agent or self.agent(), force=force)
+
+    def extract_metadata(self, capture_id: str, *, agent: Agent | None = None
+                         ) -> dict[str, Any]:
+        return self.extract_metadata_many([capture_id], agent=agent)[0]
+
+    def metadata(self, hash_or_prefix: str, *, all_versions: bool = False
+                 ) -> list[dict[str, Any]]:
+        """Stored metadata versions of the matching capture(s), newest last."""
+        from archive.metadata_store import stored_versions
+
+        out = []
+        for cap in self.resolve(hash_or_prefix):
+            versions = stored_versions(self.recorder, cap["capture_id"])
+            out.append({"capture_id": cap["capture_id"], "url": cap["url"],
+                        "versions": versions if all_versions else versions[-1:]})
+        return out
+
     # -- the transparency log -------------------------------------------------------------
 
     @property

@@ -50,7 +50,10 @@ def _open(args: argparse.Namespace) -> Any:
 
 def citation_line(c: dict[str, Any]) -> str:
     when = c.get("captured_at", "")
-    return (f"{c['url']} archived {when} content {c.get('content_hash') or 'n/a'} "
+    meta = c.get("metadata") or {}
+    head = "; ".join(str(meta[k]) for k in ("outlet", "title", "published") if meta.get(k))
+    return ((f"{head}. " if head else "") +
+            f"{c['url']} archived {when} content {c.get('content_hash') or 'n/a'} "
             f"capture {c['capture_id']}")
 
 
@@ -72,7 +75,9 @@ def cmd_capture(args: argparse.Namespace) -> int:
     with _open(args) as arc, _progress(len(urls), args) as bar:
         outcomes = arc.capture(urls, concurrency=args.concurrency,
                                on_done=lambda _o: bar.update(1))
-    data = [o.to_json() for o in outcomes]
+        data = [o.to_json() for o in outcomes]
+        if not args.no_metadata:
+            _attach_metadata(arc, data)
 
     def human(items: list[dict[str, Any]]) -> str:
         lines = []
@@ -88,12 +93,74 @@ def cmd_capture(args: argparse.Namespace) -> int:
     return 0 if all(o.ok for o in outcomes) else EXIT_CAPTURE
 
 
+def _attach_metadata(arc: Any, items: list[dict[str, Any]]) -> None:
+    """Extract metadata for stored captures and add the headline fields to each item."""
+    stored = [o for o in items if o.get("capture_id")]
+    if not stored:
+        return
+    docs = arc.extract_metadata_many([o["capture_id"] for o in stored])
+    for o, doc in zip(stored, docs, strict=True):
+        o["metadata"] = {k: (doc.get(k) or {}).get("value")
+                         for k in ("title", "outlet", "published", "language")}
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     with _open(args) as arc:
         results = arc.ingest([Path(p) for p in args.files], url=args.url,
                              content_type=args.content_type)
-    _emit(args, [r.to_json() for r in results],
-          lambda items: "\n".join(citation_line(o) for o in items))
+        data = [r.to_json() for r in results]
+        if not args.no_metadata:
+            _attach_metadata(arc, data)
+    _emit(args, data, lambda items: "\n".join(citation_line(o) for o in items))
+    return 0
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from archive.metadata import extract
+
+    path = Path(args.file)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ArchiveError(f"cannot read {path}: {exc.strerror}") from exc
+    doc = extract(data, url=args.url, content_type=args.content_type).to_json()
+
+    def human(d: dict[str, Any]) -> str:
+        lines = [f"{d['content_kind']} · {d['extractor']}/{d['extractor_version']}"]
+        for name in ("title", "published", "modified", "authors", "outlet", "tags",
+                     "language", "canonical_url", "description", "dateline",
+                     "credited_sources"):
+            f = d.get(name) or {}
+            value = f.get("value")
+            if value is None:
+                lines.append(f"{name:<16} unknown")
+                continue
+            src = ", ".join(e.get("source", "?") for e in f.get("evidence", [])[:3])
+            lines.append(f"{name:<16} {value}  [{f.get('confidence')}; {src}]")
+        return "\n".join(lines)
+
+    _emit(args, doc, human)
+    return 0
+
+
+def cmd_metadata(args: argparse.Namespace) -> int:
+    with _open(args) as arc:
+        found = arc.metadata(args.hash, all_versions=args.all_versions)
+
+    def human(items: list[dict[str, Any]]) -> str:
+        lines = []
+        for c in items:
+            lines.append(f"{c['capture_id']}  {c['url']}")
+            if not c["versions"]:
+                lines.append("  no metadata extracted yet")
+            for v in c["versions"]:
+                rec = v["record"]
+                lines.append(f"  {v['extractor']}/{v['extractor_version']} at {v['created_at']}")
+                for name in ("title", "published", "outlet", "authors", "tags", "language"):
+                    lines.append(f"    {name:<10} {(rec.get(name) or {}).get('value')}")
+        return "\n".join(lines)
+
+    _emit(args, found, human)
     return 0
 
 
@@ -279,10 +346,22 @@ def build_parser() -> argparse.ArgumentParser:
                     help="do not verify TLS certificates (recorded as tls_verified: false)")
     sp.add_argument("--concurrency", type=int, default=4)
 
+    sp.add_argument("--no-metadata", action="store_true", help="skip metadata extraction")
+
     sp = add("ingest", cmd_ingest, "store local documents as WARC resource records")
+    sp.add_argument("--no-metadata", action="store_true", help="skip metadata extraction")
     sp.add_argument("files", nargs="+", metavar="FILE")
     sp.add_argument("--url", help="the document's original URL, if it had one")
     sp.add_argument("--content-type", help="override the detected media type")
+
+    sp = add("extract", cmd_extract, "extract article metadata from any file (no database)")
+    sp.add_argument("file")
+    sp.add_argument("--url", help="the page's URL (helps with dates and the outlet)")
+    sp.add_argument("--content-type", help="declared media type, e.g. 'text/html; charset=utf-8'")
+
+    sp = add("metadata", cmd_metadata, "show the metadata stored for a capture")
+    sp.add_argument("hash")
+    sp.add_argument("--all-versions", action="store_true", help="every extractor version")
 
     sp = add("list", cmd_list, "list captures, newest first")
     sp.add_argument("--limit", type=int, default=None)

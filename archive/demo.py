@@ -59,7 +59,7 @@ def serve_site(port: int = DEMO_PORT, root: Path = EXAMPLES / "site") -> Iterato
 
 def run_demo(*, json_output: bool = False) -> int:
     from archive.api import Archive
-    from archive.cli import citation_line
+    from archive.cli import _attach_metadata, citation_line
     from archive.config import Settings
     from archive.sources import load_sources
 
@@ -67,15 +67,18 @@ def run_demo(*, json_output: bool = False) -> int:
     settings = Settings.from_env().with_fetch(allow_private_networks=True)
     with serve_site(), Archive.open(settings) as arc:
         outcomes = arc.capture([s.url for s in sources])
+        items = [o.to_json() for o in outcomes]
+        _attach_metadata(arc, items)
+        ckpt = arc.checkpoint()
         report = arc.verify()
     if json_output:
-        print(json.dumps({"captures": [o.to_json() for o in outcomes],
+        print(json.dumps({"captures": items, "checkpoint": ckpt,
                           "verify": report.to_json()}, indent=1))
     else:
         print(f"archive home: {settings.home}")
-        for o in outcomes:
-            data = o.to_json()
+        for o, data in zip(outcomes, items, strict=True):
             print(citation_line(data) if o.ok else f"FAILED {data['url']}: {data}")
+        print(f"checkpoint: {ckpt['size']} custody events, root {ckpt['root_hash']}")
         for p in report.problems:
             print(f"MISMATCH {p.message}")
         print(("verify: OK" if report.ok else "verify: FAILED") +

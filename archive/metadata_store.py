@@ -1,0 +1,162 @@
+"""Run the metadata extractor over stored captures and keep every version.
+
+A version is stored three ways that agree: a WARC ``metadata`` record (refers to the
+response or resource record it was extracted from), a ``metadata_versions`` row, and a
+``metadata extraction`` custody event naming the extractor version. A capture that
+already has a version from the same extractor version is left alone, so re-running is
+cheap and a newer extractor adds a version without touching the old ones.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from archive import metadata as md
+from archive.canonical import canonical_json
+from archive.capture import Recorder
+from archive.custody import METADATA_EXTRACTION, Agent, NewEvent
+from archive.db import read, run_write
+from archive.errors import MetadataError, NotFoundError
+from archive.hashing import PREFIX, hex_part, sha256_bytes
+from archive.tables import captures, metadata_versions, records, warc_files
+from archive.timeutil import iso_utc, parse_iso
+from archive.warc import Block, WarcWriter, warc_date, warc_fields
+from archive.warcread import decoded_payload, read_record
+
+RECORD_TYPE = "provenance-archive/article-metadata"
+
+
+@dataclass(frozen=True)
+class _Job:
+    capture_pk: int
+    capture_id: str  # sha256:...
+    content_hash: str | None
+    url: str
+    source_record_id: str
+    document: dict[str, Any]
+
+
+def _source_record(conn: Connection, cap: Any) -> Any:
+    """The response/resource record holding the capture's payload (a revisit's original)."""
+    target = cap.revisit_of or cap.capture_id
+    return conn.execute(
+        select(records.c.record_id, records.c.offset, records.c.length, warc_files.c.relpath)
+        .join(captures, captures.c.id == records.c.capture_pk)
+        .join(warc_files, warc_files.c.id == records.c.warc_file_id)
+        .where(captures.c.capture_id == target, records.c.type.in_(("response", "resource")))
+        .order_by(records.c.id.desc()).limit(1)).first()
+
+
+def extract_and_store(recorder: Recorder, capture_ids: Sequence[str], agent: Agent,
+                      *, force: bool = False) -> list[dict[str, Any]]:
+    """Extract metadata for each capture; store new versions in one WARC file."""
+    jobs: list[_Job] = []
+    results: dict[str, dict[str, Any]] = {}
+    with read(recorder.engine) as conn:
+        for cid in capture_ids:
+            cap = conn.execute(select(captures).where(
+                captures.c.capture_id == hex_part(cid))).first()
+            if cap is None:
+                raise NotFoundError(f"no capture {cid}")
+            existing = conn.execute(select(metadata_versions).where(
+                metadata_versions.c.capture_pk == cap.id,
+                metadata_versions.c.extractor == md.EXTRACTOR_NAME,
+                metadata_versions.c.extractor_version == md.EXTRACTOR_VERSION)).first()
+            if existing is not None and not force:
+                results[cid] = {**json.loads(existing.record), "stored": "existing"}
+                continue
+            src = _source_record(conn, cap)
+            if src is None:
+                raise NotFoundError(f"capture {cid} has no response or resource record")
+            rec = read_record(recorder.store.root / src.relpath, src.offset, src.length)
+            with decoded_payload(rec, recorder.settings.fetch) as payload:
+                data = payload.read() if payload.ok else b""
+                problem = payload.error
+            ctype = rec.http_header("Content-Type") if rec.http_headers is not None else \
+                rec.header("Content-Type")
+            record = md.extract(data, url=cap.final_url or cap.url, content_type=ctype,
+                                capture_time=parse_iso(cap.started_at))
+            doc = record.to_json()
+            if problem:
+                doc["payload_problem"] = problem  # extraction saw no (or partial) content
+            try:
+                md.validate(doc)
+            except MetadataError as exc:
+                raise MetadataError(f"metadata for {cid} does not validate: {exc}",
+                                    errors=exc.errors) from exc
+            jobs.append(_Job(cap.id, PREFIX + cap.capture_id,
+                             PREFIX + cap.content_hash if cap.content_hash else None,
+                             cap.final_url or cap.url, src.record_id, doc))
+    if jobs:
+        for r in _store(recorder, jobs, agent):
+            results[r["capture_id"]] = r
+    return [results[cid] for cid in capture_ids]
+
+
+def _store(recorder: Recorder, jobs: list[_Job], agent: Agent) -> list[dict[str, Any]]:
+    moment = recorder.clock()
+    bodies = [canonical_json({"type": RECORD_TYPE, "capture_id": j.capture_id,
+                              "content_hash": j.content_hash, "metadata": j.document})
+              for j in jobs]
+    written = []
+    with recorder.store.new_file(moment, recorder.settings.hostname) as out:
+        w = WarcWriter(out)
+        info_id = recorder.new_id()
+        w.write("warcinfo", [("WARC-Filename", out.name)], Block.of(warc_fields([
+            ("software", agent.software), ("format", "WARC File Format 1.1"),
+            ("description", "article metadata extracted from earlier captures")])),
+            record_id=info_id, date=warc_date(moment), content_type="application/warc-fields")
+        for job, body in zip(jobs, bodies, strict=True):
+            written.append(w.write(
+                "metadata", [("WARC-Target-URI", job.url),
+                             ("WARC-Refers-To", job.source_record_id),
+                             ("WARC-Warcinfo-ID", info_id)],
+                Block.of(body), record_id=recorder.new_id(), date=warc_date(moment),
+                content_type="application/json", compute_payload_digest=False))
+    stored = out.stored
+    assert stored is not None
+
+    def commit(conn: Connection) -> list[dict[str, Any]]:
+        file_pk = conn.execute(insert(warc_files).values(
+            relpath=stored.relpath, name=stored.name, sha256=hex_part(stored.sha256),
+            size=stored.size, created_at=iso_utc(moment))).inserted_primary_key[0]
+        out_docs, events = [], []
+        for job, body, rec in zip(jobs, bodies, written, strict=True):
+            digest = sha256_bytes(body)
+            conn.execute(insert(metadata_versions).values(
+                capture_pk=job.capture_pk, extractor=md.EXTRACTOR_NAME,
+                extractor_version=md.EXTRACTOR_VERSION,
+                record=canonical_json(job.document).decode(), record_sha256=hex_part(digest),
+                warc_file_id=file_pk, warc_record_id=rec.record_id, created_at=iso_utc(moment)))
+            objects = [job.capture_id, digest] + ([job.content_hash] if job.content_hash else [])
+            fields = {k: v["value"] is not None for k, v in job.document.items()
+                      if isinstance(v, dict) and "value" in v}
+            events.append(NewEvent(METADATA_EXTRACTION, objects, "success", {
+                "extractor": md.EXTRACTOR_NAME, "extractor_version": md.EXTRACTOR_VERSION,
+                "warc_file": stored.relpath, "warc_record_id": rec.record_id,
+                "fields_found": sorted(k for k, found in fields.items() if found)}))
+            out_docs.append({**job.document, "capture_id": job.capture_id, "stored": "new",
+                             "metadata_sha256": digest})
+        recorder.log.append(conn, events, agent)
+        return out_docs
+
+    return run_write(recorder.engine, commit)
+
+
+def stored_versions(recorder: Recorder, capture_id: str) -> list[dict[str, Any]]:
+    """Every stored version for a capture, oldest first."""
+    with read(recorder.engine) as conn:
+        cap = conn.execute(select(captures.c.id).where(
+            captures.c.capture_id == hex_part(capture_id))).first()
+        if cap is None:
+            raise NotFoundError(f"no capture {capture_id}")
+        rows = conn.execute(select(metadata_versions).where(
+            metadata_versions.c.capture_pk == cap.id).order_by(metadata_versions.c.id)).all()
+    return [{"extractor": r.extractor, "extractor_version": r.extractor_version,
+             "created_at": r.created_at, "metadata_sha256": PREFIX + r.record_sha256,
+             "warc_record_id": r.warc_record_id, "record": json.loads(r.record)} for r in rows]

@@ -1,0 +1,204 @@
+"""Find WARC files a crash left without database rows; adopt or quarantine them.
+
+A capture writes its file durably before its rows (see ``archive.capture``), so a
+crash can leave (a) a ``.open`` file, complete or not, or (b) a finished file with
+no rows. A complete file whose every record is digest-valid is adopted: its rows
+are rebuilt from its own metadata records (which carry the capture's facts), so
+the capture id is the one the interrupted run would have recorded, and the event
+says it was recovered. Anything else moves to the quarantine folder, named by its
+hash, with a quarantine event. Nothing is ever deleted. Running it twice changes
+nothing the second time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from archive.capture import Recorder, _Prepared
+from archive.canonical import canonical_json
+from archive.custody import METADATA_EXTRACTION, QUARANTINE, Agent, NewEvent
+from archive.db import read, run_write
+from archive.hashing import hex_part, sha256_file
+from archive.metadata_store import RECORD_TYPE
+from archive.store import OPEN_SUFFIX, StoredFile
+from archive.tables import captures, metadata_versions, warc_files
+from archive.timeutil import iso_utc, parse_iso, utc_now
+from archive.warc import WrittenRecord
+from archive.warcscan import ScannedRecord, scan_warc
+
+
+@dataclass
+class ReconcileReport:
+    adopted: list[dict[str, Any]] = field(default_factory=list)
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.adopted or self.quarantined)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"adopted": self.adopted, "quarantined": self.quarantined}
+
+
+def reconcile(recorder: Recorder, agent: Agent) -> ReconcileReport:
+    store = recorder.store
+    report = ReconcileReport()
+    with read(recorder.engine) as conn:
+        known = {r.relpath for r in conn.execute(select(warc_files.c.relpath))}
+    for path in list(store.iter_files()):
+        rel = store.relpath(path)
+        if rel in known:
+            continue
+        reason = _adoptable(path)
+        if reason is None:
+            final = path
+            if path.name.endswith(OPEN_SUFFIX):
+                final = path.with_name(path.name[: -len(OPEN_SUFFIX)])
+                os.rename(path, final)
+                _fsync_dir(final.parent)
+            captures = _adopt(recorder, final, rel, agent)
+            report.adopted.append({"path": store.relpath(final), "from": rel,
+                                   "captures": captures})
+        else:
+            report.quarantined.append(_quarantine(recorder, path, rel, reason, agent))
+    return report
+
+
+def _adoptable(path: Path) -> str | None:
+    """None if the file is complete and every record is digest-valid; else why not."""
+    if path.stat().st_size == 0:
+        return "the file is empty"
+    scan = scan_warc(path)
+    if scan.verdict != "valid":
+        first = scan.problems[0].message if scan.problems else scan.verdict
+        return f"not a complete, valid WARC ({first})"
+    bad = [r for r in scan.records if r.digest_status == "fail"]
+    if bad:
+        return f"record {bad[0].record_id} at offset {bad[0].offset} fails its digest"
+    if not scan.records or scan.records[-1].type != "metadata":
+        return "the file does not end with a capture's metadata record (interrupted write)"
+    return None
+
+
+def _member(path: Path, rec: ScannedRecord) -> bytes:
+    with path.open("rb") as f:
+        f.seek(rec.offset)
+        raw = zlib.decompress(f.read(rec.length), 31)
+    head_end = raw.index(b"\r\n\r\n") + 4
+    return raw[head_end: head_end + rec.content_length]
+
+
+def _written(rec: ScannedRecord) -> WrittenRecord:
+    return WrittenRecord(
+        record_id=rec.record_id, type=rec.type, target_uri=rec.target_uri, date=rec.date or "",
+        offset=rec.offset, length=rec.length, content_length=rec.content_length,
+        block_digest=rec.block_sha256, payload_digest=rec.payload_digest_declared)
+
+
+def _adopt(recorder: Recorder, path: Path, old_rel: str, agent: Agent) -> list[str]:
+    scan = scan_warc(path)
+    rel = recorder.store.relpath(path)
+    stored = StoredFile(relpath=rel, name=path.name, sha256=scan.sha256, size=scan.size)
+    info: WrittenRecord | None = None
+    group: list[WrittenRecord] = []
+    batch: list[_Prepared] = []
+    written: list[list[WrittenRecord]] = []
+    for rec in scan.records:
+        w = _written(rec)
+        if rec.type == "warcinfo":
+            info = w
+            continue
+        group.append(w)
+        if rec.type != "metadata":
+            continue
+        prov = json.loads(_member(path, rec))
+        if prov.get("type") == RECORD_TYPE:  # a file of metadata versions, not captures
+            return _adopt_metadata(recorder, path, stored, scan.records, old_rel, agent)
+        facts = prov.get("capture")
+        if not isinstance(facts, dict):
+            raise ValueError(f"{rel}: metadata record {rec.record_id} has no capture facts")
+        batch.append(_prepared_from(facts, prov, old_rel))
+        written.append(([info] if info else []) + group)
+        group = []
+    moment = datetime.fromtimestamp(path.stat().st_mtime).astimezone()
+    results = run_write(recorder.engine, lambda conn: recorder._commit(
+        conn, stored, moment, batch, written, agent))
+    return [r.capture_id for r in results]
+
+
+def _adopt_metadata(recorder: Recorder, path: Path, stored: StoredFile,
+                    recs: list[ScannedRecord], old_rel: str, agent: Agent) -> list[str]:
+    """Rebuild metadata_versions rows (and their events) from a metadata-only file."""
+    docs = [(r, json.loads(_member(path, r))) for r in recs if r.type == "metadata"]
+
+    def work(conn: Connection) -> list[str]:
+        file_pk = conn.execute(insert(warc_files).values(
+            relpath=stored.relpath, name=stored.name, sha256=hex_part(stored.sha256),
+            size=stored.size, created_at=iso_utc(utc_now()))).inserted_primary_key[0]
+        events, adopted = [], []
+        for rec, body in docs:
+            cap = conn.execute(select(captures.c.id).where(
+                captures.c.capture_id == hex_part(body["capture_id"]))).first()
+            doc = body["metadata"]
+            if cap is None:
+                continue
+            conn.execute(insert(metadata_versions).values(
+                capture_pk=cap.id, extractor=doc["extractor"],
+                extractor_version=doc["extractor_version"],
+                record=canonical_json(doc).decode(), record_sha256=hex_part(rec.block_sha256),
+                warc_file_id=file_pk, warc_record_id=rec.record_id,
+                created_at=iso_utc(utc_now())))
+            events.append(NewEvent(METADATA_EXTRACTION, [body["capture_id"], rec.block_sha256],
+                                   "success", {"extractor": doc["extractor"],
+                                               "extractor_version": doc["extractor_version"],
+                                               "recovered": True, "recovered_from": old_rel}))
+            adopted.append(body["capture_id"])
+        recorder.log.append(conn, events, agent)
+        return adopted
+
+    return run_write(recorder.engine, work)
+
+
+def _prepared_from(facts: dict[str, Any], prov: dict[str, Any], old_rel: str) -> _Prepared:
+    return _Prepared(
+        url=facts["url"], kind=facts["kind"], started_at=parse_iso(facts["started_at"]),
+        ended_at=parse_iso(facts["ended_at"]), content_hash=facts.get("content_hash"),
+        content_type=facts.get("content_type"), status=facts["status"],
+        http_status=facts.get("http_status"), final_url=facts.get("final_url"),
+        provenance=prov, write=lambda _w, _i: [], revisit_of=facts.get("revisit_of"),
+        problems=list(facts.get("problems", [])), recovered_from=old_rel)
+
+
+def _quarantine(recorder: Recorder, path: Path, rel: str, reason: str,
+                agent: Agent) -> dict[str, Any]:
+    digest, size = sha256_file(path)
+    qdir = recorder.settings.quarantine_dir
+    qdir.mkdir(parents=True, exist_ok=True)
+    suffix = ".warc.gz.open" if path.name.endswith(OPEN_SUFFIX) else ".warc.gz"
+    target = qdir / (digest.removeprefix("sha256:") + suffix)
+    if target.exists():  # the same bytes were quarantined before: keep both, never clobber
+        target = target.with_name(f"{target.name}.{os.getpid()}-{path.stat().st_ino}")
+    os.rename(path, target)
+    _fsync_dir(target.parent)
+    _fsync_dir(path.parent)
+    event = NewEvent(QUARANTINE, [digest], "warning",
+                     {"original_path": rel, "quarantine_path": target.name, "size": size,
+                      "reason": reason})
+    run_write(recorder.engine, lambda conn: recorder.log.append(conn, [event], agent))
+    return {"path": rel, "quarantined_as": target.name, "sha256": digest, "reason": reason}
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,142 @@
+"""Crash consistency: orphaned and unfinished WARC files are adopted or quarantined.
+
+FAULTS 16, 17, 22: no row without its file, no file without its row or a quarantine
+event, the chain intact, and a second run changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+
+from archive.custody import check_chain, events_for
+from archive.hashing import sha256_file
+from archive.manifest import build_manifest, capture_id
+from archive.tables import warc_files
+from archive.timeutil import iso_utc
+
+
+def _doc(arc, tmp_path: Path, name: str, body: bytes):
+    p = tmp_path / name
+    p.write_bytes(body)
+    return arc.recorder.prepare_document(body, name=name, url=None, content_type=None,
+                                         agent=arc.agent())
+
+
+def assert_invariants(arc) -> None:
+    """Every row's file exists with its hash; every stored file has a row; chain intact."""
+    with arc.engine.connect() as c:
+        rows = c.execute(select(warc_files)).all()
+        _, problems = check_chain(c)
+    assert problems == []
+    for r in rows:
+        path = arc.store.root / r.relpath
+        assert path.exists(), f"row {r.relpath} points at a missing file"
+        assert sha256_file(path)[0] == "sha256:" + r.sha256
+    known = {r.relpath for r in rows}
+    for path in arc.store.iter_files():
+        assert arc.store.relpath(path) in known, f"{path} has no row"
+
+
+def test_crash_after_rename_before_commit_is_adopted_with_the_same_capture_id(
+        arc, tmp_path: Path) -> None:
+    """FAULTS 17: the file is durable, the commit never happened."""
+    agent = arc.agent()
+    prepared = _doc(arc, tmp_path, "a.txt", b"document body\n")
+    stored, _moment, written = arc.recorder.write_file([prepared], agent)
+    assert not arc.verify(None).ok  # untracked file is reported
+    expected = capture_id(build_manifest(
+        url=prepared.url, final_url=prepared.final_url,
+        capture_time=iso_utc(prepared.started_at), kind="document", status="complete",
+        http_status=None, content_hash=prepared.content_hash, stored=stored,
+        records=written[0]))
+    report = arc.reconcile()
+    assert [a["captures"] for a in report.adopted] == [[expected]]
+    (shown,) = arc.show(expected)
+    ev = shown["events"][0]
+    assert ev["type"] == "ingestion" and ev["detail"]["recovered"] is True
+    assert arc.verify(None, deep=True).ok
+    assert_invariants(arc)
+    assert not arc.reconcile().changed  # a second run changes nothing
+
+
+def test_unfinished_open_file_is_quarantined_never_deleted(arc, tmp_path: Path) -> None:
+    """FAULTS 16: a crash mid-write leaves a partial .open file."""
+    agent = arc.agent()
+    stored, _, _ = arc.recorder.write_file([_doc(arc, tmp_path, "b.txt", b"x" * 3000)], agent)
+    full = arc.store.root / stored.relpath
+    partial = full.with_name(full.name + ".open")
+    partial.write_bytes(full.read_bytes()[:-100])  # cut inside the last gzip member
+    full.unlink()
+    report = arc.reconcile()
+    assert report.adopted == [] and len(report.quarantined) == 1
+    q = report.quarantined[0]
+    moved = arc.settings.quarantine_dir / q["quarantined_as"]
+    assert moved.exists() and moved.stat().st_size == 2900 + (len(full.name) * 0)
+    with arc.engine.connect() as c:
+        (ev,) = events_for(c, q["sha256"])
+    assert ev.type == "quarantine" and ev.detail["original_path"] == q["path"]
+    assert_invariants(arc)
+    assert not arc.reconcile().changed
+
+
+def test_complete_open_file_is_renamed_and_adopted(arc, tmp_path: Path) -> None:
+    """A crash after fsync but before rename: the bytes are complete."""
+    agent = arc.agent()
+    stored, _, _ = arc.recorder.write_file([_doc(arc, tmp_path, "c.txt", b"complete")], agent)
+    full = arc.store.root / stored.relpath
+    full.rename(full.with_name(full.name + ".open"))
+    report = arc.reconcile()
+    assert len(report.adopted) == 1 and report.adopted[0]["path"] == stored.relpath
+    assert full.exists()
+    assert_invariants(arc)
+
+
+CHILD = textwrap.dedent("""
+    import os, sys
+    from dataclasses import replace
+    from pathlib import Path
+    from archive.api import Archive
+    from archive.config import Settings
+    s = Settings.from_env({"ARCHIVE_HOME": sys.argv[1], "ARCHIVE_DATABASE_URL": sys.argv[2]})
+    arc = Archive.open(s)
+    i = 0
+    while True:
+        i += 1
+        p = Path(sys.argv[1]) / f"doc-{os.getpid()}-{i}.txt"
+        p.write_bytes(os.urandom(2000 + i * 37))
+        arc.ingest([p])
+""")
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_never_loses_anything(db_url: str, tmp_path: Path,
+                                                       archive_factory) -> None:
+    """FAULTS 16 and 22, many times: kill -9 a writing process, reconcile, check."""
+    home = tmp_path / "home"
+    rng = random.Random(1234)
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    for _ in range(12):
+        proc = subprocess.Popen([sys.executable, "-c", CHILD, str(home), db_url], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(0.6, 1.6))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        arc = archive_factory(db_url=db_url, home=home)
+        arc.reconcile()
+        assert_invariants(arc)
+        assert not arc.reconcile().changed
+        arc.close()
+    arc = archive_factory(db_url=db_url, home=home)
+    with arc.engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM captures")).scalar() > 0
+    assert arc.verify(None).ok
