@@ -1,0 +1,908 @@
+"""Fetch a URL and keep what really went over the wire, hop by hop.
+
+A WARC ``response`` record must hold the bytes the server sent (status line, headers,
+chunk framing, compressed body), and its ``request`` record the bytes we sent. ``requests``
+and ``urllib3`` parse those bytes away, so the fetcher sits *under* them: it gives urllib3
+connection classes whose socket tees every byte to a spool file, records the peer address
+and the TLS facts from that same socket, and enforces the total deadline inside ``recv``
+(read timeouts alone never stop a server that trickles one byte per second).
+
+The connection classes also resolve the host themselves, check every address with
+:mod:`archive.netguard` and connect to the checked address: no second DNS lookup, so no
+rebinding gap. Redirects are followed by our own loop, so every hop is checked and
+recorded as its own :class:`Exchange`. Retries (5xx, 429) are ours too, bounded by the
+policy and the deadline.
+
+One ``requests.Session`` per fetch (creating one costs well under a millisecond) and one
+connection per exchange (we send ``Connection: close``): nothing is shared between fetches
+but the immutable policy and the TLS contexts, so a :class:`Fetcher` is safe to use from
+several threads at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import io
+import random
+import shutil
+import socket
+import ssl
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, BinaryIO, Literal
+from urllib.parse import urldefrag, urljoin
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from requests.cookies import extract_cookies_to_jar
+from requests.utils import DEFAULT_CA_BUNDLE_PATH
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from archive.config import FetchPolicy
+from archive.errors import (
+    FetchError,
+    FetchTimeoutError,
+    ProtocolError,
+    RedirectError,
+    RefusedURLError,
+    TLSError,
+)
+from archive.hashing import HashingWriter, sha256_bytes
+from archive.netguard import check_url, resolve_and_check
+from archive.timeutil import Clock, utc_now
+
+Truncation = Literal["length", "time", "disconnect"]
+
+ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+ACCEPT_ENCODING = "gzip, deflate"   # only what archive.content can undo
+HEADER_ALLOWANCE = 1024 * 1024      # raw response may exceed the body limit by this much
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_BODY_CHUNK = 64 * 1024
+_READ_BUFFER = 16 * 1024
+_WATCHDOG_GRACE = 0.25              # the recv-level check normally fires first
+_DEADLINE_SLACK = 0.05              # a socket timeout this close to the deadline is the deadline
+
+
+# --------------------------------------------------------------------------- results
+
+@dataclass(frozen=True)
+class TLSInfo:
+    """TLS facts taken from the socket that delivered the response."""
+
+    version: str
+    cipher: str
+    cert_der: bytes | None = field(repr=False)
+    cert_sha256: str | None
+    verified: bool
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One HTTP hop: the request as sent and the response as received.
+
+    ``response_path`` holds the raw response (status line, headers, body with transfer-
+    and content-coding as sent); ``body_path`` the entity body (transfer-coding undone,
+    content-coding kept). The digests and lengths cover exactly the stored bytes.
+    """
+
+    url: str
+    method: str
+    request_bytes: bytes
+    response_path: Path
+    response_length: int
+    response_sha256: str
+    header_length: int
+    protocol: str
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...]
+    body_path: Path
+    body_length: int
+    body_sha256: str
+    truncated: Truncation | None
+    truncated_reason: str | None
+    started_at: datetime
+    ended_at: datetime
+    remote_ip: str
+    remote_port: int
+    tls: TLSInfo | None
+
+    def open_response(self) -> BinaryIO:
+        return self.response_path.open("rb")
+
+    def open_body(self) -> BinaryIO:
+        return self.body_path.open("rb")
+
+    def header_values(self, name: str) -> list[str]:
+        wanted = name.lower()
+        return [value for key, value in self.headers if key.lower() == wanted]
+
+    def header(self, name: str) -> str | None:
+        """The field value; repeated lines are combined with ", " (RFC 9110 section 5.3),
+        so ``Content-Encoding`` sent on ten lines reads as a list of ten codings. Use
+        :meth:`header_values` for fields that must not be combined (Set-Cookie)."""
+        values = self.header_values(name)
+        return ", ".join(values) if values else None
+
+    @property
+    def payload_digest(self) -> str:
+        """WARC-Payload-Digest: the entity body as stored (alias of ``body_sha256``)."""
+        return self.body_sha256
+
+    @property
+    def content_type(self) -> str | None:
+        return self.header("Content-Type")
+
+    @property
+    def content_encoding(self) -> str | None:
+        """All Content-Encoding lines joined in order (a repeated header is one list)."""
+        return self.header("Content-Encoding")
+
+    @property
+    def request_headers(self) -> list[tuple[str, str]]:
+        head = self.request_bytes.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+        return _header_pairs(head.split("\r\n")[1:])
+
+
+@dataclass(frozen=True)
+class RetryNote:
+    """A retryable answer (5xx, 429) and what was done about it."""
+
+    url: str
+    status: int
+    waited: float       # seconds slept before the retry (0 when not retried)
+    retried: bool       # False: no retry was made (it would have passed the deadline)
+    detail: str
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """Every hop of one fetch, in order; the last one is the final response.
+
+    Spool files live until :meth:`close` (or garbage collection) removes them.
+    ``attempts`` is 1 plus the number of retries made anywhere in the chain.
+    """
+
+    requested_url: str
+    final_url: str
+    exchanges: tuple[Exchange, ...]
+    attempts: int
+    started_at: datetime
+    ended_at: datetime
+    policy: FetchPolicy
+    retries: tuple[RetryNote, ...] = ()
+    _spool: _Spool | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def final(self) -> Exchange:
+        return self.exchanges[-1]
+
+    @property
+    def status(self) -> int:
+        return self.final.status
+
+    @property
+    def truncated(self) -> Truncation | None:
+        return self.final.truncated
+
+    @property
+    def redirects(self) -> tuple[str, ...]:
+        return tuple(ex.url for ex in self.exchanges[:-1])
+
+    @property
+    def tls_verified(self) -> bool | None:
+        """None when no hop used TLS; otherwise whether every TLS hop was verified."""
+        tls = [ex.tls for ex in self.exchanges if ex.tls is not None]
+        return all(t.verified for t in tls) if tls else None
+
+    def close(self) -> None:
+        """Remove the spooled files (idempotent)."""
+        if self._spool is not None:
+            self._spool.remove()
+
+    @property
+    def spool_dir(self) -> Path | None:
+        return self._spool.dir if self._spool is not None else None
+
+    def __enter__(self) -> FetchResult:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+# --------------------------------------------------------------------------- the wire
+
+class _DeadlineExceeded(TimeoutError):
+    """The fetch's total deadline passed (recorded by recv, raised by send)."""
+
+
+class _RawLimitReached(OSError):
+    """The raw response reached its size limit (recorded by recv)."""
+
+
+class _Spool:
+    """A private temporary directory; names come from counters, never from URLs."""
+
+    def __init__(self, parent: Path | None) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="archive-fetch-", dir=parent))
+        self._n = 0
+        # removes the directory on remove() or when the owning FetchResult is collected
+        self.remove = weakref.finalize(self, shutil.rmtree, str(self.dir), True)
+
+    def paths(self) -> tuple[Path, Path]:
+        self._n += 1
+        return self.dir / f"{self._n:03d}-response.http", self.dir / f"{self._n:03d}-body.bin"
+
+
+class _Wire:
+    """Everything one exchange's connection did: bytes both ways, peer, TLS, deadline.
+
+    Created per exchange; :meth:`finish` closes every socket it ever held.
+    """
+
+    def __init__(self, url: str, policy: FetchPolicy, deadline: float, raw_path: Path) -> None:
+        self.url = url
+        self.policy = policy
+        self.deadline = deadline
+        self.sent = bytearray()
+        self._raw_file = raw_path.open("wb")
+        self.raw = HashingWriter(self._raw_file)
+        self.raw_limit = policy.max_bytes + HEADER_ALLOWANCE
+        self.raw_overflow = False
+        self.deadline_hit = False
+        self.read_error: OSError | None = None  # first receive error; reads then see EOF
+        self.remote: tuple[str, int] | None = None
+        self.tls: TLSInfo | None = None
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._finished = False
+        self._watchdog: threading.Timer | None = None
+        self._kill: socket.socket | None = None
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def deadline_error(self) -> _DeadlineExceeded:
+        self.deadline_hit = True
+        return _DeadlineExceeded(f"the {self.policy.deadline:g} s deadline passed")
+
+    def connect(self, host: str, port: int,
+                options: list[tuple[int, int, int | bytes]] | None) -> socket.socket:
+        """Resolve, check every address, connect to a checked one; start the watchdog."""
+        if self.remaining() <= 0:
+            raise FetchTimeoutError(f"{self.url}: the {self.policy.deadline:g} s deadline "
+                                    "passed before connecting", url=self.url)
+        addresses = resolve_and_check(host, port, url=self.url, timeout=self.remaining(),
+                                      allow_private=self.policy.allow_private_networks)
+        problems: list[str] = []
+        timed_out = True
+        for family, ip in addresses:
+            remaining = self.remaining()
+            if remaining <= 0:
+                break
+            limit = min(self.policy.connect_timeout, remaining)
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                for option in options or ():
+                    sock.setsockopt(*option)
+                sock.settimeout(limit)
+                sock.connect((ip, port))
+            except TimeoutError:
+                sock.close()
+                problems.append(f"{ip}: no answer within {limit:.1f} s")
+                continue
+            except OSError as exc:
+                sock.close()
+                timed_out = False
+                problems.append(f"{ip}: {exc.strerror or exc}")
+                continue
+            self._adopt(sock, ip, port)
+            return sock
+        detail = "; ".join(problems) or f"the {self.policy.deadline:g} s deadline passed"
+        if timed_out:
+            raise FetchTimeoutError(f"connecting to {self.url} timed out ({detail})",
+                                    url=self.url)
+        raise FetchError(f"could not connect to {self.url} ({detail})", url=self.url)
+
+    def _adopt(self, sock: socket.socket, ip: str, port: int) -> None:
+        self.remote = (ip, port)
+        self._sockets.append(sock)
+        # A duplicate descriptor survives the TLS wrap (which detaches ``sock``), so the
+        # watchdog can stop a handshake or a send that the recv check cannot see.
+        self._kill = sock.dup()
+        self._watchdog = threading.Timer(max(self.remaining(), 0) + _WATCHDOG_GRACE,
+                                         self._expire)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._finished or self._kill is None:
+                return
+            self.deadline_hit = True
+            with contextlib.suppress(OSError):
+                self._kill.shutdown(socket.SHUT_RDWR)
+
+    def record_tls(self, sock: ssl.SSLSocket, verified: bool) -> None:
+        der = sock.getpeercert(binary_form=True)
+        cipher = sock.cipher()
+        self.tls = TLSInfo(version=sock.version() or "unknown",
+                           cipher=cipher[0] if cipher else "unknown",
+                           cert_der=der, cert_sha256=sha256_bytes(der) if der else None,
+                           verified=verified)
+
+    def attach(self, sock: socket.socket) -> _TeeSocket:
+        self._sockets.append(sock)
+        return _TeeSocket(sock, self)
+
+    def record_sent(self, data: bytes) -> None:
+        self.sent += data
+
+    def record_received(self, data: memoryview) -> int:
+        """Tee received bytes; returns how many fit under the raw limit."""
+        room = self.raw_limit - self.raw.size
+        if len(data) > room:
+            self.raw.write(bytes(data[:room]))
+            self.raw_overflow = True
+            self.read_error = _RawLimitReached(f"raw response exceeds {self.raw_limit} bytes")
+            return room
+        self.raw.write(bytes(data))
+        return len(data)
+
+    def finish(self) -> None:
+        with self._lock:
+            self._finished = True
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+            for sock in [*self._sockets, *([self._kill] if self._kill else [])]:
+                with contextlib.suppress(OSError):
+                    sock.close()
+            self._sockets.clear()
+            self._kill = None
+        if not self._raw_file.closed:
+            self._raw_file.close()
+
+
+class _TeeSocket:
+    """Socket stand-in for http.client: tees bytes, bounds every recv by the deadline.
+
+    ``close`` only marks: http.client closes the connection as soon as it has the headers
+    of a ``Connection: close`` response, while the body is still being read through
+    :meth:`makefile`; the real sockets are closed by :meth:`_Wire.finish`.
+    """
+
+    def __init__(self, sock: socket.socket, wire: _Wire) -> None:
+        self._sock = sock
+        self._wire = wire
+        self._timeout: float | None = sock.gettimeout()
+
+    def settimeout(self, value: float | None) -> None:
+        self._timeout = value
+
+    def gettimeout(self) -> float | None:
+        return self._timeout
+
+    def _bounded_timeout(self) -> float:
+        remaining = self._wire.remaining()
+        if remaining <= 0:
+            raise self._wire.deadline_error()
+        return remaining if self._timeout is None else min(self._timeout, remaining)
+
+    def sendall(self, data: bytes | bytearray | memoryview) -> None:
+        self._sock.settimeout(self._bounded_timeout())
+        self._sock.sendall(data)
+        self._wire.record_sent(bytes(data))
+
+    def recv_into(self, buffer: memoryview | bytearray, nbytes: int = 0) -> int:
+        """Receive, tee and return bytes; after any error, record it and report EOF.
+
+        Reporting EOF instead of raising keeps the bytes that arrived before a reset or
+        the deadline: io.BufferedReader drops the partial data of a read that raises.
+        The fetcher reads the recorded error to say why the response ended.
+        """
+        wire = self._wire
+        if wire.read_error is not None:
+            return 0
+        try:
+            self._sock.settimeout(self._bounded_timeout())
+            count = self._sock.recv_into(buffer, nbytes)
+            if count == 0 and wire.deadline_hit:  # the watchdog shut the socket down
+                raise wire.deadline_error()
+        except OSError as exc:
+            expired = wire.deadline_hit or wire.remaining() <= _DEADLINE_SLACK
+            wire.read_error = wire.deadline_error() if expired else exc
+            return 0
+        return wire.record_received(memoryview(buffer)[:count])
+
+    def recv(self, bufsize: int) -> bytes:
+        buffer = bytearray(bufsize)
+        count = self.recv_into(buffer, bufsize)
+        return bytes(buffer[:count])
+
+    def makefile(self, mode: str = "r", *args: Any, **kwargs: Any) -> io.BufferedReader:
+        if mode not in ("rb", "br"):
+            raise ValueError(f"only binary reading is supported, not {mode!r}")
+        return io.BufferedReader(_TeeReader(self), _READ_BUFFER)
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def shutdown(self, how: int) -> None:
+        self._sock.shutdown(how)
+
+    def close(self) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class _TeeReader(io.RawIOBase):
+    def __init__(self, sock: _TeeSocket) -> None:
+        super().__init__()
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._sock.recv_into(buffer)
+
+
+# --------------------------------------------------------------------------- urllib3 glue
+
+class _GuardedHTTPConnection(HTTPConnection):
+    def __init__(self, *args: Any, wire: _Wire, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._wire = wire
+
+    def _new_conn(self) -> socket.socket:
+        return self._wire.connect(self._dns_host, self.port or 80, self.socket_options)
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock = self._wire.attach(self.sock)
+
+
+class _GuardedHTTPSConnection(HTTPSConnection):
+    def __init__(self, *args: Any, wire: _Wire, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._wire = wire
+
+    def _new_conn(self) -> socket.socket:
+        return self._wire.connect(self._dns_host, self.port or 443, self.socket_options)
+
+    def connect(self) -> None:
+        super().connect()
+        assert isinstance(self.sock, ssl.SSLSocket)
+        self._wire.record_tls(self.sock, verified=self.is_verified)
+        self.sock = self._wire.attach(self.sock)
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+    def _validate_conn(self, conn: Any) -> None:
+        # Connect without urllib3's InsecureRequestWarning: an unverified connection is
+        # the operator's recorded choice (TLSInfo.verified), not something to warn about.
+        if conn.is_closed:
+            conn.connect()
+
+
+class _WireAdapter(HTTPAdapter):
+    """Gives each exchange a fresh one-connection pool wired to that exchange's _Wire."""
+
+    def __init__(self, tls_context: ssl.SSLContext) -> None:
+        super().__init__(max_retries=0)
+        self._tls_context = tls_context
+        self.wire: _Wire | None = None
+        self.pool: HTTPConnectionPool | None = None
+
+    def get_connection_with_tls_context(
+        self, request: requests.PreparedRequest, verify: Any,
+        proxies: Mapping[str, str] | None = None, cert: Any = None,
+    ) -> HTTPConnectionPool:
+        assert self.wire is not None and request.url is not None
+        parsed = urllib3.util.parse_url(request.url)
+        host = parsed.host or ""
+        pool: HTTPConnectionPool
+        if parsed.scheme == "https":
+            pool = _HTTPSPool(host, parsed.port or 443, maxsize=1, block=False,
+                              ssl_context=self._tls_context, wire=self.wire)
+        else:
+            pool = _HTTPPool(host, parsed.port or 80, maxsize=1, block=False, wire=self.wire)
+        self.pool = pool
+        return pool
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        """Nothing to do: the pool already carries the TLS context (a per-connection
+        CA bundle load would cost milliseconds and mutate a shared context)."""
+
+
+# --------------------------------------------------------------------------- fetcher
+
+class Fetcher:
+    """Fetch URLs under a :class:`FetchPolicy`; see the module docstring.
+
+    ``ca_bundle`` replaces the default trust store (certifi) for verified TLS, e.g. for an
+    intranet CA or tests; ``spool_dir`` is where temporary body files go.
+    """
+
+    def __init__(self, policy: FetchPolicy, *, clock: Clock = utc_now,
+                 ca_bundle: str | Path | None = None, spool_dir: Path | None = None) -> None:
+        self.policy = policy
+        self._clock = clock
+        self._spool_parent = spool_dir
+        self._tls = _tls_context(policy.verify_tls, ca_bundle)
+
+    def fetch(self, url: str) -> FetchResult:
+        """Fetch ``url`` following redirects; raise a FetchError if no response came."""
+        started_at = self._clock()
+        deadline = time.monotonic() + self.policy.deadline
+        check_url(url)
+        spool = _Spool(self._spool_parent)
+        try:
+            with _SessionScope(self.policy, self._tls) as (session, adapter):
+                exchanges, retries = _Run(self, session, adapter, spool, deadline).follow(url)
+        except BaseException:
+            spool.remove()
+            raise
+        return FetchResult(
+            requested_url=url, final_url=exchanges[-1].url, exchanges=tuple(exchanges),
+            attempts=1 + sum(1 for note in retries if note.retried),
+            started_at=started_at, ended_at=self._clock(), policy=self.policy,
+            retries=tuple(retries), _spool=spool)
+
+
+class _SessionScope:
+    """A requests.Session that trusts nothing from the environment, closed on exit."""
+
+    def __init__(self, policy: FetchPolicy, tls: ssl.SSLContext) -> None:
+        self.session = requests.Session()
+        self.session.trust_env = False  # no proxies, .netrc or CA overrides from env
+        self.session.headers.clear()
+        self.session.headers.update({
+            "User-Agent": policy.user_agent, "Accept": ACCEPT,
+            "Accept-Encoding": ACCEPT_ENCODING, "Connection": "close"})
+        self.adapter = _WireAdapter(tls)
+        self.session.adapters.clear()
+        self.session.mount("http://", self.adapter)
+        self.session.mount("https://", self.adapter)
+
+    def __enter__(self) -> tuple[requests.Session, _WireAdapter]:
+        return self.session, self.adapter
+
+    def __exit__(self, *exc: object) -> None:
+        self.session.close()
+
+
+class _Run:
+    """State of one fetch: the redirect loop, retries and one exchange at a time."""
+
+    def __init__(self, fetcher: Fetcher, session: requests.Session, adapter: _WireAdapter,
+                 spool: _Spool, deadline: float) -> None:
+        self.policy = fetcher.policy
+        self.clock = fetcher._clock
+        self.session = session
+        self.adapter = adapter
+        self.spool = spool
+        self.deadline = deadline
+        self.retries: list[RetryNote] = []
+
+    def follow(self, url: str) -> tuple[list[Exchange], list[RetryNote]]:
+        exchanges: list[Exchange] = []
+        # A loop is a URL requested again with the same cookies: the same request again.
+        # (A->B->A where B sets a cookie is a consent wall, not a loop.)
+        seen: set[tuple[str, tuple[tuple[str, ...], ...]]] = set()
+        current = url
+        while True:
+            seen.add((urldefrag(current)[0], self._cookie_state()))
+            try:
+                exchange, location = self._with_retries(current)
+            except FetchError as exc:
+                if not exchanges:
+                    raise
+                raise type(exc)(f"{exc} (redirect from {exchanges[-1].url})",
+                                url=current) from exc
+            exchanges.append(exchange)
+            if location is None:
+                return exchanges, self.retries
+            target = urljoin(exchange.url, location)
+            hops = [ex.url for ex in exchanges] + [target]
+            chain = " -> ".join(hops)
+            if len(exchanges) > self.policy.max_redirects:
+                raise RedirectError(f"too many redirects from {url} (limit "
+                                    f"{self.policy.max_redirects}): {chain}", url=url)
+            if (urldefrag(target)[0], self._cookie_state()) in seen:
+                raise RedirectError(f"redirect loop from {url}: {chain}", url=url)
+            try:
+                check_url(target)
+            except RefusedURLError as exc:
+                raise RefusedURLError(f"{exc} (redirect from {exchange.url})",
+                                      url=target) from None
+            current = target
+
+    def _cookie_state(self) -> tuple[tuple[str, ...], ...]:
+        return tuple(sorted((c.domain, c.path, c.name, c.value or "")
+                            for c in self.session.cookies))
+
+    def _with_retries(self, url: str) -> tuple[Exchange, str | None]:
+        attempt = 1
+        exchange, location = self._exchange(url)
+        while _retryable(exchange.status) and attempt <= self.policy.max_retries:
+            wait = self._wait_for(exchange, attempt)
+            if time.monotonic() + wait >= self.deadline:
+                self.retries.append(RetryNote(url, exchange.status, 0.0, False,
+                                              f"not retried: waiting {wait:.1f} s would pass "
+                                              "the deadline"))
+                break
+            time.sleep(wait)
+            try:
+                newer, newer_location = self._exchange(url)
+            except FetchError as exc:
+                self.retries.append(RetryNote(url, exchange.status, wait, True,
+                                              f"retry failed, kept the earlier response: {exc}"))
+                break
+            self.retries.append(RetryNote(url, exchange.status, wait, True,
+                                          f"HTTP {exchange.status}, retried after {wait:.1f} s"))
+            _discard([exchange])
+            exchange, location = newer, newer_location
+            attempt += 1
+        return exchange, location
+
+    def _wait_for(self, exchange: Exchange, attempt: int) -> float:
+        header = exchange.header("Retry-After")
+        wait = _retry_after(header, self.clock()) if header else None
+        if wait is None:
+            wait = self.policy.backoff_base * (2 ** (attempt - 1))
+            wait *= 1 + random.random() * 0.1  # jitter: many workers must not retry in step
+        return max(0.0, min(wait, self.policy.max_retry_after))
+
+    def _exchange(self, url: str) -> tuple[Exchange, str | None]:
+        """One request/response on a fresh connection; raises if no response arrived."""
+        policy = self.policy
+        if time.monotonic() >= self.deadline:
+            raise FetchTimeoutError(f"{url}: the {policy.deadline:g} s deadline passed before "
+                                    "the request could be sent", url=url)
+        try:
+            prepared = self.session.prepare_request(requests.Request("GET", url))
+        except requests.exceptions.RequestException as exc:
+            raise RefusedURLError(f"refused {url}: {_one_line(exc)}", url=url) from None
+        sent_url = prepared.url or url
+        raw_path, body_path = self.spool.paths()
+        wire = _Wire(sent_url, policy, self.deadline, raw_path)
+        self.adapter.wire = wire
+        started_at = self.clock()
+        try:
+            try:
+                response = self.adapter.send(
+                    prepared, stream=True, verify=policy.verify_tls, proxies={},
+                    timeout=(policy.connect_timeout, policy.read_timeout))
+            except Exception as exc:
+                error = _pre_response_error(exc, wire, sent_url)
+                wire.finish()
+                raw_path.unlink(missing_ok=True)  # no response: nothing of it is kept
+                raise error from (None if error is exc else exc)
+            try:
+                extract_cookies_to_jar(  # type: ignore[no-untyped-call]
+                    self.session.cookies, prepared, response.raw)
+                location = self.session.get_redirect_target(response)
+                with body_path.open("wb") as body_file:
+                    body = HashingWriter(body_file)
+                    truncated, why = _read_body(response.raw, body, wire, policy)
+            finally:
+                response.raw.close()
+        finally:
+            if self.adapter.pool is not None:
+                self.adapter.pool.close()
+                self.adapter.pool = None
+            wire.finish()
+        ended_at = self.clock()
+        with raw_path.open("rb") as raw:
+            header_length, protocol, headers = _parse_head(raw, wire.raw.size)
+        assert wire.remote is not None
+        exchange = Exchange(
+            url=sent_url, method="GET", request_bytes=bytes(wire.sent),
+            response_path=raw_path, response_length=wire.raw.size,
+            response_sha256=wire.raw.digest, header_length=header_length, protocol=protocol,
+            status=response.status_code, reason=response.reason or "",
+            headers=tuple(headers), body_path=body_path, body_length=body.size,
+            body_sha256=body.digest, truncated=truncated, truncated_reason=why,
+            started_at=started_at, ended_at=ended_at, remote_ip=wire.remote[0],
+            remote_port=wire.remote[1], tls=wire.tls)
+        return exchange, location if response.status_code in REDIRECT_STATUSES else None
+
+
+def _read_body(raw: urllib3.response.BaseHTTPResponse, sink: HashingWriter, wire: _Wire,
+               policy: FetchPolicy) -> tuple[Truncation | None, str | None]:
+    """Copy the entity body (content-coding kept) to ``sink`` within the limits.
+
+    Returns why the body is incomplete, if it is: the size limit ("length"), the
+    deadline or a read timeout ("time"), or the connection ending early ("disconnect").
+    """
+    limit = policy.max_bytes
+    error: BaseException | None = None
+    try:
+        for chunk in raw.stream(_BODY_CHUNK, decode_content=False):
+            room = limit - sink.size
+            if len(chunk) > room:
+                sink.write(chunk[:room])
+                return "length", f"body exceeds the limit of {limit} bytes"
+            sink.write(chunk)
+    except (urllib3.exceptions.HTTPError, OSError, http.client.HTTPException) as exc:
+        error = exc
+    if error is None and (wire.read_error is None or not _delimited_by_close(raw)):
+        return None, None
+    if wire.deadline_hit:
+        return "time", f"the {policy.deadline:g} s deadline passed while reading the body"
+    if wire.raw_overflow:
+        return "length", f"raw response exceeds the limit of {wire.raw_limit} bytes"
+    if isinstance(wire.read_error, TimeoutError):
+        return "time", f"no data for {policy.read_timeout:g} s while reading the body"
+    if wire.read_error is not None:
+        return "disconnect", (f"connection broken while reading the body: "
+                              f"{_root_reason(wire.read_error)}")
+    assert error is not None
+    return "disconnect", f"connection closed before the body was complete: {_root_reason(error)}"
+
+
+def _delimited_by_close(raw: urllib3.response.BaseHTTPResponse) -> bool:
+    """No Content-Length and not chunked: only the connection's end ends the body."""
+    return not getattr(raw, "chunked", False) and raw.headers.get("Content-Length") is None
+
+
+def _pre_response_error(exc: Exception, wire: _Wire, url: str) -> FetchError:
+    """Map whatever requests/urllib3 raised before a status line into our error tree.
+
+    Receive errors never surface as exceptions (see ``_TeeSocket.recv_into``); the wire
+    recorded them, so it is consulted before the exception chain.
+    """
+    causes = list(_causes(exc))
+    for cause in causes:
+        if isinstance(cause, FetchError):
+            return cause
+    timed_out = any(isinstance(c, TimeoutError | urllib3.exceptions.TimeoutError)
+                    for c in causes)
+    if wire.deadline_hit or (timed_out and wire.remaining() <= _DEADLINE_SLACK):
+        return FetchTimeoutError(f"no response from {url} within the "
+                                 f"{wire.policy.deadline:g} s deadline", url=url)
+    for cause in causes:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            why = cause.verify_message or cause.reason or str(cause)
+            return TLSError(f"TLS certificate of {url} rejected: {_one_line(why)}", url=url)
+    for cause in causes:
+        if isinstance(cause, ssl.SSLError):
+            return TLSError(f"TLS handshake with {url} failed: {_one_line(cause)}", url=url)
+    if wire.raw_overflow:
+        return ProtocolError(f"{url} sent response headers larger than "
+                             f"{wire.raw_limit} bytes", url=url)
+    received = wire.read_error
+    if isinstance(received, TimeoutError):
+        return FetchTimeoutError(f"no response from {url} within the read timeout of "
+                                 f"{wire.policy.read_timeout:g} s", url=url)
+    if received is not None:
+        return ProtocolError(f"{url} broke the connection without sending a response "
+                             f"({_root_reason(received)})", url=url)
+    if timed_out:
+        stage = "the TLS handshake" if not wire.sent else "sending the request"
+        return FetchTimeoutError(f"{url} timed out during {stage}", url=url)
+    for cause in causes:
+        if isinstance(cause, http.client.RemoteDisconnected | ConnectionResetError |
+                      BrokenPipeError):
+            return ProtocolError(f"{url} closed the connection without sending a response",
+                                 url=url)
+        if isinstance(cause, http.client.HTTPException):
+            return ProtocolError(f"{url} did not send a valid HTTP response: "
+                                 f"{type(cause).__name__} {_one_line(cause)}", url=url)
+    return FetchError(f"request to {url} failed: {_root_reason(exc)}", url=url)
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _tls_context(verify: bool, ca_bundle: str | Path | None) -> ssl.SSLContext:
+    """Built once per Fetcher and shared by its threads (loading a CA bundle is slow)."""
+    if not verify:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    return ssl.create_default_context(cafile=str(ca_bundle or DEFAULT_CA_BUNDLE_PATH))
+
+
+def _retryable(status: int) -> bool:
+    return status == 429 or 500 <= status <= 599
+
+
+def _retry_after(value: str, now: datetime) -> float | None:
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - now).total_seconds())
+
+
+def _parse_head(stream: BinaryIO, size: int) -> tuple[int, str, list[tuple[str, str]]]:
+    """Offset of the body, protocol and headers (as received, in order) of the final
+    response block in a raw response.
+
+    Mirrors http.client: lines end at LF, a bare CRLF or LF ends the block, and
+    ``100 Continue`` blocks are skipped.
+    """
+    while True:
+        status_line = stream.readline()
+        lines: list[str] = []
+        while True:
+            line = stream.readline()
+            if line in (b"\r\n", b"\n", b""):
+                break
+            lines.append(line.decode("latin-1").rstrip("\r\n"))
+        parts = status_line.decode("latin-1").split(None, 2)
+        if len(parts) >= 2 and parts[1] == "100" and stream.tell() < size:
+            continue
+        protocol = parts[0] if parts else ""
+        return stream.tell(), protocol, _header_pairs(lines)
+
+
+def _header_pairs(lines: list[str]) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    for line in lines:
+        if line[:1] in (" ", "\t") and pairs:  # obsolete line folding
+            name, value = pairs[-1]
+            pairs[-1] = (name, f"{value} {line.strip()}")
+            continue
+        name, sep, value = line.partition(":")
+        if sep:
+            pairs.append((name.strip(), value.strip()))
+    return pairs
+
+
+def _discard(exchanges: list[Exchange]) -> None:
+    for exchange in exchanges:
+        exchange.response_path.unlink(missing_ok=True)
+        exchange.body_path.unlink(missing_ok=True)
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception, its causes/contexts, and exceptions carried in args or .reason."""
+    stack = [exc]
+    seen: set[int] = set()
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None),
+                  *current.args]
+        stack.extend(item for item in linked if isinstance(item, BaseException))
+
+
+def _root_reason(exc: BaseException) -> str:
+    deepest = list(_causes(exc))[-1]
+    return f"{type(deepest).__name__}: {_one_line(deepest)}"
+
+
+def _one_line(value: object) -> str:
+    return " ".join(str(value).split())
