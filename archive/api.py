@@ -79,7 +79,7 @@ class Archive:
         batch, so a batch costs one fsync and one transaction.
         """
         agent = agent or self.agent()
-        fetcher = Fetcher(self.settings.fetch)
+        fetcher = Fetcher(self.settings.fetch, ca_bundle=self.settings.ca_bundle)
         host_slots: dict[str, threading.Semaphore] = {}
         slots_lock = threading.Lock()
 
@@ -319,6 +319,28 @@ class Archive:
                 "warc_files": conn.execute(
                     select(func.count()).select_from(warc_files)).scalar_one(),
             }
+
+    # -- citations and proof bundles ------------------------------------------------------
+
+    def cite(self, hash_or_prefix: str, fmt: str = "text") -> str:
+        """Citations of the matching captures in ``fmt`` (``text``, ``bibtex``,
+        ``csl-json``, ``ris``, ``robust-link``); deterministic for a given capture and
+        its latest stored metadata version (see :mod:`archive.citation`)."""
+        from archive.citation import load_citation_data, render
+
+        found = self.resolve(hash_or_prefix)
+        with read(self.engine) as conn:
+            items = [load_citation_data(conn, c["capture_id"], archive=self.origin)
+                     for c in found]
+        return render(items, fmt)
+
+    def bundle(self, hash_or_prefix: str, *, checkpoint: str | None = None,
+               create_key: bool = True) -> bytes:
+        """The self-contained proof bundle of one capture (see :mod:`archive.bundle`);
+        signs a new checkpoint first when the capture's newest event is not in one."""
+        from archive.bundle import make_bundle
+
+        return make_bundle(self, hash_or_prefix, checkpoint=checkpoint, create_key=create_key)
 
 
 def _capture_summary(r: Any) -> dict[str, Any]:

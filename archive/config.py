@@ -10,6 +10,7 @@
 | ARCHIVE_OPERATOR | operator named in warcinfo and events | the login name |
 | ARCHIVE_MAX_BYTES | response size limit in bytes | 52428800 |
 | ARCHIVE_DEADLINE | total seconds allowed for one capture | 120 |
+| ARCHIVE_CA_BUNDLE | PEM file of CA certificates to trust instead of the default | (none) |
 | ARCHIVE_LOG_ORIGIN | the custody log's name in signed checkpoints | <host>/provenance-archive |
 """
 
@@ -56,6 +57,7 @@ class Settings:
     operator: str = "unknown"
     hostname: str = "localhost"
     log_origin_override: str | None = None
+    ca_bundle: str | None = None  # extra CA certificates (PEM) to trust, e.g. a corporate CA
 
     @property
     def log_origin(self) -> str:
@@ -101,6 +103,7 @@ class Settings:
             operator=env.get("ARCHIVE_OPERATOR") or _login(),
             hostname=socket.gethostname(),
             log_origin_override=env.get("ARCHIVE_LOG_ORIGIN") or None,
+            ca_bundle=env.get("ARCHIVE_CA_BUNDLE") or None,
         )
         return replace(settings, **overrides) if overrides else settings
 

@@ -1,0 +1,256 @@
+"""End-to-end captures through the archive: WARC, hashes, rows and events, on both DBs."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import subprocess
+import sys
+import threading
+import zlib
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from warcio.archiveiterator import ArchiveIterator
+
+from archive.capture import CaptureFailure, CaptureResult
+from archive.cli import main
+from archive.custody import events_for
+from archive.errors import RefusedURLError
+from archive.urls import url_key
+
+
+def _records(path: str) -> list:
+    with open(path, "rb") as f:
+        out = []
+        for r in ArchiveIterator(f, check_digests="raise"):
+            out.append((r.rec_type, r.rec_headers, r.http_headers,
+                        r.content_stream().read()))
+        return out
+
+
+def _one(arc, url: str) -> CaptureResult:
+    (res,) = arc.capture([url])
+    assert isinstance(res, CaptureResult), res.to_json()
+    return res
+
+
+def _warcio_check(path: str) -> None:
+    proc = subprocess.run([str(Path(sys.executable).parent / "warcio"), "check", path],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_article_capture_stores_wire_bytes_hashes_and_provenance(arc, http_server) -> None:
+    url = http_server.url("/article")
+    res = _one(arc, url)
+    assert res.status == "complete" and res.http_status == 200 and res.ok
+    recs = _records(res.warc_path)
+    assert [r[0] for r in recs] == ["warcinfo", "response", "request", "metadata"]
+    body = recs[1][3]
+    assert res.content_hash == "sha256:" + hashlib.sha256(body).hexdigest()
+    assert recs[1][1].get_header("WARC-IP-Address") == "127.0.0.1"
+    assert b"User-Agent: provenance-archive/" in recs[2][3] or \
+        recs[2][2].get_header("User-Agent").startswith("provenance-archive/")
+    prov = json.loads(recs[3][3])
+    assert prov["requested_url"] == url and prov["http_status"] == 200
+    assert prov["remote_ip"] == "127.0.0.1" and prov["policy"]["allow_private_networks"]
+    assert prov["capture"]["content_hash"] == res.content_hash
+    _warcio_check(res.warc_path)
+    assert arc.verify(deep=True).ok
+    (shown,) = arc.show(res.capture_id)
+    assert [e["type"] for e in shown["events"]] == ["capture", "message digest calculation"]
+    assert url_key(url) in shown["events"][0]["objects"]
+
+
+def test_redirect_chain_keeps_every_hop(arc, http_server) -> None:
+    res = _one(arc, http_server.url("/chain/1"))
+    recs = _records(res.warc_path)
+    types = [r[0] for r in recs]
+    assert types.count("response") == 4 and types.count("request") == 4
+    statuses = [r[2].get_statuscode() for r in recs if r[0] == "response"]
+    assert statuses == ["302", "301", "307", "200"]
+    assert res.final_url == http_server.url("/article")
+    prov = json.loads(recs[-1][3])
+    assert [h["status"] for h in prov["redirects"]] == [302, 301, 307]
+
+
+@pytest.mark.parametrize("code", [404, 410, 500])
+def test_http_errors_are_archived_with_status_and_not_counted_ok(arc, http_server,
+                                                                 code: int) -> None:
+    """FAULTS 7: archived as sent, status in the database, never a successful capture."""
+    res = _one(arc, http_server.url(f"/status/{code}"))
+    assert res.status == "http-error" and res.http_status == code and not res.ok
+    with arc.engine.connect() as c:
+        row = c.execute(text("SELECT status, http_status FROM captures")).one()
+    assert tuple(row) == ("http-error", code)
+    (shown,) = arc.show(res.capture_id)
+    assert shown["events"][0]["outcome"] == "warning"
+
+
+def test_oversized_response_is_truncated_and_says_so(archive_factory, db_url,
+                                                     http_server) -> None:
+    """FAULTS 4: WARC-Truncated: length; the capture's status says truncated."""
+    arc = archive_factory(db_url=db_url, fetch={"allow_private_networks": True,
+                                                "max_bytes": 200_000, "deadline": 10.0})
+    res = _one(arc, http_server.url("/large?size=3000000"))
+    assert res.status == "truncated" and not res.ok
+    recs = _records(res.warc_path)
+    resp = next(r for r in recs if r[0] == "response")
+    assert resp[1].get_header("WARC-Truncated") == "length"
+    assert arc.verify(deep=True).ok
+
+
+def test_trickling_server_is_recorded_as_truncated_by_time(archive_factory, db_url,
+                                                           http_server) -> None:
+    """FAULTS 1: the total deadline ends the fetch; never called complete."""
+    arc = archive_factory(db_url=db_url, fetch={"allow_private_networks": True,
+                                                "deadline": 2.0, "read_timeout": 5.0})
+    (res,) = arc.capture([http_server.url("/trickle-body")])
+    assert res.status in ("truncated", "failed") and not res.ok
+    if isinstance(res, CaptureResult):
+        resp = next(r for r in _records(res.warc_path) if r[0] == "response")
+        assert resp[1].get_header("WARC-Truncated") == "time"
+
+
+@pytest.mark.parametrize("path", ["/silent", "/close", "/loop/a"])
+def test_no_response_means_no_record_but_a_failure_event(archive_factory, db_url,
+                                                         http_server, path: str) -> None:
+    """FAULTS 2, 3: a clear error, no WARC record claiming a response, custody says why."""
+    arc = archive_factory(db_url=db_url, fetch={"allow_private_networks": True,
+                                                "deadline": 2.0, "read_timeout": 1.0})
+    url = http_server.url(path)
+    (res,) = arc.capture([url])
+    assert isinstance(res, CaptureFailure) and res.status == "failed"
+    assert "\n" not in str(res.error) and url.split("?")[0].rsplit("/", 1)[0] in str(res.error)
+    assert list(arc.store.iter_files()) == []
+    with arc.engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM captures")).scalar() == 0
+        (ev,) = events_for(c, url_key(url))
+    assert ev.type == "capture" and ev.outcome == "failure"
+
+
+def test_private_address_is_refused_before_connecting(archive_factory, db_url,
+                                                      http_server) -> None:
+    """FAULTS 28 through the archive: default settings refuse loopback."""
+    arc = archive_factory(db_url=db_url)
+    before = http_server.connections
+    (res,) = arc.capture([http_server.url("/article")])
+    assert isinstance(res, CaptureFailure) and isinstance(res.error, RefusedURLError)
+    assert http_server.connections == before
+    assert list(arc.store.iter_files()) == []
+
+
+def test_gzip_page_stores_gzip_bytes_and_hashes_the_decoded_content(arc, http_server) -> None:
+    res = _one(arc, http_server.url("/gzip"))
+    with open(res.warc_path, "rb") as f:
+        resp = next(r for r in ArchiveIterator(f) if r.rec_type == "response")
+        raw_payload = resp.raw_stream.read()
+        assert resp.http_headers.get_header("Content-Encoding") == "gzip"
+    decoded = zlib.decompress(raw_payload, 31)
+    assert res.content_hash == "sha256:" + hashlib.sha256(decoded).hexdigest()
+
+
+def test_gzip_bomb_is_stored_raw_and_decoding_is_capped(archive_factory, db_url,
+                                                       http_server) -> None:
+    """FAULTS 9: raw bytes stored as sent; the cap is reported; the capture stays valid."""
+    arc = archive_factory(db_url=db_url, fetch={"allow_private_networks": True,
+                                                "max_decoded_bytes": 5_000_000,
+                                                "deadline": 20.0})
+    res = _one(arc, http_server.url("/gzip-bomb"))
+    assert res.content_hash is None
+    assert any("exceeds cap of 5000000" in p for p in res.problems)
+    _warcio_check(res.warc_path)
+    assert arc.verify(deep=True).ok
+
+
+def test_identical_payload_becomes_a_revisit_naming_its_original(arc, http_server) -> None:
+    """FAULTS 15: a revisit record (identical-payload-digest) and a new custody event."""
+    url = http_server.url("/article-2")
+    first = _one(arc, url)
+    second = _one(arc, url)
+    assert second.status == "revisit" and second.revisit_of == first.capture_id
+    assert second.content_hash == first.content_hash and second.ok
+    orig_resp = next(r for r in _records(first.warc_path) if r[0] == "response")
+    rev = next(r for r in _records(second.warc_path) if r[0] == "revisit")
+    assert rev[1].get_header("WARC-Refers-To") == orig_resp[1].get_header("WARC-Record-ID")
+    assert rev[1].get_header("WARC-Profile").endswith("revisit/identical-payload-digest")
+    assert rev[1].get_header("WARC-Payload-Digest") == \
+        orig_resp[1].get_header("WARC-Payload-Digest")
+    _warcio_check(second.warc_path)
+    md = arc.extract_metadata(second.capture_id)  # follows the revisit to its original
+    assert md["title"]["value"] == "Second article"
+    assert arc.verify(deep=True).ok
+
+
+def test_two_workers_capturing_one_url_write_separate_files(arc, http_server) -> None:
+    """FAULTS 27: two captures (or a revisit), never two writers in one WARC file."""
+    url = http_server.url("/article")
+    results: list = []
+
+    def work() -> None:
+        results.extend(arc.capture([url]))
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 2 and all(isinstance(r, CaptureResult) for r in results)
+    assert results[0].capture_id != results[1].capture_id
+    assert results[0].warc_path != results[1].warc_path
+    for r in results:
+        _warcio_check(r.warc_path)
+    assert arc.verify().ok
+
+
+def test_https_capture_records_tls_from_the_same_connection(archive_factory, db_url,
+                                                            https_server, tls_material) -> None:
+    arc = archive_factory(db_url=db_url, fetch={"allow_private_networks": True})
+    arc.settings = replace(arc.settings, ca_bundle=str(tls_material.ca_path))
+    res = _one(arc, https_server.url("/article"))
+    prov = json.loads(_records(res.warc_path)[-1][3])
+    cert = "sha256:" + hashlib.sha256(tls_material.good.der).hexdigest()
+    assert prov["tls"]["peer_certificate_sha256"] == cert
+    assert prov["tls"]["version"].startswith("TLS") and prov["tls_verified"] is True
+
+
+def test_pdf_is_archived_and_metadata_marked_not_applicable(arc, http_server) -> None:
+    """FAULTS 13 through the archive."""
+    res = _one(arc, http_server.url("/pdf-as-html"))
+    assert res.status == "complete"
+    md = arc.extract_metadata(res.capture_id)
+    assert md["content_kind"] == "not-applicable"
+    assert md["title"]["value"] is None and md["published"]["value"] is None
+
+
+def test_cli_capture_json_contract_and_verify(tmp_path, http_server, monkeypatch,
+                                              capsys) -> None:
+    monkeypatch.setenv("ARCHIVE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("ARCHIVE_DATABASE_URL", raising=False)
+    url = http_server.url("/article")
+    assert main(["capture", "--json", "--allow-private-networks", url]) == 0
+    (item,) = json.loads(capsys.readouterr().out)
+    for key in ("capture_id", "content_hash", "url", "status", "warc_path"):
+        assert key in item
+    assert item["capture_id"].startswith("sha256:") and len(item["capture_id"]) == 71
+    assert item["content_hash"].startswith("sha256:") and item["url"] == url
+    assert Path(item["warc_path"]).exists()
+    assert item["metadata"]["title"] == "Storm closes the harbour for a second day"
+    assert main(["verify"]) == 0
+    assert main(["capture", "--json", url]) == 3  # loopback refused without the flag
+    out = capsys.readouterr().out
+    assert "RefusedURLError" in out
+
+
+def test_warc_bytes_match_what_sha256sum_says(arc, http_server) -> None:
+    res = _one(arc, http_server.url("/article"))
+    out = subprocess.run(["sha256sum", res.warc_path], capture_output=True, text=True,
+                         check=True).stdout.split()[0]
+    assert res.warc_sha256 == "sha256:" + out
+    data = Path(res.warc_path).read_bytes()
+    assert zlib.decompressobj(31).decompress(data).startswith(b"WARC/1.1\r\n")
+    assert io.BytesIO(data).read(2) == b"\x1f\x8b"
