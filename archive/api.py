@@ -16,20 +16,20 @@ if TYPE_CHECKING:
 
 from sqlalchemy import Engine, func, or_, select
 
+from archive import logtree
 from archive.capture import CaptureFailure, CaptureResult, Recorder, _Prepared, host_of
 from archive.config import Settings
 from archive.custody import Agent, Event, events_for
 from archive.db import open_database, read
 from archive.errors import AmbiguousHashError, ArchiveError, FetchError, NotFoundError
 from archive.fetch import Fetcher, FetchResult
-from archive import logtree
+from archive.fixity import FixityReport, audit
 from archive.hashing import PREFIX, hex_part
 from archive.logtree import LogIdentity
 from archive.merkle import verify_consistency
 from archive.store import WarcStore
 from archive.tables import captures, records, warc_files
 from archive.timeutil import utc_now
-from archive.fixity import FixityReport, audit
 from archive.verify import VerifyReport, verify
 from archive.warc import RecordIdFactory, new_record_id
 
@@ -45,7 +45,8 @@ class Archive:
                  namer: Callable[[datetime, str], str] | None = None) -> None:
         self.settings = settings
         self.engine = engine
-        self.store = WarcStore(settings.warc_dir, **({"namer": namer} if namer else {}))
+        self.store = WarcStore(settings.warc_dir) if namer is None else \
+            WarcStore(settings.warc_dir, namer=namer)
         self.recorder = Recorder(settings, engine, clock=clock, new_id=new_id, store=self.store)
         self.clock = clock
 

@@ -33,7 +33,7 @@ from archive.custody import (
     CustodyLog,
     NewEvent,
 )
-from archive.db import DatabaseError, run_write
+from archive.db import DatabaseError, inserted_id, run_write
 from archive.errors import ArchiveError, FetchError, StorageError
 from archive.fetch import Exchange, FetchResult
 from archive.hashing import PREFIX, hex_part, sha256_bytes
@@ -245,9 +245,9 @@ class Recorder:
     def _commit(self, conn: Connection, stored: StoredFile, moment: datetime,
                 batch: Sequence[_Prepared], written: list[list[WrittenRecord]],
                 agent: Agent) -> list[CaptureResult]:
-        file_pk = conn.execute(insert(warc_files).values(
+        file_pk = inserted_id(conn.execute(insert(warc_files).values(
             relpath=stored.relpath, name=stored.name, sha256=hex_part(stored.sha256),
-            size=stored.size, created_at=iso_utc(moment))).inserted_primary_key[0]
+            size=stored.size, created_at=iso_utc(moment))))
         results: list[CaptureResult] = []
         new_events: list[NewEvent] = []
         for p, recs in zip(batch, written, strict=True):
@@ -260,7 +260,7 @@ class Recorder:
             cid = capture_id(manifest)
             final_payload = next((r.payload_digest for r in reversed(recs)
                                   if r.type in ("response", "resource", "revisit")), None)
-            cap_pk = conn.execute(insert(captures).values(
+            cap_pk = inserted_id(conn.execute(insert(captures).values(
                 capture_id=hex_part(cid),
                 content_hash=hex_part(p.content_hash) if p.content_hash else None,
                 payload_digest=hex_part(final_payload) if final_payload else None,
@@ -269,7 +269,7 @@ class Recorder:
                 ended_at=iso_utc(p.ended_at), warc_file_id=file_pk, revisit_of=p.revisit_of,
                 manifest=canonical_json(manifest).decode(),
                 provenance=json.dumps(p.provenance, sort_keys=True, ensure_ascii=False),
-            )).inserted_primary_key[0]
+            )))
             conn.execute(insert(records), [
                 {"capture_pk": cap_pk, "warc_file_id": file_pk, "record_id": r.record_id,
                  "type": r.type, "target_uri": r.target_uri, "date": r.date,
@@ -357,14 +357,15 @@ class Recorder:
                     Block.of(head), record_id=resp_id, date=date,
                     content_type=HTTP_RESPONSE_TYPE, payload_digest=final_payload_digest)
             else:
-                trunc = [("WARC-Truncated", ex.truncated)] if ex.truncated else []
+                trunc: list[tuple[str, str]] = (
+                    [("WARC-Truncated", str(ex.truncated))] if ex.truncated else [])
                 with ex.open_response() as raw:
                     resp = w.write("response", common + ip + trunc,
                                    Block(raw, ex.response_length, ex.header_length),
                                    record_id=resp_id, date=date,
                                    content_type=HTTP_RESPONSE_TYPE)
             req_body = ex.request_bytes.find(b"\r\n\r\n")
-            req = w.write("request", common + [("WARC-Concurrent-To", resp_id)],
+            req = w.write("request", [*common, ("WARC-Concurrent-To", resp_id)],
                           Block.of(ex.request_bytes,
                                    payload_offset=req_body + 4 if req_body >= 0 else None),
                           record_id=req_id, date=date, content_type=HTTP_REQUEST_TYPE)
@@ -472,5 +473,11 @@ def host_of(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
 
 
-__all__ = ["CaptureFailure", "CaptureResult", "Recorder", "StorageError", "Exchange",
-           "host_of"]
+__all__ = [
+    "CaptureFailure",
+    "CaptureResult",
+    "Exchange",
+    "Recorder",
+    "StorageError",
+    "host_of",
+]

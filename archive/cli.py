@@ -318,6 +318,63 @@ def cmd_consistency(args: argparse.Namespace) -> int:
     return 0 if res["verified"] else EXIT_MISMATCH
 
 
+def cmd_cite(args: argparse.Namespace) -> int:
+    with _open(args) as arc:
+        text = arc.cite(args.hash, args.format)
+    if args.json:
+        print(json.dumps({"format": args.format, "citation": text}, indent=1,
+                         ensure_ascii=False))
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    import os
+
+    from archive.hashing import sha256_bytes
+
+    with _open(args) as arc:
+        data = arc.bundle(args.hash, checkpoint=args.checkpoint, create_key=False)
+    if args.output == "-":
+        sys.stdout.buffer.write(data)
+        return 0
+    path = Path(args.output)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with tmp.open("wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ArchiveError(f"cannot write the bundle to {path}: {exc.strerror}") from exc
+    doc = json.loads(data)
+    info = {"file": str(path), "bytes": len(data), "sha256": sha256_bytes(data),
+            "capture_id": doc["capture_id"], "events": len(doc["events"]),
+            "records": sum(len(c["records"]) for c in doc["captures"]),
+            "checkpoint": doc["checkpoint"].split("\n")[1]}
+    _emit(args, info, lambda d: (
+        f"wrote {d['file']} ({d['bytes']} bytes, {d['sha256']}): capture {d['capture_id']}, "
+        f"{d['records']} WARC records, {d['events']} custody events, checkpoint at size "
+        f"{d['checkpoint']}"))
+    return 0
+
+
+def cmd_verify_bundle(args: argparse.Namespace) -> int:
+    from archive.bundle import verify_bundle
+
+    try:
+        data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    except OSError as exc:
+        raise ArchiveError(f"cannot read {args.file}: {exc.strerror}") from exc
+    report = verify_bundle(data, trusted_key=args.key)
+    _emit(args, report.to_json(), lambda d: "\n".join(
+        [c.line() for c in report.checks] + [report.summary()]))
+    return 0 if report.ok else EXIT_MISMATCH
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from archive.demo import run_demo
 
@@ -392,6 +449,24 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("consistency", cmd_consistency, "consistency proof between two checkpoints")
     sp.add_argument("old", help="checkpoint id or size:N")
     sp.add_argument("new", nargs="?", default="latest")
+
+    sp = add("cite", cmd_cite, "cite a capture (original URL, capture time, content hash, "
+                               "capture id)")
+    sp.add_argument("hash")
+    sp.add_argument("--format", default="text",
+                    choices=["text", "bibtex", "csl-json", "ris", "robust-link"])
+    sp = add("bundle", cmd_bundle, "write a capture's self-contained proof bundle (JSON)")
+    sp.add_argument("hash")
+    sp.add_argument("-o", "--output", required=True, metavar="FILE", help="'-' for stdout")
+    sp.add_argument("--checkpoint", default=None,
+                    help="checkpoint id, size:N or latest (default: latest, signing a new "
+                         "one if the capture's newest event is not in it)")
+    sp = add("verify-bundle", cmd_verify_bundle,
+             "check a proof bundle offline (no database, no network)")
+    sp.add_argument("file", metavar="FILE", help="'-' for stdin")
+    sp.add_argument("--key", metavar="FINGERPRINT_OR_VKEY",
+                    help="the archive's key fingerprint (sha256:...) or verifier key, obtained "
+                         "independently; without it the bundled key is trusted on first use")
 
     add("demo", cmd_demo, "serve the bundled example news site and archive it end to end")
     return p

@@ -5,12 +5,12 @@
 | ARCHIVE_HOME | data directory (WARCs, SQLite DB, keys) | ./data |
 | ARCHIVE_DATABASE_URL | SQLAlchemy URL of the custody DB | sqlite:///$ARCHIVE_HOME/custody.sqlite |
 | ARCHIVE_ALLOW_PRIVATE_NETWORKS | 1 to allow loopback/private targets | 0 |
-| ARCHIVE_USER_AGENT | User-Agent sent with every request | provenance-archive/<version> (+contact) |
+| ARCHIVE_USER_AGENT | User-Agent sent with every request | provenance-archive/<v> (+contact) |
 | ARCHIVE_CONTACT | contact named in the User-Agent | (none) |
 | ARCHIVE_OPERATOR | operator named in warcinfo and events | the login name |
 | ARCHIVE_MAX_BYTES | response size limit in bytes | 52428800 |
 | ARCHIVE_DEADLINE | total seconds allowed for one capture | 120 |
-| ARCHIVE_CA_BUNDLE | PEM file of CA certificates to trust instead of the default | (none) |
+| ARCHIVE_CA_BUNDLE | PEM file of CA certificates to trust instead of certifi's | (none) |
 | ARCHIVE_LOG_ORIGIN | the custody log's name in signed checkpoints | <host>/provenance-archive |
 """
 

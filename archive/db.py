@@ -57,7 +57,8 @@ def make_engine(url: str) -> Engine:
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         return create_engine(parsed, pool_pre_ping=True)
-    raise ConfigError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
+    raise ConfigError(f"unsupported database {parsed.get_backend_name()!r}: "
+                      "use sqlite or postgresql")
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -74,6 +75,14 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get("immediate", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def inserted_id(result: Any) -> int:
+    """The primary key of a single-row INSERT."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise DatabaseError("the database returned no id for an inserted row")
+    return int(key[0])
 
 
 def is_sqlite(engine: Engine) -> bool:

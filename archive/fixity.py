@@ -78,8 +78,7 @@ def audit(engine: Engine, store: WarcStore, log: CustodyLog, agent: Agent) -> Fi
             report.results.append({"path": rel, "state": "untracked",
                                    "hint": "run `archive reconcile` to adopt or quarantine"})
     for i in range(0, len(new_events), 500):  # bounded transactions on large archives
-        chunk = new_events[i:i + 500]
-        run_write(engine, lambda conn, chunk=chunk: log.append(conn, chunk, agent))
+        _append(engine, log, new_events[i:i + 500], agent)
     return report
 
 
@@ -101,3 +100,7 @@ def last_good_checkpoint(engine: Engine, object_hash: str) -> dict[str, Any] | N
                 "note": "no checkpoint was signed after the last good check"}
     return {"event_seq": seq, "checkpoint": row.id, "size": row.size,
             "root_hash": PREFIX + row.root_hash, "created_at": row.created_at}
+
+
+def _append(engine: Engine, log: CustodyLog, chunk: list[NewEvent], agent: Agent) -> None:
+    run_write(engine, lambda conn: log.append(conn, chunk, agent))

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, insert, select
 
 from archive import checkpoint as cp
 from archive import keys as keymod
-from archive.db import read, run_write
+from archive.db import inserted_id, read, run_write
 from archive.errors import ConfigError, IntegrityError, NotFoundError
 from archive.hashing import PREFIX
 from archive.merkle import MerkleTree, verify_consistency, verify_inclusion
@@ -48,7 +48,7 @@ class LogIdentity:
 
 def init_identity(key_dir: Path, origin: str) -> LogIdentity:
     """Create the archive's signing key and record its origin (refuses to overwrite)."""
-    pair = keymod.generate_key(key_dir, KEY_FILE_STEM)
+    keymod.generate_key(key_dir, KEY_FILE_STEM)
     (key_dir / LOG_FILE).write_text(json.dumps({"origin": origin}, indent=1) + "\n")
     return load_identity(key_dir)
 
@@ -112,10 +112,10 @@ def make_checkpoint(engine: Engine, ident: LogIdentity) -> StoredCheckpoint:
         root = tree_at(conn, size).root()
         note = cp.sign(cp.Checkpoint(ident.origin, size, root), key, ident.origin)
         now = iso_utc(utc_now())
-        pk = conn.execute(insert(checkpoints).values(
+        pk = inserted_id(conn.execute(insert(checkpoints).values(
             size=size, root_hash=root.hex(), origin=ident.origin,
             key_fingerprint=ident.fingerprint.removeprefix(PREFIX), note=note,
-            created_at=now)).inserted_primary_key[0]
+            created_at=now)))
         return StoredCheckpoint(pk, size, PREFIX + root.hex(), ident.origin, note, now)
 
     return run_write(engine, work)

@@ -20,7 +20,7 @@ from archive import metadata as md
 from archive.canonical import canonical_json
 from archive.capture import Recorder
 from archive.custody import METADATA_EXTRACTION, Agent, NewEvent
-from archive.db import read, run_write
+from archive.db import inserted_id, read, run_write
 from archive.errors import MetadataError, NotFoundError
 from archive.hashing import PREFIX, hex_part, sha256_bytes
 from archive.tables import captures, metadata_versions, records, warc_files
@@ -122,9 +122,9 @@ def _store(recorder: Recorder, jobs: list[_Job], agent: Agent) -> list[dict[str,
     assert stored is not None
 
     def commit(conn: Connection) -> list[dict[str, Any]]:
-        file_pk = conn.execute(insert(warc_files).values(
+        file_pk = inserted_id(conn.execute(insert(warc_files).values(
             relpath=stored.relpath, name=stored.name, sha256=hex_part(stored.sha256),
-            size=stored.size, created_at=iso_utc(moment))).inserted_primary_key[0]
+            size=stored.size, created_at=iso_utc(moment))))
         out_docs, events = [], []
         for job, body, rec in zip(jobs, bodies, written, strict=True):
             digest = sha256_bytes(body)

@@ -22,10 +22,10 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from archive.capture import Recorder, _Prepared
 from archive.canonical import canonical_json
+from archive.capture import Recorder, _Prepared
 from archive.custody import METADATA_EXTRACTION, QUARANTINE, Agent, NewEvent
-from archive.db import read, run_write
+from archive.db import inserted_id, read, run_write
 from archive.hashing import hex_part, sha256_file
 from archive.metadata_store import RECORD_TYPE
 from archive.store import OPEN_SUFFIX, StoredFile
@@ -62,7 +62,7 @@ def reconcile(recorder: Recorder, agent: Agent) -> ReconcileReport:
             final = path
             if path.name.endswith(OPEN_SUFFIX):
                 final = path.with_name(path.name[: -len(OPEN_SUFFIX)])
-                os.rename(path, final)
+                path.rename(final)
                 _fsync_dir(final.parent)
             captures = _adopt(recorder, final, rel, agent)
             report.adopted.append({"path": store.relpath(final), "from": rel,
@@ -93,10 +93,14 @@ def _member(path: Path, rec: ScannedRecord) -> bytes:
         f.seek(rec.offset)
         raw = zlib.decompress(f.read(rec.length), 31)
     head_end = raw.index(b"\r\n\r\n") + 4
-    return raw[head_end: head_end + rec.content_length]
+    return raw[head_end: head_end + (rec.content_length or 0)]
 
 
 def _written(rec: ScannedRecord) -> WrittenRecord:
+    # _adoptable() accepted only valid scans, where every one of these is present
+    if rec.record_id is None or rec.type is None or rec.block_sha256 is None or \
+            rec.content_length is None:
+        raise ValueError(f"record at offset {rec.offset} lacks an id, type, length or digest")
     return WrittenRecord(
         record_id=rec.record_id, type=rec.type, target_uri=rec.target_uri, date=rec.date or "",
         offset=rec.offset, length=rec.length, content_length=rec.content_length,
@@ -121,7 +125,7 @@ def _adopt(recorder: Recorder, path: Path, old_rel: str, agent: Agent) -> list[s
             continue
         prov = json.loads(_member(path, rec))
         if prov.get("type") == RECORD_TYPE:  # a file of metadata versions, not captures
-            return _adopt_metadata(recorder, path, stored, scan.records, old_rel, agent)
+            return _adopt_metadata(recorder, path, stored, list(scan.records), old_rel, agent)
         facts = prov.get("capture")
         if not isinstance(facts, dict):
             raise ValueError(f"{rel}: metadata record {rec.record_id} has no capture facts")
@@ -140,9 +144,9 @@ def _adopt_metadata(recorder: Recorder, path: Path, stored: StoredFile,
     docs = [(r, json.loads(_member(path, r))) for r in recs if r.type == "metadata"]
 
     def work(conn: Connection) -> list[str]:
-        file_pk = conn.execute(insert(warc_files).values(
+        file_pk = inserted_id(conn.execute(insert(warc_files).values(
             relpath=stored.relpath, name=stored.name, sha256=hex_part(stored.sha256),
-            size=stored.size, created_at=iso_utc(utc_now()))).inserted_primary_key[0]
+            size=stored.size, created_at=iso_utc(utc_now()))))
         events, adopted = [], []
         for rec, body in docs:
             cap = conn.execute(select(captures.c.id).where(
@@ -153,10 +157,12 @@ def _adopt_metadata(recorder: Recorder, path: Path, stored: StoredFile,
             conn.execute(insert(metadata_versions).values(
                 capture_pk=cap.id, extractor=doc["extractor"],
                 extractor_version=doc["extractor_version"],
-                record=canonical_json(doc).decode(), record_sha256=hex_part(rec.block_sha256),
+                record=canonical_json(doc).decode(),
+                record_sha256=hex_part(rec.block_sha256 or ""),
                 warc_file_id=file_pk, warc_record_id=rec.record_id,
                 created_at=iso_utc(utc_now())))
-            events.append(NewEvent(METADATA_EXTRACTION, [body["capture_id"], rec.block_sha256],
+            events.append(NewEvent(METADATA_EXTRACTION,
+                                   [body["capture_id"], rec.block_sha256 or ""],
                                    "success", {"extractor": doc["extractor"],
                                                "extractor_version": doc["extractor_version"],
                                                "recovered": True, "recovered_from": old_rel}))
@@ -186,7 +192,7 @@ def _quarantine(recorder: Recorder, path: Path, rel: str, reason: str,
     target = qdir / (digest.removeprefix("sha256:") + suffix)
     if target.exists():  # the same bytes were quarantined before: keep both, never clobber
         target = target.with_name(f"{target.name}.{os.getpid()}-{path.stat().st_ino}")
-    os.rename(path, target)
+    path.rename(target)
     _fsync_dir(target.parent)
     _fsync_dir(path.parent)
     event = NewEvent(QUARANTINE, [digest], "warning",

@@ -9,6 +9,7 @@ descriptor would report success for lost data).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -95,7 +96,7 @@ class WarcStore:
             f.flush()
             self._fsync(f.fileno())
             f.close()
-            os.rename(tmp, final)
+            tmp.rename(final)
             self._fsync_dir(final.parent)
         except BaseException as exc:
             _close_quietly(f)
@@ -140,14 +141,9 @@ def _os_message(what: str, path: Path, exc: OSError) -> str:
 
 
 def _close_quietly(f: BinaryIO) -> None:
-    try:
+    with contextlib.suppress(OSError):
         f.close()
-    except OSError:
-        pass
 
 
 def _remove_quietly(p: Path) -> None:
-    try:
-        p.unlink()
-    except FileNotFoundError:
-        pass
+    p.unlink(missing_ok=True)

@@ -16,9 +16,9 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
-    UniqueConstraint,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()

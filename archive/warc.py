@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from isal import isal_zlib
 from warcio.statusandheaders import StatusAndHeaders
@@ -88,10 +88,14 @@ def digests(block: Block) -> tuple[str, str | None]:
     return PREFIX + block_h.hexdigest(), payload
 
 
+class Sink(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
 class WarcWriter:
     """Appends records to ``out``, each as its own gzip member; tracks offsets."""
 
-    def __init__(self, out: BinaryIO, *, level: int = 1, start_offset: int = 0) -> None:
+    def __init__(self, out: Sink, *, level: int = 1, start_offset: int = 0) -> None:
         self._out = out
         self._level = level
         self.offset = start_offset
