@@ -21,7 +21,13 @@ from archive.capture import CaptureFailure, CaptureResult, Recorder, _Prepared, 
 from archive.config import Settings
 from archive.custody import Agent, Event, events_for
 from archive.db import open_database, read
-from archive.errors import AmbiguousHashError, ArchiveError, FetchError, NotFoundError
+from archive.errors import (
+    AmbiguousHashError,
+    ArchiveError,
+    ConfigError,
+    FetchError,
+    NotFoundError,
+)
 from archive.fetch import Fetcher, FetchResult
 from archive.fixity import FixityReport, audit
 from archive.hashing import PREFIX, hex_part
@@ -30,7 +36,7 @@ from archive.merkle import verify_consistency
 from archive.store import WarcStore
 from archive.tables import captures, records, warc_files
 from archive.timeutil import utc_now
-from archive.verify import VerifyReport, verify
+from archive.verify import Problem, VerifyReport, verify
 from archive.warc import RecordIdFactory, new_record_id
 
 Outcome = CaptureResult | CaptureFailure
@@ -224,8 +230,17 @@ class Archive:
         ids = None
         if hash_or_prefix:
             ids = [c["capture_id"] for c in self.resolve(hash_or_prefix)]
-        return verify(self.engine, self.store, capture_ids=ids, deep=deep,
-                      policy=self.settings.fetch)
+        report = verify(self.engine, self.store, capture_ids=ids, deep=deep,
+                        policy=self.settings.fetch)
+        if ids is None:
+            try:
+                ident = logtree.load_identity(self.settings.key_dir, need_private=False)
+            except ConfigError:
+                ident = None  # no key yet: nothing has been signed, nothing to check
+            if ident is not None:
+                report.problems += [Problem("checkpoint", msg)
+                                    for msg in logtree.check_checkpoints(self.engine, ident)]
+        return report
 
     # -- metadata ----------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, insert, select
 from archive import checkpoint as cp
 from archive import keys as keymod
 from archive.db import inserted_id, read, run_write
+from archive.custody import iter_events, leaf_hash_hex
 from archive.errors import ConfigError, IntegrityError, NotFoundError
 from archive.hashing import PREFIX
 from archive.merkle import MerkleTree, verify_consistency, verify_inclusion
@@ -170,8 +171,11 @@ def check_checkpoints(engine: Engine, ident: LogIdentity) -> list[str]:
     problems: list[str] = []
     with read(engine) as conn:
         rows = [_row(r) for r in conn.execute(select(checkpoints).order_by(checkpoints.c.id))]
-        size = int(conn.execute(select(log_head.c.size)).scalar_one())
-        tree = tree_at(conn, size)
+        # Leaves recomputed from each event's fields, not read from the stored column:
+        # verification must not trust what it is verifying.
+        tree = MerkleTree(bytes.fromhex(leaf_hash_hex(ev.entry_bytes()))
+                          for ev in iter_events(conn))
+    size = tree.size
     prev: StoredCheckpoint | None = None
     for c in rows:
         try:

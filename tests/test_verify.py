@@ -83,3 +83,26 @@ def test_show_resolves_by_prefix_and_lists_custody(arc, tmp_path: Path) -> None:
     assert by_content["capture_id"] == by_id["capture_id"] == res.capture_id
     assert [e["type"] for e in by_id["events"]] == ["ingestion", "message digest calculation"]
     assert json.dumps(by_id)  # serialisable for --json
+
+
+def test_tampered_checkpoint_and_edited_event_are_named(arc, tmp_path: Path) -> None:
+    """Issue 3: (b) an event row edited, (c) a checkpoint altered; each named."""
+    _ingest(arc, tmp_path)
+    arc.checkpoint()
+    _ingest(arc, tmp_path, "two.txt", "Another.\n")
+    arc.checkpoint()
+    assert arc.verify().ok
+    with arc.engine.begin() as c:
+        note = c.execute(text("SELECT note FROM checkpoints WHERE id = 1")).scalar_one()
+        lines = note.split("\n")
+        lines[1] = str(int(lines[1]) + 1)  # claim a bigger tree
+        c.execute(text("UPDATE checkpoints SET note = :n WHERE id = 1"),
+                  {"n": "\n".join(lines)})
+    problems = [p.message for p in arc.verify().problems if p.kind == "checkpoint"]
+    assert any(m.startswith("checkpoint 1:") and "signature" in m for m in problems)
+    with arc.engine.begin() as c:
+        c.execute(text("UPDATE checkpoints SET note = :n WHERE id = 1"), {"n": note})
+        c.execute(text("UPDATE events SET outcome = 'failure' WHERE seq = 1"))
+    msgs = [p.message for p in arc.verify().problems]
+    assert any("event seq 1" in m and "edited" in m for m in msgs)
+    assert any("no longer hash to its signed root" in m for m in msgs)
