@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from archive.importer import ImportResult
     from archive.reconcile import ReconcileReport
 
 from sqlalchemy import Engine, func, or_, select
@@ -315,6 +316,14 @@ class Archive:
                                 bytes.fromhex(b.root_hash[7:]), proof)
         return {"old": a.to_json(), "new": b.to_json(), "proof": logtree.b64(proof),
                 "verified": ok}
+
+    def import_warc(self, path: Path, *, accept_partial: bool = False,
+                    agent: Agent | None = None) -> ImportResult:
+        """Bring a foreign WARC under custody (idempotent by file hash)."""
+        from archive.importer import import_warc
+
+        return import_warc(self.recorder, path, agent or self.agent(),
+                           accept_partial=accept_partial)
 
     # -- crash recovery and audits ----------------------------------------------------------
 

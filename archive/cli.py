@@ -219,6 +219,26 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else EXIT_MISMATCH
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    results = []
+    with _open(args) as arc:
+        for f in args.files:
+            results.append(arc.import_warc(Path(f), accept_partial=args.accept_partial)
+                           .to_json())
+
+    def human(items: list[dict[str, Any]]) -> str:
+        lines = []
+        for r in items:
+            counts = ", ".join(f"{k}:{v}" for k, v in sorted(r["record_counts"].items()))
+            state = "already imported" if r["already_imported"] else f"imported ({r['verdict']})"
+            lines.append(f"{state} {r['sha256']} -> {r['stored_path']} [{counts}]")
+            lines += [f"  {p['message']}" for p in r["problems"][:20]]
+        return "\n".join(lines)
+
+    _emit(args, results, human)
+    return 0
+
+
 def cmd_reconcile(args: argparse.Namespace) -> int:
     with _open(args) as arc:
         rep = arc.reconcile()
@@ -431,6 +451,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--deep", action="store_true", help="re-hash every record, not only files")
     sp.add_argument("--no-reconcile", action="store_true",
                     help="do not adopt or quarantine orphaned files first")
+    sp = add("import", cmd_import, "bring existing WARC files under custody (digests checked)")
+    sp.add_argument("files", nargs="+", metavar="FILE.warc[.gz]")
+    sp.add_argument("--accept-partial", action="store_true",
+                    help="store a file whose later records are broken, marked partial")
     add("reconcile", cmd_reconcile, "adopt complete orphaned WARC files, quarantine the rest")
     add("fixity", cmd_fixity, "re-hash every stored file and record a fixity-check event each")
 

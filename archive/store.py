@@ -121,7 +121,7 @@ class WarcStore:
         if not self.root.exists():
             return
         for p in sorted(self.root.rglob("*")):
-            if p.is_file() and (p.name.endswith(".warc.gz") or p.name.endswith(OPEN_SUFFIX)):
+            if p.is_file() and p.name.endswith((".warc.gz", ".warc", OPEN_SUFFIX)):
                 yield p
 
     def relpath(self, path: Path) -> str:

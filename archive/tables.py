@@ -141,3 +141,18 @@ metadata_versions = Table(
     Column("created_at", String(32), nullable=False),
     UniqueConstraint("capture_pk", "extractor", "extractor_version"),
 )
+
+imports = Table(
+    "imports",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("warc_file_id", Integer, ForeignKey("warc_files.id"), nullable=False),
+    Column("file_sha256", String(64), nullable=False, unique=True),
+    Column("original_name", Text, nullable=False),
+    Column("format", String(8), nullable=False),
+    Column("compression", String(16), nullable=False),
+    Column("verdict", String(16), nullable=False),
+    Column("record_counts", Text, nullable=False),
+    Column("problems", Text, nullable=False),
+    Column("imported_at", String(32), nullable=False),
+)
