@@ -28,8 +28,10 @@ from archive.errors import (
     ConfigError,
     FetchError,
     NotFoundError,
+    RefusedURLError,
 )
 from archive.fetch import Fetcher, FetchResult
+from archive.robots import Robots
 from archive.fixity import FixityReport, audit
 from archive.hashing import PREFIX, hex_part
 from archive.logtree import LogIdentity
@@ -79,15 +81,20 @@ class Archive:
 
     def capture(self, urls: Sequence[str], *, agent: Agent | None = None,
                 concurrency: int = 4, per_host: int = 1, batch_size: int = 32,
+                ignore_robots: dict[str, str] | None = None,
                 on_done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
         """Capture every URL; never raises for one URL's failure (it is reported).
 
         Fetches run on ``concurrency`` threads with at most ``per_host`` at a time per
         host (politeness); finished fetches are written in batches, one WARC file per
-        batch, so a batch costs one fsync and one transaction.
+        batch, so a batch costs one fsync and one transaction. robots.txt is obeyed unless
+        ``ignore_robots`` maps the URL (or ``"*"``) to the operator's reason, which is
+        recorded in the capture's provenance.
         """
         agent = agent or self.agent()
         fetcher = Fetcher(self.settings.fetch, ca_bundle=self.settings.ca_bundle)
+        robots = Robots(self.settings.fetch, ca_bundle=self.settings.ca_bundle)
+        overrides = ignore_robots or {}
         host_slots: dict[str, threading.Semaphore] = {}
         slots_lock = threading.Lock()
 
@@ -98,11 +105,22 @@ class Archive:
         def fetch_one(url: str) -> tuple[str, FetchResult | FetchError, _Prepared | None]:
             with slot(url):
                 try:
+                    override = overrides.get(url, overrides.get("*"))
+                    if override:
+                        robots_note: dict[str, Any] = {"policy": "ignored", "reason": override}
+                    else:
+                        decision = robots.check(url)
+                        if not decision.allowed:
+                            raise RefusedURLError(
+                                f"{url}: {decision.reason} ({decision.robots_url}); capture "
+                                "it anyway with --ignore-robots REASON", url=url)
+                        robots_note = {"policy": "obey", **decision.to_json()}
                     result = fetcher.fetch(url)
                 except FetchError as exc:
                     return url, exc, None
             try:
-                return url, result, self.recorder.prepare_fetch(result, agent)
+                return url, result, self.recorder.prepare_fetch(result, agent,
+                                                                robots=robots_note)
             except BaseException:
                 result.close()
                 raise

@@ -143,13 +143,16 @@ class Recorder:
 
     # -- preparing -----------------------------------------------------------------
 
-    def prepare_fetch(self, result: FetchResult, agent: Agent) -> _Prepared:
+    def prepare_fetch(self, result: FetchResult, agent: Agent,
+                      robots: dict[str, Any] | None = None) -> _Prepared:
         final = result.exchanges[-1]
         ctype = final.header("content-type")
         with final.open_body() as body, decode_body(
                 body, final.content_encoding, max_output=result.policy.max_decoded_bytes,
                 max_depth=result.policy.max_encoding_depth) as decoded:
-            return self._prepare_decoded(result, agent, decoded, ctype)
+            prepared = self._prepare_decoded(result, agent, decoded, ctype)
+        prepared.provenance["robots"] = robots or {"policy": "not checked"}
+        return prepared
 
     def _prepare_decoded(self, result: FetchResult, agent: Agent, decoded: Decoded,
                          ctype: str | None) -> _Prepared:
@@ -391,7 +394,7 @@ class Recorder:
             ("hostname", self.settings.hostname),
             ("operator", self.settings.operator),
             ("http-header-user-agent", self.settings.fetch.user_agent),
-            ("robots", "obey"),
+            ("robots", "obey"),  # overrides are per capture, with a reason, in provenance
             ("dagster-run-id", agent.run_id or ""),
         ])
 

@@ -74,6 +74,8 @@ def cmd_capture(args: argparse.Namespace) -> int:
         raise ArchiveError("nothing to capture: give URLs or --sources FILE")
     with _open(args) as arc, _progress(len(urls), args) as bar:
         outcomes = arc.capture(urls, concurrency=args.concurrency,
+                               ignore_robots={"*": args.ignore_robots}
+                               if args.ignore_robots else None,
                                on_done=lambda _o: bar.update(1))
         data = [o.to_json() for o in outcomes]
         if not args.no_metadata:
@@ -422,6 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--insecure", action="store_true",
                     help="do not verify TLS certificates (recorded as tls_verified: false)")
     sp.add_argument("--concurrency", type=int, default=4)
+    sp.add_argument("--ignore-robots", metavar="REASON",
+                    help="capture even where robots.txt disallows; the reason is recorded")
 
     sp.add_argument("--no-metadata", action="store_true", help="skip metadata extraction")
 
