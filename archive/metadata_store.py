@@ -10,7 +10,7 @@ cheap and a newer extractor adds a version without touching the old ones.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,9 +52,17 @@ def _source_record(conn: Connection, cap: Any) -> Any:
         .order_by(records.c.id.desc()).limit(1)).first()
 
 
+Extractor = Callable[..., Any]  # extract(data, *, url, content_type, capture_time) -> record
+
+
 def extract_and_store(recorder: Recorder, capture_ids: Sequence[str], agent: Agent,
-                      *, force: bool = False) -> list[dict[str, Any]]:
-    """Extract metadata for each capture; store new versions in one WARC file."""
+                      *, force: bool = False, extractor: Extractor = md.extract,
+                      version: str = md.EXTRACTOR_VERSION) -> list[dict[str, Any]]:
+    """Extract metadata for each capture; store new versions in one WARC file.
+
+    ``extractor``/``version`` default to the current extractor; passing another (an
+    upgraded release) adds its version beside the stored ones.
+    """
     jobs: list[_Job] = []
     results: dict[str, dict[str, Any]] = {}
     with read(recorder.engine) as conn:
@@ -66,7 +74,7 @@ def extract_and_store(recorder: Recorder, capture_ids: Sequence[str], agent: Age
             existing = conn.execute(select(metadata_versions).where(
                 metadata_versions.c.capture_pk == cap.id,
                 metadata_versions.c.extractor == md.EXTRACTOR_NAME,
-                metadata_versions.c.extractor_version == md.EXTRACTOR_VERSION)).first()
+                metadata_versions.c.extractor_version == version)).first()
             if existing is not None and not force:
                 results[cid] = {**json.loads(existing.record), "stored": "existing"}
                 continue
@@ -79,8 +87,8 @@ def extract_and_store(recorder: Recorder, capture_ids: Sequence[str], agent: Age
                 problem = payload.error
             ctype = rec.http_header("Content-Type") if rec.http_headers is not None else \
                 rec.header("Content-Type")
-            record = md.extract(data, url=cap.final_url or cap.url, content_type=ctype,
-                                capture_time=parse_iso(cap.started_at))
+            record = extractor(data, url=cap.final_url or cap.url, content_type=ctype,
+                               capture_time=parse_iso(cap.started_at))
             doc = record.to_json()
             if problem:
                 doc["payload_problem"] = problem  # extraction saw no (or partial) content
@@ -129,15 +137,16 @@ def _store(recorder: Recorder, jobs: list[_Job], agent: Agent) -> list[dict[str,
         for job, body, rec in zip(jobs, bodies, written, strict=True):
             digest = sha256_bytes(body)
             conn.execute(insert(metadata_versions).values(
-                capture_pk=job.capture_pk, extractor=md.EXTRACTOR_NAME,
-                extractor_version=md.EXTRACTOR_VERSION,
+                capture_pk=job.capture_pk, extractor=job.document["extractor"],
+                extractor_version=job.document["extractor_version"],
                 record=canonical_json(job.document).decode(), record_sha256=hex_part(digest),
                 warc_file_id=file_pk, warc_record_id=rec.record_id, created_at=iso_utc(moment)))
             objects = [job.capture_id, digest] + ([job.content_hash] if job.content_hash else [])
             fields = {k: v["value"] is not None for k, v in job.document.items()
                       if isinstance(v, dict) and "value" in v}
             events.append(NewEvent(METADATA_EXTRACTION, objects, "success", {
-                "extractor": md.EXTRACTOR_NAME, "extractor_version": md.EXTRACTOR_VERSION,
+                "extractor": job.document["extractor"],
+                "extractor_version": job.document["extractor_version"],
                 "warc_file": stored.relpath, "warc_record_id": rec.record_id,
                 "fields_found": sorted(k for k, found in fields.items() if found)}))
             out_docs.append({**job.document, "capture_id": job.capture_id, "stored": "new",

@@ -1,0 +1,57 @@
+"""Stored metadata: a WARC record, a row and an event per extractor version."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from sqlalchemy import text
+from warcio.archiveiterator import ArchiveIterator
+
+from archive import metadata as md
+from archive.metadata_store import extract_and_store
+
+
+def test_extraction_is_stored_three_ways_and_not_repeated(arc, http_server) -> None:
+    (cap,) = arc.capture([http_server.url("/article")])
+    doc = arc.extract_metadata(cap.capture_id)
+    assert doc["stored"] == "new" and doc["title"]["value"]
+    again = arc.extract_metadata(cap.capture_id)
+    assert again["stored"] == "existing"
+    with arc.engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM metadata_versions")).scalar() == 1
+        relpath = c.execute(text(
+            "SELECT w.relpath FROM metadata_versions m JOIN warc_files w "
+            "ON w.id = m.warc_file_id")).scalar_one()
+    resp_id = next(r["record_id"] for r in arc.show(cap.capture_id)[0]["records"]
+                   if r["type"] == "response")
+    with (arc.store.root / relpath).open("rb") as f:
+        metas = [(r.rec_headers.get_header("WARC-Refers-To"), r.content_stream().read())
+                 for r in ArchiveIterator(f, check_digests="raise") if r.rec_type == "metadata"]
+    (refers, body) = metas[0]
+    assert refers == resp_id
+    stored = json.loads(body)
+    assert stored["capture_id"] == cap.capture_id and stored["metadata"]["title"] == \
+        doc["title"]
+    events = [e for e in arc.show(cap.capture_id)[0]["events"]
+              if e["type"] == "metadata extraction"]
+    assert len(events) == 1
+    assert events[0]["detail"]["extractor_version"] == md.EXTRACTOR_VERSION
+    assert arc.verify(deep=True).ok
+
+
+def test_a_newer_extractor_adds_a_version_and_keeps_the_old(arc, http_server) -> None:
+    (cap,) = arc.capture([http_server.url("/article")])
+    arc.extract_metadata(cap.capture_id)
+
+    def newer(data, **kw):
+        return dataclasses.replace(md.extract(data, **kw), extractor_version="99.0.0")
+
+    (doc,) = extract_and_store(arc.recorder, [cap.capture_id], arc.agent(),
+                               extractor=newer, version="99.0.0")
+    assert doc["extractor_version"] == "99.0.0"
+    (found,) = arc.metadata(cap.capture_id, all_versions=True)
+    assert [v["extractor_version"] for v in found["versions"]] == [md.EXTRACTOR_VERSION,
+                                                                  "99.0.0"]
+    (latest,) = arc.metadata(cap.capture_id)
+    assert [v["extractor_version"] for v in latest["versions"]] == ["99.0.0"]
