@@ -1,0 +1,497 @@
+"""Assets: sources -> capture -> article_metadata -> custody_checkpoint -> catalog, and the
+fixity audit. Each calls ``archive`` and turns its results into metadata an operator can
+act on; none of them holds archiving logic of its own.
+"""
+
+import csv
+import io
+import json
+import os
+import random
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from dagster import (
+    AssetExecutionContext,
+    Backoff,
+    Config,
+    DataVersion,
+    DynamicPartitionsDefinition,
+    Failure,
+    Jitter,
+    MaterializeResult,
+    MetadataValue,
+    RetryPolicy,
+    RetryRequested,
+    TableColumn,
+    TableRecord,
+    TableSchema,
+    asset,
+)
+
+from archive.api import Archive
+from archive.canonical import canonical_hash
+from archive.capture import CaptureFailure, CaptureResult
+from archive.errors import (
+    ArchiveError,
+    MetadataError,
+    NotFoundError,
+    RedirectError,
+    RefusedURLError,
+    TLSError,
+)
+from archive.hashing import sha256_bytes
+from archive.sources import Source
+from pipelines.partitioned import (
+    PartitionReport,
+    batch_label,
+    finish,
+    latest_materializations,
+    md_table,
+    metadata_of,
+    range_asset,
+)
+from pipelines.resources import ArchiveResource, SourcesFileResource
+
+SOURCES_PARTITIONS = "sources"
+source_partitions = DynamicPartitionsDefinition(name=SOURCES_PARTITIONS)
+"""One partition per source, keyed by ``archive.urls.partition_key`` (16 hex of the
+SHA-256 of the normalised URL): short, stable, and never the URL itself."""
+
+CAPTURE_POOL = "archive_capture"
+"""Concurrency pool of the capture step: the instance configs in deploy/ limit it to one
+step at a time across all runs, and inside the step ``Archive.capture`` keeps
+``per_host`` fetches per host, so a host never sees two of our runs at once."""
+
+OK_STATUSES = ("complete", "revisit")
+
+# Database or disk hiccups (not fetch failures: those are retried by RetryRequested below).
+STORAGE_RETRY = RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL,
+                            jitter=Jitter.PLUS_MINUS)
+
+_PERMANENT_FETCH_ERRORS = (RefusedURLError, TLSError, RedirectError)
+
+
+def _failure(exc: ArchiveError) -> Failure:
+    """Bad settings or a bad sources file: retrying cannot help."""
+    return Failure(description=str(exc), allow_retries=False)
+
+
+# ------------------------------------------------------------------------- sources
+
+@asset(group_name="archive", kinds={"yaml"})
+def sources(context: AssetExecutionContext, sources_file: SourcesFileResource,
+            ) -> MaterializeResult:
+    """The sources file, validated against schemas/sources.schema.json; keeps one dynamic
+    partition per source (new sources added, removed ones deleted)."""
+    try:
+        items = sources_file.load()
+    except ArchiveError as exc:
+        raise _failure(exc) from exc
+    keys = [s.key for s in items]
+    existing = list(context.instance.get_dynamic_partitions(SOURCES_PARTITIONS))
+    known, wanted = set(existing), set(keys)
+    added = [k for k in keys if k not in known]
+    removed = [k for k in existing if k not in wanted]
+    if added:
+        context.instance.add_dynamic_partitions(SOURCES_PARTITIONS, added)
+    for key in removed:
+        context.instance.delete_dynamic_partition(SOURCES_PARTITIONS, key)
+    listing = [{"url": s.url, "label": s.label, "outlet": s.outlet, "group": s.group,
+                "allow_private_networks": s.allow_private_networks} for s in items]
+    table = MetadataValue.table(
+        records=[TableRecord({"partition": s.key, "url": s.url, "label": s.label or "",
+                              "outlet": s.outlet or ""}) for s in items],
+        schema=TableSchema(columns=[TableColumn(c, "string")
+                                    for c in ("partition", "url", "label", "outlet")]))
+    return MaterializeResult(
+        metadata={
+            "path": MetadataValue.path(sources_file.path),
+            "sources": len(items),
+            "added": ", ".join(added) or "none",
+            "removed": ", ".join(removed) or "none",
+            "table": table,
+            "summary": MetadataValue.md(
+                f"**{len(items)} sources** in `{sources_file.path}`: {len(added)} new "
+                f"partition(s), {len(removed)} removed."),
+        },
+        data_version=DataVersion(canonical_hash(listing)))
+
+
+# ------------------------------------------------------------------------- capture
+
+def _is_transient(outcome: CaptureResult | CaptureFailure) -> bool:
+    """Worth retrying later: no response at all (timeouts, refused connections, DNS,
+    dropped connections) or a 5xx the fetcher's own quick retries did not get past.
+    Never a 4xx (the fetcher already waited out a 429's Retry-After), a refused URL, a
+    TLS failure or a redirect loop: those are recorded as they are."""
+    if isinstance(outcome, CaptureFailure):
+        return not isinstance(outcome.error, _PERMANENT_FETCH_ERRORS)
+    return outcome.http_status is not None and outcome.http_status >= 500
+
+
+class _Journal:
+    """What earlier attempts of this run's capture step stored, so that a retry fetches
+    only what failed transiently (no second capture of a page already archived)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> dict[str, dict[str, Any]]:
+        try:
+            data: dict[str, dict[str, Any]] = json.loads(self.path.read_text("utf-8"))
+        except FileNotFoundError:
+            return {}
+        return data
+
+    def save(self, outcomes: Mapping[str, dict[str, Any]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps(outcomes), "utf-8")
+        tmp.replace(self.path)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _capture_sources(archive: ArchiveResource, todo: Mapping[str, Source], run_id: str,
+                     ) -> dict[str, dict[str, Any]]:
+    """Capture ``todo`` (key -> source); sources that allow private networks are fetched
+    with a policy that allows them, the rest with the configured policy."""
+    out: dict[str, dict[str, Any]] = {}
+    for allow in (False, True):
+        group = {k: s for k, s in todo.items() if s.allow_private_networks == allow}
+        if not group:
+            continue
+        with archive.open(allow_private_networks=allow) as arc:
+            agent = arc.agent(run_id=run_id, partition_key=batch_label(list(group)))
+            outcomes = arc.capture([s.url for s in group.values()], agent=agent,
+                                   concurrency=archive.fetcher.concurrency,
+                                   per_host=archive.fetcher.per_host)
+        for key, outcome in zip(group, outcomes, strict=True):
+            out[key] = {**outcome.to_json(), "transient": _is_transient(outcome)}
+    return out
+
+
+def _change(outcome: Mapping[str, Any], previous: Mapping[str, Any]) -> str:
+    if outcome.get("status") == "revisit":
+        return "unchanged"
+    if not previous.get("content_hash"):
+        return "new"
+    return "unchanged" if previous["content_hash"] == outcome.get("content_hash") else "changed"
+
+
+def _capture_report(source: Source | None, key: str, outcome: Mapping[str, Any] | None,
+                    previous: Mapping[str, Any]) -> PartitionReport:
+    if source is None or outcome is None:
+        text = (f"partition {key} is not in the sources file any more; materialize "
+                "`sources` to remove its partition")
+        return PartitionReport({"status": "not-in-sources", "error": text,
+                                "summary": MetadataValue.md(f"**not captured**: {text}")})
+    url = source.url
+    if outcome["status"] == "failed":
+        msg = f"{outcome.get('error', 'FetchError')}: {outcome.get('message', '')}"
+        return PartitionReport({
+            "url": MetadataValue.url(url), "status": "failed", "error": msg,
+            "outlet": source.outlet,
+            "summary": MetadataValue.md(f"**capture failed** for {url}\n\n`{msg}`")})
+    change = _change(outcome, previous)
+    problems = "; ".join(outcome.get("problems") or []) or None
+    meta = {
+        "url": MetadataValue.url(url),
+        "final_url": outcome.get("final_url"),
+        "status": outcome["status"],
+        "http_status": outcome.get("http_status"),
+        "content_hash": outcome.get("content_hash"),
+        "capture_id": outcome["capture_id"],
+        "captured_at": outcome.get("captured_at"),
+        "warc_path": MetadataValue.path(outcome["warc_path"]),
+        "warc_sha256": outcome.get("warc_sha256"),
+        "content_type": outcome.get("content_type"),
+        "revisit_of": outcome.get("revisit_of"),
+        "change": change,
+        "outlet": source.outlet,
+        "label": source.label,
+        "problems": problems,
+    }
+    lines = [f"**{outcome['status']}** · HTTP {outcome.get('http_status')} · {change}", "",
+             f"- URL: {url}" + (f" → {outcome['final_url']}"
+                                if outcome.get("final_url") not in (None, url) else ""),
+             f"- content hash: `{outcome.get('content_hash')}`",
+             f"- capture id: `{outcome['capture_id']}`",
+             f"- WARC: `{outcome['warc_path']}`"]
+    if outcome.get("revisit_of"):
+        lines.append(f"- revisit of `{outcome['revisit_of']}` (identical payload)")
+    if problems:
+        lines.append(f"- problems: {problems}")
+    meta["summary"] = MetadataValue.md("\n".join(lines))
+    return PartitionReport(meta, outcome.get("content_hash"))
+
+
+@range_asset(partitions_def=source_partitions, deps=[sources], group_name="archive",
+             kinds={"warc"}, pool=CAPTURE_POOL, retry_policy=STORAGE_RETRY)
+def capture(context: AssetExecutionContext, archive: ArchiveResource,
+            sources_file: SourcesFileResource) -> MaterializeResult:
+    """Fetch each partition's URL and store it as WARC with its custody events
+    (``Archive.capture``); unchanged pages become revisit records. Transient failures
+    are retried with exponential backoff, 4xx responses are recorded and flagged."""
+    keys = list(context.partition_keys)
+    try:
+        by_key = sources_file.by_key()
+    except ArchiveError as exc:
+        raise _failure(exc) from exc
+    journal = _Journal(archive.store.attempts_dir / f"{context.run.run_id}-capture.json")
+    outcomes = journal.load()
+    todo = {k: by_key[k] for k in keys
+            if k in by_key and (k not in outcomes or outcomes[k]["transient"])}
+    if todo:
+        context.log.info(f"capturing {len(todo)} of {len(keys)} source(s) "
+                         f"(attempt {context.retry_number + 1})")
+        outcomes.update(_capture_sources(archive, todo, context.run.run_id))
+        journal.save(outcomes)
+    transient = [k for k in keys if outcomes.get(k, {}).get("transient")]
+    fetcher = archive.fetcher
+    if transient and context.retry_number < fetcher.max_retries:
+        wait = fetcher.retry_delay * 2 ** context.retry_number * random.uniform(0.8, 1.2)
+        context.log.warning(
+            f"{len(transient)} transient failure(s) ("
+            + "; ".join(f"{outcomes[k]['url']}: {outcomes[k].get('message') or 'HTTP '}"
+                        f"{outcomes[k].get('http_status') or ''}" for k in transient[:5])
+            + f"); retrying them in {wait:.1f} s")
+        raise RetryRequested(max_retries=fetcher.max_retries, seconds_to_wait=wait)
+    journal.remove()
+    previous = latest_materializations(context.instance, context.asset_key, keys,
+                                       before_run=context.run.run_id)
+    reports = {k: _capture_report(by_key.get(k), k, outcomes.get(k),
+                                  metadata_of(previous.get(k))) for k in keys}
+    if len(keys) == 1 and "error" in reports[keys[0]].metadata:
+        meta = reports[keys[0]].metadata
+        raise Failure(description=meta["error"], metadata=meta, allow_retries=False)
+    for key, rep in reports.items():
+        if rep.metadata.get("change") == "changed":
+            context.log.info(f"changed: {by_key[key].url} now {rep.data_version}")
+    counts: dict[str, int] = {}
+    for rep in reports.values():
+        counts[rep.metadata["status"]] = counts.get(rep.metadata["status"], 0) + 1
+    return finish(context, reports,
+                  {"statuses": ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))})
+
+
+# ------------------------------------------------------------------------ metadata
+
+def field_value(record: Mapping[str, Any], name: str) -> Any:
+    """The value of one extracted field ({value, evidence, confidence}), lists joined."""
+    item = record.get(name)
+    value = item.get("value") if isinstance(item, Mapping) else item
+    if isinstance(value, list):
+        return ", ".join(str(v.get("name", v) if isinstance(v, Mapping) else v) for v in value)
+    return value
+
+
+def field_evidence(record: Mapping[str, Any], name: str) -> str | None:
+    item = record.get(name)
+    evidence = item.get("evidence") if isinstance(item, Mapping) else None
+    if isinstance(evidence, list):
+        evidence = evidence[0] if evidence else None
+    if isinstance(evidence, Mapping):
+        evidence = evidence.get("source") or json.dumps(evidence, sort_keys=True)
+    return None if evidence is None else str(evidence)
+
+
+_SHOWN_FIELDS = ("title", "outlet", "published", "modified", "authors", "language", "tags")
+
+
+def stored_metadata(arc: Archive, capture_id: str) -> dict[str, Any] | None:
+    """The newest stored metadata version of a capture (record, metadata_sha256,
+    extractor_version, created_at), or None when none was extracted yet."""
+    found = arc.metadata(capture_id)
+    versions = found[0]["versions"] if found else []
+    return versions[-1] if versions else None
+
+
+def _metadata_report(capture: Mapping[str, Any], version: Mapping[str, Any],
+                     stored: str | None, source_id: str) -> PartitionReport:
+    record = version["record"]
+    values = {f: field_value(record, f) for f in _SHOWN_FIELDS}
+    meta: dict[str, Any] = {
+        "url": MetadataValue.url(str(capture["url"])) if capture.get("url") else None,
+        "capture_id": capture["capture_id"],
+        "content_hash": capture.get("content_hash"),
+        "status": "extracted",
+        "stored": stored,
+        "extracted_from": source_id,
+        **{k: None if v in (None, "") else str(v) for k, v in values.items()},
+        "published_evidence": field_evidence(record, "published"),
+        "extractor_version": version.get("extractor_version"),
+        "metadata_sha256": version.get("metadata_sha256"),
+        "record": MetadataValue.json(dict(record)),
+    }
+    lines = [f"**{values['title'] or '(no title)'}**", "",
+             f"- outlet: {values['outlet'] or 'unknown'}",
+             f"- published: {values['published'] or 'unknown'}"
+             + (f" (from `{meta['published_evidence']}`)" if meta["published_evidence"] else ""),
+             f"- authors: {values['authors'] or 'unknown'}",
+             f"- language: {values['language'] or 'unknown'}",
+             f"- extractor: {version.get('extractor_version')} ({stored or 'stored'} version)",
+             f"- capture id: `{capture['capture_id']}`"]
+    meta["summary"] = MetadataValue.md("\n".join(lines))
+    return PartitionReport(meta, version.get("metadata_sha256"))
+
+
+@range_asset(partitions_def=source_partitions, deps=[capture], group_name="archive",
+             kinds={"json"}, retry_policy=STORAGE_RETRY)
+def article_metadata(context: AssetExecutionContext, archive: ArchiveResource,
+                     ) -> MaterializeResult:
+    """Publication date, title, authors, outlet, language... each with its evidence,
+    extracted from each partition's latest capture (``Archive.extract_metadata``: a new
+    version is stored only when the extractor version changed)."""
+    keys = list(context.partition_keys)
+    captures = latest_materializations(context.instance, capture.key, keys)
+    reports: dict[str, PartitionReport] = {}
+    with archive.open() as arc:
+        for key in keys:
+            cap = metadata_of(captures.get(key))
+            if not cap.get("capture_id") or cap.get("status") not in OK_STATUSES:
+                why = f"no complete capture (status {cap.get('status', 'none')})"
+                reports[key] = PartitionReport({"status": "skipped", "reason": why,
+                                                "summary": MetadataValue.md(f"skipped: {why}")})
+                continue
+            # A revisit has its original's payload: its metadata is the original's, so an
+            # unchanged page costs no extraction and keeps its data version.
+            source_id = cap.get("revisit_of") or cap["capture_id"]
+            try:
+                agent = arc.agent(run_id=context.run.run_id, partition_key=key)
+                result = arc.extract_metadata(source_id, agent=agent)
+                version = stored_metadata(arc, source_id)
+                if version is None:
+                    raise NotFoundError(f"no metadata stored for {source_id}")
+            except (MetadataError, NotFoundError) as exc:
+                # This capture's problem. Database or disk failures are not caught: the
+                # step fails and its retry policy runs it again.
+                if len(keys) == 1:
+                    raise Failure(description=str(exc), allow_retries=False) from exc
+                reports[key] = PartitionReport({"status": "failed", "error": str(exc),
+                                                "capture_id": cap["capture_id"]})
+                continue
+            reports[key] = _metadata_report(cap, version, result.get("stored"), source_id)
+    return finish(context, reports)
+
+
+# ------------------------------------------------------------------------- custody
+
+@asset(deps=[article_metadata], group_name="custody", kinds={"sqlite", "postgres"},
+       retry_policy=STORAGE_RETRY)
+def custody_checkpoint(context: AssetExecutionContext, archive: ArchiveResource,
+                       ) -> MaterializeResult:
+    """A signed checkpoint (Ed25519, C2SP tlog-checkpoint) of the custody log's Merkle
+    tree, stored in the custody database: what every later consistency check compares
+    the log with."""
+    with archive.open() as arc:
+        cp = arc.checkpoint(agent=arc.agent(run_id=context.run.run_id))
+    return MaterializeResult(
+        metadata={
+            "checkpoint_id": cp.get("id"),
+            "size": int(cp["size"]),
+            "root_hash": cp["root_hash"],
+            "origin": cp.get("origin"),
+            "created_at": cp.get("created_at"),
+            "note": MetadataValue.md(f"```\n{cp['note']}```"),
+        },
+        data_version=DataVersion(cp["root_hash"]))
+
+
+class FixityConfig(Config):
+    deep: bool = True
+    """Also re-hash every record of every file (not only whole files)."""
+
+
+@asset(group_name="custody", kinds={"warc"}, retry_policy=STORAGE_RETRY)
+def fixity_audit(context: AssetExecutionContext, config: FixityConfig,
+                 archive: ArchiveResource) -> MaterializeResult:
+    """Re-hash every stored file and record a fixity check event per file
+    (``Archive.fixity``), then re-check records, manifests and the custody chain
+    (``Archive.verify``). Problems turn its check red."""
+    with archive.open() as arc:
+        fixity = arc.fixity(agent=arc.agent(run_id=context.run.run_id))
+        report = arc.verify(deep=config.deep)
+    problems = [{"kind": f"fixity-{r['state']}", "message": f"{r['path']}: {r['state']}"
+                 + (f" (expected {r['expected']}, now {r['actual']})" if r.get("actual") else "")}
+                for r in fixity.failures]
+    problems += [p.to_json() for p in report.problems]
+    metadata: dict[str, Any] = {
+        "ok": not problems, "files": fixity.checked, "files_ok": fixity.ok,
+        "bytes": fixity.bytes, "records": report.records, "captures": report.captures,
+        "events": report.events, "problems": len(problems),
+        "report": MetadataValue.json({"fixity": fixity.to_json(), "verify": report.to_json()}),
+    }
+    if problems:
+        metadata["problem_list"] = md_table(problems[:50], ["kind", "message"])
+    return MaterializeResult(metadata=metadata)
+
+
+# ------------------------------------------------------------------------- catalog
+
+CATALOG_COLUMNS = ("url", "title", "outlet", "published", "content_hash", "capture_id",
+                   "captured_at", "status", "citation")
+
+
+def catalog_rows(arc: Archive) -> list[dict[str, Any]]:
+    """One row per capture, oldest first, with its newest stored metadata (read only)."""
+    rows = []
+    for cap in sorted(arc.list_captures(), key=lambda c: (c["captured_at"], c["capture_id"])):
+        row: dict[str, Any] = {k: cap.get(k) for k in ("url", "content_hash", "capture_id",
+                                                      "captured_at", "status")}
+        source_id = cap.get("revisit_of") or cap["capture_id"]
+        version = stored_metadata(arc, source_id) if cap["status"] in OK_STATUSES else None
+        record = version["record"] if version else {}
+        row.update({f: field_value(record, f) for f in ("title", "outlet", "published")})
+        # The citation contract's text form, exactly what `archive cite` prints.
+        row["citation"] = arc.cite(cap["capture_id"]).strip()
+        rows.append({c: row.get(c) for c in CATALOG_COLUMNS})
+    return rows
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+
+
+def render_catalog(rows: Iterable[Mapping[str, Any]]) -> tuple[bytes, bytes]:
+    """(CSV, JSON Lines) bytes of the catalogue rows."""
+    rows = list(rows)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=CATALOG_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    jsonl = "".join(json.dumps(r, ensure_ascii=False, sort_keys=False) + "\n" for r in rows)
+    return text.getvalue().encode("utf-8"), jsonl.encode("utf-8")
+
+
+@asset(deps=[article_metadata, custody_checkpoint], group_name="archive", kinds={"csv"},
+       retry_policy=STORAGE_RETRY)
+def catalog(context: AssetExecutionContext, archive: ArchiveResource) -> MaterializeResult:
+    """The researchers' catalogue of every capture, as CSV and JSON Lines: URL, title,
+    outlet, publication date, content hash, capture id, capture time and a citation."""
+    with archive.open() as arc:
+        rows = catalog_rows(arc)
+    csv_bytes, jsonl_bytes = render_catalog(rows)
+    out = archive.store.catalog_dir
+    _write_atomic(out / "catalog.csv", csv_bytes)
+    _write_atomic(out / "catalog.jsonl", jsonl_bytes)
+    return MaterializeResult(
+        metadata={
+            "rows": len(rows),
+            "csv": MetadataValue.path(str(out / "catalog.csv")),
+            "jsonl": MetadataValue.path(str(out / "catalog.jsonl")),
+            "csv_sha256": sha256_bytes(csv_bytes),
+            "jsonl_sha256": sha256_bytes(jsonl_bytes),
+            "preview": md_table(rows[-10:], ["title", "outlet", "published", "content_hash",
+                                             "captured_at"]),
+        },
+        data_version=DataVersion(sha256_bytes(jsonl_bytes)))

@@ -1,0 +1,147 @@
+"""Reporting per partition when one step handles a range of partitions.
+
+A scheduled run captures every source in one step (``BackfillPolicy.single_run()``), so
+the step sees many partition keys. Dagster copies one ``MaterializeResult`` to every
+partition of the range; per-partition facts therefore go through
+``context.add_asset_metadata(..., partition_key=...)``, and checks emit one
+``AssetCheckEvaluation`` per partition. A data version can only be given per partition
+when the run has exactly one partition (dagster-io/dagster#34013): range runs record
+each partition's content hash in its metadata instead.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    AssetKey,
+    AssetRecordsFilter,
+    AssetsDefinition,
+    BackfillPolicy,
+    BetaWarning,
+    DagsterInstance,
+    DataVersion,
+    EventLogRecord,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+# Not exported by dagster, but the only way to tie a check result we emit per partition
+# to the materialization it judged (what AssetCheckResult does for one partition).
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+
+__all__ = ["ASSET_PARTITION_RANGE_END_TAG", "ASSET_PARTITION_RANGE_START_TAG"]
+
+
+def range_asset(**kwargs: Any) -> Callable[[Callable[..., Any]], AssetsDefinition]:
+    """``@asset`` whose runs take a whole range of partitions in one step."""
+    def wrap(fn: Callable[..., Any]) -> AssetsDefinition:
+        # backfill_policy is a beta parameter in Dagster 1.13; single-run ranges are what
+        # keeps a scheduled run from starting one process per source, so we rely on it.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=BetaWarning,
+                                    message="Parameter `backfill_policy`")
+            return asset(backfill_policy=BackfillPolicy.single_run(), **kwargs)(fn)
+    return wrap
+
+
+@dataclass
+class PartitionReport:
+    """What one partition's materialization says: metadata and, when known, a version."""
+
+    metadata: dict[str, Any] = field(default_factory=dict)
+    data_version: str | None = None
+
+
+def range_tags(keys: Sequence[str]) -> dict[str, str]:
+    """Run tags that make one run cover the partitions ``keys[0]`` .. ``keys[-1]``."""
+    return {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
+
+
+def batch_label(keys: Sequence[str]) -> str:
+    """The partition key, or Dagster's ``first...last`` notation for a range."""
+    return keys[0] if len(keys) == 1 else f"{keys[0]}...{keys[-1]}"
+
+
+def finish(context: AssetExecutionContext, reports: Mapping[str, PartitionReport],
+           batch_metadata: Mapping[str, Any] | None = None) -> MaterializeResult:
+    """The step's result: exact metadata and data version for a single partition; for a
+    range, each partition's metadata attached to its own materialization."""
+    keys = list(reports)
+    if len(keys) == 1:
+        rep = reports[keys[0]]
+        return MaterializeResult(
+            metadata=_clean(rep.metadata),
+            data_version=DataVersion(rep.data_version) if rep.data_version else None)
+    for key, rep in reports.items():
+        context.add_asset_metadata(_clean(rep.metadata), partition_key=key)
+    return MaterializeResult(metadata={"batch": batch_label(keys), "batch_size": len(keys),
+                                       **(batch_metadata or {})})
+
+
+def _clean(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metadata.items() if v is not None}
+
+
+def latest_materializations(instance: DagsterInstance, asset_key: AssetKey,
+                            keys: Iterable[str], *, before_run: str | None = None,
+                            ) -> dict[str, EventLogRecord]:
+    """The newest materialization record of each partition in ``keys`` (those that have
+    one); with ``before_run``, the newest one made by another run."""
+    out: dict[str, EventLogRecord] = {}
+    for key in keys:
+        result = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=asset_key, asset_partitions=[key]),
+            limit=2 if before_run else 1)
+        for rec in result.records:
+            if before_run is None or rec.run_id != before_run:
+                out[key] = rec
+                break
+    return out
+
+
+def metadata_of(record: EventLogRecord | None) -> dict[str, Any]:
+    """A materialization's metadata as plain Python values."""
+    if record is None or record.asset_materialization is None:
+        return {}
+    return {k: v.value for k, v in record.asset_materialization.metadata.items()}
+
+
+def check_evaluation(asset_key: AssetKey, check_name: str, *, partition: str | None,
+                     passed: bool, description: str, blocking: bool,
+                     severity: AssetCheckSeverity = AssetCheckSeverity.ERROR,
+                     metadata: Mapping[str, Any] | None = None,
+                     target: EventLogRecord | None = None) -> AssetCheckEvaluation:
+    """One check result for one partition, tied to the materialization it judged."""
+    target_data = None
+    if target is not None and target.storage_id is not None:
+        target_data = AssetCheckEvaluationTargetMaterializationData(
+            storage_id=target.storage_id, run_id=target.run_id, timestamp=target.timestamp)
+    return AssetCheckEvaluation(
+        asset_key=asset_key, check_name=check_name, passed=passed,
+        metadata={k: v for k, v in (metadata or {}).items() if v is not None},
+        target_materialization_data=target_data, severity=severity,
+        description=description, blocking=blocking, partition=partition)
+
+
+def md_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> MetadataValue:
+    """A small markdown table (for summaries in the UI)."""
+    def cell(v: Any) -> str:
+        return "" if v is None else str(v).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
+    return MetadataValue.md("\n".join(lines))

@@ -1,0 +1,273 @@
+"""Assets and checks materialised for real: a loopback site, an archive in tmp_path, an
+ephemeral Dagster instance, ``materialize`` / ``execute_in_process`` runs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dagster import (
+    AssetCheckSeverity,
+    AssetSelection,
+    DagsterEventType,
+    DagsterInstance,
+    ExecuteInProcessResult,
+    materialize,
+)
+from pipelinekit import (
+    ASSETS,
+    asset_meta,
+    check_evaluations,
+    definitions,
+    deployment_env,
+    example_sources,
+    partition_meta,
+    register_sources,
+    run_archive_job,
+    step_keys,
+    write_sources,
+)
+from servers import TestServer
+from sqlalchemy import text
+
+from archive.api import Archive
+from archive.config import Settings
+from archive.custody import check_chain
+from archive.db import read
+from archive.demo import serve_site
+from archive.urls import partition_key
+from pipelines.assets import article_metadata, capture, catalog, custody_checkpoint
+from pipelines.checks import (
+    ALL_CHECKS,
+    CAPTURE_COMPLETE,
+    CUSTODY_CONSISTENT,
+    HASHES_MATCH_DB,
+    METADATA_SCHEMA_VALID,
+    WARC_VALID,
+)
+from pipelines.resources import resources_from_env
+
+ARTICLE = "/2024/03/04/harbour-lighthouse-vote.html"
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[str]:
+    with serve_site(0) as base:
+        yield base
+
+
+@pytest.fixture
+def env(tmp_path: Path, site: str) -> dict[str, str]:
+    return deployment_env(tmp_path / "home", example_sources(site, tmp_path / "sources.yaml"))
+
+
+@pytest.fixture
+def instance() -> Iterator[DagsterInstance]:
+    with DagsterInstance.ephemeral() as inst:
+        yield inst
+
+
+def _materialize(env: dict[str, str], instance: DagsterInstance, key: str,
+                 selection: AssetSelection | None = None, **kwargs: Any) -> ExecuteInProcessResult:
+    return materialize([*ASSETS, *ALL_CHECKS], instance=instance, partition_key=key,
+                       resources=resources_from_env(env),
+                       selection=selection or AssetSelection.assets(capture, article_metadata),
+                       **kwargs)
+
+
+def test_one_partition_capture_and_metadata(env: dict[str, str], instance: DagsterInstance,
+                                            site: str) -> None:
+    keys = register_sources(env, instance)
+    key = partition_key(site + ARTICLE)
+    assert key in keys and len(keys) == 4
+
+    result = _materialize(env, instance, key)
+    assert result.success
+
+    cap = partition_meta(instance, capture.key, key)
+    assert cap["url"] == site + ARTICLE
+    assert cap["status"] == "complete" and cap["http_status"] == 200
+    assert cap["content_hash"].startswith("sha256:") and cap["capture_id"].startswith("sha256:")
+    assert Path(cap["warc_path"]).is_file()
+    assert cap["change"] == "new"
+    assert cap["content_hash"] in cap["summary"]
+    mat = result.asset_materializations_for_node("capture")[0]
+    assert mat.tags["dagster/data_version"] == cap["content_hash"]
+
+    meta = partition_meta(instance, article_metadata.key, key)
+    assert meta["title"] == "Harbour town votes to restore its lighthouse"
+    assert meta["outlet"] == "The Northern Ledger"
+    assert meta["published"] == "2024-03-04"
+    assert meta["published_evidence"] == "json-ld:datePublished"
+    assert meta["capture_id"] == cap["capture_id"]
+
+    evaluations = check_evaluations(result)
+    for name in (WARC_VALID, HASHES_MATCH_DB, CUSTODY_CONSISTENT, CAPTURE_COMPLETE,
+                 METADATA_SCHEMA_VALID):
+        assert evaluations[(name, key)].passed, evaluations[(name, key)].description
+
+    # The same page again: a revisit, the same data version, nothing downstream changes.
+    again = _materialize(env, instance, key)
+    cap2 = partition_meta(instance, capture.key, key)
+    assert cap2["status"] == "revisit" and cap2["change"] == "unchanged"
+    assert again.asset_materializations_for_node("capture")[0].tags[
+        "dagster/data_version"] == cap["content_hash"]
+    meta2 = partition_meta(instance, article_metadata.key, key)
+    assert meta2["stored"] == "existing" and meta2["extracted_from"] == cap["capture_id"]
+    assert again.asset_materializations_for_node("article_metadata")[0].tags[
+        "dagster/data_version"] == meta["metadata_sha256"]
+
+
+def test_scheduled_range_runs_in_one_step(env: dict[str, str], instance: DagsterInstance,
+                                          ) -> None:
+    keys = register_sources(env, instance)
+    defs = definitions(env)
+    result = run_archive_job(defs, instance, keys)
+    assert result.success
+    # One capture step (one process) for the whole range, not one per source.
+    assert step_keys(result, DagsterEventType.STEP_START).count("capture") == 1
+
+    caps = {k: partition_meta(instance, capture.key, k) for k in keys}
+    assert {c["status"] for c in caps.values()} == {"complete"}
+    assert len({c["url"] for c in caps.values()}) == 4  # each partition its own metadata
+    evaluations = check_evaluations(result)
+    for key in keys:
+        for name in (WARC_VALID, HASHES_MATCH_DB, CUSTODY_CONSISTENT, CAPTURE_COMPLETE,
+                     METADATA_SCHEMA_VALID):
+            assert evaluations[(name, key)].passed, (name, evaluations[(name, key)].description)
+    assert evaluations[("custody_log_consistent", None)].passed
+
+    checkpoint = asset_meta(instance, custody_checkpoint.key)
+    assert checkpoint["size"] > 0 and checkpoint["root_hash"].startswith("sha256:")
+
+    home = Path(env["ARCHIVE_HOME"])
+    with (home / "catalog" / "catalog.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    jsonl = [json.loads(line) for line in
+             (home / "catalog" / "catalog.jsonl").read_text("utf-8").splitlines()]
+    assert len(rows) == len(jsonl) == 4
+    by_url = {r["url"]: r for r in jsonl}
+    harbour = next(r for u, r in by_url.items() if u.endswith(ARTICLE))
+    assert harbour["title"] == "Harbour town votes to restore its lighthouse"
+    assert harbour["outlet"] == "The Northern Ledger" and harbour["published"] == "2024-03-04"
+    assert harbour["content_hash"] in harbour["citation"]
+    assert harbour["capture_id"] in harbour["citation"]
+    assert asset_meta(instance, catalog.key)["rows"] == 4
+
+    # The daily recapture: unchanged pages become revisits; the chain stays intact.
+    assert run_archive_job(defs, instance, keys).success
+    assert {partition_meta(instance, capture.key, k)["change"] for k in keys} == {"unchanged"}
+    with Archive.open(Settings.from_env(env)) as arc, read(arc.engine) as conn:
+        count, problems = check_chain(conn)
+    assert count > 0 and problems == []
+
+
+def test_http_errors_recorded_and_flagged_permanent_failures_not_retried(
+        tmp_path: Path, instance: DagsterInstance, http_server: TestServer, site: str) -> None:
+    urls = [site + ARTICLE, http_server.url("/status/404"), http_server.url("/loop/a")]
+    env = deployment_env(tmp_path / "home", write_sources(tmp_path / "s.yaml", urls))
+    keys = register_sources(env, instance)
+    article, missing, loop = (partition_key(u) for u in urls)
+
+    # A 404 is a capture (evidence of what the server said), flagged by a warning.
+    result = _materialize(env, instance, missing)
+    assert result.success
+    assert not step_keys(result, DagsterEventType.STEP_UP_FOR_RETRY)
+    meta = partition_meta(instance, capture.key, missing)
+    assert meta["status"] == "http-error" and meta["http_status"] == 404
+    flag = check_evaluations(result)[(CAPTURE_COMPLETE, missing)]
+    assert not flag.passed and flag.severity == AssetCheckSeverity.WARN
+    assert partition_meta(instance, article_metadata.key, missing)["status"] == "skipped"
+
+    # A redirect loop cannot get better by retrying: the partition fails at once.
+    failed = _materialize(env, instance, loop, raise_on_error=False)
+    assert not failed.success
+    assert not step_keys(failed, DagsterEventType.STEP_UP_FOR_RETRY)
+    failure = next(e for e in failed.all_events if e.event_type == DagsterEventType.STEP_FAILURE)
+    assert "redirect loop" in str(failure.event_specific_data.error)
+
+    # In a range run the same failures do not hold back the good source.
+    ranged = run_archive_job(definitions(env), instance, keys)
+    assert ranged.success
+    evaluations = check_evaluations(ranged)
+    assert evaluations[(CAPTURE_COMPLETE, article)].passed
+    assert evaluations[(CAPTURE_COMPLETE, missing)].severity == AssetCheckSeverity.WARN
+    loop_eval = evaluations[(CAPTURE_COMPLETE, loop)]
+    assert not loop_eval.passed and loop_eval.severity == AssetCheckSeverity.ERROR
+    assert partition_meta(instance, capture.key, loop)["status"] == "failed"
+    assert partition_meta(instance, article_metadata.key, article)["status"] == "extracted"
+
+
+def test_transient_failures_are_retried_with_backoff(tmp_path: Path, instance: DagsterInstance,
+                                                     http_server: TestServer) -> None:
+    flaky_key = uuid.uuid4().hex
+    # 503 three times: the fetcher's own two retries give up, the step is retried once.
+    url = http_server.url(f"/flaky?key={flaky_key}&fail=3&status=503")
+    env = deployment_env(tmp_path / "home", write_sources(tmp_path / "s.yaml", [url]))
+    (key,) = register_sources(env, instance)
+    result = _materialize(env, instance, key)
+    assert result.success
+    assert step_keys(result, DagsterEventType.STEP_UP_FOR_RETRY) == ["capture"]
+    meta = partition_meta(instance, capture.key, key)
+    assert meta["status"] == "complete" and meta["http_status"] == 200
+    assert http_server.counters[f"flaky:{flaky_key}"] == 4
+    assert not list((tmp_path / "home" / "dagster-attempts").glob("*.json"))
+
+
+def _tamper(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_tampered_warc_turns_checks_red_and_blocks_downstream(
+        env: dict[str, str], instance: DagsterInstance, site: str) -> None:
+    register_sources(env, instance)
+    key = partition_key(site + ARTICLE)
+    assert _materialize(env, instance, key).success
+    _tamper(Path(partition_meta(instance, capture.key, key)["warc_path"]))
+
+    result = _materialize(env, instance, key, raise_on_error=False,
+                          selection=AssetSelection.checks_for_assets(capture)
+                          | AssetSelection.assets(article_metadata))
+    evaluations = check_evaluations(result)
+    assert not evaluations[(WARC_VALID, key)].passed
+    assert not evaluations[(HASHES_MATCH_DB, key)].passed
+    assert "file hash is" in evaluations[(HASHES_MATCH_DB, key)].description
+    assert not result.success
+    assert "article_metadata" not in step_keys(result, DagsterEventType.STEP_SUCCESS)
+
+    audit = definitions(env).resolve_job_def("fixity_audit_job").execute_in_process(
+        instance=instance, raise_on_error=False)
+    fixity = check_evaluations(audit)[("fixity_clean", None)]
+    assert not fixity.passed and "changed" in (fixity.description or "")
+
+
+def test_edited_custody_event_turns_custody_checks_red(env: dict[str, str],
+                                                       instance: DagsterInstance,
+                                                       site: str) -> None:
+    keys = register_sources(env, instance)
+    assert run_archive_job(definitions(env), instance, keys).success  # signs a checkpoint
+    with Archive.open(Settings.from_env(env)) as arc, arc.engine.begin() as conn:
+        conn.execute(text("UPDATE events SET detail = '{\"status\":\"forged\"}' "
+                          "WHERE seq = 0"))
+
+    key = partition_key(site + ARTICLE)
+    per_partition = _materialize(env, instance, key, raise_on_error=False,
+                                 selection=AssetSelection.checks_for_assets(capture)
+                                 | AssetSelection.assets(article_metadata))
+    custody = check_evaluations(per_partition)[(CUSTODY_CONSISTENT, key)]
+    assert not custody.passed and "event seq 0" in (custody.description or "")
+    assert check_evaluations(per_partition)[(WARC_VALID, key)].passed  # the bytes are fine
+
+    log = materialize([*ASSETS, *ALL_CHECKS], instance=instance,
+                      resources=resources_from_env(env), raise_on_error=False,
+                      selection=AssetSelection.checks_for_assets(custody_checkpoint))
+    consistent = check_evaluations(log)[("custody_log_consistent", None)]
+    assert not consistent.passed
+    assert "no longer hash to its signed root" in (consistent.description or "")
