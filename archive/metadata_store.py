@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from archive import metadata as md
 from archive.canonical import canonical_json
 from archive.capture import Recorder
 from archive.custody import METADATA_EXTRACTION, Agent, NewEvent
-from archive.db import inserted_id, read, run_write
+from archive.db import DatabaseError, inserted_id, read, run_write
 from archive.errors import MetadataError, NotFoundError
 from archive.hashing import PREFIX, hex_part, sha256_bytes
 from archive.tables import captures, metadata_versions, records, warc_files
@@ -76,7 +77,9 @@ def extract_and_store(recorder: Recorder, capture_ids: Sequence[str], agent: Age
                 metadata_versions.c.extractor == md.EXTRACTOR_NAME,
                 metadata_versions.c.extractor_version == version)).first()
             if existing is not None and not force:
-                results[cid] = {**json.loads(existing.record), "stored": "existing"}
+                results[cid] = {**json.loads(existing.record), "capture_id": PREFIX +
+                                cap.capture_id, "stored": "existing",
+                                "metadata_sha256": PREFIX + existing.record_sha256}
                 continue
             src = _source_record(conn, cap)
             if src is None:
@@ -136,6 +139,24 @@ def _store(recorder: Recorder, jobs: list[_Job], agent: Agent) -> list[dict[str,
         out_docs, events = [], []
         for job, body, rec in zip(jobs, bodies, written, strict=True):
             digest = sha256_bytes(body)
+            version = job.document["extractor_version"]
+            existing = conn.execute(select(metadata_versions.c.record_sha256).where(
+                metadata_versions.c.capture_pk == job.capture_pk,
+                metadata_versions.c.extractor == job.document["extractor"],
+                metadata_versions.c.extractor_version == version)).first()
+            if existing is not None:
+                # Another run stored this version first. Our file stays recorded (never an
+                # orphan) and the event says its record duplicates the stored version.
+                events.append(NewEvent(METADATA_EXTRACTION, [job.capture_id, digest],
+                                       "warning", {
+                    "extractor": job.document["extractor"], "extractor_version": version,
+                    "warc_file": stored.relpath, "warc_record_id": rec.record_id,
+                    "duplicate_of": PREFIX + existing.record_sha256,
+                    "note": "a concurrent run stored this extractor version first"}))
+                out_docs.append({**job.document, "capture_id": job.capture_id,
+                                 "stored": "existing",
+                                 "metadata_sha256": PREFIX + existing.record_sha256})
+                continue
             conn.execute(insert(metadata_versions).values(
                 capture_pk=job.capture_pk, extractor=job.document["extractor"],
                 extractor_version=job.document["extractor_version"],
@@ -154,7 +175,15 @@ def _store(recorder: Recorder, jobs: list[_Job], agent: Agent) -> list[dict[str,
         recorder.log.append(conn, events, agent)
         return out_docs
 
-    return run_write(recorder.engine, commit)
+    for attempt in range(3):
+        try:
+            return run_write(recorder.engine, commit)
+        except DatabaseError as exc:
+            # PostgreSQL: a concurrent run inserted the same version between our check
+            # and our insert; the next attempt sees its row and records a duplicate.
+            if attempt == 2 or not isinstance(exc.__cause__, SAIntegrityError):
+                raise
+    raise AssertionError("unreachable")
 
 
 def stored_versions(recorder: Recorder, capture_id: str) -> list[dict[str, Any]]:

@@ -55,3 +55,32 @@ def test_a_newer_extractor_adds_a_version_and_keeps_the_old(arc, http_server) ->
                                                                   "99.0.0"]
     (latest,) = arc.metadata(cap.capture_id)
     assert [v["extractor_version"] for v in latest["versions"]] == ["99.0.0"]
+
+
+def test_concurrent_extractions_of_one_capture_leave_no_orphan(arc, http_server) -> None:
+    """Two runs extracting one capture at once: one version, every file recorded."""
+    import threading
+
+    (cap,) = arc.capture([http_server.url("/article")])
+    barrier = threading.Barrier(4)
+    results: list[dict] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            barrier.wait()
+            results.append(arc.extract_metadata(cap.capture_id))
+        except BaseException as exc:  # surfaced by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(results) == 4 and len({r["metadata_sha256"] for r in results}) == 1
+    with arc.engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM metadata_versions")).scalar() == 1
+    report = arc.verify()
+    assert report.ok, [p.message for p in report.problems]
