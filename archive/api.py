@@ -6,7 +6,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +20,7 @@ from sqlalchemy import Engine, func, or_, select
 from archive import logtree
 from archive.capture import CaptureFailure, CaptureResult, Recorder, _Prepared, host_of
 from archive.config import Settings
-from archive.custody import Agent, Event, events_for
+from archive.custody import Agent, Event, check_chain, events_for
 from archive.db import open_database, read
 from archive.errors import (
     AmbiguousHashError,
@@ -31,11 +31,11 @@ from archive.errors import (
     RefusedURLError,
 )
 from archive.fetch import Fetcher, FetchResult
-from archive.robots import Robots
 from archive.fixity import FixityReport, audit
 from archive.hashing import PREFIX, hex_part
 from archive.logtree import LogIdentity
 from archive.merkle import verify_consistency
+from archive.robots import Robots
 from archive.store import WarcStore
 from archive.tables import captures, records, warc_files
 from archive.timeutil import utc_now
@@ -43,6 +43,19 @@ from archive.verify import Problem, VerifyReport, verify
 from archive.warc import RecordIdFactory, new_record_id
 
 Outcome = CaptureResult | CaptureFailure
+
+
+@dataclass
+class CustodyStatus:
+    """Result of :meth:`Archive.check_custody`."""
+
+    events: int = 0
+    checkpoint_size: int | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
 
 
 class Archive:
@@ -245,10 +258,14 @@ class Archive:
             })
         return out
 
-    def verify(self, hash_or_prefix: str | None = None, *, deep: bool = False) -> VerifyReport:
+    def verify(self, hash_or_prefix: str | Sequence[str] | None = None, *,
+               deep: bool = False) -> VerifyReport:
+        """Verify everything, or the captures matching one hash (prefix) or several."""
         ids = None
-        if hash_or_prefix:
+        if isinstance(hash_or_prefix, str):
             ids = [c["capture_id"] for c in self.resolve(hash_or_prefix)]
+        elif hash_or_prefix is not None:
+            ids = [c["capture_id"] for h in hash_or_prefix for c in self.resolve(h)]
         report = verify(self.engine, self.store, capture_ids=ids, deep=deep,
                         policy=self.settings.fetch)
         if ids is None:
@@ -354,6 +371,22 @@ class Archive:
     def fixity(self, agent: Agent | None = None) -> FixityReport:
         """Re-hash every stored file; one fixity-check event per file."""
         return audit(self.engine, self.store, self.recorder.log, agent or self.agent())
+
+    def check_custody(self) -> CustodyStatus:
+        """The chain re-hashed and every signed checkpoint re-checked against it."""
+        with read(self.engine) as conn:
+            count, chain_problems = check_chain(conn)
+        status = CustodyStatus(count, None, [p.message for p in chain_problems])
+        latest = logtree.latest_checkpoint(self.engine)
+        if latest is not None:
+            status.checkpoint_size = latest.size
+            try:
+                ident = logtree.load_identity(self.settings.key_dir, need_private=False)
+            except ArchiveError as exc:
+                status.problems.append(f"checkpoints exist but cannot be checked: {exc}")
+            else:
+                status.problems += logtree.check_checkpoints(self.engine, ident)
+        return status
 
     def stats(self) -> dict[str, int]:
         with read(self.engine) as conn:

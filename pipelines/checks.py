@@ -8,7 +8,6 @@ capture (metadata, checkpoint, catalogue) is built from it in that run.
 
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from dagster import (
@@ -25,13 +24,9 @@ from dagster import (
     multi_asset_check,
 )
 
-from archive import logtree
-from archive.api import Archive
-from archive.custody import check_chain
-from archive.db import read
-from archive.errors import ArchiveError, MetadataError, NotFoundError
+from archive.api import Archive, CustodyStatus
+from archive.errors import MetadataError, NotFoundError
 from archive.metadata import validate
-from archive.verify import verify
 from pipelines.assets import (
     OK_STATUSES,
     SOURCES_PARTITIONS,
@@ -76,31 +71,8 @@ def _selected(context: AssetCheckExecutionContext) -> set[str]:
 
 # ------------------------------------------------------------------- custody status
 
-@dataclass
-class CustodyStatus:
-    """The custody chain re-hashed and every signed checkpoint re-checked against it."""
-
-    events: int = 0
-    checkpoint_size: int | None = None
-    problems: list[str] = field(default_factory=list)
-
-
 def custody_status(arc: Archive) -> CustodyStatus:
-    """Every entry and link of the chain; every stored checkpoint's signature, its root
-    against the log's first ``size`` entries, and each consistent with the next."""
-    with read(arc.engine) as conn:
-        count, chain_problems = check_chain(conn)
-    status = CustodyStatus(count, None, [p.message for p in chain_problems])
-    latest = logtree.latest_checkpoint(arc.engine)
-    if latest is not None:
-        status.checkpoint_size = latest.size
-        try:
-            identity = logtree.load_identity(arc.settings.key_dir, need_private=False)
-        except ArchiveError as exc:
-            status.problems.append(f"checkpoints exist but cannot be checked: {exc}")
-        else:
-            status.problems += logtree.check_checkpoints(arc.engine, identity)
-    return status
+    return arc.check_custody()
 
 
 def _custody_text(status: CustodyStatus) -> str:
@@ -158,8 +130,7 @@ def capture_integrity(context: AssetCheckExecutionContext, archive: ArchiveResou
                     shown[key] = arc.show(cid)[0]
                 except NotFoundError as exc:
                     missing[key] = f"capture {cid} is not in the database: {exc}"
-        report = verify(arc.engine, arc.store, deep=True, policy=arc.settings.fetch,
-                        capture_ids=[s["capture_id"] for s in shown.values()])
+        report = arc.verify([s["capture_id"] for s in shown.values()], deep=True)
         custody = custody_status(arc) if CUSTODY_CONSISTENT in wanted else CustodyStatus()
     for key in keys:
         facts = shown.get(key)
