@@ -22,8 +22,12 @@ several threads at once.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import http.client
 import io
+import ipaddress
+import itertools
+import os
 import random
 import shutil
 import socket
@@ -233,6 +237,64 @@ class _RawLimitReached(OSError):
     """The raw response reached its size limit (recorded by recv)."""
 
 
+class _Watchdog:
+    """One daemon thread for every exchange's deadline (a Timer thread per exchange cost
+    a thread start and a cancel per page). ``arm`` returns a handle; ``disarm`` drops it.
+    At its time the callback runs on the watchdog thread (it must be quick)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int]] = []
+        self._callbacks: dict[int, Any] = {}
+        self._ids = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, delay: float, callback: Any) -> int:
+        handle = next(self._ids)
+        with self._cond:
+            self._callbacks[handle] = callback
+            heapq.heappush(self._heap, (time.monotonic() + delay, handle))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="archive-fetch-watchdog",
+                                                daemon=True)
+                self._thread.start()
+            elif self._heap[0][1] == handle:
+                self._cond.notify()
+        return handle
+
+    def disarm(self, handle: int) -> None:
+        with self._cond:
+            self._callbacks.pop(handle, None)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._heap and self._heap[0][1] not in self._callbacks:
+                    heapq.heappop(self._heap)  # disarmed
+                if not self._heap:
+                    self._cond.wait(60)
+                    if not self._heap:
+                        self._thread = None
+                        return
+                    continue
+                when, handle = self._heap[0]
+                wait = when - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                heapq.heappop(self._heap)
+                callback = self._callbacks.pop(handle, None)
+            if callback is not None:
+                with contextlib.suppress(Exception):
+                    callback()
+
+
+_WATCHDOG = _Watchdog()
+# A forked child (Dagster's multiprocess executor) has no watchdog thread and may hold a
+# copy of a lock taken by a thread that does not exist there: start afresh.
+os.register_at_fork(after_in_child=lambda: _WATCHDOG.__init__())  # type: ignore[misc]
+
+
 class _Spool:
     """A private temporary directory; names come from counters, never from URLs."""
 
@@ -240,11 +302,26 @@ class _Spool:
         self.dir = Path(tempfile.mkdtemp(prefix="archive-fetch-", dir=parent))
         self._n = 0
         # removes the directory on remove() or when the owning FetchResult is collected
-        self.remove = weakref.finalize(self, shutil.rmtree, str(self.dir), True)
+        self.remove = weakref.finalize(self, _remove_spool, str(self.dir))
 
     def paths(self) -> tuple[Path, Path]:
         self._n += 1
         return self.dir / f"{self._n:03d}-response.http", self.dir / f"{self._n:03d}-body.bin"
+
+
+def _remove_spool(path: str) -> None:
+    """Remove a spool directory: its files are plain files we named, so unlinking them
+    and the directory is enough (shutil.rmtree's safe walk cost more than the fetch's
+    own bookkeeping); anything unexpected falls back to rmtree."""
+    directory = Path(path)
+    try:
+        for file in directory.iterdir():
+            file.unlink()
+        directory.rmdir()
+    except FileNotFoundError:
+        return
+    except OSError:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 class _Wire:
@@ -269,7 +346,7 @@ class _Wire:
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         self._finished = False
-        self._watchdog: threading.Timer | None = None
+        self._watchdog: int | None = None
         self._kill: socket.socket | None = None
 
     def remaining(self) -> float:
@@ -285,7 +362,10 @@ class _Wire:
         if self.remaining() <= 0:
             raise FetchTimeoutError(f"{self.url}: the {self.policy.deadline:g} s deadline "
                                     "passed before connecting", url=self.url)
-        addresses = resolve_and_check(host, port, url=self.url, timeout=self.remaining(),
+        # An IP literal needs no DNS: getaddrinfo returns at once, so it is called
+        # directly instead of through the time-bounded resolver thread.
+        addresses = resolve_and_check(host, port, url=self.url,
+                                      timeout=None if _is_ip_literal(host) else self.remaining(),
                                       allow_private=self.policy.allow_private_networks)
         problems: list[str] = []
         timed_out = True
@@ -323,10 +403,8 @@ class _Wire:
         # A duplicate descriptor survives the TLS wrap (which detaches ``sock``), so the
         # watchdog can stop a handshake or a send that the recv check cannot see.
         self._kill = sock.dup()
-        self._watchdog = threading.Timer(max(self.remaining(), 0) + _WATCHDOG_GRACE,
-                                         self._expire)
-        self._watchdog.daemon = True
-        self._watchdog.start()
+        self._watchdog = _WATCHDOG.arm(max(self.remaining(), 0) + _WATCHDOG_GRACE,
+                                       self._expire)
 
     def _expire(self) -> None:
         with self._lock:
@@ -366,7 +444,7 @@ class _Wire:
         with self._lock:
             self._finished = True
             if self._watchdog is not None:
-                self._watchdog.cancel()
+                _WATCHDOG.disarm(self._watchdog)
             for sock in [*self._sockets, *([self._kill] if self._kill else [])]:
                 with contextlib.suppress(OSError):
                     sock.close()
@@ -824,6 +902,14 @@ def _tls_context(verify: bool, ca_bundle: str | Path | None) -> ssl.SSLContext:
         context.verify_mode = ssl.CERT_NONE
         return context
     return ssl.create_default_context(cafile=str(ca_bundle or DEFAULT_CA_BUNDLE_PATH))
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def _retryable(status: int) -> bool:

@@ -1,9 +1,9 @@
 """WARC 1.1 records, serialised explicitly so the block is exactly the bytes we hold.
 
 warcio's writer re-parses and re-serialises HTTP headers, which would change what
-went over the wire; here the WARC header block is built with warcio's
-``StatusAndHeaders`` and the block is copied byte for byte. Each record is one
-gzip member (ISA-L: standard gzip, several times faster than zlib level 9).
+went over the wire; here the WARC header block is built as warcio's
+``StatusAndHeaders`` would write it and the block is copied byte for byte. Each record
+is one gzip member (ISA-L: standard gzip, several times faster than zlib level 9).
 Record ids and dates are injectable, so a whole file can be golden-tested.
 """
 
@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import BinaryIO, Protocol
 
 from isal import isal_zlib
-from warcio.statusandheaders import StatusAndHeaders
 
 from archive.hashing import PREFIX
 
@@ -27,6 +26,7 @@ REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-dig
 HTTP_RESPONSE_TYPE = "application/http; msgtype=response"
 HTTP_REQUEST_TYPE = "application/http; msgtype=request"
 _CHUNK = 1 << 16
+_ONE_PASS = 4 << 20  # blocks up to this size are read into memory once
 
 RecordIdFactory = Callable[[], str]
 
@@ -88,6 +88,27 @@ def digests(block: Block) -> tuple[str, str | None]:
     return PREFIX + block_h.hexdigest(), payload
 
 
+def _read_small(block: Block) -> tuple[bytes, str, str | None]:
+    """The block's bytes and digests (as :func:`digests`), reading the stream once."""
+    data = block.stream.read(block.length + 1)
+    if len(data) != block.length:
+        rest = len(data) + sum(len(c) for c in iter(lambda: block.stream.read(_CHUNK), b""))
+        raise ValueError(f"block stream holds {rest} bytes, {block.length} were declared")
+    block_h = PREFIX + hashlib.sha256(data).hexdigest()
+    payload = None
+    if block.payload_offset is not None:
+        payload = PREFIX + hashlib.sha256(
+            memoryview(data)[max(0, block.payload_offset):]).hexdigest()
+    return data, block_h, payload
+
+
+def _header_block(fields: list[tuple[str, str]]) -> bytes:
+    """The WARC header block, byte for byte what warcio's StatusAndHeaders writes."""
+    lines = [WARC_VERSION]
+    lines.extend(f"{k}: {v}" for k, v in fields)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+
+
 class Sink(Protocol):
     def write(self, data: bytes, /) -> int: ...
 
@@ -112,7 +133,13 @@ class WarcWriter:
         payload_digest: str | None = None,
         compute_payload_digest: bool = True,
     ) -> WrittenRecord:
-        block_digest, computed_payload = digests(block)
+        data: bytes | None = None
+        if block.length <= _ONE_PASS:
+            # Small blocks (every page of a news site) are read once: hashed and
+            # compressed from the same bytes, one gzip call, one write.
+            data, block_digest, computed_payload = _read_small(block)
+        else:
+            block_digest, computed_payload = digests(block)
         if payload_digest is None and compute_payload_digest:
             payload_digest = computed_payload
         fields: list[tuple[str, str]] = [
@@ -127,22 +154,28 @@ class WarcWriter:
         if payload_digest:
             fields.append(("WARC-Payload-Digest", payload_digest))
         fields.append(("Content-Length", str(block.length)))
-        head = StatusAndHeaders("", fields, protocol=WARC_VERSION).to_bytes(encoding="utf-8")
+        head = _header_block(fields)
 
         compressor = isal_zlib.compressobj(self._level, isal_zlib.DEFLATED, 31)
-        written = 0
+        if data is not None:
+            member = b"".join((compressor.compress(head), compressor.compress(data),
+                               compressor.compress(b"\r\n\r\n"), compressor.flush()))
+            self._out.write(member)
+            written = len(member)
+        else:
+            written = 0
 
-        def emit(data: bytes) -> None:
-            nonlocal written
-            if data:
-                self._out.write(data)
-                written += len(data)
+            def emit(chunk: bytes) -> None:
+                nonlocal written
+                if chunk:
+                    self._out.write(chunk)
+                    written += len(chunk)
 
-        emit(compressor.compress(head))
-        while chunk := block.stream.read(_CHUNK):
-            emit(compressor.compress(chunk))
-        emit(compressor.compress(b"\r\n\r\n"))
-        emit(compressor.flush())
+            emit(compressor.compress(head))
+            while chunk := block.stream.read(_CHUNK):
+                emit(compressor.compress(chunk))
+            emit(compressor.compress(b"\r\n\r\n"))
+            emit(compressor.flush())
 
         target = next((v for k, v in fields if k == "WARC-Target-URI"), None)
         rec = WrittenRecord(
