@@ -139,7 +139,6 @@ class Archive:
                 raise
 
         outcomes: dict[int, Outcome] = {}
-        order = {u: i for i, u in reversed(list(enumerate(urls)))}
         pending: list[tuple[int, FetchResult, _Prepared]] = []
 
         def flush() -> None:
@@ -156,16 +155,25 @@ class Archive:
                     fr.close()
                 pending.clear()
 
+        # A bounded window of fetches in flight keeps memory flat in the number of URLs:
+        # finished fetches hold spooled bodies until their batch is written.
+        window = 4 * max(1, concurrency) + batch_size
         index_of: dict[Future[Any], int] = {}
+        todo = iter(enumerate(urls))
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-            for i, url in enumerate(urls):
-                index_of[pool.submit(fetch_one, url)] = i
-            waiting = set(index_of)
-            while waiting:
-                done, waiting = wait(waiting, timeout=0.5, return_when=FIRST_COMPLETED)
+            def refill() -> None:
+                while len(index_of) + len(pending) < window:
+                    nxt = next(todo, None)
+                    if nxt is None:
+                        return
+                    index_of[pool.submit(fetch_one, nxt[1])] = nxt[0]
+
+            refill()
+            while index_of:
+                done, _ = wait(set(index_of), timeout=0.5, return_when=FIRST_COMPLETED)
                 for fut in done:
+                    idx = index_of.pop(fut)
                     url, res, prepared = fut.result()
-                    idx = index_of[fut]
                     if isinstance(res, FetchError):
                         outcomes[idx] = self.recorder.record_failure(url, res, agent)
                         if on_done:
@@ -173,9 +181,12 @@ class Archive:
                     else:
                         assert prepared is not None
                         pending.append((idx, res, prepared))
-                if len(pending) >= batch_size or (not done and pending) or not waiting:
+                        if len(pending) >= batch_size:
+                            flush()
+                if pending and (not done or not index_of):
                     flush()
-        del order
+                refill()
+            flush()
         return [outcomes[i] for i in range(len(urls))]
 
     def ingest(self, paths: Iterable[Path], *, url: str | None = None,

@@ -253,6 +253,7 @@ class Recorder:
             size=stored.size, created_at=iso_utc(moment))))
         results: list[CaptureResult] = []
         new_events: list[NewEvent] = []
+        cap_rows: list[dict[str, Any]] = []
         for p, recs in zip(batch, written, strict=True):
             started = iso_utc(p.started_at)
             manifest = build_manifest(
@@ -263,7 +264,7 @@ class Recorder:
             cid = capture_id(manifest)
             final_payload = next((r.payload_digest for r in reversed(recs)
                                   if r.type in ("response", "resource", "revisit")), None)
-            cap_pk = inserted_id(conn.execute(insert(captures).values(
+            cap_rows.append(dict(
                 capture_id=hex_part(cid),
                 content_hash=hex_part(p.content_hash) if p.content_hash else None,
                 payload_digest=hex_part(final_payload) if final_payload else None,
@@ -272,14 +273,7 @@ class Recorder:
                 ended_at=iso_utc(p.ended_at), warc_file_id=file_pk, revisit_of=p.revisit_of,
                 manifest=canonical_json(manifest).decode(),
                 provenance=json.dumps(p.provenance, sort_keys=True, ensure_ascii=False),
-            )))
-            conn.execute(insert(records), [
-                {"capture_pk": cap_pk, "warc_file_id": file_pk, "record_id": r.record_id,
-                 "type": r.type, "target_uri": r.target_uri, "date": r.date,
-                 "offset": r.offset, "length": r.length,
-                 "block_digest": hex_part(r.block_digest),
-                 "payload_digest": hex_part(r.payload_digest) if r.payload_digest else None}
-                for r in recs])
+            ))
             objects = [cid, stored.sha256] + ([p.content_hash] if p.content_hash else [])
             objects.append(url_key(p.url))
             outcome = "success" if p.status in ("complete", "revisit") else "warning"
@@ -306,6 +300,17 @@ class Recorder:
                 warc_path=str(self.store.root / stored.relpath), warc_sha256=stored.sha256,
                 revisit_of=PREFIX + p.revisit_of if p.revisit_of else None,
                 problems=tuple(p.problems)))
+        # One multi-row INSERT ... RETURNING for the captures, one for all their records.
+        pks = conn.execute(insert(captures).returning(captures.c.id,
+                                                      sort_by_parameter_order=True),
+                           cap_rows).scalars().all()
+        conn.execute(insert(records), [
+            {"capture_pk": pk, "warc_file_id": file_pk, "record_id": r.record_id,
+             "type": r.type, "target_uri": r.target_uri, "date": r.date,
+             "offset": r.offset, "length": r.length,
+             "block_digest": hex_part(r.block_digest),
+             "payload_digest": hex_part(r.payload_digest) if r.payload_digest else None}
+            for pk, recs in zip(pks, written, strict=True) for r in recs])
         self.log.append(conn, new_events, agent)
         return results
 
@@ -379,7 +384,7 @@ class Recorder:
 
     def _metadata_record(self, w: WarcWriter, target: str, refers: WrittenRecord,
                          prov: dict[str, Any], when: datetime, info_id: str) -> WrittenRecord:
-        body = json.dumps(prov, sort_keys=True, ensure_ascii=False, indent=1).encode("utf-8")
+        body = json.dumps(prov, sort_keys=True, ensure_ascii=False).encode("utf-8")
         return w.write("metadata", [("WARC-Target-URI", target),
                                     ("WARC-Refers-To", refers.record_id),
                                     ("WARC-Warcinfo-ID", info_id)],

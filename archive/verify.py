@@ -74,15 +74,17 @@ def verify(engine: Engine, store: WarcStore, *, capture_ids: Iterable[str] | Non
         cap_rows = _capture_rows(conn, wanted)
         file_ids = sorted({r.warc_file_id for r in cap_rows}) if wanted is not None else None
         file_rows = _file_rows(conn, file_ids)
-        rec_rows = conn.execute(select(records).order_by(records.c.warc_file_id,
-                                                         records.c.offset)).all()
+        rq = select(records).order_by(records.c.warc_file_id, records.c.offset)
+        if file_ids is not None:
+            rq = rq.where(records.c.warc_file_id.in_(file_ids))
         by_file: dict[int, list[Any]] = {}
-        for r in rec_rows:
+        for r in conn.execute(rq):
             by_file.setdefault(r.warc_file_id, []).append(r)
+        ids_by_file = {fid: {r.record_id: r for r in recs} for fid, recs in by_file.items()}
         for f in file_rows:
             _check_file(store, f, by_file.get(f.id, []), report, deep, policy)
         for c in cap_rows:
-            _check_manifest(c, by_file.get(c.warc_file_id, []), report)
+            _check_manifest(c, ids_by_file.get(c.warc_file_id, {}), report)
         report.captures = len(cap_rows)
         if wanted is None:
             count, chain_problems = check_chain(conn)
@@ -162,7 +164,7 @@ def _check_record(fh: Any, relpath: str, r: Any, policy: FetchPolicy) -> Problem
     return None
 
 
-def _check_manifest(c: Any, file_recs: list[Any], report: VerifyReport) -> None:
+def _check_manifest(c: Any, by_id: dict[str, Any], report: VerifyReport) -> None:
     manifest = json.loads(c.manifest)
     cid = canonical_hash(manifest)
     if cid != PREFIX + c.capture_id:
@@ -170,7 +172,6 @@ def _check_manifest(c: Any, file_recs: list[Any], report: VerifyReport) -> None:
             "manifest", f"capture sha256:{c.capture_id}: manifest hashes to {cid}; the "
             "manifest or the capture id was edited", expected=PREFIX + c.capture_id, actual=cid))
         return
-    by_id = {r.record_id: r for r in file_recs}
     for m in manifest.get("records", []):
         r = by_id.get(m["record_id"])
         if r is None:
