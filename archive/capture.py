@@ -264,16 +264,17 @@ class Recorder:
             cid = capture_id(manifest)
             final_payload = next((r.payload_digest for r in reversed(recs)
                                   if r.type in ("response", "resource", "revisit")), None)
-            cap_rows.append(dict(
-                capture_id=hex_part(cid),
-                content_hash=hex_part(p.content_hash) if p.content_hash else None,
-                payload_digest=hex_part(final_payload) if final_payload else None,
-                kind=p.kind, status=p.status, http_status=p.http_status, url=p.url,
-                final_url=p.final_url, content_type=p.content_type, started_at=started,
-                ended_at=iso_utc(p.ended_at), warc_file_id=file_pk, revisit_of=p.revisit_of,
-                manifest=canonical_json(manifest).decode(),
-                provenance=json.dumps(p.provenance, sort_keys=True, ensure_ascii=False),
-            ))
+            cap_rows.append({
+                "capture_id": hex_part(cid),
+                "content_hash": hex_part(p.content_hash) if p.content_hash else None,
+                "payload_digest": hex_part(final_payload) if final_payload else None,
+                "kind": p.kind, "status": p.status, "http_status": p.http_status, "url": p.url,
+                "final_url": p.final_url, "content_type": p.content_type, "started_at": started,
+                "ended_at": iso_utc(p.ended_at), "warc_file_id": file_pk,
+                "revisit_of": p.revisit_of,
+                "manifest": canonical_json(manifest).decode(),
+                "provenance": json.dumps(p.provenance, sort_keys=True, ensure_ascii=False),
+            })
             objects = [cid, stored.sha256] + ([p.content_hash] if p.content_hash else [])
             objects.append(url_key(p.url))
             outcome = "success" if p.status in ("complete", "revisit") else "warning"

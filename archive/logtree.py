@@ -18,8 +18,8 @@ from sqlalchemy import Connection, Engine, insert, select
 
 from archive import checkpoint as cp
 from archive import keys as keymod
-from archive.db import inserted_id, read, run_write
 from archive.custody import iter_events, leaf_hash_hex
+from archive.db import inserted_id, read, run_write
 from archive.errors import ConfigError, IntegrityError, NotFoundError
 from archive.hashing import PREFIX
 from archive.merkle import MerkleTree, verify_consistency, verify_inclusion

@@ -56,7 +56,7 @@ def run_child(
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(  # noqa: S603 (the bench's own fixed commands)
+        proc = subprocess.Popen(
             list(argv), cwd=cwd, stdout=out, stderr=err, env=env or env_for_children())
         timer = threading.Timer(timeout, proc.kill)
         timer.start()
@@ -94,7 +94,7 @@ class Server:
 
     def __init__(self, pages: int) -> None:
         self.pages = pages
-        self.proc = subprocess.Popen(  # noqa: S603 (our own module, fixed arguments)
+        self.proc = subprocess.Popen(
             [sys.executable, "-m", "bench.server", str(pages)],
             stdout=subprocess.PIPE, env=env_for_children())
         assert self.proc.stdout is not None

@@ -18,7 +18,7 @@ class StepClock:
         return now
 
 
-def counter_ids(prefix: str = "00000000-0000-4000-8000-") -> "itertools.count[int] | object":
+def counter_ids(prefix: str = "00000000-0000-4000-8000-") -> itertools.count[int] | object:
     counter = itertools.count(1)
     return lambda: f"<urn:uuid:{prefix}{next(counter):012d}>"
 

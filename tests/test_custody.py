@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+
 from sqlalchemy import text
 
-from archive.custody import CAPTURE, FIXITY_CHECK, Agent, CustodyLog, NewEvent, check_chain, \
-    events_for, iter_events
+from archive.custody import (
+    CAPTURE,
+    FIXITY_CHECK,
+    Agent,
+    CustodyLog,
+    NewEvent,
+    check_chain,
+    events_for,
+    iter_events,
+)
 from archive.db import open_database, run_write
 from archive.hashing import sha256_bytes
 
@@ -27,7 +38,7 @@ def test_appends_are_contiguous_and_chained(db_url: str) -> None:
         count, problems = check_chain(c)
     assert [e.seq for e in evs] == [0, 1, 2, 3, 4]
     assert evs[0].prev_hash == "0" * 64
-    assert all(b.prev_hash == a.entry_hash for a, b in zip(evs, evs[1:], strict=False))
+    assert all(b.prev_hash == a.entry_hash for a, b in itertools.pairwise(evs))
     assert count == 5 and problems == []
     engine.dispose()
 
@@ -78,10 +89,8 @@ def test_a_failing_transaction_leaves_no_gap(db_url: str) -> None:
         CustodyLog().append(c, [NewEvent(CAPTURE, [OBJ])], Agent())
         raise RuntimeError("crash before commit")
 
-    try:
+    with contextlib.suppress(RuntimeError):
         run_write(engine, boom)
-    except RuntimeError:
-        pass
     _append(engine, 1)
     with engine.connect() as c:
         assert [e.seq for e in iter_events(c)] == [0, 1]

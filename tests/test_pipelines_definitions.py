@@ -45,7 +45,7 @@ def test_definitions_load() -> None:
 
 def test_dagster_definitions_validate(tmp_path: Path) -> None:
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "ARCHIVE_HOME": str(tmp_path / "a")}
-    proc = subprocess.run(  # noqa: S603 (our own dagster CLI, fixed arguments)
+    proc = subprocess.run(
         [str(Path(sys.executable).parent / "dagster"), "definitions", "validate",
          "-w", "workspace.yaml"], cwd=ROOT, env=env, capture_output=True, text=True,
         timeout=120, check=False)

@@ -59,7 +59,7 @@ def test_ingest_writes_the_golden_warc_byte_for_byte(archive_factory) -> None:
     arc = archive_factory(clock=StepClock(), new_id=counter_ids(), namer=fixed_name,
                           hostname="testhost", operator="golden")
     doc = arc.settings.home / "note.txt"
-    doc.write_bytes("Rubrik\nPublicerad 2016-05-03\nEn kort text.\n".encode())
+    doc.write_bytes(b"Rubrik\nPublicerad 2016-05-03\nEn kort text.\n")
     (res,) = arc.ingest([doc], url="https://news.example/2016/05/03/note")
     raw = zlib.decompress(Path(res.warc_path).read_bytes(), 31)  # first member only
     whole = b""
@@ -82,7 +82,8 @@ def test_warcio_check_accepts_what_we_write(archive_factory) -> None:
     doc = arc.settings.home / "a.html"
     doc.write_text("<html><title>x</title></html>")
     (res,) = arc.ingest([doc])
-    proc = subprocess.run([str(Path(sys.executable).parent / "warcio"), "check", "-v", res.warc_path],
-                          capture_output=True, text=True, check=False)
+    warcio = str(Path(sys.executable).parent / "warcio")
+    proc = subprocess.run([warcio, "check", "-v", res.warc_path], capture_output=True,
+                          text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "digest pass" in proc.stdout

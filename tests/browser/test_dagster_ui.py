@@ -44,7 +44,7 @@ ASSET_NAMES = ("sources", "capture", "article_metadata", "custody_checkpoint", "
 
 def _chromium() -> Path:
     if not CHROMIUM.exists():
-        subprocess.run([str(ROOT / "scripts" / "ensure-chromium")], check=False)  # noqa: S603
+        subprocess.run([str(ROOT / "scripts" / "ensure-chromium")], check=False)
     if not CHROMIUM.exists():
         pytest.skip(f"no Chromium at {CHROMIUM} and scripts/ensure-chromium could not "
                     "install it (needs apt-get and root); see its message above")
@@ -95,7 +95,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
             cap = partition_meta(instance, capture.key, key)
     port = _free_port()
     log = (tmp / "webserver.log").open("wb")
-    proc = subprocess.Popen(  # noqa: S603 (our own dagster-webserver, fixed arguments)
+    proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "dagster-webserver"), "-h", "127.0.0.1",
          "-p", str(port), "-w", "workspace.yaml"],
         cwd=ROOT, env={**os.environ, **env, "DAGSTER_HOME": str(dagster_home)},
