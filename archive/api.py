@@ -139,6 +139,15 @@ class Archive:
                 raise
 
         outcomes: dict[int, Outcome] = {}
+        if agent.run_id:
+            # A retried step of the same run must not capture again what an earlier
+            # attempt already committed (it may have crashed before reporting success).
+            done_before = self.captures_in_run(agent.run_id, urls)
+            for i, url in enumerate(urls):
+                if url in done_before:
+                    outcomes[i] = done_before[url]
+                    if on_done:
+                        on_done(outcomes[i])
         pending: list[tuple[int, FetchResult, _Prepared]] = []
 
         def flush() -> None:
@@ -159,7 +168,7 @@ class Archive:
         # finished fetches hold spooled bodies until their batch is written.
         window = 4 * max(1, concurrency) + batch_size
         index_of: dict[Future[Any], int] = {}
-        todo = iter(enumerate(urls))
+        todo = iter([(i, u) for i, u in enumerate(urls) if i not in outcomes])
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
             def refill() -> None:
                 while len(index_of) + len(pending) < window:
@@ -188,6 +197,30 @@ class Archive:
                 refill()
             flush()
         return [outcomes[i] for i in range(len(urls))]
+
+    def captures_in_run(self, run_id: str, urls: Iterable[str]) -> dict[str, CaptureResult]:
+        """The latest capture of each URL made by orchestrator run ``run_id``."""
+        wanted = list(dict.fromkeys(urls))
+        found: dict[str, CaptureResult] = {}
+        with read(self.engine) as conn:
+            for i in range(0, len(wanted), 500):
+                rows = conn.execute(
+                    select(captures, warc_files.c.relpath, warc_files.c.sha256.label("wsha"))
+                    .join(warc_files, warc_files.c.id == captures.c.warc_file_id)
+                    .where(captures.c.run_id == run_id, captures.c.url.in_(wanted[i:i + 500]))
+                    .order_by(captures.c.id)).all()
+                for r in rows:
+                    found[r.url] = CaptureResult(
+                        capture_id=PREFIX + r.capture_id,
+                        content_hash=PREFIX + r.content_hash if r.content_hash else None,
+                        url=r.url, final_url=r.final_url, kind=r.kind, status=r.status,
+                        http_status=r.http_status, content_type=r.content_type,
+                        started_at=r.started_at, warc_path=str(self.store.root / r.relpath),
+                        warc_sha256=PREFIX + r.wsha,
+                        revisit_of=PREFIX + r.revisit_of if r.revisit_of else None,
+                        problems=tuple(json.loads(r.provenance).get("capture", {})
+                                       .get("problems", [])))
+        return found
 
     def ingest(self, paths: Iterable[Path], *, url: str | None = None,
                content_type: str | None = None, agent: Agent | None = None) -> list[CaptureResult]:

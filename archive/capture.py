@@ -124,6 +124,7 @@ class _Prepared:
     revisit_of: str | None = None
     problems: list[str] = field(default_factory=list)
     recovered_from: str | None = None  # set when a reconciler adopts an orphaned file
+    run_id: str | None = None  # the orchestrator run that asked for it
 
 
 class Recorder:
@@ -152,6 +153,7 @@ class Recorder:
                 max_depth=result.policy.max_encoding_depth) as decoded:
             prepared = self._prepare_decoded(result, agent, decoded, ctype)
         prepared.provenance["robots"] = robots or {"policy": "not checked"}
+        prepared.run_id = agent.run_id
         return prepared
 
     def _prepare_decoded(self, result: FetchResult, agent: Agent, decoded: Decoded,
@@ -210,7 +212,8 @@ class Recorder:
 
         return _Prepared(url=target, kind="document", started_at=now, ended_at=now,
                          content_hash=content_hash, content_type=ctype, status="complete",
-                         http_status=None, final_url=url, provenance=prov, write=write)
+                         http_status=None, final_url=url, provenance=prov, write=write,
+                         run_id=agent.run_id)
 
     # -- writing --------------------------------------------------------------------
 
@@ -274,6 +277,7 @@ class Recorder:
                 "revisit_of": p.revisit_of,
                 "manifest": canonical_json(manifest).decode(),
                 "provenance": json.dumps(p.provenance, sort_keys=True, ensure_ascii=False),
+                "run_id": p.run_id,
             })
             objects = [cid, stored.sha256] + ([p.content_hash] if p.content_hash else [])
             objects.append(url_key(p.url))

@@ -13,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -66,6 +67,8 @@ captures = Table(
     Column("source_id", Integer, ForeignKey("sources.id")),
     Column("manifest", Text, nullable=False),  # canonical JSON; capture_id is its SHA-256
     Column("provenance", Text, nullable=False),  # JSON, as in the WARC metadata record
+    Column("run_id", String(64)),  # the orchestrator run that made it (retries reuse it)
+    Index("ix_captures_run_id_url", "run_id", "url"),
 )
 
 records = Table(

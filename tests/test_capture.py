@@ -254,3 +254,23 @@ def test_warc_bytes_match_what_sha256sum_says(arc, http_server) -> None:
     data = Path(res.warc_path).read_bytes()
     assert zlib.decompressobj(31).decompress(data).startswith(b"WARC/1.1\r\n")
     assert io.BytesIO(data).read(2) == b"\x1f\x8b"
+
+
+def test_a_retry_in_the_same_run_does_not_capture_again(arc, http_server) -> None:
+    """FAULTS 18: committed, but the orchestrator never saw success; the retry reuses it."""
+    url = http_server.url("/article")
+    agent = arc.agent(run_id="run-1234", partition_key="abc")
+    (first,) = arc.capture([url], agent=agent)
+    with arc.engine.connect() as c:
+        before = (c.execute(text("SELECT count(*) FROM captures")).scalar(),
+                  c.execute(text("SELECT count(*) FROM events")).scalar())
+    served = len(http_server.requests)
+    (again,) = arc.capture([url], agent=agent)
+    assert again.capture_id == first.capture_id and again.warc_path == first.warc_path
+    assert len(http_server.requests) == served  # nothing fetched
+    with arc.engine.connect() as c:
+        after = (c.execute(text("SELECT count(*) FROM captures")).scalar(),
+                 c.execute(text("SELECT count(*) FROM events")).scalar())
+    assert after == before
+    (other_run,) = arc.capture([url], agent=arc.agent(run_id="run-5678"))
+    assert other_run.capture_id != first.capture_id  # a new run captures anew
