@@ -199,7 +199,8 @@ class Archive:
         return [outcomes[i] for i in range(len(urls))]
 
     def captures_in_run(self, run_id: str, urls: Iterable[str]) -> dict[str, CaptureResult]:
-        """The latest capture of each URL made by orchestrator run ``run_id``."""
+        """The latest capture of each URL made by orchestrator run ``run_id``, leaving out
+        transient answers (5xx, 429) that a retry is meant to fetch again."""
         wanted = list(dict.fromkeys(urls))
         found: dict[str, CaptureResult] = {}
         with read(self.engine) as conn:
@@ -210,6 +211,10 @@ class Archive:
                     .where(captures.c.run_id == run_id, captures.c.url.in_(wanted[i:i + 500]))
                     .order_by(captures.c.id)).all()
                 for r in rows:
+                    if r.http_status is not None and (r.http_status >= 500 or
+                                                      r.http_status == 429):
+                        found.pop(r.url, None)
+                        continue
                     found[r.url] = CaptureResult(
                         capture_id=PREFIX + r.capture_id,
                         content_hash=PREFIX + r.content_hash if r.content_hash else None,

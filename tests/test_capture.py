@@ -274,3 +274,12 @@ def test_a_retry_in_the_same_run_does_not_capture_again(arc, http_server) -> Non
     assert after == before
     (other_run,) = arc.capture([url], agent=arc.agent(run_id="run-5678"))
     assert other_run.capture_id != first.capture_id  # a new run captures anew
+
+
+def test_a_retry_in_the_same_run_fetches_transient_failures_again(arc, http_server) -> None:
+    url = http_server.url("/status/503")
+    agent = arc.agent(run_id="run-503")
+    (first,) = arc.capture([url], agent=agent)
+    assert first.http_status == 503
+    (again,) = arc.capture([url], agent=agent)
+    assert again.capture_id != first.capture_id
