@@ -1,0 +1,275 @@
+"""The headline: JSON-LD ``headline``, ``og:title`` and kin, ``<h1>``, ``<title>``.
+
+Sources disagree in known ways: ``<title>`` and ``og:title`` carry the site name
+("Headline | Site"), section trails ("» Local » Noticias") and kickers
+("Kicker: Headline"); an ``<h1>`` may be the site's logo; ``og:title`` may be cut
+short. Each candidate is cleaned against the site names and against the other
+candidates, then the cleaned spellings vote.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from lxml.html import HtmlElement
+
+from . import jsonld, outlet
+from .combine import Candidate, choose
+from .markup import QUOTES, text_of
+from .model import Field
+
+_EDGE_SEPARATORS = r"[\s|\-–—:·•»«/›‹_~]*[|\-–—:·•»«/›‹_~][\s|\-–—:·•»«/›‹_~]*"
+
+
+_SEP_CHARS = " |-–—:·•»«/›‹_~"
+_MIN_HEAD = 4  # characters: a CJK headline can be this short
+
+
+def _strip_site(title: str, site_names: list[str], site_keys: set[str]) -> str:
+    """Remove the site name a ``<title>`` or ``og:title`` carries before or after the
+    headline ("Headline | Site", "Site - Headline", "Headline-新华网")."""
+    lowered = title.casefold()
+    for name in sorted(site_names, key=len, reverse=True):
+        folded = name.casefold()
+        if len(folded) < 2 or len(folded) != len(name):
+            continue
+        if lowered.endswith(folded):
+            head = title[: -len(name)]
+            trimmed = head.rstrip(_SEP_CHARS)
+            if trimmed != head.rstrip() and any(
+                ch in head[len(trimmed) :] for ch in _SEP_CHARS.strip()
+            ):
+                if len(trimmed) >= _MIN_HEAD:
+                    return trimmed
+            # a site name glued on without a separator ("...la InfantaUltima Hora Mallorca")
+            elif (
+                len(name) >= 8
+                and len(title) > len(name) + 15
+                and head[-1:].islower()
+                and name[0].isupper()
+            ):
+                return head.strip()
+        if lowered.startswith(folded):
+            tail = title[len(name) :]
+            trimmed = tail.lstrip(_SEP_CHARS)
+            if (
+                trimmed != tail.lstrip()
+                and any(ch in tail[: len(tail) - len(trimmed)] for ch in _SEP_CHARS.strip())
+                and len(trimmed) >= _MIN_HEAD
+            ):
+                return trimmed
+    paren = re.match(r"^(?P<head>.{8,}?)\s*\((?P<site>[^()]{2,40})\)\s*$", title)
+    if paren and (
+        outlet.fold(paren["site"]) in site_keys
+        or any(len(k) >= 4 and k in outlet.fold(paren["site"]) for k in site_keys)
+    ):
+        return paren["head"]
+    parts = outlet.title_parts(title)
+    if len(parts) < 2:
+        return title
+    for index in (-1, 0):
+        part = parts[index]
+        key = outlet.fold(part)
+        if key in site_keys or any(
+            k and len(k) >= 4 and k in key and len(key) <= 2 * len(k) for k in site_keys
+        ):
+            cut = title.rfind(part) if index == -1 else title.find(part) + len(part)
+            head = title[:cut] if index == -1 else title[cut:]
+            head = re.sub(r"^[\s|\-–—:·•/›]+|[\s|\-–—:·•/›]+$", "", head)
+            return head if len(head) >= 8 else title
+    return title
+
+
+def _site_heading(heading: str, segments: list[str], site_keys: set[str]) -> bool:
+    """Is this ``<h1>`` the site's logo or a section name rather than the headline?"""
+    key = outlet.fold(heading)
+    if not key or key in site_keys:
+        return True
+    if len(heading.split()) <= 4 and any(len(k) >= 4 and k in key for k in site_keys):
+        return True
+    if len(segments) > 1:
+        longest = max(segments, key=len)
+        return any(outlet.fold(seg) == key for seg in segments if seg is not longest)
+    return False
+
+
+_GENERIC_SEGMENTS = frozenset(
+    outlet.fold(w)
+    for w in (
+        "blog",
+        "blog archive",
+        "blog archiv",
+        "archive",
+        "archives",
+        "archiv",
+        "home",
+        "homepage",
+        "news",
+        "startseite",
+        "aktuelles",
+        "nachrichten",
+        "noticias",
+        "actualités",
+        "nyheter",
+        "article",
+        "artikel",
+    )
+)
+_DANGLING = re.compile(r"^[\s|\-–—:·•/›‹~]+|\s[\s|\-–—:·•/›‹~»]+$|\|\s*$")
+_SECTION_TRAIL = re.compile(r"\s+[|»›/]\s+[^|»›/]{1,20}$")
+
+
+def _trim_against(value: str, others: list[str]) -> str:
+    """ "Headline › Site" when another source gives "Headline": the rest is the site
+    name. Also drops generic segments ("Blog Archive » Headline") and dangling
+    separators."""
+    key = title_key(value)
+    for other in sorted(others, key=len, reverse=True):
+        other_key = title_key(other)
+        if len(other_key) < 12 or other_key == key or len(other_key) >= len(key):
+            continue
+        if key.startswith(other_key) and (
+            _SEPARATOR_START.match(key[len(other_key) :])
+            or _BYLINE_START.match(key[len(other_key) :])
+        ):
+            return other
+        if key.endswith(other_key) and _SEPARATOR_END.search(key[: -len(other_key)]):
+            return other
+    parts = outlet.title_parts(value)
+    if len(parts) > 1:
+        kept = [p for p in parts if outlet.fold(p) not in _GENERIC_SEGMENTS]
+        if len(kept) == 1 and len(kept[0]) >= 8:
+            return kept[0]
+    return value
+
+
+def _drop_sections(value: str) -> str:
+    """ "Headline » Local » Noticias", "Headline | Politik": a trail of short section
+    names after a pipe or chevron is navigation, not headline."""
+    lead = _SECTION_LEAD.match(value)
+    if lead and len(value[lead.end() :].split()) >= 4:
+        value = value[lead.end() :]
+    while True:
+        m = _SECTION_TRAIL.search(value)
+        if not m or len(value[: m.start()].split()) < 4 or len(m.group(0).split()) > 3:
+            return value
+        value = value[: m.start()]
+
+
+_SEPARATOR_START = re.compile(r"^[\s.!?]*[|\-–—:·•»«/›‹~_]")
+_BYLINE_START = re.compile(
+    r"^[\"'.!?]*\s+(?:by|von|par|por|av|published|posted|veröffentlicht|publié|publicado|"
+    r"publicerad|pubblicato)\b"
+)
+_SECTION_LEAD = re.compile(r"^[^|»›/]{1,20}\s+[|»›/]\s+")
+_SEPARATOR_END = re.compile(r"[|\-–—:·•»«/›‹~_]\s*$")
+
+
+def _inner(value: str, others: list[str]) -> str:
+    """When another source's headline is contained in this one, the rest is a
+    kicker or site name ("Neue Leipziger Schule: Judy Lybke, ..." around "Judy
+    Lybke, ..."): the contained headline is the one both sources support."""
+    key = title_key(value)
+    inner = [
+        o
+        for o in others
+        if len(o.split()) >= 4
+        and len(title_key(o)) >= 20
+        and title_key(o) != key
+        and key.endswith(title_key(o))
+        and re.search(r"[:|\-–—·•»›/]\s*$", key[: -len(title_key(o))])
+    ]
+    return max(inner, key=len) if inner else value
+
+
+def _untruncate(value: str, others: list[str]) -> str:
+    """A copy cut short ("... for Hong Kong leader..." or cut at a stray quote) stands
+    for the full headline it starts."""
+    stem = title_key(value)
+    cut = value.rstrip().endswith(("...", "…"))
+    if len(stem) < 20:
+        return value
+    for other in sorted(others, key=len, reverse=True):
+        other_key = title_key(other)
+        if len(other_key) > len(stem) + 1 and other_key.startswith(stem):
+            rest = other_key[len(stem) :].lstrip()
+            if cut or (rest[:1] in ('"', "'") and value.rstrip()[-1:] not in "\"'“”„«»‘’"):
+                return other
+    return value
+
+
+def title_key(value: str | tuple[str, ...]) -> str:
+    text = value if isinstance(value, str) else " ".join(value)
+    return " ".join(text.translate(QUOTES).casefold().split()).strip(" .\"'…")
+
+
+def title_field(
+    tree: HtmlElement,
+    meta: dict[str, list[str]],
+    ld: jsonld.JsonLd,
+    site_names: list[str],
+    site_keys: set[str],
+    url: str | None = None,
+) -> Field:
+    raw: list[tuple[str, str, float]] = []
+    fact = ld.text("headline")
+    if fact:
+        raw.append((fact.value, fact.source, 0.8))
+    for key, weight in (
+        ("og:title", 0.75),
+        ("twitter:title", 0.6),
+        ("title", 0.55),
+        ("dc.title", 0.55),
+        ("parsely-title", 0.6),
+        ("sailthru.title", 0.55),
+        ("headline", 0.6),
+    ):
+        for value in meta.get(key, [])[:1]:
+            raw.append((value, f"meta:{key}", weight))
+    title_el = tree.find(".//title")
+    title_text = text_of(title_el) if title_el is not None else ""
+    segments = outlet.title_parts(title_text) if title_text else []
+    h1s = [h for h in tree.iter("h1") if text_of(h)]
+    chosen_h1: tuple[str, float] | None = None
+    if len(h1s) == 1:
+        chosen_h1 = (text_of(h1s[0]), 0.7)
+    elif h1s:
+        inside = [
+            h
+            for h in h1s
+            if h.xpath("ancestor::article")
+            or "title" in (h.get("class") or "")
+            or "headline" in (h.get("class") or "")
+            or h.get("itemprop") == "headline"
+        ]
+        if inside:
+            chosen_h1 = (text_of(inside[0]), 0.6)
+    if chosen_h1 is not None and not _site_heading(chosen_h1[0], segments, site_keys):
+        raw.append((chosen_h1[0], "html:h1", chosen_h1[1]))
+    if title_text:
+        raw.append((title_text, "html:title", 0.5))
+    values: list[tuple[str, str, str, float]] = []
+    for value, source, weight in raw:
+        clean_value = _strip_site(" ".join(value.split()), site_names, site_keys)
+        if source in ("html:title", "meta:og:title", "meta:twitter:title", "meta:title"):
+            clean_value = _drop_sections(clean_value)
+        clean_value = _DANGLING.sub("", clean_value) or clean_value
+        if 2 <= len(clean_value) <= 400:
+            values.append((clean_value, source, value, weight))
+    texts = [v[0] for v in values]
+    path_segments = (
+        {outlet.fold(seg) for seg in urlsplit(url).path.split("/")} - {""} if url else set()
+    )
+    candidates = []
+    texts = [_untruncate(_trim_against(t, texts), texts) for t in texts]
+    for (_, source, value, weight), best in zip(values, texts, strict=True):
+        best = _inner(best, texts)
+        key = title_key(best)
+        label = source != "json-ld:headline" and (
+            len(best.split()) <= 3 or outlet.fold(best) in path_segments
+        )
+        if label and any(len(t.split()) >= 5 and key not in title_key(t) for t in texts):
+            weight *= 0.5  # a section label ("Pressemitteilungen") beside a real headline
+        candidates.append(Candidate(best, source, value, weight))
+    return choose(candidates, key=title_key)
