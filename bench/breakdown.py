@@ -81,14 +81,8 @@ def main() -> None:
     parser.add_argument("--urls", required=True)
     parser.add_argument("--home", required=True)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--patches", default="none")
     args = parser.parse_args()
-    from bench.whatif import PATCHES
-
-    for name in args.patches.split(","):
-        PATCHES[name]()
     out = run(Path(args.urls).read_text("utf-8").split(), args.home, args.batch)
-    out["patches"] = args.patches
     print(json.dumps(out))
 
 
