@@ -2,7 +2,7 @@
 the figures add up): fetch, prepare (decode, digests, revisit lookup, provenance),
 write the WARC file (records, gzip, fsync), commit (rows and custody events), clean up.
 
-``python -m bench.breakdown --urls F --home DIR [--batch 32] [--patches noindent,...]``
+``python -m bench.breakdown --urls F --home DIR [--batch 32]``
 prints one JSON line: milliseconds per page for each stage, wall and CPU.
 """
 
