@@ -20,8 +20,8 @@ from sqlalchemy import Engine, func, or_, select
 from archive import logtree
 from archive.capture import CaptureFailure, CaptureResult, Recorder, _Prepared, host_of
 from archive.config import Settings
-from archive.custody import Agent, Event, check_chain, events_for
-from archive.db import open_database, read
+from archive.custody import DELETION, Agent, Event, NewEvent, check_chain, events_for
+from archive.db import open_database, read, run_write
 from archive.errors import (
     AmbiguousHashError,
     ArchiveError,
@@ -296,6 +296,8 @@ class Archive:
                         evs[e.seq] = e
             out.append({
                 **cap,
+                "withdrawn": any(e.type == DELETION and cap["capture_id"] in e.objects
+                                 for e in evs.values()),
                 "manifest": json.loads(row.manifest),
                 "provenance": json.loads(row.provenance),
                 "records": [{"record_id": r.record_id, "type": r.type,
@@ -306,6 +308,24 @@ class Archive:
                 "events": [evs[k].to_json() for k in sorted(evs)],
             })
         return out
+
+    def delete(self, hash_or_prefix: str, *, reason: str, person: str | None = None
+               ) -> list[dict[str, Any]]:
+        """Withdraw captures with a tombstone: a ``deletion`` event naming who and why.
+
+        The bytes stay where they are (never removed silently) and keep verifying; the
+        capture is shown as withdrawn from then on.
+        """
+        if len(reason.strip()) < 3:
+            raise ConfigError("a deletion needs a reason (at least a few words)")
+        found = self.resolve(hash_or_prefix)
+        agent = self.agent(person=person or self.settings.operator)
+        new = [NewEvent(DELETION, [c["capture_id"]] + ([c["content_hash"]]
+                                                        if c["content_hash"] else []),
+                        "success", {"reason": reason, "url": c["url"], "tombstone": True,
+                                    "bytes_kept": True}) for c in found]
+        run_write(self.engine, lambda conn: self.recorder.log.append(conn, new, agent))
+        return [{**c, "withdrawn": True} for c in found]
 
     def verify(self, hash_or_prefix: str | Sequence[str] | None = None, *,
                deep: bool = False) -> VerifyReport:

@@ -182,6 +182,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     def human(items: list[dict[str, Any]]) -> str:
         out = []
         for c in items:
+            if c.get("withdrawn"):
+                out.append("WITHDRAWN (a deletion event is in the custody log; bytes kept)")
             out += [f"capture   {c['capture_id']}", f"content   {c['content_hash']}",
                     f"url       {c['url']}", f"final url {c['final_url']}",
                     f"captured  {c['captured_at']}",
@@ -238,6 +240,15 @@ def cmd_import(args: argparse.Namespace) -> int:
         return "\n".join(lines)
 
     _emit(args, results, human)
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    with _open(args) as arc:
+        gone = arc.delete(args.hash, reason=args.reason, person=args.person)
+    _emit(args, gone, lambda items: "\n".join(
+        f"withdrawn {c['capture_id']} ({c['url']}); its bytes are kept and still verify"
+        for c in items))
     return 0
 
 
@@ -459,6 +470,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("files", nargs="+", metavar="FILE.warc[.gz]")
     sp.add_argument("--accept-partial", action="store_true",
                     help="store a file whose later records are broken, marked partial")
+    sp = add("delete", cmd_delete, "withdraw a capture with a tombstone event (bytes are kept)")
+    sp.add_argument("hash")
+    sp.add_argument("--reason", required=True, help="why (recorded in the custody log)")
+    sp.add_argument("--person", help="who asked (default: ARCHIVE_OPERATOR)")
     add("reconcile", cmd_reconcile, "adopt complete orphaned WARC files, quarantine the rest")
     add("fixity", cmd_fixity, "re-hash every stored file and record a fixity-check event each")
 

@@ -106,3 +106,16 @@ def test_tampered_checkpoint_and_edited_event_are_named(arc, tmp_path: Path) -> 
     msgs = [p.message for p in arc.verify().problems]
     assert any("event seq 1" in m and "edited" in m for m in msgs)
     assert any("no longer hash to its signed root" in m for m in msgs)
+
+
+def test_deletion_is_a_tombstone_that_keeps_the_bytes(arc, tmp_path: Path) -> None:
+    res = _ingest(arc, tmp_path)
+    (gone,) = arc.delete(res.capture_id, reason="takedown request 2026-11-21",
+                         person="editor@example.org")
+    assert gone["withdrawn"]
+    (shown,) = arc.show(res.capture_id)
+    assert shown["withdrawn"]
+    tomb = shown["events"][-1]
+    assert tomb["type"] == "deletion" and tomb["agent"]["person"] == "editor@example.org"
+    assert tomb["detail"]["reason"] == "takedown request 2026-11-21"
+    assert Path(res.warc_path).exists() and arc.verify(deep=True).ok
