@@ -229,6 +229,8 @@ class Recorder:
             raise DatabaseError(
                 f"{exc.message}; the WARC file {stored.relpath} is stored but not recorded: "
                 "run `archive verify` to adopt it", path=stored.relpath) from exc
+        finally:
+            self.store.release(stored.relpath)
 
     def write_file(self, batch: Sequence[_Prepared], agent: Agent
                    ) -> tuple[StoredFile, datetime, list[list[WrittenRecord]]]:

@@ -74,7 +74,7 @@ def audit(engine: Engine, store: WarcStore, log: CustodyLog, agent: Agent) -> Fi
     known = {f.relpath for f in files}
     for path in store.iter_files():
         rel = store.relpath(path)
-        if rel not in known:
+        if rel not in known and not store.in_use(path):
             report.results.append({"path": rel, "state": "untracked",
                                    "hint": "run `archive reconcile` to adopt or quarantine"})
     for i in range(0, len(new_events), 500):  # bounded transactions on large archives

@@ -24,7 +24,7 @@ from archive.custody import INGESTION, VALIDATION, Agent, NewEvent
 from archive.db import inserted_id, read, run_write
 from archive.errors import StorageError, WarcFormatError
 from archive.hashing import PREFIX, hex_part
-from archive.store import OPEN_SUFFIX
+from archive.store import OPEN_SUFFIX, WarcStore
 from archive.tables import imports, warc_files
 from archive.timeutil import iso_utc
 from archive.warcscan import ScanReport, scan_warc
@@ -73,7 +73,7 @@ def import_warc(recorder: Recorder, path: Path, agent: Agent, *,
                               "to store it marked partial)", path=path, sha256=scan.sha256)
     rel = _relpath(scan)
     target = recorder.store.root / rel
-    _copy_durably(path, target)
+    _copy_durably(path, target, recorder.store)
 
     def commit(conn: Connection) -> None:
         now = iso_utc(recorder.clock())
@@ -93,7 +93,10 @@ def import_warc(recorder: Recorder, path: Path, agent: Agent, *,
             NewEvent(INGESTION, [scan.sha256], outcome,
                      {"file": path.name, "stored_as": rel, "imported": True})], agent)
 
-    run_write(recorder.engine, commit)
+    try:
+        run_write(recorder.engine, commit)
+    finally:
+        recorder.store.release(rel)
     return ImportResult(scan.sha256, scan.verdict, rel, scan.record_counts, _problems(scan))
 
 
@@ -102,11 +105,12 @@ def _relpath(scan: ScanReport) -> str:
     return f"{IMPORT_DIR}/{scan.sha256.removeprefix(PREFIX)}{suffix}"
 
 
-def _copy_durably(src: Path, target: Path) -> None:
+def _copy_durably(src: Path, target: Path, store: WarcStore) -> None:
     tmp = target.with_name(target.name + OPEN_SUFFIX)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with src.open("rb") as fin, tmp.open("xb") as fout:
+            store.hold(tmp)  # until our commit: no reconciler touches it meanwhile
             shutil.copyfileobj(fin, fout, 1 << 20)
             fout.flush()
             os.fsync(fout.fileno())
@@ -118,5 +122,6 @@ def _copy_durably(src: Path, target: Path) -> None:
             os.close(fd)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
+        store.release(store.relpath(target))
         raise StorageError(f"cannot store imported WARC {src.name}: {exc.strerror}",
                            path=src) from exc

@@ -175,15 +175,18 @@ def _store(recorder: Recorder, jobs: list[_Job], agent: Agent) -> list[dict[str,
         recorder.log.append(conn, events, agent)
         return out_docs
 
-    for attempt in range(3):
-        try:
-            return run_write(recorder.engine, commit)
-        except DatabaseError as exc:
-            # PostgreSQL: a concurrent run inserted the same version between our check
-            # and our insert; the next attempt sees its row and records a duplicate.
-            if attempt == 2 or not isinstance(exc.__cause__, SAIntegrityError):
-                raise
-    raise AssertionError("unreachable")
+    try:
+        for attempt in range(3):
+            try:
+                return run_write(recorder.engine, commit)
+            except DatabaseError as exc:
+                # PostgreSQL: a concurrent run inserted the same version between our check
+                # and our insert; the next attempt sees its row and records a duplicate.
+                if attempt == 2 or not isinstance(exc.__cause__, SAIntegrityError):
+                    raise
+        raise AssertionError("unreachable")
+    finally:
+        recorder.store.release(stored.relpath)
 
 
 def stored_versions(recorder: Recorder, capture_id: str) -> list[dict[str, Any]]:

@@ -39,13 +39,15 @@ from archive.warcscan import ScannedRecord, scan_warc
 class ReconcileReport:
     adopted: list[dict[str, Any]] = field(default_factory=list)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
+    in_flight: list[str] = field(default_factory=list)  # locked by a live writer: left alone
 
     @property
     def changed(self) -> bool:
         return bool(self.adopted or self.quarantined)
 
     def to_json(self) -> dict[str, Any]:
-        return {"adopted": self.adopted, "quarantined": self.quarantined}
+        return {"adopted": self.adopted, "quarantined": self.quarantined,
+                "in_flight": self.in_flight}
 
 
 def reconcile(recorder: Recorder, agent: Agent) -> ReconcileReport:
@@ -57,19 +59,37 @@ def reconcile(recorder: Recorder, agent: Agent) -> ReconcileReport:
         rel = store.relpath(path)
         if rel in known:
             continue
-        reason = _adoptable(path)
-        if reason is None:
-            final = path
-            if path.name.endswith(OPEN_SUFFIX):
-                final = path.with_name(path.name[: -len(OPEN_SUFFIX)])
-                path.rename(final)
-                _fsync_dir(final.parent)
-            captures = _adopt(recorder, final, rel, agent)
-            report.adopted.append({"path": store.relpath(final), "from": rel,
-                                   "captures": captures})
-        else:
-            report.quarantined.append(_quarantine(recorder, path, rel, reason, agent))
+        lock = store.try_lock(path)
+        if lock is None:
+            report.in_flight.append(rel)  # a live writer holds it until its commit
+            continue
+        try:
+            _reconcile_one(recorder, path, rel, agent, report)
+        finally:
+            os.close(lock)
     return report
+
+
+def _reconcile_one(recorder: Recorder, path: Path, rel: str, agent: Agent,
+                   report: ReconcileReport) -> None:
+    store = recorder.store
+    final_rel = rel.removesuffix(OPEN_SUFFIX)
+    with read(recorder.engine) as conn:  # a writer may have committed while we waited
+        if conn.execute(select(warc_files.c.id).where(
+                warc_files.c.relpath == final_rel)).first() is not None:
+            return
+    reason = _adoptable(path)
+    if reason is None:
+        final = path
+        if path.name.endswith(OPEN_SUFFIX):
+            final = path.with_name(path.name[: -len(OPEN_SUFFIX)])
+            path.rename(final)
+            _fsync_dir(final.parent)
+        captures = _adopt(recorder, final, rel, agent)
+        report.adopted.append({"path": store.relpath(final), "from": rel,
+                               "captures": captures})
+    else:
+        report.quarantined.append(_quarantine(recorder, path, rel, reason, agent))
 
 
 def _adoptable(path: Path) -> str | None:

@@ -1,7 +1,11 @@
 """WARC files on disk, written so that a crash never leaves a half file under a real name.
 
 A file is written as ``<name>.open``, flushed, fsynced, renamed to ``<name>`` and its
-directory fsynced; only then may the database refer to it. Paths come from the clock,
+directory fsynced; only then may the database refer to it. From creation until the
+writer's database commit, the writer holds an ``flock`` on the file (through the
+rename: the lock follows the inode), and :meth:`WarcStore.in_use` tells a
+reconciler or an audit not to touch it; the kernel drops the lock if the writer
+dies. Paths come from the clock,
 a random id and the machine's host name, never from a URL. An fsync error is fatal
 for that file (the kernel may have dropped the dirty pages; retrying on the same
 descriptor would report success for lost data).
@@ -11,9 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import re
 import secrets
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -70,6 +76,43 @@ class WarcStore:
         self.root = root
         self._fsync = fsync
         self._namer = namer
+        self._locks: dict[str, int] = {}  # relpath -> fd holding the writer's flock
+        self._locks_guard = threading.Lock()
+
+    def hold(self, path: Path) -> None:
+        """Lock a file this process is writing until :meth:`release` (or process death)."""
+        fd = os.open(path, os.O_RDONLY)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with self._locks_guard:
+            self._locks[self.relpath(path).removesuffix(OPEN_SUFFIX)] = fd
+
+    def release(self, relpath: str) -> None:
+        """The writer's commit is done (or failed): the file is no longer in flight."""
+        with self._locks_guard:
+            fd = self._locks.pop(relpath.removesuffix(OPEN_SUFFIX), None)
+        if fd is not None:
+            os.close(fd)
+
+    @staticmethod
+    def try_lock(path: Path) -> int | None:
+        """An fd holding the file's lock, or None when a live writer holds it."""
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return fd
+
+    def in_use(self, path: Path) -> bool:
+        fd = self.try_lock(path)
+        if fd is None:
+            return path.exists()
+        os.close(fd)
+        return False
 
     def path(self, relpath: str) -> Path:
         p = (self.root / relpath).resolve()
@@ -91,6 +134,7 @@ class WarcStore:
             raise StorageError(_os_message("cannot create WARC file", tmp, exc), path=tmp) from exc
         f = os.fdopen(fd, "wb", buffering=1 << 20)
         counting = _CountingFile(f, name)
+        self.hold(tmp)
         try:
             yield counting
             f.flush()
@@ -101,6 +145,7 @@ class WarcStore:
         except BaseException as exc:
             _close_quietly(f)
             _remove_quietly(tmp)
+            self.release(self.relpath(final))
             if isinstance(exc, OSError):
                 raise StorageError(_os_message("writing WARC failed", tmp, exc), path=tmp) from exc
             raise

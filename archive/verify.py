@@ -93,7 +93,7 @@ def verify(engine: Engine, store: WarcStore, *, capture_ids: Iterable[str] | Non
             known = {f.relpath for f in file_rows}
             for path in store.iter_files():
                 rel = store.relpath(path)
-                if rel not in known:
+                if rel not in known and not store.in_use(path):
                     what = "an unfinished write" if path.name.endswith(OPEN_SUFFIX) else \
                         "no database row"
                     report.problems.append(Problem(

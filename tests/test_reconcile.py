@@ -53,7 +53,11 @@ def test_crash_after_rename_before_commit_is_adopted_with_the_same_capture_id(
     agent = arc.agent()
     prepared = _doc(arc, tmp_path, "a.txt", b"document body\n")
     stored, _moment, written = arc.recorder.write_file([prepared], agent)
-    assert not arc.verify(None).ok  # untracked file is reported
+    report = arc.reconcile()
+    assert report.in_flight == [stored.relpath] and not report.changed  # writer still alive
+    assert arc.verify(None).ok  # a file in flight is no problem
+    arc.store.release(stored.relpath)  # the writer dies here, before its commit
+    assert not arc.verify(None).ok  # now an untracked file is reported
     expected = capture_id(build_manifest(
         url=prepared.url, final_url=prepared.final_url,
         capture_time=iso_utc(prepared.started_at), kind="document", status="complete",
@@ -73,6 +77,7 @@ def test_unfinished_open_file_is_quarantined_never_deleted(arc, tmp_path: Path) 
     """FAULTS 16: a crash mid-write leaves a partial .open file."""
     agent = arc.agent()
     stored, _, _ = arc.recorder.write_file([_doc(arc, tmp_path, "b.txt", b"x" * 3000)], agent)
+    arc.store.release(stored.relpath)  # the writer is gone
     full = arc.store.root / stored.relpath
     partial = full.with_name(full.name + ".open")
     whole = full.read_bytes()
@@ -94,6 +99,7 @@ def test_complete_open_file_is_renamed_and_adopted(arc, tmp_path: Path) -> None:
     """A crash after fsync but before rename: the bytes are complete."""
     agent = arc.agent()
     stored, _, _ = arc.recorder.write_file([_doc(arc, tmp_path, "c.txt", b"complete")], agent)
+    arc.store.release(stored.relpath)  # the writer is gone
     full = arc.store.root / stored.relpath
     full.rename(full.with_name(full.name + ".open"))
     report = arc.reconcile()
