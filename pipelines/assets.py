@@ -155,6 +155,17 @@ class _Journal:
         self.path.unlink(missing_ok=True)
 
 
+def _reconcile(context: AssetExecutionContext, archive: ArchiveResource) -> None:
+    """Every run starts by adopting or quarantining files an earlier crash left behind
+    (files other live runs are writing are locked and left alone)."""
+    with archive.open() as arc:
+        report = arc.reconcile(arc.agent(run_id=context.run.run_id))
+    for a in report.adopted:
+        context.log.warning(f"recovered {a['from']}: adopted {len(a['captures'])} capture(s)")
+    for q in report.quarantined:
+        context.log.warning(f"quarantined {q['path']}: {q['reason']}")
+
+
 def _capture_sources(archive: ArchiveResource, todo: Mapping[str, Source], run_id: str,
                      ) -> dict[str, dict[str, Any]]:
     """Capture ``todo`` (key -> source); sources that allow private networks are fetched
@@ -241,6 +252,8 @@ def capture(context: AssetExecutionContext, archive: ArchiveResource,
         by_key = sources_file.by_key()
     except ArchiveError as exc:
         raise _failure(exc) from exc
+    if context.retry_number == 0:
+        _reconcile(context, archive)
     journal = _Journal(archive.store.attempts_dir / f"{context.run.run_id}-capture.json")
     outcomes = journal.load()
     todo = {k: by_key[k] for k in keys

@@ -271,3 +271,28 @@ def test_edited_custody_event_turns_custody_checks_red(env: dict[str, str],
     consistent = check_evaluations(log)[("custody_log_consistent", None)]
     assert not consistent.passed
     assert "no longer hash to its signed root" in (consistent.description or "")
+
+
+def test_a_run_starts_by_adopting_what_a_crash_left(env: dict[str, str],
+                                                    instance: DagsterInstance,
+                                                    site: str) -> None:
+    """Issue 3: the reconciler runs at the start of every pipeline run."""
+    from archive.api import Archive
+    from archive.config import Settings
+
+    register_sources(env, instance)
+    key = partition_key(site + ARTICLE)
+    with Archive.open(Settings.from_env(env)) as arc:
+        doc = arc.settings.home / "orphan.txt"
+        doc.write_text("left behind by a crash\n")
+        prepared = arc.recorder.prepare_document(doc.read_bytes(), name="orphan.txt",
+                                                 url=None, content_type=None,
+                                                 agent=arc.agent())
+        stored, _, _ = arc.recorder.write_file([prepared], arc.agent())
+        arc.store.release(stored.relpath)  # the writer died before its commit
+    assert _materialize(env, instance, key).success
+    with Archive.open(Settings.from_env(env)) as arc:
+        kinds = {c["kind"] for c in arc.list_captures()}
+        report = arc.verify()
+    assert kinds == {"document", "http"}
+    assert report.ok, [p.message for p in report.problems]
