@@ -361,7 +361,7 @@ def detect_charset(head: bytes, content_type: str | None) -> tuple[str, str]:
     meta = _meta_charset(head[:SNIFF_BYTES])
     if meta:
         return meta, "meta"
-    detected = _detect(head)
+    detected = guess_charset(head)
     if detected:
         return detected, "detected"
     return "utf-8", "default"
@@ -379,9 +379,9 @@ def decode_text(data: bytes, content_type: str | None) -> tuple[str, str, str]:
     if how in ("bom", "detected"):
         # the head alone can be pure ASCII; judge the whole document
         if how == "detected":
-            charset = _detect(data) or charset
+            charset = guess_charset(data) or charset
     elif charset == "utf-8" and _not_really_utf8(data):
-        detected = _detect(data)
+        detected = guess_charset(data)
         if detected and detected != "utf-8":
             charset, how = detected, "detected"
     elif charset != "utf-8" and _clearly_utf8(data):
@@ -401,7 +401,10 @@ def _meta_charset(head: bytes) -> str | None:
     return name
 
 
-def _detect(data: bytes) -> str | None:
+def guess_charset(data: bytes) -> str | None:
+    """The most likely encoding of ``data`` (valid UTF-8 is UTF-8); on a near tie in
+    charset-normalizer's mess measure, prefer what most of the web uses (UTF-8, cp1252)
+    over look-alikes such as cp1257 that decode the same Latin letters differently."""
     if not data:
         return None
     try:

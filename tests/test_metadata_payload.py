@@ -152,3 +152,19 @@ def test_extraction_is_pure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 )
 def test_any_payload_gives_a_valid_record(data: bytes, content_type: str | None) -> None:
     validate(extract(data, content_type=content_type).to_json())
+
+
+def test_cp1252_mislabelled_as_utf8_is_read_as_cp1252() -> None:
+    """Near-tie detection prefers the web's common encoding over look-alikes (cp1257)."""
+    from servers import CP1252_BODY
+
+    doc = extract(CP1252_BODY, content_type="text/html; charset=utf-8").to_json()
+    assert doc["decoding"]["charset"] == "cp1252"
+    assert "declared utf-8" in doc["decoding"]["basis"]
+
+
+def test_a_stray_nul_byte_does_not_turn_an_html_page_into_binary() -> None:
+    from servers import MALFORMED_HTML
+
+    doc = extract(MALFORMED_HTML, content_type="text/html").to_json()
+    assert doc["content_kind"] == "html" and doc["title"]["value"]

@@ -11,6 +11,8 @@ import codecs
 import re
 from dataclasses import dataclass
 
+from archive.content import guess_charset
+
 from .model import ContentKind, Decoding
 
 # (magic prefix, type name); checked after leading whitespace is NOT skipped,
@@ -89,7 +91,9 @@ def sniff(data: bytes, content_type: str | None) -> Sniffed:
         return Sniffed("not-applicable", "application/riff", "sniffed a RIFF media file")
     if head[4:8] == b"ftyp":
         return Sniffed("not-applicable", "video/mp4", "sniffed an ISO media file (mp4/heic)")
-    if _looks_binary(head) and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    html_start = bool(_HTML_START.match(_ascii_view(head)))
+    if _looks_binary(head) and not html_start and \
+            not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return Sniffed(
             "not-applicable", "application/octet-stream", "binary payload (NUL or control bytes)"
         )
@@ -97,7 +101,7 @@ def sniff(data: bytes, content_type: str | None) -> Sniffed:
         return Sniffed(
             "not-applicable", "application/xml", "an XML feed or sitemap, not an article"
         )
-    if declared in _HTML_TYPES or _HTML_START.match(_ascii_view(head)):
+    if declared in _HTML_TYPES or html_start:
         return Sniffed("html", declared or "text/html")
     if declared in _TEXT_TYPES or declared.startswith("text/") or not declared:
         return Sniffed("text", declared or "text/plain")
@@ -199,9 +203,4 @@ def decode(data: bytes, content_type: str | None, *, html: bool) -> tuple[str, D
 
 
 def _detect(data: bytes) -> str | None:
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(data[:65536]).best()
-    if best is None:
-        return None
-    return _codec(best.encoding)
+    return _codec(guess_charset(data[:65536]))
