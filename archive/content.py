@@ -8,10 +8,9 @@ Pure functions (no network, no disk beyond a spooled temporary file):
   mislabelled compression yields an ``error``, not empty text posing as the article.
 * :func:`sniff_type` says what the bytes are, whatever the server claimed, so that a PDF
   served as ``text/html`` is not fed to an HTML extractor.
-* :func:`detect_charset` / :func:`decode_text` pick a character encoding and say how it
-  was found (``bom``, ``http-header``, ``meta``, ``detected``, ``default``); decoding always
-  uses ``errors="replace"``. Hashes are never computed over decoded text.
-* :func:`xml_hazard` flags DTDs and entity declarations, which no parser of ours expands.
+* :func:`guess_charset` names the likely encoding of undeclared or mislabelled bytes
+  (used by the metadata extractor's decoder, which records what it used and why).
+  Hashes are never computed over decoded text.
 """
 
 from __future__ import annotations
@@ -324,9 +323,6 @@ def _is_utf16(head: bytes) -> bool:
 # WHATWG Encoding Standard: these labels mean windows-1252 on the web.
 _WEB_ALIASES = {"iso8859-1": "cp1252", "latin-1": "cp1252", "ascii": "cp1252",
                 "utf8mb4": "utf-8", "unicode-1-1-utf-8": "utf-8"}
-_META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([a-zA-Z0-9_.:\-]+)""",
-                           re.IGNORECASE)
-_XML_ENCODING = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([a-zA-Z0-9_.:\-]+)""")
 _PREFERRED = ("utf-8", "cp1252")  # on a near tie, the encodings most of the web uses
 _TIE_MARGIN = 5.0                 # percent of "chaos" (charset-normalizer's mess measure)
 
@@ -342,63 +338,6 @@ def normalize_charset(label: str | None) -> str | None:
     except LookupError:
         return None
     return _WEB_ALIASES.get(name, name)
-
-
-def detect_charset(head: bytes, content_type: str | None) -> tuple[str, str]:
-    """Choose the character encoding of a document and say how it was found.
-
-    Order (as browsers do): byte order mark, the HTTP ``charset`` parameter, a
-    ``<meta>`` declaration or XML declaration in the head, statistical detection
-    (charset-normalizer), else UTF-8. Unknown labels are skipped, not trusted.
-    """
-    for bom, name in _BOMS:
-        if head.startswith(bom):
-            return name, "bom"
-    _, params = parse_content_type(content_type)
-    declared = normalize_charset(params.get("charset"))
-    if declared:
-        return declared, "http-header"
-    meta = _meta_charset(head[:SNIFF_BYTES])
-    if meta:
-        return meta, "meta"
-    detected = guess_charset(head)
-    if detected:
-        return detected, "detected"
-    return "utf-8", "default"
-
-
-def decode_text(data: bytes, content_type: str | None) -> tuple[str, str, str]:
-    """Decode a document to text: ``(text, charset, how)``, never failing on bad bytes.
-
-    A declared UTF-8 that the bytes plainly are not (invalid sequences and not a single
-    valid multi-byte one, e.g. cp1252 labelled utf-8) is overridden by detection, and
-    ``how`` then says ``detected``. Otherwise the chosen charset is used with
-    replacement characters for invalid bytes.
-    """
-    charset, how = detect_charset(data[:SNIFF_BYTES], content_type)
-    if how in ("bom", "detected"):
-        # the head alone can be pure ASCII; judge the whole document
-        if how == "detected":
-            charset = guess_charset(data) or charset
-    elif charset == "utf-8" and _not_really_utf8(data):
-        detected = guess_charset(data)
-        if detected and detected != "utf-8":
-            charset, how = detected, "detected"
-    elif charset != "utf-8" and _clearly_utf8(data):
-        charset, how = "utf-8", "detected"  # e.g. UTF-8 served as ISO-8859-1
-    if how == "bom":
-        data = data[len(next(b for b, n in _BOMS if n == charset)):]
-    return data.decode(charset, errors="replace"), charset, how
-
-
-def _meta_charset(head: bytes) -> str | None:
-    match = _XML_ENCODING.match(head.lstrip()) or _META_CHARSET.search(head)
-    if not match:
-        return None
-    name = normalize_charset(match.group(1).decode("ascii", "replace"))
-    if name in ("utf-16-le", "utf-16-be", "utf-16"):
-        return "utf-8"  # WHATWG: a meta saying UTF-16 in an ASCII-compatible file is wrong
-    return name
 
 
 def guess_charset(data: bytes) -> str | None:
@@ -423,46 +362,3 @@ def guess_charset(data: bytes) -> str | None:
             if preferred in names and match.percent_chaos <= best.percent_chaos + _TIE_MARGIN:
                 return preferred
     return normalize_charset(best.encoding)
-
-
-def _not_really_utf8(data: bytes) -> bool:
-    text = data.decode("utf-8", errors="replace")
-    bad = text.count("\ufffd")
-    if not bad:
-        return False
-    good_multibyte = sum(1 for ch in text if ord(ch) > 0x7F) - bad
-    return good_multibyte == 0
-
-
-def _clearly_utf8(data: bytes) -> bool:
-    """Valid UTF-8 with multi-byte sequences: practically never meant as anything else."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return any(ord(ch) > 0x7F for ch in text)
-
-
-# --------------------------------------------------------------------------- markup hazards
-
-_DOCTYPE_SUBSET = re.compile(rb"<!DOCTYPE[^>\[]*\[", re.IGNORECASE)
-_ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
-_EXTERNAL_ID = re.compile(rb"<!DOCTYPE[^>\[]*\b(SYSTEM|PUBLIC)\b", re.IGNORECASE)
-
-
-def xml_hazard(data: bytes) -> str | None:
-    """Why markup must not be given to an entity-expanding parser, or None.
-
-    Entity declarations (the "billion laughs") and DTD internal subsets are refused;
-    external identifiers are reported so a caller can be sure it never fetches them.
-    HTML's ``<!DOCTYPE html PUBLIC ...>`` is harmless to HTML parsers, so callers parsing
-    HTML may ignore the external-id case.
-    """
-    head = data[: 64 * 1024]
-    if _ENTITY_DECL.search(head):
-        return "markup declares XML entities (<!ENTITY); entity expansion is refused"
-    if _DOCTYPE_SUBSET.search(head):
-        return "markup has a DTD internal subset; DTD processing is refused"
-    if _EXTERNAL_ID.search(head) and head.lstrip().startswith(b"<?xml"):
-        return "XML references an external DTD; external entities are never fetched"
-    return None

@@ -21,7 +21,7 @@ from servers import (
     minimal_pdf,
 )
 
-from archive.content import decode_body, decode_text, sniff_type, xml_hazard
+from archive.content import decode_body, sniff_type
 from archive.errors import (
     DNSError,
     FetchError,
@@ -32,6 +32,7 @@ from archive.errors import (
     TLSError,
 )
 from archive.fetch import Exchange, Fetcher, FetchResult
+from archive.metadata import extract
 
 
 def fetch(url: str, *, ca_bundle: Path | None = None, **policy: Any) -> FetchResult:
@@ -428,8 +429,8 @@ def test_fault12_wrong_charset_hash_over_raw_bytes(http_server: TestServer) -> N
     with fetch(http_server.url("/cp1252-as-utf8")) as result:
         _, body = stored(result.final)
         assert body == CP1252_BODY and result.final.body_sha256 == sha(CP1252_BODY)
-        text, charset, how = decode_text(body, result.final.content_type)
-        assert (charset, how) == ("cp1252", "detected") and "café" in text
+        decoding = extract(body, content_type=result.final.content_type).to_json()["decoding"]
+        assert decoding["charset"] == "cp1252" and decoding["basis"].startswith("detected")
 
 
 @pytest.mark.parametrize(("path", "declared"), [("/pdf-as-html", "text/html"),
@@ -451,7 +452,8 @@ def test_fault14_xml_entity_payload_is_stored_not_expanded(http_server: TestServ
         _, body = stored(result.final)
         assert body == XML_BOMB and result.final.body_length == len(XML_BOMB)
         assert sniff_type(body, result.final.content_type) == "application/xml"
-        assert xml_hazard(body) is not None
+        assert extract(body, content_type=result.final.content_type).to_json()[
+            "content_kind"] == "not-applicable"
 
 
 def test_malformed_html_is_archived_byte_for_byte(http_server: TestServer) -> None:

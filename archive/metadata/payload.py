@@ -188,6 +188,10 @@ def decode(data: bytes, content_type: str | None, *, html: bool) -> tuple[str, D
         try:
             return data.decode(codec), Decoding(codec, basis)
         except UnicodeDecodeError:
+            if codec == "utf-8" and _mostly_utf8(data):
+                # real UTF-8 with a few damaged bytes: keep it, replace only those (FAULTS 12)
+                text = data.decode("utf-8", errors="replace")
+                return text, Decoding("utf-8", f"{basis}; invalid bytes replaced", True)
             mistrusted.append(f"declared {codec} ({basis}) but the bytes are not valid {codec}")
     suffix = f"; {'; '.join(mistrusted)}" if mistrusted else ""
     try:
@@ -200,6 +204,15 @@ def decode(data: bytes, content_type: str | None, *, html: bool) -> tuple[str, D
         return text, Decoding(guess, f"detected by charset-normalizer{suffix}", "\ufffd" in text)
     text = data.decode("cp1252", errors="replace")
     return text, Decoding("cp1252", f"fallback{suffix}", "\ufffd" in text)
+
+
+def _mostly_utf8(data: bytes) -> bool:
+    """Valid multi-byte UTF-8 sequences outnumber the invalid bytes: a legacy single-byte
+    text almost never forms them by chance, so the text is UTF-8 with some damage."""
+    text = data.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd")
+    good = sum(1 for ch in text if ord(ch) > 0x7F) - bad
+    return good > bad
 
 
 def _detect(data: bytes) -> str | None:
