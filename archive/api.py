@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -335,8 +335,7 @@ class Archive:
             ids = [c["capture_id"] for c in self.resolve(hash_or_prefix)]
         elif hash_or_prefix is not None:
             ids = [c["capture_id"] for h in hash_or_prefix for c in self.resolve(h)]
-        report = verify(self.engine, self.store, capture_ids=ids, deep=deep,
-                        policy=self.settings.fetch)
+        report = verify(self.engine, self.store, capture_ids=ids, deep=deep)
         if ids is None:
             try:
                 ident = logtree.load_identity(self.settings.key_dir, need_private=False)
@@ -497,8 +496,3 @@ def _capture_summary(r: Any) -> dict[str, Any]:
         "captured_at": r.started_at, "warc_file": r.relpath,
         "revisit_of": PREFIX + r.revisit_of if r.revisit_of else None,
     }
-
-
-def iter_outcomes(outcomes: Iterable[Outcome]) -> Iterator[dict[str, Any]]:
-    for o in outcomes:
-        yield o.to_json()

@@ -178,16 +178,15 @@ class Recorder:
         if revisit is not None:
             status = "revisit" if status == "complete" else status
         prov = self._fetch_provenance(result, agent, decoded, ctype)
-        prepared = _Prepared(
+        return _Prepared(
             url=result.requested_url, kind="http", started_at=result.started_at,
             ended_at=result.ended_at, content_hash=content_hash, content_type=ctype,
             status=status, http_status=final.status, final_url=result.final_url,
-            provenance=prov, write=lambda w, info_id: [], revisit_of=revisit and revisit[0],
-            problems=problems,
+            provenance=prov,
+            write=lambda w, info_id: self._write_exchanges(w, info_id, result, prov, revisit,
+                                                           payload_digest),
+            revisit_of=revisit and revisit[0], problems=problems,
         )
-        prepared.write = lambda w, info_id: self._write_exchanges(w, info_id, result, prov,
-                                                                  revisit, payload_digest)
-        return prepared
 
     def prepare_document(self, data: bytes, *, name: str, url: str | None,
                          content_type: str | None, agent: Agent) -> _Prepared:

@@ -11,8 +11,6 @@ nothing.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,9 +20,8 @@ from sqlalchemy import Connection, insert, select
 from archive.capture import Recorder
 from archive.custody import INGESTION, VALIDATION, Agent, NewEvent
 from archive.db import inserted_id, read, run_write
-from archive.errors import StorageError, WarcFormatError
+from archive.errors import WarcFormatError
 from archive.hashing import PREFIX, hex_part
-from archive.store import OPEN_SUFFIX, WarcStore
 from archive.tables import imports, warc_files
 from archive.timeutil import iso_utc
 from archive.warcscan import ScanReport, scan_warc
@@ -72,8 +69,7 @@ def import_warc(recorder: Recorder, path: Path, agent: Agent, *,
         raise WarcFormatError(f"{path}: WARC partial: {scan.reason} (pass --accept-partial "
                               "to store it marked partial)", path=path, sha256=scan.sha256)
     rel = _relpath(scan)
-    target = recorder.store.root / rel
-    _copy_durably(path, target, recorder.store)
+    target = recorder.store.copy_in(path, rel)
 
     def commit(conn: Connection) -> None:
         now = iso_utc(recorder.clock())
@@ -103,25 +99,3 @@ def import_warc(recorder: Recorder, path: Path, agent: Agent, *,
 def _relpath(scan: ScanReport) -> str:
     suffix = ".warc.gz" if scan.compression == "gzip" else ".warc"
     return f"{IMPORT_DIR}/{scan.sha256.removeprefix(PREFIX)}{suffix}"
-
-
-def _copy_durably(src: Path, target: Path, store: WarcStore) -> None:
-    tmp = target.with_name(target.name + OPEN_SUFFIX)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with src.open("rb") as fin, tmp.open("xb") as fout:
-            store.hold(tmp)  # until our commit: no reconciler touches it meanwhile
-            shutil.copyfileobj(fin, fout, 1 << 20)
-            fout.flush()
-            os.fsync(fout.fileno())
-        tmp.rename(target)
-        fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        store.release(store.relpath(target))
-        raise StorageError(f"cannot store imported WARC {src.name}: {exc.strerror}",
-                           path=src) from exc

@@ -84,7 +84,7 @@ def _reconcile_one(recorder: Recorder, path: Path, rel: str, agent: Agent,
         if path.name.endswith(OPEN_SUFFIX):
             final = path.with_name(path.name[: -len(OPEN_SUFFIX)])
             path.rename(final)
-            _fsync_dir(final.parent)
+            store.fsync_dir(final.parent)
         captures = _adopt(recorder, final, rel, agent)
         report.adopted.append({"path": store.relpath(final), "from": rel,
                                "captures": captures})
@@ -214,18 +214,10 @@ def _quarantine(recorder: Recorder, path: Path, rel: str, reason: str,
     if target.exists():  # the same bytes were quarantined before: keep both, never clobber
         target = target.with_name(f"{target.name}.{os.getpid()}-{path.stat().st_ino}")
     path.rename(target)
-    _fsync_dir(target.parent)
-    _fsync_dir(path.parent)
+    recorder.store.fsync_dir(target.parent)
+    recorder.store.fsync_dir(path.parent)
     event = NewEvent(QUARANTINE, [digest], "warning",
                      {"original_path": rel, "quarantine_path": target.name, "size": size,
                       "reason": reason})
     run_write(recorder.engine, lambda conn: recorder.log.append(conn, [event], agent))
     return {"path": rel, "quarantined_as": target.name, "sha256": digest, "reason": reason}
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

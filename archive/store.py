@@ -19,6 +19,7 @@ import fcntl
 import os
 import re
 import secrets
+import shutil
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -141,7 +142,7 @@ class WarcStore:
             self._fsync(f.fileno())
             f.close()
             tmp.rename(final)
-            self._fsync_dir(final.parent)
+            self.fsync_dir(final.parent)
         except BaseException as exc:
             _close_quietly(f)
             _remove_quietly(tmp)
@@ -154,12 +155,34 @@ class WarcStore:
             size=counting.size,
         )
 
-    def _fsync_dir(self, directory: Path) -> None:
+    def fsync_dir(self, directory: Path) -> None:
+        """Make a rename or unlink in ``directory`` durable."""
         fd = os.open(directory, os.O_RDONLY)
         try:
             self._fsync(fd)
         finally:
             os.close(fd)
+
+    def copy_in(self, src: Path, relpath: str) -> Path:
+        """Copy ``src`` to ``relpath`` the same way :meth:`new_file` writes: ``.open``
+        name, fsync, rename, directory fsync, locked until :meth:`release`."""
+        target = self.root / relpath
+        tmp = target.with_name(target.name + OPEN_SUFFIX)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with src.open("rb") as fin, tmp.open("xb") as fout:
+                self.hold(tmp)
+                shutil.copyfileobj(fin, fout, 1 << 20)
+                fout.flush()
+                self._fsync(fout.fileno())
+            tmp.rename(target)
+            self.fsync_dir(target.parent)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            self.release(relpath)
+            raise StorageError(_os_message(f"cannot store a copy of {src.name}", tmp, exc),
+                               path=src) from exc
+        return target
 
     def iter_files(self) -> Iterator[Path]:
         """Every WARC and leftover ``.open`` file under the store."""

@@ -3,8 +3,7 @@
 Levels of checking, cheapest first:
 - every WARC file's SHA-256 and size against its row (reads each file once, sequentially);
 - every record of a file whose hash does not match, to name the damaged record;
-  with ``deep=True`` every record of every file (block digest, and the content hash
-  recomputed from the payload with its transfer- and content-coding undone);
+  with ``deep=True`` every record of every file (block digest);
 - every capture's manifest hashes to its capture id and names the records stored;
 - the custody chain (every entry re-hashed, every link checked).
 """
@@ -12,7 +11,6 @@ Levels of checking, cheapest first:
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import zlib
 from collections.abc import Iterable
@@ -20,12 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
-from warcio.archiveiterator import ArchiveIterator
-from warcio.bufferedreaders import ChunkedDataReader
 
 from archive.canonical import canonical_hash
-from archive.config import FetchPolicy
-from archive.content import decode_body
 from archive.custody import check_chain
 from archive.db import read
 from archive.hashing import PREFIX, sha256_file
@@ -66,9 +60,8 @@ class VerifyReport:
 
 
 def verify(engine: Engine, store: WarcStore, *, capture_ids: Iterable[str] | None = None,
-           deep: bool = False, policy: FetchPolicy | None = None) -> VerifyReport:
+           deep: bool = False) -> VerifyReport:
     report = VerifyReport()
-    policy = policy or FetchPolicy()
     wanted = list(capture_ids) if capture_ids is not None else None
     with read(engine) as conn:
         cap_rows = _capture_rows(conn, wanted)
@@ -82,7 +75,7 @@ def verify(engine: Engine, store: WarcStore, *, capture_ids: Iterable[str] | Non
             by_file.setdefault(r.warc_file_id, []).append(r)
         ids_by_file = {fid: {r.record_id: r for r in recs} for fid, recs in by_file.items()}
         for f in file_rows:
-            _check_file(store, f, by_file.get(f.id, []), report, deep, policy)
+            _check_file(store, f, by_file.get(f.id, []), report, deep)
         for c in cap_rows:
             _check_manifest(c, ids_by_file.get(c.warc_file_id, {}), report)
         report.captures = len(cap_rows)
@@ -117,7 +110,7 @@ def _file_rows(conn: Connection, ids: list[int] | None) -> list[Any]:
 
 
 def _check_file(store: WarcStore, f: Any, recs: list[Any], report: VerifyReport, deep: bool,
-                policy: FetchPolicy) -> None:
+                ) -> None:
     path = store.root / f.relpath
     report.files += 1
     if not path.exists():
@@ -137,12 +130,12 @@ def _check_file(store: WarcStore, f: Any, recs: list[Any], report: VerifyReport,
         with path.open("rb") as fh:
             for r in recs:
                 report.records += 1
-                problem = _check_record(fh, f.relpath, r, policy)
+                problem = _check_record(fh, f.relpath, r)
                 if problem:
                     report.problems.append(problem)
 
 
-def _check_record(fh: Any, relpath: str, r: Any, policy: FetchPolicy) -> Problem | None:
+def _check_record(fh: Any, relpath: str, r: Any) -> Problem | None:
     """Decompress one record's gzip member and re-hash its block."""
     where = f"{relpath}: record {r.record_id} ({r.type} at offset {r.offset})"
     fh.seek(r.offset)
@@ -185,17 +178,3 @@ def _check_manifest(c: Any, by_id: dict[str, Any], report: VerifyReport) -> None
                 f"sha256:{r.block_digest} at {r.offset}, the manifest says "
                 f"{m['block_digest']} at {m['offset']}", record_id=r.record_id,
                 expected=m["block_digest"], actual=PREFIX + r.block_digest))
-
-
-def content_hash_of_response(raw_record: bytes, policy: FetchPolicy) -> str | None:
-    """Recompute the content hash from a stored response record (used by deep checks)."""
-    rec = next(iter(ArchiveIterator(io.BytesIO(raw_record), check_digests=False)))
-    headers = rec.http_headers
-    stream: Any = rec.raw_stream
-    if headers is not None and (headers.get_header("Transfer-Encoding") or "").lower() == \
-            "chunked":
-        stream = ChunkedDataReader(stream, decomp_type=None)
-    enc = headers.get_header("Content-Encoding") if headers is not None else None
-    decoded = decode_body(stream, enc, max_output=policy.max_decoded_bytes,
-                          max_depth=policy.max_encoding_depth)
-    return None if decoded.error else decoded.sha256

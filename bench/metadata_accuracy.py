@@ -69,6 +69,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from archive.metadata.markup import QUOTES
+
 HIGH = 0.8
 FIELDS = ("published", "title", "outlet", "language", "authors", "tags")
 TRUTH_KEY = {
@@ -91,21 +93,6 @@ GROUPS = {
 
 # ---------------------------------------------------------------- matching
 
-_QUOTES = str.maketrans(
-    {
-        "“": '"',
-        "”": '"',
-        "„": '"',
-        "«": '"',
-        "»": '"',
-        "‘": "'",
-        "’": "'",
-        "‚": "'",
-        "–": "-",
-        "—": "-",
-        "\u00a0": " ",
-    }
-)
 _SITE_SEP = re.compile(r"\s+(?:\||-|–|—|::|·|•|»)\s+|\s*--\s*")
 _CYRILLIC = dict(
     zip(
@@ -151,7 +138,7 @@ _CYRILLIC = dict(
 
 
 def norm_title(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
+    text = unicodedata.normalize("NFKC", text).translate(QUOTES).casefold()
     text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")  # zero-width marks
     return " ".join(text.split()).strip(" .:;,!\"'")
 
