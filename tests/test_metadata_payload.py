@@ -23,7 +23,7 @@ DATA = Path(__file__).parent / "data" / "metadata"
         (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "text/html", "application/pdf"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "image/png", "image/png"),
         (b"\xff\xd8\xff\xe0\x00\x10JFIF", None, "image/jpeg"),
-        (gzip.compress(b"<html></html>"), "text/html", "application/gzip"),
+        (gzip.compress(b"<html></html>", mtime=0), "text/html", "application/gzip"),
         (b"RIFF\x00\x00\x00\x00WEBPVP8 ", None, "application/riff"),
         (b"\x00\x01\x02\x03binary", "application/octet-stream", "application/octet-stream"),
         (
