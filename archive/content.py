@@ -110,7 +110,7 @@ def decode_body(stream: BinaryIO, content_encoding: str | None, *, max_output: i
     codings = parse_codings(content_encoding)
     # ownership of the spooled file passes to the returned Decoded (closed by its owner)
     out: SpooledTemporaryFile[bytes] = SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115
-    writer = HashingWriter(out)  # type: ignore[arg-type]
+    writer = HashingWriter(out)
     error: str | None = None
     truncated = False
     unsupported = [c for c in codings if c not in SUPPORTED_CODINGS]

@@ -3,9 +3,10 @@
 A WARC ``response`` record must hold the bytes the server sent (status line, headers,
 chunk framing, compressed body), and its ``request`` record the bytes we sent. ``requests``
 and ``urllib3`` parse those bytes away, so the fetcher sits *under* them: it gives urllib3
-connection classes whose socket tees every byte to a spool file, records the peer address
-and the TLS facts from that same socket, and enforces the total deadline inside ``recv``
-(read timeouts alone never stop a server that trickles one byte per second).
+connection classes whose socket tees every byte to a spool (memory; a file when large),
+records the peer address and the TLS facts from that same socket, and enforces the
+total deadline inside ``recv`` (read timeouts alone never stop a server that trickles one
+byte per second).
 
 The connection classes also resolve the host themselves, check every address with
 :mod:`archive.netguard` and connect to the checked address: no second DNS lookup, so no
@@ -22,6 +23,7 @@ several threads at once.
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import http.client
 import io
@@ -29,13 +31,10 @@ import ipaddress
 import itertools
 import os
 import random
-import shutil
 import socket
 import ssl
-import tempfile
 import threading
 import time
-import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -64,6 +63,7 @@ from archive.errors import (
 )
 from archive.hashing import HashingWriter, sha256_bytes
 from archive.netguard import check_url, resolve_and_check
+from archive.spool import DEFAULT_MEMORY_LIMIT, Spool, SpoolFile
 from archive.timeutil import Clock, utc_now
 
 Truncation = Literal["length", "time", "disconnect"]
@@ -95,15 +95,15 @@ class TLSInfo:
 class Exchange:
     """One HTTP hop: the request as sent and the response as received.
 
-    ``response_path`` holds the raw response (status line, headers, body with transfer-
-    and content-coding as sent); ``body_path`` the entity body (transfer-coding undone,
+    ``response_file`` holds the raw response (status line, headers, body with transfer-
+    and content-coding as sent); ``body_file`` the entity body (transfer-coding undone,
     content-coding kept). The digests and lengths cover exactly the stored bytes.
     """
 
     url: str
     method: str
     request_bytes: bytes
-    response_path: Path
+    response_file: SpoolFile = field(repr=False)
     response_length: int
     response_sha256: str
     header_length: int
@@ -111,7 +111,7 @@ class Exchange:
     status: int
     reason: str
     headers: tuple[tuple[str, str], ...]
-    body_path: Path
+    body_file: SpoolFile = field(repr=False)
     body_length: int
     body_sha256: str
     truncated: Truncation | None
@@ -123,10 +123,19 @@ class Exchange:
     tls: TLSInfo | None
 
     def open_response(self) -> BinaryIO:
-        return self.response_path.open("rb")
+        return self.response_file.open()
 
     def open_body(self) -> BinaryIO:
-        return self.body_path.open("rb")
+        return self.body_file.open()
+
+    @property
+    def response_path(self) -> Path | None:
+        """Where the raw response spilled to disk (None while it is held in memory)."""
+        return self.response_file.path
+
+    @property
+    def body_path(self) -> Path | None:
+        return self.body_file.path
 
     def header_values(self, name: str) -> list[str]:
         wanted = name.lower()
@@ -174,7 +183,7 @@ class RetryNote:
 class FetchResult:
     """Every hop of one fetch, in order; the last one is the final response.
 
-    Spool files live until :meth:`close` (or garbage collection) removes them.
+    Spooled bytes live until :meth:`close` (or garbage collection) removes them.
     ``attempts`` is 1 plus the number of retries made anywhere in the chain.
     """
 
@@ -186,7 +195,7 @@ class FetchResult:
     ended_at: datetime
     policy: FetchPolicy
     retries: tuple[RetryNote, ...] = ()
-    _spool: _Spool | None = field(default=None, repr=False, compare=False)
+    _spool: Spool | None = field(default=None, repr=False, compare=False)
 
     @property
     def final(self) -> Exchange:
@@ -211,12 +220,16 @@ class FetchResult:
         return all(t.verified for t in tls) if tls else None
 
     def close(self) -> None:
-        """Remove the spooled files (idempotent)."""
+        """Release the spooled bytes, in memory and on disk (idempotent)."""
+        for exchange in self.exchanges:
+            exchange.response_file.discard()
+            exchange.body_file.discard()
         if self._spool is not None:
             self._spool.remove()
 
     @property
     def spool_dir(self) -> Path | None:
+        """The temporary directory of bodies too large to hold in memory, if any."""
         return self._spool.dir if self._spool is not None else None
 
     def __enter__(self) -> FetchResult:
@@ -295,48 +308,19 @@ _WATCHDOG = _Watchdog()
 os.register_at_fork(after_in_child=lambda: _WATCHDOG.__init__())  # type: ignore[misc]
 
 
-class _Spool:
-    """A private temporary directory; names come from counters, never from URLs."""
-
-    def __init__(self, parent: Path | None) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="archive-fetch-", dir=parent))
-        self._n = 0
-        # removes the directory on remove() or when the owning FetchResult is collected
-        self.remove = weakref.finalize(self, _remove_spool, str(self.dir))
-
-    def paths(self) -> tuple[Path, Path]:
-        self._n += 1
-        return self.dir / f"{self._n:03d}-response.http", self.dir / f"{self._n:03d}-body.bin"
-
-
-def _remove_spool(path: str) -> None:
-    """Remove a spool directory: its files are plain files we named, so unlinking them
-    and the directory is enough (shutil.rmtree's safe walk cost more than the fetch's
-    own bookkeeping); anything unexpected falls back to rmtree."""
-    directory = Path(path)
-    try:
-        for file in directory.iterdir():
-            file.unlink()
-        directory.rmdir()
-    except FileNotFoundError:
-        return
-    except OSError:
-        shutil.rmtree(path, ignore_errors=True)
-
-
 class _Wire:
     """Everything one exchange's connection did: bytes both ways, peer, TLS, deadline.
 
     Created per exchange; :meth:`finish` closes every socket it ever held.
     """
 
-    def __init__(self, url: str, policy: FetchPolicy, deadline: float, raw_path: Path) -> None:
+    def __init__(self, url: str, policy: FetchPolicy, deadline: float, raw: SpoolFile) -> None:
         self.url = url
         self.policy = policy
         self.deadline = deadline
         self.sent = bytearray()
-        self._raw_file = raw_path.open("wb")
-        self.raw = HashingWriter(self._raw_file)
+        self._raw_file = raw
+        self.raw = HashingWriter(raw)
         self.raw_limit = policy.max_bytes + HEADER_ALLOWANCE
         self.raw_overflow = False
         self.deadline_hit = False
@@ -433,11 +417,11 @@ class _Wire:
         """Tee received bytes; returns how many fit under the raw limit."""
         room = self.raw_limit - self.raw.size
         if len(data) > room:
-            self.raw.write(bytes(data[:room]))
+            self.raw.write(data[:room])
             self.raw_overflow = True
             self.read_error = _RawLimitReached(f"raw response exceeds {self.raw_limit} bytes")
             return room
-        self.raw.write(bytes(data))
+        self.raw.write(data)
         return len(data)
 
     def finish(self) -> None:
@@ -620,14 +604,17 @@ class Fetcher:
     """Fetch URLs under a :class:`FetchPolicy`; see the module docstring.
 
     ``ca_bundle`` replaces the default trust store (certifi) for verified TLS, e.g. for an
-    intranet CA or tests; ``spool_dir`` is where temporary body files go.
+    intranet CA or tests; ``spool_dir`` is where bodies too large to hold in memory
+    (over ``spool_memory`` bytes) are written until their WARC file is.
     """
 
     def __init__(self, policy: FetchPolicy, *, clock: Clock = utc_now,
-                 ca_bundle: str | Path | None = None, spool_dir: Path | None = None) -> None:
+                 ca_bundle: str | Path | None = None, spool_dir: Path | None = None,
+                 spool_memory: int = DEFAULT_MEMORY_LIMIT) -> None:
         self.policy = policy
         self._clock = clock
         self._spool_parent = spool_dir
+        self._spool_memory = spool_memory
         self._tls = _tls_context(policy.verify_tls, ca_bundle)
 
     def fetch(self, url: str) -> FetchResult:
@@ -635,7 +622,7 @@ class Fetcher:
         started_at = self._clock()
         deadline = time.monotonic() + self.policy.deadline
         check_url(url)
-        spool = _Spool(self._spool_parent)
+        spool = Spool(self._spool_parent, self._spool_memory)
         try:
             with _SessionScope(self.policy, self._tls) as (session, adapter):
                 exchanges, retries = _Run(self, session, adapter, spool, deadline).follow(url)
@@ -675,7 +662,7 @@ class _Run:
     """State of one fetch: the redirect loop, retries and one exchange at a time."""
 
     def __init__(self, fetcher: Fetcher, session: requests.Session, adapter: _WireAdapter,
-                 spool: _Spool, deadline: float) -> None:
+                 spool: Spool, deadline: float) -> None:
         self.policy = fetcher.policy
         self.clock = fetcher._clock
         self.session = session
@@ -764,8 +751,8 @@ class _Run:
         except requests.exceptions.RequestException as exc:
             raise RefusedURLError(f"refused {url}: {_one_line(exc)}", url=url) from None
         sent_url = prepared.url or url
-        raw_path, body_path = self.spool.paths()
-        wire = _Wire(sent_url, policy, self.deadline, raw_path)
+        raw_file, body_file = self.spool.pair()
+        wire = _Wire(sent_url, policy, self.deadline, raw_file)
         self.adapter.wire = wire
         started_at = self.clock()
         try:
@@ -776,15 +763,17 @@ class _Run:
             except Exception as exc:
                 error = _pre_response_error(exc, wire, sent_url)
                 wire.finish()
-                raw_path.unlink(missing_ok=True)  # no response: nothing of it is kept
+                raw_file.discard()  # no response: nothing of it is kept
                 raise error from (None if error is exc else exc)
             try:
                 extract_cookies_to_jar(  # type: ignore[no-untyped-call]
                     self.session.cookies, prepared, response.raw)
                 location = self.session.get_redirect_target(response)
-                with body_path.open("wb") as body_file:
-                    body = HashingWriter(body_file)
+                body = HashingWriter(body_file)
+                try:
                     truncated, why = _read_body(response.raw, body, wire, policy)
+                finally:
+                    body_file.close()
             finally:
                 response.raw.close()
         finally:
@@ -793,15 +782,15 @@ class _Run:
                 self.adapter.pool = None
             wire.finish()
         ended_at = self.clock()
-        with raw_path.open("rb") as raw:
+        with raw_file.open() as raw:
             header_length, protocol, headers = _parse_head(raw, wire.raw.size)
         assert wire.remote is not None
         exchange = Exchange(
             url=sent_url, method="GET", request_bytes=bytes(wire.sent),
-            response_path=raw_path, response_length=wire.raw.size,
+            response_file=raw_file, response_length=wire.raw.size,
             response_sha256=wire.raw.digest, header_length=header_length, protocol=protocol,
             status=response.status_code, reason=response.reason or "",
-            headers=tuple(headers), body_path=body_path, body_length=body.size,
+            headers=tuple(headers), body_file=body_file, body_length=body.size,
             body_sha256=body.digest, truncated=truncated, truncated_reason=why,
             started_at=started_at, ended_at=ended_at, remote_ip=wire.remote[0],
             remote_port=wire.remote[1], tls=wire.tls)
@@ -895,13 +884,28 @@ def _pre_response_error(exc: Exception, wire: _Wire, url: str) -> FetchError:
 # --------------------------------------------------------------------------- helpers
 
 def _tls_context(verify: bool, ca_bundle: str | Path | None) -> ssl.SSLContext:
-    """Built once per Fetcher and shared by its threads (loading a CA bundle is slow)."""
+    """Shared by every Fetcher of this process with the same settings (loading a CA
+    bundle takes ~25 ms; a capture makes two Fetchers per call); a changed bundle file
+    (new mtime or size) is loaded afresh."""
+    if not verify:
+        return _load_tls_context(False, "", 0, 0)
+    path = str(ca_bundle or DEFAULT_CA_BUNDLE_PATH)
+    try:
+        st = Path(path).stat()
+        stamp = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = (0, 0)  # ssl reports the missing file when it tries to load it
+    return _load_tls_context(True, path, *stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_tls_context(verify: bool, cafile: str, _mtime: int, _size: int) -> ssl.SSLContext:
     if not verify:
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
         return context
-    return ssl.create_default_context(cafile=str(ca_bundle or DEFAULT_CA_BUNDLE_PATH))
+    return ssl.create_default_context(cafile=cafile)
 
 
 def _is_ip_literal(host: str) -> bool:
@@ -966,8 +970,8 @@ def _header_pairs(lines: list[str]) -> list[tuple[str, str]]:
 
 def _discard(exchanges: list[Exchange]) -> None:
     for exchange in exchanges:
-        exchange.response_path.unlink(missing_ok=True)
-        exchange.body_path.unlink(missing_ok=True)
+        exchange.response_file.discard()
+        exchange.body_file.discard()
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:

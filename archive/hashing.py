@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 PREFIX = "sha256:"
 _HEX_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -52,15 +52,19 @@ def hex_part(text: str) -> str:
     return value
 
 
+class _Sink(Protocol):
+    def write(self, data: bytes | bytearray | memoryview, /) -> int: ...
+
+
 class HashingWriter:
     """Counts and hashes everything written through it (for streaming copies)."""
 
-    def __init__(self, sink: BinaryIO | None = None) -> None:
+    def __init__(self, sink: _Sink | BinaryIO | None = None) -> None:
         self._h = hashlib.sha256()
         self._sink = sink
         self.size = 0
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | bytearray | memoryview) -> int:
         self._h.update(data)
         self.size += len(data)
         if self._sink is not None:

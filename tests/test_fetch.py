@@ -32,6 +32,7 @@ from archive.errors import (
     TLSError,
 )
 from archive.fetch import Exchange, Fetcher, FetchResult
+from archive.hashing import sha256_bytes
 from archive.metadata import extract
 
 
@@ -541,13 +542,13 @@ def test_fault28_proxies_from_environment_not_trusted(http_server: TestServer,
                                   "/echo/" + "n" * 3000, "/echo/..%5c..%5cwin.ini"])
 def test_fault30_url_never_becomes_a_path(http_server: TestServer, tmp_path: Path,
                                           path: str) -> None:
-    fetcher = Fetcher(local_policy(), spool_dir=tmp_path)
+    fetcher = Fetcher(local_policy(), spool_dir=tmp_path, spool_memory=0)  # all to disk
     with fetcher.fetch(http_server.url(path)) as result:
         spool = result.spool_dir
         assert spool is not None and spool.parent == tmp_path
         for ex in result.exchanges:
             for file in (ex.response_path, ex.body_path):
-                assert file.parent == spool and len(file.name) < 30
+                assert file is not None and file.parent == spool and len(file.name) < 30
                 assert file.name.split("-", 1)[0].isdigit()
         assert sorted(p.name for p in spool.iterdir()) == ["001-body.bin", "001-response.http"]
     assert not spool.exists()
@@ -561,12 +562,34 @@ def test_fault30_nul_and_control_characters_refused() -> None:
 # --------------------------------------------------------------------------- lifecycle
 
 def test_close_removes_spool_and_is_idempotent(http_server: TestServer) -> None:
-    result = fetch(http_server.url("/article"))
+    result = Fetcher(local_policy(), spool_memory=0).fetch(http_server.url("/article"))
     spool = result.spool_dir
-    assert spool is not None and result.final.body_path.exists()
+    assert spool is not None and result.final.body_path is not None
+    assert result.final.body_path.exists()
     result.close()
     result.close()
     assert not spool.exists()
+
+
+def test_small_bodies_stay_in_memory_large_ones_spill(http_server: TestServer,
+                                                      tmp_path: Path) -> None:
+    fetcher = Fetcher(local_policy(), spool_dir=tmp_path, spool_memory=4096)
+    with fetcher.fetch(http_server.url("/article")) as small:
+        assert small.spool_dir is None and small.final.body_path is None
+        assert not list(tmp_path.iterdir())
+        with small.final.open_body() as body:
+            assert sha256_bytes(body.read()) == small.final.body_sha256
+    with fetcher.fetch(http_server.url("/large?size=50000")) as large:
+        assert large.final.body_length > 4096
+        assert large.final.body_path is not None and large.final.body_path.exists()
+        with large.final.open_body() as body:
+            data = body.read()
+        assert len(data) == large.final.body_length
+        assert sha256_bytes(data) == large.final.body_sha256
+        with large.final.open_response() as raw:
+            assert sha256_bytes(raw.read()) == large.final.response_sha256
+        spool = large.spool_dir
+    assert spool is not None and not spool.exists()
 
 
 def test_fetcher_is_safe_from_many_threads(http_server: TestServer) -> None:

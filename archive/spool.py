@@ -1,0 +1,123 @@
+"""Bytes of a fetch held until their WARC file is written: in memory while small,
+in a private temporary directory once large.
+
+A news page is ~100 KB: keeping it in memory spares a directory, two files and their
+removal per page (about a millisecond of system time each fetch, a fifth of the
+capture path's cost). A body past ``memory_limit`` moves to disk, so memory stays
+bounded by the number of pages in flight times the limit, whatever a server sends.
+File names come from counters, never from URLs.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tempfile
+import threading
+import weakref
+from pathlib import Path
+from typing import Any, BinaryIO
+
+DEFAULT_MEMORY_LIMIT = 1 << 20
+
+
+class Spool:
+    """The temporary storage of one fetch; its directory exists only once a file spills."""
+
+    def __init__(self, parent: Path | None, memory_limit: int = DEFAULT_MEMORY_LIMIT) -> None:
+        self.parent = parent
+        self.memory_limit = memory_limit
+        self.dir: Path | None = None
+        self._n = 0
+        self._lock = threading.Lock()
+        self._finalizer: Any = None
+
+    def pair(self) -> tuple[SpoolFile, SpoolFile]:
+        """Fresh (raw response, entity body) files for one exchange."""
+        self._n += 1
+        return (SpoolFile(self, f"{self._n:03d}-response.http"),
+                SpoolFile(self, f"{self._n:03d}-body.bin"))
+
+    def _directory(self) -> Path:
+        with self._lock:
+            if self.dir is None:
+                self.dir = Path(tempfile.mkdtemp(prefix="archive-fetch-", dir=self.parent))
+                # removed on remove() or when the owning result is garbage-collected
+                self._finalizer = weakref.finalize(self, _remove_dir, str(self.dir))
+            return self.dir
+
+    def remove(self) -> None:
+        """Delete whatever spilled to disk (idempotent)."""
+        if self._finalizer is not None:
+            self._finalizer()
+
+
+class SpoolFile:
+    """Write once, then read any number of times; spills to disk past the limit."""
+
+    def __init__(self, spool: Spool, name: str) -> None:
+        self._spool = spool
+        self._name = name
+        # chunks, joined once when writing ends: growing one bytearray re-allocates
+        # (past 128 KiB, with fresh pages from mmap) and cost more than the copies
+        self._chunks: list[bytes] | None = []
+        self._size = 0
+        self._frozen: bytes | None = None  # the in-memory bytes once writing ended
+        self._file: BinaryIO | None = None
+        self.path: Path | None = None  # set once the bytes live on disk
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        if self._chunks is not None:
+            if self._size + len(data) <= self._spool.memory_limit:
+                self._chunks.append(bytes(data))
+                self._size += len(data)
+                return len(data)
+            self._spill()
+        assert self._file is not None
+        return self._file.write(data)
+
+    def _spill(self) -> None:
+        self.path = self._spool._directory() / self._name
+        self._file = self.path.open("wb")
+        assert self._chunks is not None
+        self._file.writelines(self._chunks)
+        self._chunks = None
+
+    def close(self) -> None:
+        """End writing (the bytes stay readable)."""
+        if self._chunks is not None:
+            self._frozen, self._chunks = b"".join(self._chunks), None
+        elif self._file is not None and not self._file.closed:
+            self._file.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._chunks is None and (self._file is None or self._file.closed)
+
+    def open(self) -> BinaryIO:
+        self.close()
+        if self._frozen is not None:
+            return io.BytesIO(self._frozen)
+        assert self.path is not None
+        return self.path.open("rb")
+
+    def discard(self) -> None:
+        """Drop the bytes now (a retried exchange's first answer)."""
+        self.close()
+        self._frozen = b""
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+def _remove_dir(path: str) -> None:
+    """Unlink our own files and the directory (cheaper than rmtree's safe walk);
+    anything unexpected falls back to rmtree."""
+    directory = Path(path)
+    try:
+        for file in directory.iterdir():
+            file.unlink()
+        directory.rmdir()
+    except FileNotFoundError:
+        return
+    except OSError:
+        shutil.rmtree(path, ignore_errors=True)
