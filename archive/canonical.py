@@ -24,17 +24,21 @@ _encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", 
                            allow_nan=False).encode
 
 
+def _bmp_key(key: object) -> bool:
+    return isinstance(key, str) and (key.isascii() or max(key, default="") < "\U00010000")
+
+
 def _simple(value: Any) -> bool:
-    """True when the fast encoder is exactly JCS for ``value``."""
+    """True when the fast encoder is exactly JCS for ``value`` (C-level checks where
+    possible: this runs on every event and manifest we hash)."""
     if value is None or isinstance(value, (str, bool)):
         return True
     if isinstance(value, int):
         return -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT
     if isinstance(value, (list, tuple)):
-        return all(_simple(v) for v in value)
+        return all(map(_simple, value))
     if isinstance(value, dict):
-        return all(isinstance(k, str) and all(ord(ch) < 0x10000 for ch in k) and _simple(v)
-                   for k, v in value.items())
+        return all(map(_bmp_key, value)) and all(map(_simple, value.values()))
     return False
 
 

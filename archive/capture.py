@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select
 
 from archive import SOFTWARE, SOFTWARE_NAME, __version__
 from archive.canonical import canonical_json
@@ -37,7 +37,7 @@ from archive.db import DatabaseError, inserted_id, run_write
 from archive.errors import ArchiveError, FetchError, StorageError
 from archive.fetch import Exchange, FetchResult
 from archive.hashing import PREFIX, hex_part, sha256_bytes
-from archive.manifest import build_manifest, capture_id
+from archive.manifest import build_manifest
 from archive.store import StoredFile, WarcStore
 from archive.tables import captures, records, warc_files
 from archive.timeutil import iso_utc, utc_now
@@ -120,11 +120,25 @@ class _Prepared:
     http_status: int | None
     final_url: str | None
     provenance: dict[str, Any]
-    write: Callable[[WarcWriter, str], list[WrittenRecord]]
+    # writes the records: (writer, warcinfo id, this capture) -> records written
+    write: Callable[[WarcWriter, str, _Prepared], list[WrittenRecord]]
     revisit_of: str | None = None
     problems: list[str] = field(default_factory=list)
     recovered_from: str | None = None  # set when a reconciler adopts an orphaned file
     run_id: str | None = None  # the orchestrator run that asked for it
+    # a complete HTTP payload that may repeat the URL's last capture (looked up per batch)
+    payload_digest: str | None = None
+    revisit: Revisit | None = None
+
+
+@dataclass(frozen=True)
+class Revisit:
+    """The capture whose response a revisit record refers to."""
+
+    capture_id: str
+    record_id: str
+    target_uri: str
+    date: str
 
 
 class Recorder:
@@ -173,19 +187,15 @@ class Recorder:
             status = "complete"
         content_hash = decoded.sha256 if not decoded.error else None
         payload_digest = _payload_digest(final)
-        revisit = None if truncated else self._find_revisit(result.requested_url,
-                                                             payload_digest)
-        if revisit is not None:
-            status = "revisit" if status == "complete" else status
         prov = self._fetch_provenance(result, agent, decoded, ctype)
         return _Prepared(
             url=result.requested_url, kind="http", started_at=result.started_at,
             ended_at=result.ended_at, content_hash=content_hash, content_type=ctype,
             status=status, http_status=final.status, final_url=result.final_url,
-            provenance=prov,
-            write=lambda w, info_id: self._write_exchanges(w, info_id, result, prov, revisit,
-                                                           payload_digest),
-            revisit_of=revisit and revisit[0], problems=problems,
+            provenance=prov, problems=problems,
+            write=lambda w, info_id, p: self._write_exchanges(
+                w, info_id, result, prov, p.revisit, payload_digest),
+            payload_digest=None if truncated else payload_digest,
         )
 
     def prepare_document(self, data: bytes, *, name: str, url: str | None,
@@ -202,7 +212,7 @@ class Recorder:
             "agent": agent.to_json(),
         }
 
-        def write(w: WarcWriter, info_id: str) -> list[WrittenRecord]:
+        def write(w: WarcWriter, info_id: str, _p: _Prepared) -> list[WrittenRecord]:
             res = w.write("resource", [("WARC-Target-URI", target), ("WARC-Warcinfo-ID", info_id)],
                           Block.of(data, payload_offset=0), record_id=self.new_id(),
                           date=warc_date(now), content_type=ctype)
@@ -235,6 +245,7 @@ class Recorder:
                    ) -> tuple[StoredFile, datetime, list[list[WrittenRecord]]]:
         """Step 1 of :meth:`record`: the durable WARC file, before any row exists."""
         moment = self.clock()
+        self._find_revisits(batch)
         for p in batch:  # the metadata record carries what a reconciler needs to adopt
             p.provenance["capture"] = capture_facts(p)
         written: list[list[WrittenRecord]] = []
@@ -245,7 +256,7 @@ class Recorder:
                            Block.of(self._warcinfo(agent)), record_id=info_id,
                            date=warc_date(moment), content_type="application/warc-fields")
             for p in batch:
-                written.append([info, *p.write(w, info_id)])
+                written.append([info, *p.write(w, info_id, p)])
         assert out.stored is not None
         return out.stored, moment, written
 
@@ -265,7 +276,8 @@ class Recorder:
                 status=p.status, http_status=p.http_status, content_hash=p.content_hash,
                 stored=stored, records=recs,
                 revisit_of=PREFIX + p.revisit_of if p.revisit_of else None)
-            cid = capture_id(manifest)
+            manifest_json = canonical_json(manifest)
+            cid = sha256_bytes(manifest_json)  # = capture_id(manifest), serialised once
             final_payload = next((r.payload_digest for r in reversed(recs)
                                   if r.type in ("response", "resource", "revisit")), None)
             cap_rows.append({
@@ -276,7 +288,7 @@ class Recorder:
                 "final_url": p.final_url, "content_type": p.content_type, "started_at": started,
                 "ended_at": iso_utc(p.ended_at), "warc_file_id": file_pk,
                 "revisit_of": p.revisit_of,
-                "manifest": canonical_json(manifest).decode(),
+                "manifest": manifest_json.decode(),
                 "provenance": json.dumps(p.provenance, sort_keys=True, ensure_ascii=False),
                 "run_id": p.run_id,
             })
@@ -329,30 +341,47 @@ class Recorder:
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _find_revisit(self, url: str, payload_digest: str) -> tuple[str, str, str, str] | None:
-        """(capture id, response record id, target uri, date) of the last capture of ``url``
-        whose payload is byte-identical, if that last capture is the latest one."""
+    def _find_revisits(self, batch: Sequence[_Prepared]) -> None:
+        """Mark each capture whose payload is byte-identical to the last capture of its
+        URL as a revisit of that capture's original (one query per batch, not per page)."""
+        candidates: dict[str, list[_Prepared]] = {}
+        for p in batch:
+            if p.payload_digest is not None and p.revisit is None:
+                candidates.setdefault(p.url, []).append(p)
+        if not candidates:
+            return
         with self.engine.connect() as conn:
-            last = conn.execute(
-                select(captures.c.id, captures.c.capture_id, captures.c.payload_digest,
-                       captures.c.revisit_of)
-                .where(captures.c.url == url, captures.c.kind == "http")
-                .order_by(captures.c.id.desc()).limit(1)).first()
-            if last is None or last.payload_digest != hex_part(payload_digest):
-                return None
-            original = last.revisit_of or last.capture_id
-            rec = conn.execute(
-                select(records.c.record_id, records.c.target_uri, records.c.date)
+            latest = (select(func.max(captures.c.id))
+                      .where(captures.c.url.in_(list(candidates)), captures.c.kind == "http")
+                      .group_by(captures.c.url))
+            originals: dict[str, list[_Prepared]] = {}
+            for last in conn.execute(
+                    select(captures.c.url, captures.c.capture_id, captures.c.payload_digest,
+                           captures.c.revisit_of).where(captures.c.id.in_(latest))):
+                for p in candidates[last.url]:
+                    if p.payload_digest is not None and \
+                            last.payload_digest == hex_part(p.payload_digest):
+                        originals.setdefault(last.revisit_of or last.capture_id, []).append(p)
+            if not originals:
+                return
+            responses = conn.execute(
+                select(captures.c.capture_id, records.c.record_id, records.c.target_uri,
+                       records.c.date)
                 .join(captures, captures.c.id == records.c.capture_pk)
-                .where(captures.c.capture_id == original, records.c.type == "response")
-                .order_by(records.c.id.desc()).limit(1)).first()
-        if rec is None:
-            return None
-        return original, rec.record_id, rec.target_uri, rec.date
+                .where(captures.c.capture_id.in_(list(originals)),
+                       records.c.type == "response")
+                .order_by(records.c.id)).all()
+        found = {r.capture_id: Revisit(r.capture_id, r.record_id, r.target_uri, r.date)
+                 for r in responses}  # the last response record of each original wins
+        for original, prepared in originals.items():
+            if original in found:
+                for p in prepared:
+                    p.revisit, p.revisit_of = found[original], original
+                    if p.status == "complete":
+                        p.status = "revisit"
 
     def _write_exchanges(self, w: WarcWriter, info_id: str, result: FetchResult,
-                         prov: dict[str, Any],
-                         revisit: tuple[str, str, str, str] | None,
+                         prov: dict[str, Any], revisit: Revisit | None,
                          final_payload_digest: str) -> list[WrittenRecord]:
         out: list[WrittenRecord] = []
         last = len(result.exchanges) - 1
@@ -364,20 +393,22 @@ class Recorder:
             if i == last and revisit is not None:
                 with ex.open_response() as raw:
                     head = raw.read(ex.header_length)
-                _, orig_rec, orig_uri, orig_date = revisit
                 resp = w.write("revisit", common + ip + [
-                    ("WARC-Profile", REVISIT_PROFILE), ("WARC-Refers-To", orig_rec),
-                    ("WARC-Refers-To-Target-URI", orig_uri), ("WARC-Refers-To-Date", orig_date)],
+                    ("WARC-Profile", REVISIT_PROFILE), ("WARC-Refers-To", revisit.record_id),
+                    ("WARC-Refers-To-Target-URI", revisit.target_uri),
+                    ("WARC-Refers-To-Date", revisit.date)],
                     Block.of(head), record_id=resp_id, date=date,
                     content_type=HTTP_RESPONSE_TYPE, payload_digest=final_payload_digest)
             else:
                 trunc: list[tuple[str, str]] = (
                     [("WARC-Truncated", str(ex.truncated))] if ex.truncated else [])
-                with ex.open_response() as raw:
+                with ex.open_response() as raw:  # digests known from the fetch
                     resp = w.write("response", common + ip + trunc,
                                    Block(raw, ex.response_length, ex.header_length),
                                    record_id=resp_id, date=date,
-                                   content_type=HTTP_RESPONSE_TYPE)
+                                   content_type=HTTP_RESPONSE_TYPE,
+                                   block_digest=ex.response_sha256,
+                                   payload_digest=_payload_digest(ex))
             req_body = ex.request_bytes.find(b"\r\n\r\n")
             req = w.write("request", [*common, ("WARC-Concurrent-To", resp_id)],
                           Block.of(ex.request_bytes,
@@ -476,7 +507,13 @@ def capture_facts(p: _Prepared) -> dict[str, Any]:
 
 
 def _payload_digest(ex: Exchange) -> str:
-    """WARC payload digest of a response: the raw bytes after the HTTP header block."""
+    """WARC payload digest of a response: the raw bytes after the HTTP header block.
+
+    Without a transfer coding those bytes are the entity body the fetcher already
+    hashed (equal lengths prove it: chunk framing always adds bytes)."""
+    if ex.response_length - ex.header_length == ex.body_length and \
+            ex.header("transfer-encoding") is None:
+        return ex.body_sha256
     with ex.open_response() as raw:
         _, payload = digests(Block(raw, ex.response_length, ex.header_length))
     assert payload is not None

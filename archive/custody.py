@@ -143,10 +143,14 @@ class CustodyLog:
         ).one()
         size, prev = int(head.size), str(head.head_hash)
         stored: list[Event] = []
+        detail_text: list[str] = []
         agent_json = agent.to_json()
+        agent_text = canonical_json(agent_json).decode()
         for ev in items:
             objects = [PREFIX + hex_part(o) for o in ev.objects]
-            detail = json.loads(canonical_json(ev.detail))  # normalise (tuples, etc.)
+            detail_bytes = canonical_json(ev.detail)
+            detail = json.loads(detail_bytes)  # normalise (tuples, etc.)
+            detail_text.append(detail_bytes.decode())
             time = iso_utc(self._clock())
             event_id = self._new_id()
             entry = entry_dict(size, event_id, ev.type, time, objects, agent_json, ev.outcome,
@@ -159,10 +163,9 @@ class CustodyLog:
         conn.execute(insert(events), [
             {"seq": e.seq, "event_id": e.event_id, "type": e.type, "time": e.time,
              "objects": canonical_json(list(e.objects)).decode(),
-             "agent": canonical_json(e.agent).decode(), "outcome": e.outcome,
-             "detail": canonical_json(e.detail).decode(), "prev_hash": e.prev_hash,
-             "entry_hash": e.entry_hash, "leaf_hash": e.leaf_hash}
-            for e in stored
+             "agent": agent_text, "outcome": e.outcome, "detail": text,
+             "prev_hash": e.prev_hash, "entry_hash": e.entry_hash, "leaf_hash": e.leaf_hash}
+            for e, text in zip(stored, detail_text, strict=True)
         ])
         links = {(hex_part(o), e.seq) for e in stored for o in e.objects}
         if links:

@@ -199,7 +199,7 @@ def _prepared_from(facts: dict[str, Any], prov: dict[str, Any], old_rel: str) ->
         ended_at=parse_iso(facts["ended_at"]), content_hash=facts.get("content_hash"),
         content_type=facts.get("content_type"), status=facts["status"],
         http_status=facts.get("http_status"), final_url=facts.get("final_url"),
-        provenance=prov, write=lambda _w, _i: [], revisit_of=facts.get("revisit_of"),
+        provenance=prov, write=lambda _w, _i, _p: [], revisit_of=facts.get("revisit_of"),
         problems=list(facts.get("problems", [])), recovered_from=old_rel,
         run_id=prov.get("run_id") or (prov.get("agent") or {}).get("run_id"))
 

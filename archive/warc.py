@@ -88,18 +88,21 @@ def digests(block: Block) -> tuple[str, str | None]:
     return PREFIX + block_h.hexdigest(), payload
 
 
-def _read_small(block: Block) -> tuple[bytes, str, str | None]:
-    """The block's bytes and digests (as :func:`digests`), reading the stream once."""
+def _read_small(block: Block, *, hashed: bool = True
+                ) -> tuple[bytes, tuple[str, str | None] | None]:
+    """The block's bytes and (unless ``hashed`` is false: the caller knows them) its
+    digests as :func:`digests` gives them, reading the stream once."""
     data = block.stream.read(block.length + 1)
     if len(data) != block.length:
         rest = len(data) + sum(len(c) for c in iter(lambda: block.stream.read(_CHUNK), b""))
         raise ValueError(f"block stream holds {rest} bytes, {block.length} were declared")
-    block_h = PREFIX + hashlib.sha256(data).hexdigest()
+    if not hashed:
+        return data, None
     payload = None
     if block.payload_offset is not None:
         payload = PREFIX + hashlib.sha256(
             memoryview(data)[max(0, block.payload_offset):]).hexdigest()
-    return data, block_h, payload
+    return data, (PREFIX + hashlib.sha256(data).hexdigest(), payload)
 
 
 def _header_block(fields: list[tuple[str, str]]) -> bytes:
@@ -132,16 +135,26 @@ class WarcWriter:
         content_type: str | None = None,
         payload_digest: str | None = None,
         compute_payload_digest: bool = True,
+        block_digest: str | None = None,
     ) -> WrittenRecord:
+        """Append one record. ``block_digest`` (with ``payload_digest``) may be passed
+        when the caller hashed exactly these bytes as they arrived: the fetcher does, so
+        a page is not hashed a second time here."""
         data: bytes | None = None
+        hashed = block_digest is None or (payload_digest is None and compute_payload_digest
+                                          and block.payload_offset is not None)
+        computed: tuple[str, str | None] | None = None
         if block.length <= _ONE_PASS:
             # Small blocks (every page of a news site) are read once: hashed and
             # compressed from the same bytes, one gzip call, one write.
-            data, block_digest, computed_payload = _read_small(block)
-        else:
-            block_digest, computed_payload = digests(block)
-        if payload_digest is None and compute_payload_digest:
-            payload_digest = computed_payload
+            data, computed = _read_small(block, hashed=hashed)
+        elif hashed:
+            computed = digests(block)
+        if computed is not None:
+            block_digest = computed[0]
+            if payload_digest is None and compute_payload_digest:
+                payload_digest = computed[1]
+        assert block_digest is not None
         fields: list[tuple[str, str]] = [
             ("WARC-Type", rtype),
             ("WARC-Record-ID", record_id),

@@ -186,6 +186,24 @@ def test_identical_payload_becomes_a_revisit_naming_its_original(arc, http_serve
     assert arc.verify(deep=True).ok
 
 
+def test_revisits_are_found_per_batch_and_always_name_the_original(arc, http_server) -> None:
+    """One batch mixing plain, chunked (payload digest over the framed bytes) and new
+    URLs: each repeat is a revisit of its own first capture, also on the third run."""
+    urls = [http_server.url(p) for p in ("/article-2", "/chunked", "/article")]
+    first = arc.capture(urls[:2], batch_size=8)
+    second = arc.capture(urls, batch_size=8)
+    third = arc.capture(urls, batch_size=8)
+    assert [r.status for r in first] == ["complete", "complete"]
+    assert [r.status for r in second] == ["revisit", "revisit", "complete"]
+    assert [r.status for r in third] == ["revisit"] * 3
+    originals = [first[0].capture_id, first[1].capture_id, second[2].capture_id]
+    assert [r.revisit_of for r in second[:2]] == originals[:2]
+    assert [r.revisit_of for r in third] == originals
+    for r in [*first, *second, *third]:
+        _warcio_check(r.warc_path)
+    assert arc.verify(deep=True).ok
+
+
 def test_two_workers_capturing_one_url_write_separate_files(arc, http_server) -> None:
     """FAULTS 27: two captures (or a revisit), never two writers in one WARC file."""
     url = http_server.url("/article")
