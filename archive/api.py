@@ -35,6 +35,7 @@ from archive.fixity import FixityReport, audit
 from archive.hashing import PREFIX, hex_part
 from archive.logtree import LogIdentity
 from archive.merkle import verify_consistency
+from archive.parallel import capture_in_processes
 from archive.robots import Robots
 from archive.store import WarcStore
 from archive.tables import captures, records, warc_files
@@ -94,15 +95,17 @@ class Archive:
 
     def capture(self, urls: Sequence[str], *, agent: Agent | None = None,
                 concurrency: int = 4, per_host: int = 1, batch_size: int = 32,
-                ignore_robots: dict[str, str] | None = None,
+                processes: int = 1, ignore_robots: dict[str, str] | None = None,
                 on_done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
         """Capture every URL; never raises for one URL's failure (it is reported).
 
         Fetches run on ``concurrency`` threads with at most ``per_host`` at a time per
         host (politeness); finished fetches are written in batches, one WARC file per
-        batch, so a batch costs one fsync and one transaction. robots.txt is obeyed unless
-        ``ignore_robots`` maps the URL (or ``"*"``) to the operator's reason, which is
-        recorded in the capture's provenance.
+        batch, so a batch costs one fsync and one transaction. With ``processes`` > 1
+        and enough URLs, that runs in several worker processes (see
+        :mod:`archive.parallel`), ``per_host`` still holding across them. robots.txt is
+        obeyed unless ``ignore_robots`` maps the URL (or ``"*"``) to the operator's
+        reason, which is recorded in the capture's provenance.
         """
         agent = agent or self.agent()
         fetcher = Fetcher(self.settings.fetch, ca_bundle=self.settings.ca_bundle)
@@ -148,6 +151,19 @@ class Archive:
                     outcomes[i] = done_before[url]
                     if on_done:
                         on_done(outcomes[i])
+        todo_pairs = [(i, u) for i, u in enumerate(urls) if i not in outcomes]
+        if processes > 1 and len(todo_pairs) > 4 * batch_size:
+            def chunk_done(positions: Sequence[int], results: Sequence[Outcome]) -> None:
+                for idx, res in zip(positions, results, strict=True):
+                    outcomes[idx] = res
+                    if on_done:
+                        on_done(res)
+
+            capture_in_processes(self, todo_pairs, agent=agent, processes=processes,
+                                 concurrency=concurrency, per_host=per_host,
+                                 batch_size=batch_size, ignore_robots=ignore_robots,
+                                 on_chunk=chunk_done)
+            return [outcomes[i] for i in range(len(urls))]
         pending: list[tuple[int, FetchResult, _Prepared]] = []
 
         def flush() -> None:
@@ -168,7 +184,7 @@ class Archive:
         # finished fetches hold spooled bodies until their batch is written.
         window = 4 * max(1, concurrency) + batch_size
         index_of: dict[Future[Any], int] = {}
-        todo = iter([(i, u) for i, u in enumerate(urls) if i not in outcomes])
+        todo = iter(todo_pairs)
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
             def refill() -> None:
                 while len(index_of) + len(pending) < window:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -60,6 +61,7 @@ def citation_line(c: dict[str, Any]) -> str:
 def _progress(total: int, args: argparse.Namespace) -> Any:
     from tqdm import tqdm
 
+    tqdm.monitor_interval = 0  # no monitor thread: capture forks its worker processes
     return tqdm(total=total, unit="url", disable=args.json or total < 2 or
                 not sys.stderr.isatty(), file=sys.stderr)
 
@@ -73,7 +75,7 @@ def cmd_capture(args: argparse.Namespace) -> int:
     if not urls:
         raise ArchiveError("nothing to capture: give URLs or --sources FILE")
     with _open(args) as arc, _progress(len(urls), args) as bar:
-        outcomes = arc.capture(urls, concurrency=args.concurrency,
+        outcomes = arc.capture(urls, concurrency=args.concurrency, processes=args.processes,
                                ignore_robots={"*": args.ignore_robots}
                                if args.ignore_robots else None,
                                on_done=lambda _o: bar.update(1))
@@ -434,7 +436,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="permit loopback and private addresses (recorded in provenance)")
     sp.add_argument("--insecure", action="store_true",
                     help="do not verify TLS certificates (recorded as tls_verified: false)")
-    sp.add_argument("--concurrency", type=int, default=4)
+    sp.add_argument("--concurrency", type=int, default=4, help="fetches at once per process")
+    sp.add_argument("--processes", type=int, default=min(os.cpu_count() or 1, 4),
+                    help="worker processes for long URL lists (default: CPUs, at most 4); "
+                         "one host is still fetched at most once at a time")
     sp.add_argument("--ignore-robots", metavar="REASON",
                     help="capture even where robots.txt disallows; the reason is recorded")
 

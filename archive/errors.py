@@ -28,6 +28,17 @@ class ArchiveError(Exception):
         return {"error": type(self).__name__, "message": self.message, **{
             k: str(v) for k, v in self.context.items()}}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # keeps url, context etc. when an error crosses a process boundary (capture
+        # workers); Exception's own pickling would call __init__ with the message only
+        return _new_error, (type(self), self.message), dict(self.__dict__)
+
+
+def _new_error(cls: type[ArchiveError], message: str) -> ArchiveError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    return error
+
 
 class ConfigError(ArchiveError):
     """Bad settings or arguments: nothing was attempted."""
