@@ -20,7 +20,15 @@ from sqlalchemy import Engine, func, or_, select
 from archive import logtree
 from archive.capture import CaptureFailure, CaptureResult, Recorder, _Prepared, host_of
 from archive.config import Settings
-from archive.custody import DELETION, Agent, Event, NewEvent, check_chain, events_for
+from archive.custody import (
+    DELETION,
+    Agent,
+    Event,
+    NewEvent,
+    check_chain,
+    events_for,
+    row_to_event,
+)
 from archive.db import open_database, read, run_write
 from archive.errors import (
     AmbiguousHashError,
@@ -38,7 +46,7 @@ from archive.merkle import verify_consistency
 from archive.parallel import capture_in_processes
 from archive.robots import Robots
 from archive.store import WarcStore
-from archive.tables import captures, records, warc_files
+from archive.tables import captures, event_objects, events, records, warc_files
 from archive.timeutil import utc_now
 from archive.verify import Problem, VerifyReport, verify
 from archive.warc import RecordIdFactory, new_record_id
@@ -325,6 +333,46 @@ class Archive:
             })
         return out
 
+    def show_many(self, capture_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """:meth:`show` for many exact capture ids at once (``sha256:<hex>``), keyed by
+        capture id; ids not stored are left out. A few queries per 500 ids however many
+        there are, for a pipeline step that checks a whole range of captures. ``events``
+        are those naming the capture id itself (``show`` adds those naming its content
+        hash, which grow with every revisit of an unchanged page)."""
+        wanted = list(dict.fromkeys(hex_part(c) for c in capture_ids))
+        out: dict[str, dict[str, Any]] = {}
+        with read(self.engine) as conn:
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i:i + 500]
+                rows = conn.execute(
+                    select(captures, warc_files.c.relpath)
+                    .join(warc_files, warc_files.c.id == captures.c.warc_file_id)
+                    .where(captures.c.capture_id.in_(chunk))).all()
+                recs: dict[int, list[Any]] = {}
+                for r in conn.execute(select(records)
+                                      .where(records.c.capture_pk.in_([r.id for r in rows]))
+                                      .order_by(records.c.capture_pk, records.c.offset)):
+                    recs.setdefault(r.capture_pk, []).append(r)
+                evs: dict[str, list[Event]] = {}
+                for e in conn.execute(
+                        select(events, event_objects.c.object_hash)
+                        .join(event_objects, event_objects.c.seq == events.c.seq)
+                        .where(event_objects.c.object_hash.in_(chunk))
+                        .order_by(events.c.seq)):
+                    evs.setdefault(e.object_hash, []).append(row_to_event(e))
+                for row in rows:
+                    cap = _capture_summary(row)
+                    mine = evs.get(row.capture_id, [])
+                    out[cap["capture_id"]] = {
+                        **cap,
+                        "withdrawn": any(e.type == DELETION for e in mine),
+                        "manifest": json.loads(row.manifest),
+                        "provenance": json.loads(row.provenance),
+                        "records": [_record_json(r) for r in recs.get(row.id, [])],
+                        "events": [e.to_json() for e in mine],
+                    }
+        return out
+
     def delete(self, hash_or_prefix: str, *, reason: str, person: str | None = None
                ) -> list[dict[str, Any]]:
         """Withdraw captures with a tombstone: a ``deletion`` event naming who and why.
@@ -365,13 +413,15 @@ class Archive:
     # -- metadata ----------------------------------------------------------------------------
 
     def extract_metadata_many(self, capture_ids: Sequence[str], *, agent: Agent | None = None,
-                              force: bool = False) -> list[dict[str, Any]]:
+                              force: bool = False, processes: int = 1) -> list[dict[str, Any]]:
         """Extract and store metadata for captures (a new version only when the extractor
-        version is new); returns each capture's current record."""
+        version is new); returns each capture's current record. ``processes`` > 1 spreads
+        the extraction of many captures over that many worker processes."""
         from archive.metadata_store import extract_and_store
 
         ids = [c["capture_id"] for cid in capture_ids for c in self.resolve(cid)[:1]]
-        return extract_and_store(self.recorder, ids, agent or self.agent(), force=force)
+        return extract_and_store(self.recorder, ids, agent or self.agent(), force=force,
+                                 processes=processes)
 
     def extract_metadata(self, capture_id: str, *, agent: Agent | None = None
                          ) -> dict[str, Any]:
@@ -388,6 +438,14 @@ class Archive:
             out.append({"capture_id": cap["capture_id"], "url": cap["url"],
                         "versions": versions if all_versions else versions[-1:]})
         return out
+
+    def latest_metadata(self, capture_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The newest stored metadata version of each of these exact capture ids, keyed by
+        capture id, in the form of :meth:`metadata`'s versions; captures without one are
+        left out. A few queries for any number of ids (a pipeline step over a range)."""
+        from archive.metadata_store import latest_versions
+
+        return latest_versions(self.recorder, capture_ids)
 
     # -- the transparency log -------------------------------------------------------------
 
@@ -494,6 +552,16 @@ class Archive:
                      for c in found]
         return render(items, fmt)
 
+    def cite_many(self, capture_ids: Sequence[str], fmt: str = "text") -> dict[str, str]:
+        """Each capture's citation on its own (what :meth:`cite` gives for its id), for
+        many exact capture ids at once, keyed by capture id; ids not stored are left
+        out. A few queries per 500 ids (the catalogue cites every capture)."""
+        from archive.citation import load_citation_data_many, render
+
+        with read(self.engine) as conn:
+            items = load_citation_data_many(conn, capture_ids, archive=self.origin)
+        return {cid: render([item], fmt) for cid, item in items.items()}
+
     def bundle(self, hash_or_prefix: str, *, checkpoint: str | None = None,
                create_key: bool = True) -> bytes:
         """The self-contained proof bundle of one capture (see :mod:`archive.bundle`);
@@ -512,3 +580,10 @@ def _capture_summary(r: Any) -> dict[str, Any]:
         "captured_at": r.started_at, "warc_file": r.relpath,
         "revisit_of": PREFIX + r.revisit_of if r.revisit_of else None,
     }
+
+
+def _record_json(r: Any) -> dict[str, Any]:
+    return {"record_id": r.record_id, "type": r.type, "target_uri": r.target_uri,
+            "date": r.date, "offset": r.offset, "length": r.length,
+            "block_digest": PREFIX + r.block_digest,
+            "payload_digest": PREFIX + r.payload_digest if r.payload_digest else None}

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from archive import metadata as md
@@ -24,6 +27,8 @@ from archive.custody import METADATA_EXTRACTION, Agent, NewEvent
 from archive.db import DatabaseError, inserted_id, read, run_write
 from archive.errors import MetadataError, NotFoundError
 from archive.hashing import PREFIX, hex_part, sha256_bytes
+from archive.metadata.schema import errors as schema_errors
+from archive.parallel import worker_context
 from archive.tables import captures, metadata_versions, records, warc_files
 from archive.timeutil import iso_utc, parse_iso
 from archive.warc import Block, WarcWriter, warc_date, warc_fields
@@ -56,16 +61,80 @@ def _source_record(conn: Connection, cap: Any) -> Any:
 Extractor = Callable[..., Any]  # extract(data, *, url, content_type, capture_time) -> record
 
 
+_CHUNK = 256  # captures read, extracted and held in memory at a time
+_MIN_PARALLEL = 32  # fewer captures than this are extracted in this process
+
+
+@dataclass(frozen=True)
+class _Input:
+    """One capture's payload and what the extractor needs besides (picklable)."""
+
+    data: bytes
+    url: str
+    content_type: str | None
+    capture_time: datetime
+    problem: str | None
+
+
+def _extract(extractor: Extractor, item: _Input) -> tuple[dict[str, Any], bool]:
+    """(record JSON, whether it validates): the CPU work, in a worker process or here."""
+    record = extractor(item.data, url=item.url, content_type=item.content_type,
+                       capture_time=item.capture_time)
+    doc: dict[str, Any] = record.to_json()
+    if item.problem:
+        doc["payload_problem"] = item.problem  # extraction saw no (or partial) content
+    return doc, not schema_errors(doc)
+
+
 def extract_and_store(recorder: Recorder, capture_ids: Sequence[str], agent: Agent,
                       *, force: bool = False, extractor: Extractor = md.extract,
-                      version: str = md.EXTRACTOR_VERSION) -> list[dict[str, Any]]:
+                      version: str = md.EXTRACTOR_VERSION, processes: int = 1,
+                      ) -> list[dict[str, Any]]:
     """Extract metadata for each capture; store new versions in one WARC file.
 
     ``extractor``/``version`` default to the current extractor; passing another (an
-    upgraded release) adds its version beside the stored ones.
+    upgraded release) adds its version beside the stored ones. With ``processes`` > 1
+    and enough captures, extraction and validation (CPU work, about 30 ms a page) run
+    on that many worker processes; ``extractor`` must then be a module-level function.
+    Nothing is stored unless every record validates.
     """
     jobs: list[_Job] = []
     results: dict[str, dict[str, Any]] = {}
+    pool: ProcessPoolExecutor | None = None
+    try:
+        for i in range(0, len(capture_ids), _CHUNK):
+            todo = _read_payloads(recorder, capture_ids[i:i + _CHUNK], version, force,
+                                  results)
+            if pool is None and processes > 1 and len(capture_ids) - i >= _MIN_PARALLEL:
+                pool = ProcessPoolExecutor(max_workers=processes, mp_context=worker_context())
+            work = partial(_extract, extractor)
+            items = [item for _, _, _, item in todo]
+            done = (pool.map(work, items, chunksize=max(1, len(items) // (4 * processes)))
+                    if pool is not None else map(work, items))
+            for (cid, cap, src, _), (doc, valid) in zip(todo, done, strict=True):
+                if not valid:
+                    try:
+                        md.validate(doc)
+                    except MetadataError as exc:
+                        raise MetadataError(f"metadata for {cid} does not validate: {exc}",
+                                            errors=exc.errors) from exc
+                jobs.append(_Job(cap.id, PREFIX + cap.capture_id,
+                                 PREFIX + cap.content_hash if cap.content_hash else None,
+                                 cap.final_url or cap.url, src.record_id, doc))
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    if jobs:
+        for r in _store(recorder, jobs, agent):
+            results[r["capture_id"]] = r
+    return [results[cid] for cid in capture_ids]
+
+
+def _read_payloads(recorder: Recorder, capture_ids: Sequence[str], version: str, force: bool,
+                   results: dict[str, dict[str, Any]]) -> list[tuple[str, Any, Any, _Input]]:
+    """(capture id, capture row, source record row, extractor input) of each capture
+    that still needs a ``version`` record; those that have one go into ``results``."""
+    todo = []
     with read(recorder.engine) as conn:
         for cid in capture_ids:
             cap = conn.execute(select(captures).where(
@@ -90,23 +159,9 @@ def extract_and_store(recorder: Recorder, capture_ids: Sequence[str], agent: Age
                 problem = payload.error
             ctype = rec.http_header("Content-Type") if rec.http_headers is not None else \
                 rec.header("Content-Type")
-            record = extractor(data, url=cap.final_url or cap.url, content_type=ctype,
-                               capture_time=parse_iso(cap.started_at))
-            doc = record.to_json()
-            if problem:
-                doc["payload_problem"] = problem  # extraction saw no (or partial) content
-            try:
-                md.validate(doc)
-            except MetadataError as exc:
-                raise MetadataError(f"metadata for {cid} does not validate: {exc}",
-                                    errors=exc.errors) from exc
-            jobs.append(_Job(cap.id, PREFIX + cap.capture_id,
-                             PREFIX + cap.content_hash if cap.content_hash else None,
-                             cap.final_url or cap.url, src.record_id, doc))
-    if jobs:
-        for r in _store(recorder, jobs, agent):
-            results[r["capture_id"]] = r
-    return [results[cid] for cid in capture_ids]
+            todo.append((cid, cap, src, _Input(data, cap.final_url or cap.url, ctype,
+                                               parse_iso(cap.started_at), problem)))
+    return todo
 
 
 def _store(recorder: Recorder, jobs: list[_Job], agent: Agent) -> list[dict[str, Any]]:
@@ -198,6 +253,31 @@ def stored_versions(recorder: Recorder, capture_id: str) -> list[dict[str, Any]]
             raise NotFoundError(f"no capture {capture_id}")
         rows = conn.execute(select(metadata_versions).where(
             metadata_versions.c.capture_pk == cap.id).order_by(metadata_versions.c.id)).all()
-    return [{"extractor": r.extractor, "extractor_version": r.extractor_version,
-             "created_at": r.created_at, "metadata_sha256": PREFIX + r.record_sha256,
-             "warc_record_id": r.warc_record_id, "record": json.loads(r.record)} for r in rows]
+    return [_version_json(r) for r in rows]
+
+
+def latest_versions(recorder: Recorder, capture_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The newest stored version of each capture in ``capture_ids`` (``sha256:<hex>``),
+    keyed by capture id, in :func:`stored_versions`' form; captures without one are left
+    out. Two queries per 500 ids."""
+    wanted = list(dict.fromkeys(hex_part(c) for c in capture_ids))
+    out: dict[str, dict[str, Any]] = {}
+    with read(recorder.engine) as conn:
+        for i in range(0, len(wanted), 500):
+            newest = (select(func.max(metadata_versions.c.id))
+                      .join(captures, captures.c.id == metadata_versions.c.capture_pk)
+                      .where(captures.c.capture_id.in_(wanted[i:i + 500]))
+                      .group_by(metadata_versions.c.capture_pk))
+            rows = conn.execute(
+                select(metadata_versions, captures.c.capture_id)
+                .join(captures, captures.c.id == metadata_versions.c.capture_pk)
+                .where(metadata_versions.c.id.in_(newest))).all()
+            for r in rows:
+                out[PREFIX + r.capture_id] = _version_json(r)
+    return out
+
+
+def _version_json(r: Any) -> dict[str, Any]:
+    return {"extractor": r.extractor, "extractor_version": r.extractor_version,
+            "created_at": r.created_at, "metadata_sha256": PREFIX + r.record_sha256,
+            "warc_record_id": r.warc_record_id, "record": json.loads(r.record)}

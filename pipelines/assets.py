@@ -33,6 +33,7 @@ from dagster import (
 from archive.api import Archive
 from archive.canonical import canonical_hash
 from archive.capture import CaptureFailure, CaptureResult
+from archive.custody import Agent
 from archive.errors import (
     ArchiveError,
     MetadataError,
@@ -281,9 +282,10 @@ def capture(context: AssetExecutionContext, archive: ArchiveResource,
     if len(keys) == 1 and "error" in reports[keys[0]].metadata:
         meta = reports[keys[0]].metadata
         raise Failure(description=meta["error"], metadata=meta, allow_retries=False)
-    for key, rep in reports.items():
-        if rep.metadata.get("change") == "changed":
-            context.log.info(f"changed: {by_key[key].url} now {rep.data_version}")
+    changed = [f"{by_key[k].url} now {r.data_version}" for k, r in reports.items()
+               if r.metadata.get("change") == "changed"]
+    if changed:  # one log entry for the run, not one event per changed page
+        context.log.info(f"{len(changed)} changed page(s): " + "; ".join(changed))
     counts: dict[str, int] = {}
     for rep in reports.values():
         counts[rep.metadata["status"]] = counts.get(rep.metadata["status"], 0) + 1
@@ -313,14 +315,6 @@ def field_evidence(record: Mapping[str, Any], name: str) -> str | None:
 
 
 _SHOWN_FIELDS = ("title", "outlet", "published", "modified", "authors", "language", "tags")
-
-
-def stored_metadata(arc: Archive, capture_id: str) -> dict[str, Any] | None:
-    """The newest stored metadata version of a capture (record, metadata_sha256,
-    extractor_version, created_at), or None when none was extracted yet."""
-    found = arc.metadata(capture_id)
-    versions = found[0]["versions"] if found else []
-    return versions[-1] if versions else None
 
 
 def _metadata_report(capture: Mapping[str, Any], version: Mapping[str, Any],
@@ -357,38 +351,72 @@ def _metadata_report(capture: Mapping[str, Any], version: Mapping[str, Any],
 def article_metadata(context: AssetExecutionContext, archive: ArchiveResource,
                      ) -> MaterializeResult:
     """Publication date, title, authors, outlet, language... each with its evidence,
-    extracted from each partition's latest capture (``Archive.extract_metadata``: a new
-    version is stored only when the extractor version changed)."""
+    extracted from each partition's latest capture (``Archive.extract_metadata_many``: a
+    new version is stored only when the extractor version changed)."""
     keys = list(context.partition_keys)
     captures = latest_materializations(context.instance, capture.key, keys)
     reports: dict[str, PartitionReport] = {}
-    with archive.open() as arc:
-        for key in keys:
-            cap = metadata_of(captures.get(key))
-            if not cap.get("capture_id") or cap.get("status") not in OK_STATUSES:
-                why = f"no complete capture (status {cap.get('status', 'none')})"
-                reports[key] = PartitionReport({"status": "skipped", "reason": why,
-                                                "summary": MetadataValue.md(f"skipped: {why}")})
-                continue
-            # A revisit has its original's payload: its metadata is the original's, so an
-            # unchanged page costs no extraction and keeps its data version.
-            source_id = cap.get("revisit_of") or cap["capture_id"]
-            try:
-                agent = arc.agent(run_id=context.run.run_id, partition_key=key)
-                result = arc.extract_metadata(source_id, agent=agent)
-                version = stored_metadata(arc, source_id)
-                if version is None:
-                    raise NotFoundError(f"no metadata stored for {source_id}")
-            except (MetadataError, NotFoundError) as exc:
-                # This capture's problem. Database or disk failures are not caught: the
-                # step fails and its retry policy runs it again.
+    todo: dict[str, tuple[dict[str, Any], str]] = {}
+    for key in keys:
+        cap = metadata_of(captures.get(key))
+        if not cap.get("capture_id") or cap.get("status") not in OK_STATUSES:
+            why = f"no complete capture (status {cap.get('status', 'none')})"
+            reports[key] = PartitionReport({"status": "skipped", "reason": why,
+                                            "summary": MetadataValue.md(f"skipped: {why}")})
+            continue
+        # A revisit has its original's payload: its metadata is the original's, so an
+        # unchanged page costs no extraction and keeps its data version.
+        todo[key] = (cap, cap.get("revisit_of") or cap["capture_id"])
+    if todo:
+        source_ids = list(dict.fromkeys(source_id for _, source_id in todo.values()))
+        with archive.open() as arc:
+            agent = arc.agent(run_id=context.run.run_id, partition_key=batch_label(list(todo)))
+            stored, errors = _extract_all(arc, source_ids, agent, archive.processes)
+            versions = arc.latest_metadata([s for s in source_ids if s not in errors])
+        for key, (cap, source_id) in todo.items():
+            version = versions.get(source_id)
+            error = errors.get(source_id) or (
+                None if version else f"no metadata stored for {source_id}")
+            if error is not None:
                 if len(keys) == 1:
-                    raise Failure(description=str(exc), allow_retries=False) from exc
-                reports[key] = PartitionReport({"status": "failed", "error": str(exc),
+                    raise Failure(description=error, allow_retries=False)
+                reports[key] = PartitionReport({"status": "failed", "error": error,
                                                 "capture_id": cap["capture_id"]})
                 continue
-            reports[key] = _metadata_report(cap, version, result.get("stored"), source_id)
-    return finish(context, reports)
+            assert version is not None
+            reports[key] = _metadata_report(cap, version, stored.get(source_id), source_id)
+    return finish(context, {k: reports[k] for k in keys})
+
+
+def _extract_all(arc: Archive, capture_ids: list[str], agent: Agent, processes: int,
+                 ) -> tuple[dict[str, str | None], dict[str, str]]:
+    """Extract and store the metadata of every capture in one pass (one WARC file, one
+    transaction, ``processes`` worker processes). Returns (capture id -> "new" or
+    "existing", capture id -> error). When one capture cannot be extracted, the rest
+    are done in batches of 32 and the batch that fails capture by capture, so only that
+    capture fails. Database or disk failures are not caught: the step fails and its
+    retry policy runs it again."""
+    try:
+        results = arc.extract_metadata_many(capture_ids, agent=agent, processes=processes)
+    except (MetadataError, NotFoundError):
+        pass
+    else:
+        return {c: r.get("stored") for c, r in zip(capture_ids, results, strict=True)}, {}
+    stored: dict[str, str | None] = {}
+    errors: dict[str, str] = {}
+    for i in range(0, len(capture_ids), 32):
+        part = capture_ids[i:i + 32]
+        try:
+            results = arc.extract_metadata_many(part, agent=agent)
+        except (MetadataError, NotFoundError):
+            for cid in part:
+                try:
+                    stored[cid] = arc.extract_metadata(cid, agent=agent).get("stored")
+                except (MetadataError, NotFoundError) as exc:
+                    errors[cid] = str(exc)
+        else:
+            stored.update((c, r.get("stored")) for c, r in zip(part, results, strict=True))
+    return stored, errors
 
 
 # ------------------------------------------------------------------------- custody
@@ -452,15 +480,19 @@ CATALOG_COLUMNS = ("url", "title", "outlet", "published", "content_hash", "captu
 def catalog_rows(arc: Archive) -> list[dict[str, Any]]:
     """One row per capture, oldest first, with its newest stored metadata (read only)."""
     rows = []
-    for cap in sorted(arc.list_captures(), key=lambda c: (c["captured_at"], c["capture_id"])):
+    caps = sorted(arc.list_captures(), key=lambda c: (c["captured_at"], c["capture_id"]))
+    versions = arc.latest_metadata([c.get("revisit_of") or c["capture_id"] for c in caps
+                                    if c["status"] in OK_STATUSES])
+    citations = arc.cite_many([c["capture_id"] for c in caps])
+    for cap in caps:
         row: dict[str, Any] = {k: cap.get(k) for k in ("url", "content_hash", "capture_id",
                                                       "captured_at", "status")}
         source_id = cap.get("revisit_of") or cap["capture_id"]
-        version = stored_metadata(arc, source_id) if cap["status"] in OK_STATUSES else None
+        version = versions.get(source_id) if cap["status"] in OK_STATUSES else None
         record = version["record"] if version else {}
         row.update({f: field_value(record, f) for f in ("title", "outlet", "published")})
         # The citation contract's text form, exactly what `archive cite` prints.
-        row["citation"] = arc.cite(cap["capture_id"]).strip()
+        row["citation"] = citations[cap["capture_id"]].strip()
         rows.append({c: row.get(c) for c in CATALOG_COLUMNS})
     return rows
 

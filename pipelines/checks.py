@@ -25,8 +25,9 @@ from dagster import (
 )
 
 from archive.api import Archive, CustodyStatus
-from archive.errors import MetadataError, NotFoundError
+from archive.errors import MetadataError
 from archive.metadata import validate
+from archive.verify import verify
 from pipelines.assets import (
     OK_STATUSES,
     SOURCES_PARTITIONS,
@@ -35,7 +36,6 @@ from pipelines.assets import (
     custody_checkpoint,
     fixity_audit,
     source_partitions,
-    stored_metadata,
 )
 from pipelines.partitioned import check_evaluation, latest_materializations, metadata_of
 from pipelines.resources import ArchiveResource
@@ -120,25 +120,20 @@ def capture_integrity(context: AssetCheckExecutionContext, archive: ArchiveResou
     keys = _partition_keys(context)
     wanted = _selected(context)
     mats = latest_materializations(context.instance, capture.key, keys)
-    shown: dict[str, dict[str, Any]] = {}
-    missing: dict[str, str] = {}
+    cids = {k: metadata_of(mats.get(k)).get("capture_id") for k in keys}
     with archive.open() as arc:
-        for key in keys:
-            cid = metadata_of(mats.get(key)).get("capture_id")
-            if cid:
-                try:
-                    shown[key] = arc.show(cid)[0]
-                except NotFoundError as exc:
-                    missing[key] = f"capture {cid} is not in the database: {exc}"
-        report = arc.verify([s["capture_id"] for s in shown.values()], deep=True)
+        shown = arc.show_many([c for c in cids.values() if c])
+        # Exact ids, so archive.verify directly (Archive.verify resolves each as a prefix).
+        report = verify(arc.engine, arc.store, capture_ids=list(shown), deep=True)
         custody = custody_status(arc) if CUSTODY_CONSISTENT in wanted else CustodyStatus()
     for key in keys:
-        facts = shown.get(key)
+        cid = cids[key]
+        facts = shown.get(cid) if cid else None
         results: dict[str, tuple[bool, str, dict[str, Any]]] = {}
         if facts is None:
-            reason = missing.get(key)
+            reason = f"capture {cid} is not in the database" if cid else None
             for name in (WARC_VALID, HASHES_MATCH_DB, CUSTODY_CONSISTENT):
-                results[name] = ((False, reason, {}) if reason else
+                results[name] = ((False, reason, {"capture_id": cid}) if reason else
                                  (True, "nothing stored for this partition (no capture)", {}))
         else:
             results = _integrity(facts, report.problems, custody)
@@ -225,30 +220,29 @@ def metadata_schema(context: AssetCheckExecutionContext, archive: ArchiveResourc
                     ) -> Iterator[Emitted]:
     keys = _partition_keys(context)
     mats = latest_materializations(context.instance, article_metadata.key, keys)
+    metas = {k: metadata_of(mats.get(k)) for k in keys}
+    judged = {k: m.get("extracted_from") or m.get("capture_id") for k, m in metas.items()
+              if m.get("status") == "extracted"}
     with archive.open() as arc:
-        for key in keys:
-            meta = metadata_of(mats.get(key))
-            status = meta.get("status")
-            if status == "extracted":
-                try:
-                    version = stored_metadata(
-                        arc, meta.get("extracted_from") or meta["capture_id"])
-                except NotFoundError as exc:
-                    version, problems = None, [str(exc)]
-                else:
-                    problems = (schema_problems(version["record"]) if version
-                                else ["no metadata stored for this capture"])
-                text = "; ".join(problems[:10]) or "the stored record validates against the schema"
-            elif status == "skipped":
-                problems, text = [], f"nothing extracted: {meta.get('reason')}"
-            else:
-                problems = [str(meta.get("error") or "no metadata record")]
-                text = problems[0]
-            yield check_evaluation(article_metadata.key, METADATA_SCHEMA_VALID, partition=key,
-                                   passed=not problems, description=text, blocking=True,
-                                   metadata={"problems": len(problems),
-                                             "capture_id": meta.get("capture_id")},
-                                   target=mats.get(key))
+        versions = arc.latest_metadata([c for c in judged.values() if c])
+    for key in keys:
+        meta = metas[key]
+        status = meta.get("status")
+        if status == "extracted":
+            version = versions.get(judged[key] or "")
+            problems = (schema_problems(version["record"]) if version else
+                        [f"no metadata stored for capture {judged[key]}"])
+            text = "; ".join(problems[:10]) or "the stored record validates against the schema"
+        elif status == "skipped":
+            problems, text = [], f"nothing extracted: {meta.get('reason')}"
+        else:
+            problems = [str(meta.get("error") or "no metadata record")]
+            text = problems[0]
+        yield check_evaluation(article_metadata.key, METADATA_SCHEMA_VALID, partition=key,
+                               passed=not problems, description=text, blocking=True,
+                               metadata={"problems": len(problems),
+                                         "capture_id": meta.get("capture_id")},
+                               target=mats.get(key))
     yield from _outputs(context, [SCHEMA_SPEC])
 
 

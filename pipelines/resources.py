@@ -11,6 +11,7 @@ library's own variables (``ARCHIVE_HOME``, ``ARCHIVE_DATABASE_URL``, ...) are pa
 | ARCHIVE_PER_HOST | fetches at once per host inside one capture step | 1 |
 | ARCHIVE_RETRY_DELAY | seconds before the first retry of a transient failure | 30 |
 | ARCHIVE_CAPTURE_RETRIES | retries of transient failures (doubling the delay) | 3 |
+| ARCHIVE_PROCESSES | worker processes for a step's CPU work (metadata extraction) | CPUs, ≤ 4 |
 
 Tests build the same resources from a mapping instead of ``os.environ``.
 """
@@ -77,6 +78,8 @@ class ArchiveResource(ConfigurableResource):
     database: CustodyDatabaseResource
     fetcher: FetcherResource
     operator: str
+    processes: int = 1
+    """Worker processes a step may use for CPU work over a range (metadata extraction)."""
 
     def settings(self, *, allow_private_networks: bool = False) -> Settings:
         """The library's settings. ``allow_private_networks`` widens (never narrows) the
@@ -153,7 +156,8 @@ def resources_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "store": store,
         "database": database,
         "fetcher": fetcher,
-        "archive": ArchiveResource(store=store, database=database, fetcher=fetcher,
-                                   operator=settings.operator),
+        "archive": ArchiveResource(
+            store=store, database=database, fetcher=fetcher, operator=settings.operator,
+            processes=max(1, _number(env, "ARCHIVE_PROCESSES", min(os.cpu_count() or 1, 4)))),
         "sources_file": SourcesFileResource(path=str(default_sources_path(env))),
     }

@@ -50,6 +50,7 @@ from pipelines.checks import (
     METADATA_SCHEMA_VALID,
     WARC_VALID,
 )
+from pipelines.partitioned import latest_materializations, range_tags
 from pipelines.resources import resources_from_env
 
 ARTICLE = "/2024/03/04/harbour-lighthouse-vote.html"
@@ -160,8 +161,15 @@ def test_scheduled_range_runs_in_one_step(env: dict[str, str], instance: Dagster
     assert asset_meta(instance, catalog.key)["rows"] == 4
 
     # The daily recapture: unchanged pages become revisits; the chain stays intact.
-    assert run_archive_job(defs, instance, keys).success
+    again = run_archive_job(defs, instance, keys)
+    assert again.success
     assert {partition_meta(instance, capture.key, k)["change"] for k in keys} == {"unchanged"}
+    # Each partition's newest materialization, and the newest one made by another run.
+    newest = latest_materializations(instance, capture.key, keys)
+    before = latest_materializations(instance, capture.key, keys, before_run=again.run_id)
+    assert {r.run_id for r in newest.values()} == {again.run_id}
+    assert {r.run_id for r in before.values()} == {result.run_id}
+    assert list(newest) == list(before) == keys
     with Archive.open(Settings.from_env(env)) as arc, read(arc.engine) as conn:
         count, problems = check_chain(conn)
     assert count > 0 and problems == []
@@ -296,3 +304,33 @@ def test_a_run_starts_by_adopting_what_a_crash_left(env: dict[str, str],
         report = arc.verify()
     assert kinds == {"document", "http"}
     assert report.ok, [p.message for p in report.problems]
+
+
+def test_one_capture_that_cannot_be_extracted_fails_alone_in_a_range(
+        env: dict[str, str], instance: DagsterInstance, site: str) -> None:
+    """Metadata of a range is extracted in one pass; a capture that cannot be extracted
+    fails its own partition, the others are still extracted."""
+    keys = register_sources(env, instance)
+    resources = resources_from_env(env)
+    captured = materialize([*ASSETS, *ALL_CHECKS], instance=instance, resources=resources,
+                           selection=AssetSelection.assets(capture), tags=range_tags(keys))
+    assert captured.success
+    broken = partition_key(site + ARTICLE)
+    cid = partition_meta(instance, capture.key, broken)["capture_id"]
+    with Archive.open(Settings.from_env(env)) as arc, arc.engine.begin() as conn:
+        conn.execute(text("DELETE FROM records WHERE type = 'response' AND capture_pk = "
+                          "(SELECT id FROM captures WHERE capture_id = :c)"), {"c": cid[7:]})
+
+    result = materialize([*ASSETS, *ALL_CHECKS], instance=instance, resources=resources,
+                         selection=AssetSelection.assets(article_metadata)
+                         | AssetSelection.checks_for_assets(article_metadata),
+                         tags=range_tags(keys), raise_on_error=False)
+    failed = partition_meta(instance, article_metadata.key, broken)
+    assert failed["status"] == "failed" and "no response or resource record" in failed["error"]
+    ok = [k for k in keys if partition_meta(instance, capture.key, k)["status"] == "complete"
+          and k != broken]
+    assert ok and all(partition_meta(instance, article_metadata.key, k)["status"] == "extracted"
+                      for k in ok)
+    evaluations = check_evaluations(result)
+    assert not evaluations[(METADATA_SCHEMA_VALID, broken)].passed
+    assert all(evaluations[(METADATA_SCHEMA_VALID, k)].passed for k in ok)
