@@ -17,6 +17,7 @@ from archive.demo import EXAMPLES
 from archive.errors import ConfigError
 from pipelines.assets import custody_checkpoint
 from pipelines.resources import ArchiveResource, resources_from_env
+from pipelines.storage import PooledSqliteEventLogStorage
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,11 +89,16 @@ def test_database_url_from_the_process_environment_is_not_shown(
     assert (tmp_path / "elsewhere.sqlite").is_file()  # ...and the run used the value
 
 
-def test_embedded_instance_config_keeps_politeness_limits(tmp_path: Path) -> None:
+def test_embedded_instance_config_keeps_politeness_limits(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     shutil.copy(ROOT / "deploy" / "dagster.yaml", tmp_path / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))  # as scripts/ui sets it
     with DagsterInstance.from_ref(InstanceRef.from_dir(str(tmp_path))) as instance:
         config = instance.get_concurrency_config()
         assert config.pool_config.default_pool_limit == 1
         assert {"key": "archive/capture", "limit": 1} in \
             config.run_queue_config.tag_concurrency_limits
         assert instance.storage_directory().startswith(str(tmp_path))
+        assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage)
+        assert instance.event_log_storage.supports_global_concurrency_limits  # pools need it
+    assert (tmp_path / "history" / "runs" / "index.db").is_file()  # Dagster's usual place

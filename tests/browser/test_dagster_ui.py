@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance
-from dagster._core.instance.ref import InstanceRef
 from pipelinekit import (
     definitions,
     deployment_env,
@@ -86,9 +85,10 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
     dagster_home = tmp / "dagster"
     dagster_home.mkdir()
     shutil.copy(ROOT / "deploy" / "dagster.yaml", dagster_home / "dagster.yaml")
-    with serve_site(0) as site:
+    with serve_site(0) as site, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DAGSTER_HOME", str(dagster_home))  # as scripts/ui sets it
         env = deployment_env(tmp / "home", example_sources(site, tmp / "sources.yaml"))
-        with DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home))) as instance:
+        with DagsterInstance.get() as instance:
             keys = register_sources(env, instance)
             assert run_archive_job(definitions(env), instance, keys).success
             key = partition_key(site + ARTICLE)

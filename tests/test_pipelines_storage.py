@@ -1,0 +1,159 @@
+"""The embedded instance's event log (pipelines/storage.py): Dagster's SQLite storage with
+its connections kept open. A real run on deploy/dagster.yaml; what it wrote must read
+back the same through Dagster's stock storage, and a watcher (how the UI follows a live
+run) must see every event as it is written."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dagster import AssetCheckKey, DagsterEventType, DagsterInstance
+from dagster._core.events.log import EventLogEntry
+from dagster._core.instance.ref import InstanceRef
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from pipelinekit import (
+    definitions,
+    deployment_env,
+    example_sources,
+    partition_meta,
+    register_sources,
+    run_archive_job,
+)
+
+from archive.demo import serve_site
+from pipelines.assets import article_metadata, capture
+from pipelines.checks import (
+    CAPTURE_COMPLETE,
+    CUSTODY_CONSISTENT,
+    HASHES_MATCH_DB,
+    METADATA_SCHEMA_VALID,
+    WARC_VALID,
+)
+from pipelines.storage import PooledSqliteEventLogStorage
+
+ROOT = Path(__file__).resolve().parent.parent
+STOCK_CONFIG = "telemetry:\n  enabled: false\n"  # Dagster's own default storage
+
+
+@pytest.fixture
+def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "dagster"
+    home.mkdir()
+    shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # as scripts/ui sets it
+    return home
+
+
+def _stock(home: Path) -> DagsterInstance:
+    """The same directory opened with Dagster's stock SQLite storage."""
+    stock = home.parent / "stock"
+    stock.mkdir(exist_ok=True)
+    (stock / "dagster.yaml").write_text(
+        STOCK_CONFIG + f"storage:\n  sqlite:\n    base_dir: {home}\n", "utf-8")
+    return DagsterInstance.from_ref(InstanceRef.from_dir(str(stock)))
+
+
+def test_a_run_on_the_embedded_instance_reads_back_through_stock_storage(
+        tmp_path: Path, dagster_home: Path) -> None:
+    with serve_site(0) as site:
+        env = deployment_env(tmp_path / "home", example_sources(site, tmp_path / "s.yaml"))
+        with DagsterInstance.get() as instance:
+            storage = instance.event_log_storage
+            assert isinstance(storage, PooledSqliteEventLogStorage)
+            keys = register_sources(env, instance)
+            result = run_archive_job(definitions(env), instance, keys)
+            assert result.success
+            run_id = result.run_id
+            # One engine per database file (the index and the run shards), kept open.
+            assert {"index", run_id} <= set(storage._engines)
+
+    with _stock(dagster_home) as stock:
+        assert type(stock.event_log_storage) is SqliteEventLogStorage
+        for key in keys:
+            cap = partition_meta(stock, capture.key, key)
+            assert cap["status"] == "complete" and cap["capture_id"].startswith("sha256:")
+            assert partition_meta(stock, article_metadata.key, key)["status"] == "extracted"
+        checks = [AssetCheckKey(capture.key, n) for n in
+                  (WARC_VALID, HASHES_MATCH_DB, CUSTODY_CONSISTENT, CAPTURE_COMPLETE)]
+        checks.append(AssetCheckKey(article_metadata.key, METADATA_SCHEMA_VALID))
+        # What the UI shows per partition: each check passed on the latest materialization.
+        infos = stock.event_log_storage.get_asset_check_partition_info(checks)
+        seen = {(i.check_key.name, i.partition_key): i for i in infos}
+        for check in checks:
+            for key in keys:
+                info = seen[(check.name, key)]
+                assert info.latest_execution_status == AssetCheckExecutionRecordStatus.SUCCEEDED
+                assert info.latest_planned_run_id == run_id and info.is_current
+        logged = stock.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
+        assert len(logged) == 5 * len(keys) + 1  # and custody_log_consistent
+
+
+def _message(run_id: str, text: str) -> EventLogEntry:
+    return EventLogEntry(error_info=None, level="INFO", user_message=text, run_id=run_id,
+                         timestamp=time.time())
+
+
+def test_a_watcher_sees_each_event_of_a_live_run(dagster_home: Path) -> None:
+    run_id = str(uuid.uuid4())
+    seen: list[str] = []
+    arrived = threading.Condition()
+
+    def on_event(entry: EventLogEntry, cursor: Any) -> None:
+        with arrived:
+            seen.append(entry.user_message)
+            arrived.notify_all()
+
+    def wait_for(count: int) -> list[str]:
+        with arrived:
+            arrived.wait_for(lambda: len(seen) >= count, timeout=10)
+            return list(seen)
+
+    # Two instances, as the run worker and the webserver are two processes.
+    with DagsterInstance.get() as writer, DagsterInstance.get() as reader:
+        writer.event_log_storage.store_event(_message(run_id, "first"))
+        reader.event_log_storage.watch(run_id, None, on_event)
+        try:
+            time.sleep(0.5)  # the observer is running
+            for i, text in enumerate(("second", "third", "fourth"), start=2):
+                writer.event_log_storage.store_event(_message(run_id, text))
+                assert wait_for(i)[-1] == text
+        finally:
+            reader.event_log_storage.end_watch(run_id, on_event)
+    assert seen == ["first", "second", "third", "fourth"]
+
+
+def test_engines_are_not_shared_with_a_forked_child(dagster_home: Path) -> None:
+    """After a fork, the child opens its own connections (never its parent's)."""
+    import multiprocessing
+
+    with DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        assert isinstance(storage, PooledSqliteEventLogStorage)
+        run_id = str(uuid.uuid4())
+        storage.store_event(_message(run_id, "parent"))
+        parent_engine = storage._engines[run_id]
+        ctx = multiprocessing.get_context("fork")
+        done = ctx.Queue()
+        child = ctx.Process(target=_child_writes, args=(storage, run_id, done))
+        child.start()
+        child.join(30)
+        assert child.exitcode == 0
+        assert done.get(timeout=5) == "fresh engine"
+        assert storage._engines[run_id] is parent_engine
+        storage.store_event(_message(run_id, "parent again"))
+        messages = [r.event_log_entry.user_message
+                    for r in storage.get_records_for_run(run_id).records]
+    assert messages == ["parent", "child", "parent again"]
+
+
+def _child_writes(storage: PooledSqliteEventLogStorage, run_id: str, done: Any) -> None:
+    before = storage._engines.get(run_id)
+    storage.store_event(_message(run_id, "child"))
+    done.put("fresh engine" if storage._engines[run_id] is not before else "shared engine")
