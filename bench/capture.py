@@ -109,7 +109,13 @@ def verify_pair(home: Path, runs: int) -> dict[str, Any]:
 
 
 def ours_once(
-    urls_file: Path, n: int, tmp: Path, concurrency: int, batch: int, keep: bool = False
+    urls_file: Path,
+    n: int,
+    tmp: Path,
+    concurrency: int,
+    batch: int,
+    processes: int,
+    keep: bool = False,
 ) -> tuple[dict[str, Any], Path]:
     home = Path(tmp) / f"ours-{n}-{time.monotonic_ns()}"
     r = run_json_child(
@@ -123,6 +129,8 @@ def ours_once(
             str(concurrency),
             "--batch",
             str(batch),
+            "--processes",
+            str(processes),
         ]
     )
     if r["ok"] != n:
@@ -136,7 +144,14 @@ def ours_once(
 
 
 def capture_pairs(
-    server: Server, n: int, tmp: Path, rounds: int, concurrency: int, batch: int, log: Any
+    server: Server,
+    n: int,
+    tmp: Path,
+    rounds: int,
+    concurrency: int,
+    batch: int,
+    processes: int,
+    log: Any,
 ) -> dict[str, Any]:
     """Rounds of: ours, wget --no-warc-compression, wget (gzip), warcio; ratios per round."""
     urls_file = write_urls(tmp / f"urls-{n}.txt", server.urls(n))
@@ -145,7 +160,7 @@ def capture_pairs(
     raw: list[dict[str, Any]] = []
     verify_rounds: list[dict[str, Any]] = []
     for r in range(rounds):
-        o, home = ours_once(urls_file, n, tmp, concurrency, batch, keep=True)
+        o, home = ours_once(urls_file, n, tmp, concurrency, batch, processes, keep=True)
         figures["ours"].append(o["pages_s"])
         with scratch("wget-", tmp) as d:
             w = _wget(urls_file, d, compress=False)
@@ -185,7 +200,8 @@ def capture_pairs(
     return {
         "pages": n,
         "concurrency": concurrency,
-        "per_host": concurrency,
+        "processes": processes,
+        "per_host": concurrency * processes,
         "batch_size": batch,
         "pages_s": {k: stats(v) for k, v in figures.items()},
         "ratio_ours_over": {k: stats(v) for k, v in ratios.items()},
@@ -201,6 +217,7 @@ def scaling(
     runs_for: dict[int, int],
     concurrency: int,
     batch: int,
+    processes: int,
     log: Any,
 ) -> dict[str, Any]:
     """Ours at each N (capture then verify), per-page cost, and peak RSS."""
@@ -209,7 +226,7 @@ def scaling(
         urls_file = write_urls(tmp / f"urls-{n}.txt", server.urls(n))
         caps, rss, growth, verifies = [], [], [], []
         for _ in range(runs_for.get(n, 1)):
-            o, home = ours_once(urls_file, n, tmp, concurrency, batch, keep=True)
+            o, home = ours_once(urls_file, n, tmp, concurrency, batch, processes, keep=True)
             caps.append(o)
             rss.append(o["maxrss_kib"] / 1024)
             growth.append((o["maxrss_kib"] - o["rss_before_kib"]) / 1024)

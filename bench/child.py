@@ -1,9 +1,9 @@
 """Work the bench runs in a fresh process, one JSON line on stdout per call.
 
-``python -m bench.child ours --urls F --home DIR [--concurrency C] [--batch B]``
+``python -m bench.child ours --urls F --home DIR [--concurrency C] [--batch B] [--processes P]``
     our full capture path (fetch, gzip'd WARC, hashes, custody events; no metadata)
-    through ``Archive.capture``; the per-host politeness limit is lifted to C for the
-    bench's one loopback host.
+    through ``Archive.capture`` on P worker processes of C fetch threads; the per-host
+    politeness limit is lifted to C x P for the bench's one loopback host.
 ``python -m bench.child warcio --urls F --out FILE``
     warcio's ``capture_http`` around a requests Session, one URL after another.
 ``python -m bench.child verify --home DIR``
@@ -24,12 +24,14 @@ from typing import Any
 
 
 def _rss() -> int:
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    """The larger high-water mark of this process and its largest worker process."""
+    return int(max(resource.getrusage(who).ru_maxrss
+                   for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
 
 
 def _cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
+    return sum(r.ru_utime + r.ru_stime
+               for r in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
 
 
 def ours(args: argparse.Namespace) -> dict[str, Any]:
@@ -50,10 +52,14 @@ def ours(args: argparse.Namespace) -> dict[str, Any]:
         cpu0 = _cpu()
         start = time.perf_counter()
         outcomes = arc.capture(
-            urls, concurrency=args.concurrency, per_host=args.concurrency, batch_size=args.batch
+            urls,
+            concurrency=args.concurrency,
+            per_host=args.concurrency * args.processes,
+            batch_size=args.batch,
+            processes=args.processes,
         )
         seconds = time.perf_counter() - start
-        cpu = _cpu() - cpu0
+        cpu = _cpu() - cpu0  # this process and its (finished) worker processes
         ok = sum(1 for o in outcomes if o.ok)
         stats = arc.stats()
     del outcomes
@@ -133,6 +139,7 @@ def main() -> None:
     p.add_argument("--db")
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--processes", type=int, default=1)
     p = sub.add_parser("warcio")
     p.add_argument("--urls", required=True)
     p.add_argument("--out", required=True)
