@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import re
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from archive.metadata import credits
 from archive.metadata.credits import credited
 
 
@@ -62,3 +67,17 @@ def test_confidence_grows_with_repeated_credits() -> None:
         None,
     )
     assert once.confidence < thrice.confidence <= 0.9
+
+
+_ANY_CUE = re.compile("(?:" + "|".join(credits._AFTER_CUES) + ")", re.IGNORECASE)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cue=st.from_regex(_ANY_CUE, fullmatch=True), before=st.sampled_from(["", "x ", ". "]))
+def test_the_first_letter_lookahead_never_hides_a_cue(cue: str, before: str) -> None:
+    """_AFTER skips positions whose letter no cue starts with; every cue must still match
+    exactly where the plain alternation does."""
+    text = f"{before}{cue} The Guardian"
+    plain = re.compile(r"(?<![\w])" + _ANY_CUE.pattern + r"\s+", re.IGNORECASE)
+    assert [m.span() for m in credits._AFTER.finditer(text)] == \
+        [m.span() for m in plain.finditer(text)]
