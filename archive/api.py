@@ -29,7 +29,7 @@ from archive.custody import (
     events_for,
     row_to_event,
 )
-from archive.db import open_database, read, run_write
+from archive.db import in_chunks, open_database, read, run_write
 from archive.errors import (
     AmbiguousHashError,
     ArchiveError,
@@ -225,14 +225,13 @@ class Archive:
     def captures_in_run(self, run_id: str, urls: Iterable[str]) -> dict[str, CaptureResult]:
         """The latest capture of each URL made by orchestrator run ``run_id``, leaving out
         transient answers (5xx, 429) that a retry is meant to fetch again."""
-        wanted = list(dict.fromkeys(urls))
         found: dict[str, CaptureResult] = {}
         with read(self.engine) as conn:
-            for i in range(0, len(wanted), 500):
+            for chunk in in_chunks(urls):
                 rows = conn.execute(
                     select(captures, warc_files.c.relpath, warc_files.c.sha256.label("wsha"))
                     .join(warc_files, warc_files.c.id == captures.c.warc_file_id)
-                    .where(captures.c.run_id == run_id, captures.c.url.in_(wanted[i:i + 500]))
+                    .where(captures.c.run_id == run_id, captures.c.url.in_(chunk))
                     .order_by(captures.c.id)).all()
                 for r in rows:
                     if r.http_status is not None and (r.http_status >= 500 or
@@ -318,19 +317,7 @@ class Archive:
                 for obj in filter(None, [cap["capture_id"], cap["content_hash"]]):
                     for e in events_for(conn, obj):
                         evs[e.seq] = e
-            out.append({
-                **cap,
-                "withdrawn": any(e.type == DELETION and cap["capture_id"] in e.objects
-                                 for e in evs.values()),
-                "manifest": json.loads(row.manifest),
-                "provenance": json.loads(row.provenance),
-                "records": [{"record_id": r.record_id, "type": r.type,
-                             "target_uri": r.target_uri, "date": r.date, "offset": r.offset,
-                             "length": r.length, "block_digest": PREFIX + r.block_digest,
-                             "payload_digest": PREFIX + r.payload_digest
-                             if r.payload_digest else None} for r in recs],
-                "events": [evs[k].to_json() for k in sorted(evs)],
-            })
+            out.append(_shown(cap, row, recs, [evs[k] for k in sorted(evs)]))
         return out
 
     def show_many(self, capture_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -339,11 +326,9 @@ class Archive:
         there are, for a pipeline step that checks a whole range of captures. ``events``
         are those naming the capture id itself (``show`` adds those naming its content
         hash, which grow with every revisit of an unchanged page)."""
-        wanted = list(dict.fromkeys(hex_part(c) for c in capture_ids))
         out: dict[str, dict[str, Any]] = {}
         with read(self.engine) as conn:
-            for i in range(0, len(wanted), 500):
-                chunk = wanted[i:i + 500]
+            for chunk in in_chunks(hex_part(c) for c in capture_ids):
                 rows = conn.execute(
                     select(captures, warc_files.c.relpath)
                     .join(warc_files, warc_files.c.id == captures.c.warc_file_id)
@@ -362,15 +347,8 @@ class Archive:
                     evs.setdefault(e.object_hash, []).append(row_to_event(e))
                 for row in rows:
                     cap = _capture_summary(row)
-                    mine = evs.get(row.capture_id, [])
-                    out[cap["capture_id"]] = {
-                        **cap,
-                        "withdrawn": any(e.type == DELETION for e in mine),
-                        "manifest": json.loads(row.manifest),
-                        "provenance": json.loads(row.provenance),
-                        "records": [_record_json(r) for r in recs.get(row.id, [])],
-                        "events": [e.to_json() for e in mine],
-                    }
+                    out[cap["capture_id"]] = _shown(cap, row, recs.get(row.id, []),
+                                                    evs.get(row.capture_id, []))
         return out
 
     def delete(self, hash_or_prefix: str, *, reason: str, person: str | None = None
@@ -579,6 +557,20 @@ def _capture_summary(r: Any) -> dict[str, Any]:
         "http_status": r.http_status, "content_type": r.content_type,
         "captured_at": r.started_at, "warc_file": r.relpath,
         "revisit_of": PREFIX + r.revisit_of if r.revisit_of else None,
+    }
+
+
+def _shown(cap: dict[str, Any], row: Any, recs: Sequence[Any], evs: Sequence[Event],
+           ) -> dict[str, Any]:
+    """What :meth:`Archive.show` says of one capture: its summary, the stored manifest
+    and provenance, its WARC records and the custody events given (in log order)."""
+    return {
+        **cap,
+        "withdrawn": any(e.type == DELETION and cap["capture_id"] in e.objects for e in evs),
+        "manifest": json.loads(row.manifest),
+        "provenance": json.loads(row.provenance),
+        "records": [_record_json(r) for r in recs],
+        "events": [e.to_json() for e in evs],
     }
 
 

@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, func, select
 
+from archive.db import in_chunks
 from archive.errors import ConfigError, NotFoundError
 from archive.hashing import PREFIX, hex_part
 from archive.tables import captures, metadata_versions
@@ -324,11 +325,9 @@ def load_citation_data_many(conn: Connection, capture_ids: Sequence[str], *, arc
     """:func:`load_citation_data` of many exact capture ids (``sha256:<hex>``), keyed by
     capture id; ids not stored are left out. Three queries per 500 ids (a catalogue of
     every capture)."""
-    wanted = list(dict.fromkeys(hex_part(c) for c in capture_ids))
     out: dict[str, CitationData] = {}
-    for i in range(0, len(wanted), 500):
-        rows = conn.execute(select(captures).where(
-            captures.c.capture_id.in_(wanted[i:i + 500]))).all()
+    for chunk in in_chunks(hex_part(c) for c in capture_ids):
+        rows = conn.execute(select(captures).where(captures.c.capture_id.in_(chunk))).all()
         originals = {r.revisit_of for r in rows if r.revisit_of}
         pk_of = {r.capture_id: r.id for r in conn.execute(
             select(captures.c.id, captures.c.capture_id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import fcntl
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -83,6 +83,18 @@ def inserted_id(result: Any) -> int:
     if key is None:
         raise DatabaseError("the database returned no id for an inserted row")
     return int(key[0])
+
+
+IN_CHUNK = 500
+"""Values bound in one ``IN (...)`` query: well below SQLite's limit on parameters."""
+
+
+def in_chunks(values: Iterable[T]) -> Iterator[list[T]]:
+    """``values`` without repeats, in first-seen order, cut into lists of
+    :data:`IN_CHUNK` for ``column.in_(...)`` lookups of any number of keys."""
+    unique = list(dict.fromkeys(values))
+    for i in range(0, len(unique), IN_CHUNK):
+        yield unique[i:i + IN_CHUNK]
 
 
 def is_sqlite(engine: Engine) -> bool:

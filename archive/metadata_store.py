@@ -24,7 +24,7 @@ from archive import metadata as md
 from archive.canonical import canonical_json
 from archive.capture import Recorder
 from archive.custody import METADATA_EXTRACTION, Agent, NewEvent
-from archive.db import DatabaseError, inserted_id, read, run_write
+from archive.db import DatabaseError, in_chunks, inserted_id, read, run_write
 from archive.errors import MetadataError, NotFoundError
 from archive.hashing import PREFIX, hex_part, sha256_bytes
 from archive.metadata.schema import errors as schema_errors
@@ -260,13 +260,12 @@ def latest_versions(recorder: Recorder, capture_ids: Sequence[str]) -> dict[str,
     """The newest stored version of each capture in ``capture_ids`` (``sha256:<hex>``),
     keyed by capture id, in :func:`stored_versions`' form; captures without one are left
     out. Two queries per 500 ids."""
-    wanted = list(dict.fromkeys(hex_part(c) for c in capture_ids))
     out: dict[str, dict[str, Any]] = {}
     with read(recorder.engine) as conn:
-        for i in range(0, len(wanted), 500):
+        for chunk in in_chunks(hex_part(c) for c in capture_ids):
             newest = (select(func.max(metadata_versions.c.id))
                       .join(captures, captures.c.id == metadata_versions.c.capture_pk)
-                      .where(captures.c.capture_id.in_(wanted[i:i + 500]))
+                      .where(captures.c.capture_id.in_(chunk))
                       .group_by(metadata_versions.c.capture_pk))
             rows = conn.execute(
                 select(metadata_versions, captures.c.capture_id)

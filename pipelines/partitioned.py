@@ -44,6 +44,8 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from archive.db import in_chunks
+
 __all__ = ["ASSET_PARTITION_RANGE_END_TAG", "ASSET_PARTITION_RANGE_START_TAG"]
 
 
@@ -97,24 +99,20 @@ def _clean(metadata: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in metadata.items() if v is not None}
 
 
-_CHUNK = 500  # partitions per query: well below SQLite's limit on bound parameters
-
-
 def latest_materializations(instance: DagsterInstance, asset_key: AssetKey,
                             keys: Iterable[str], *, before_run: str | None = None,
                             ) -> dict[str, EventLogRecord]:
     """The newest materialization record of each partition in ``keys`` (those that have
     one); with ``before_run``, the newest one made by another run.
 
-    Two queries per 500 partitions, whatever the length of their history: the newest
+    Two queries per 500 partitions (``in_chunks``), whatever the length of their history: the newest
     storage id of each partition, then those records. Only a partition whose newest
     record comes from ``before_run`` itself (a step that failed after reporting) is
     looked up on its own."""
     keys = list(dict.fromkeys(keys))
     out: dict[str, EventLogRecord] = {}
     again: list[str] = []
-    for i in range(0, len(keys), _CHUNK):
-        chunk = keys[i:i + _CHUNK]
+    for chunk in in_chunks(keys):
         newest = instance.get_latest_storage_id_by_partition(
             asset_key, DagsterEventType.ASSET_MATERIALIZATION, set(chunk))
         if not newest:
