@@ -408,7 +408,8 @@ class Recorder:
                                    record_id=resp_id, date=date,
                                    content_type=HTTP_RESPONSE_TYPE,
                                    block_digest=ex.response_sha256,
-                                   payload_digest=_payload_digest(ex))
+                                   payload_digest=final_payload_digest if i == last
+                                   else _payload_digest(ex))
             req_body = ex.request_bytes.find(b"\r\n\r\n")
             req = w.write("request", [*common, ("WARC-Concurrent-To", resp_id)],
                           Block.of(ex.request_bytes,

@@ -35,7 +35,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -221,9 +221,7 @@ class FetchResult:
 
     def close(self) -> None:
         """Release the spooled bytes, in memory and on disk (idempotent)."""
-        for exchange in self.exchanges:
-            exchange.response_file.discard()
-            exchange.body_file.discard()
+        _discard(self.exchanges)
         if self._spool is not None:
             self._spool.remove()
 
@@ -968,7 +966,7 @@ def _header_pairs(lines: list[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def _discard(exchanges: list[Exchange]) -> None:
+def _discard(exchanges: Iterable[Exchange]) -> None:
     for exchange in exchanges:
         exchange.response_file.discard()
         exchange.body_file.discard()
