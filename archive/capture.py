@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, func, insert, select
 from archive import SOFTWARE, SOFTWARE_NAME, __version__
 from archive.canonical import canonical_json
 from archive.config import Settings
-from archive.content import Decoded, decode_body, sniff_type
+from archive.content import Decoded, decode_body, parse_codings, sniff_type
 from archive.custody import (
     CAPTURE,
     INGESTION,
@@ -106,6 +106,17 @@ class CaptureFailure:
         return {"url": self.url, "status": "failed", **self.error.to_dict()}
 
 
+@dataclass(frozen=True)
+class _Content:
+    """What a capture records of its content (as :class:`Decoded` gives it), known
+    without decoding when the body has no content coding."""
+
+    sha256: str
+    size: int
+    codings: tuple[str, ...]
+    error: str | None
+
+
 @dataclass
 class _Prepared:
     """A capture whose bytes are in hand and whose records are about to be written."""
@@ -162,15 +173,22 @@ class Recorder:
                       robots: dict[str, Any] | None = None) -> _Prepared:
         final = result.exchanges[-1]
         ctype = final.header("content-type")
-        with final.open_body() as body, decode_body(
-                body, final.content_encoding, max_output=result.policy.max_decoded_bytes,
-                max_depth=result.policy.max_encoding_depth) as decoded:
-            prepared = self._prepare_decoded(result, agent, decoded, ctype)
+        policy = result.policy
+        if not parse_codings(final.content_encoding) and \
+                final.body_length <= policy.max_decoded_bytes:
+            # No content coding: the content is the body the fetcher already hashed.
+            content = _Content(final.body_sha256, final.body_length, (), None)
+            prepared = self._prepare_decoded(result, agent, content, ctype)
+        else:
+            with final.open_body() as body, decode_body(
+                    body, final.content_encoding, max_output=policy.max_decoded_bytes,
+                    max_depth=policy.max_encoding_depth) as decoded:
+                prepared = self._prepare_decoded(result, agent, decoded, ctype)
         prepared.provenance["robots"] = robots or {"policy": "not checked"}
         prepared.run_id = agent.run_id
         return prepared
 
-    def _prepare_decoded(self, result: FetchResult, agent: Agent, decoded: Decoded,
+    def _prepare_decoded(self, result: FetchResult, agent: Agent, decoded: _Content | Decoded,
                          ctype: str | None) -> _Prepared:
         final = result.exchanges[-1]
         problems: list[str] = []
@@ -441,7 +459,8 @@ class Recorder:
             ("dagster-run-id", agent.run_id or ""),
         ])
 
-    def _fetch_provenance(self, result: FetchResult, agent: Agent, decoded: Decoded,
+    def _fetch_provenance(self, result: FetchResult, agent: Agent,
+                          decoded: _Content | Decoded,
                           ctype: str | None) -> dict[str, Any]:
         final = result.exchanges[-1]
         policy = result.policy

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import capture, corpus
-from bench.common import PYTHON, ROOT, Server, run_child, scratch, stats
+from bench.common import PYTHON, ROOT, LoopbackServer, run_child, scratch, start_server, stats
 
 RESULTS = ROOT / "bench" / "results"
 SECTIONS = ("capture", "verify", "breakdown", "metadata", "custody", "merkle", "pipeline")
@@ -65,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=os.cpu_count() or 1,
         help="our capture worker processes (default: one per CPU)",
+    )
+    parser.add_argument(
+        "--server",
+        choices=("auto", "nginx", "python"),
+        default="auto",
+        help="the loopback server every contender fetches from (auto: nginx if installed)",
     )
     parser.add_argument("--only", help="comma-separated sections: " + ",".join(SECTIONS))
     parser.add_argument(
@@ -108,8 +114,6 @@ def main(argv: list[str] | None = None) -> int:
             "per_host_limit": f"lifted to {args.concurrency * args.processes} for the bench's "
             "one loopback host (127.0.0.1); the default is 1",
             "page_bytes_mean": sum(len(corpus.page(i)) for i in range(min(n, 200))) / min(n, 200),
-            "server": "bench.server: Python raw-socket HTTP/1.1, thread pool, pages from "
-            "memory, keep-alive; the same for every contender",
         },
     }
     log(
@@ -121,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     server = None
     try:
         if only & {"capture", "verify", "pipeline", "breakdown"}:
-            server = Server(max([*sizes, pipeline_pages]))
+            server = start_server(max([*sizes, pipeline_pages]), tmp_root, args.server)
+            res["meta"]["server"] = server.describe + "; the same for every contender"
             log(f"server on {server.base} ({server.pages} pages)")
         if only & {"capture", "verify"}:
             res["server_alone"] = capture.server_alone(
@@ -240,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _urls(server: Server, n: int, tmp: Path) -> Path:
+def _urls(server: LoopbackServer, n: int, tmp: Path) -> Path:
     from bench.common import write_urls
 
     return write_urls(tmp / f"urls-{n}.txt", server.urls(n))
@@ -271,7 +276,7 @@ def _scale_entry(pairs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _breakdown(server: Server, n: int, tmp: Path, runs: int) -> dict[str, Any]:
+def _breakdown(server: LoopbackServer, n: int, tmp: Path, runs: int) -> dict[str, Any]:
     from bench.common import write_urls
 
     urls_file = write_urls(tmp / f"urls-breakdown-{n}.txt", server.urls(n, start=0))
@@ -309,7 +314,9 @@ def _breakdown(server: Server, n: int, tmp: Path, runs: int) -> dict[str, Any]:
     return out
 
 
-def _pipeline(server: Server | None, pages: int, tmp: Path, concurrency: int) -> dict[str, Any]:
+def _pipeline(
+    server: LoopbackServer | None, pages: int, tmp: Path, concurrency: int
+) -> dict[str, Any]:
     if server is None:
         return {"error": "no server"}
     try:

@@ -12,7 +12,7 @@ from typing import Any
 
 from bench.common import (
     PYTHON,
-    Server,
+    LoopbackServer,
     du,
     run_child,
     run_json_child,
@@ -52,7 +52,9 @@ def _wget(
     return {"seconds": wall, "maxrss_kib": rss, "warc_bytes": size}
 
 
-def server_alone(server: Server, urls_file: Path, n: int, tmp: Path, runs: int) -> dict[str, Any]:
+def server_alone(
+    server: LoopbackServer, urls_file: Path, n: int, tmp: Path, runs: int
+) -> dict[str, Any]:
     """The server with no archiving client work: wget to /dev/null, with and without
     keep-alive (our fetcher opens one connection per page)."""
     ka, close = [], []
@@ -144,7 +146,7 @@ def ours_once(
 
 
 def capture_pairs(
-    server: Server,
+    server: LoopbackServer,
     n: int,
     tmp: Path,
     rounds: int,
@@ -211,7 +213,7 @@ def capture_pairs(
 
 
 def scaling(
-    server: Server,
+    server: LoopbackServer,
     sizes: list[int],
     tmp: Path,
     runs_for: dict[int, int],

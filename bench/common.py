@@ -1,10 +1,11 @@
-"""Shared helpers: statistics, the loopback server process, child processes with rusage."""
+"""Shared helpers: statistics, the loopback server (nginx or Python), child processes."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -57,7 +58,8 @@ def run_child(
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(
-            list(argv), cwd=cwd, stdout=out, stderr=err, env=env or env_for_children())
+            list(argv), cwd=cwd, stdout=out, stderr=err, env=env or env_for_children()
+        )
         timer = threading.Timer(timeout, proc.kill)
         timer.start()
         try:
@@ -89,14 +91,140 @@ def run_json_child(args: Sequence[str], *, timeout: float = 900) -> dict[str, An
     return result
 
 
+NGINX = shutil.which("nginx") or next(
+    (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
+)
+
+_NGINX_CONF = """\
+{user}worker_processes 1;
+daemon off;
+master_process off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_requests 1000000;
+    keepalive_timeout 60s;
+    client_body_temp_path {prefix}/tmp;
+    proxy_temp_path {prefix}/tmp;
+    fastcgi_temp_path {prefix}/tmp;
+    uwsgi_temp_path {prefix}/tmp;
+    scgi_temp_path {prefix}/tmp;
+    types {{ text/html html; }}
+    default_type text/plain;
+    charset utf-8;
+    server_tokens off;
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        root {prefix}/www;
+    }}
+}}
+"""
+
+
+def start_server(pages: int, tmp: Path, kind: str = "auto") -> LoopbackServer:
+    """nginx when it is installed (or ``kind == "nginx"``), else the Python server."""
+    if kind == "nginx" or (kind == "auto" and NGINX):
+        if not NGINX:
+            raise RuntimeError("nginx is not installed: apt-get install nginx-light")
+        return NginxServer(pages, tmp)
+    return Server(pages)
+
+
+class NginxServer:
+    """nginx serving the corpus pages as static files (one worker, sendfile, keep-alive).
+
+    The issue's preferred peer server: it costs the clients less CPU than any Python
+    server could, so the figures measure the clients, not the server.
+    """
+
+    describe = "nginx (one worker, sendfile, keep-alive), pages as static files"
+
+    def __init__(self, pages: int, tmp: Path) -> None:
+        assert NGINX
+        self.pages = pages
+        self.prefix = Path(tempfile.mkdtemp(prefix="nginx-", dir=tmp))
+        www = self.prefix / "www" / "a"
+        www.mkdir(parents=True)
+        (self.prefix / "tmp").mkdir()
+        for i in range(pages):
+            f = self.prefix / "www" / corpus.path(i).lstrip("/")
+            f.write_bytes(corpus.page(i))
+            os.utime(f, (1709542800, 1709542800))
+        self.port = _free_port()
+        conf = self.prefix / "nginx.conf"
+        conf.write_text(
+            _NGINX_CONF.format(
+                prefix=self.prefix,
+                port=self.port,
+                # As root nginx would serve as nobody, who cannot read a 0700 temp dir.
+                user="user root;\n" if os.geteuid() == 0 else "",
+            )
+        )
+        self.proc = subprocess.Popen(
+            [NGINX, "-p", str(self.prefix), "-c", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self.base = f"http://127.0.0.1:{self.port}"
+        _wait_for(self.port, self.proc, "nginx")
+
+    def urls(self, n: int, start: int = 0) -> list[str]:
+        return [self.base + corpus.path(i) for i in range(start, start + n)]
+
+    def close(self) -> None:
+        _stop(self.proc)
+        shutil.rmtree(self.prefix, ignore_errors=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for(port: int, proc: subprocess.Popen[bytes], name: str) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            raise RuntimeError(f"{name} exited ({proc.returncode}): {err.strip()[-300:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"{name} did not listen on 127.0.0.1:{port} within 20 s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class Server:
     """The loopback server (bench.server) in its own process."""
+
+    describe = (
+        "bench.server: Python raw-socket HTTP/1.1, thread pool, pages from memory, keep-alive"
+    )
 
     def __init__(self, pages: int) -> None:
         self.pages = pages
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bench.server", str(pages)],
-            stdout=subprocess.PIPE, env=env_for_children())
+            stdout=subprocess.PIPE,
+            env=env_for_children(),
+        )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().decode().strip()
         if not line:
@@ -109,12 +237,10 @@ class Server:
         return [self.base + corpus.path(i) for i in range(start, start + n)]
 
     def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        _stop(self.proc)
+
+
+LoopbackServer = Server | NginxServer
 
 
 @contextmanager
