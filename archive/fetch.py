@@ -1,23 +1,24 @@
 """Fetch a URL and keep what really went over the wire, hop by hop.
 
 A WARC ``response`` record must hold the bytes the server sent (status line, headers,
-chunk framing, compressed body), and its ``request`` record the bytes we sent. ``requests``
-and ``urllib3`` parse those bytes away, so the fetcher sits *under* them: it gives urllib3
-connection classes whose socket tees every byte to a spool (memory; a file when large),
-records the peer address and the TLS facts from that same socket, and enforces the
-total deadline inside ``recv`` (read timeouts alone never stop a server that trickles one
-byte per second).
+chunk framing, compressed body), and its ``request`` record the bytes we sent. HTTP
+clients parse those bytes away, so the fetcher sits *under* the standard library's
+``http.client``: it hands it a socket that tees every byte to a spool (memory; a file
+when large), records the peer address and the TLS facts from that same socket, and
+enforces the total deadline inside ``recv`` (read timeouts alone never stop a server
+that trickles one byte per second).
 
-The connection classes also resolve the host themselves, check every address with
-:mod:`archive.netguard` and connect to the checked address: no second DNS lookup, so no
+The connection resolves the host itself, checks every address with
+:mod:`archive.netguard` and connects to the checked address: no second DNS lookup, so no
 rebinding gap. Redirects are followed by our own loop, so every hop is checked and
 recorded as its own :class:`Exchange`. Retries (5xx, 429) are ours too, bounded by the
-policy and the deadline.
+policy and the deadline. ``requests`` prepares each request (URL quoting and IDNA,
+credentials in the URL, cookies set by an earlier hop); a session with connection
+pools would cost more than the whole exchange on a fast network.
 
-One ``requests.Session`` per fetch (creating one costs well under a millisecond) and one
-connection per exchange (we send ``Connection: close``): nothing is shared between fetches
-but the immutable policy and the TLS contexts, so a :class:`Fetcher` is safe to use from
-several threads at once.
+One connection per exchange (we send ``Connection: close``) and one cookie jar per
+fetch: nothing is shared between fetches but the immutable policy and the TLS contexts,
+so a :class:`Fetcher` is safe to use from several threads at once.
 """
 
 from __future__ import annotations
@@ -35,22 +36,18 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Literal
-from urllib.parse import urldefrag, urljoin
+from urllib.parse import urldefrag, urljoin, urlsplit
 
 import requests
-import urllib3
-from requests.adapters import HTTPAdapter
-from requests.cookies import extract_cookies_to_jar
+from requests.cookies import MockRequest, MockResponse, RequestsCookieJar
 from requests.utils import DEFAULT_CA_BUNDLE_PATH
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from archive.config import FetchPolicy
 from archive.errors import (
@@ -522,78 +519,37 @@ class _TeeReader(io.RawIOBase):
         return self._sock.recv_into(buffer)
 
 
-# --------------------------------------------------------------------------- urllib3 glue
+# --------------------------------------------------------------------------- http.client glue
 
-class _GuardedHTTPConnection(HTTPConnection):
-    def __init__(self, *args: Any, wire: _Wire, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+_SOCKET_OPTIONS: list[tuple[int, int, int | bytes]] = [
+    (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+
+
+class _WireConnection(http.client.HTTPConnection):
+    """One HTTP/1.1 connection of one exchange, on the exchange's :class:`_Wire`: the host
+    is resolved and checked by the wire, TLS (for https) is recorded from the socket, and
+    every byte goes through the tee."""
+
+    def __init__(self, host: str, port: int, wire: _Wire, tls: ssl.SSLContext | None,
+                 read_timeout: float) -> None:
+        # A trailing dot (an absolute name) is resolved as given but, like urllib3 and
+        # browsers, left out of the Host header and the TLS server name.
+        super().__init__(host.rstrip("."), port)
+        self.default_port = 443 if tls is not None else 80  # Host gets ":port" otherwise
+        self._dns_host = host
         self._wire = wire
-
-    def _new_conn(self) -> socket.socket:
-        return self._wire.connect(self._dns_host, self.port or 80, self.socket_options)
+        self._tls = tls
+        self._read_timeout = read_timeout
 
     def connect(self) -> None:
-        super().connect()
-        self.sock = self._wire.attach(self.sock)
-
-
-class _GuardedHTTPSConnection(HTTPSConnection):
-    def __init__(self, *args: Any, wire: _Wire, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._wire = wire
-
-    def _new_conn(self) -> socket.socket:
-        return self._wire.connect(self._dns_host, self.port or 443, self.socket_options)
-
-    def connect(self) -> None:
-        super().connect()
-        assert isinstance(self.sock, ssl.SSLSocket)
-        self._wire.record_tls(self.sock, verified=self.is_verified)
-        self.sock = self._wire.attach(self.sock)
-
-
-class _HTTPPool(HTTPConnectionPool):
-    ConnectionCls = _GuardedHTTPConnection
-
-
-class _HTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _GuardedHTTPSConnection
-
-    def _validate_conn(self, conn: Any) -> None:
-        # Connect without urllib3's InsecureRequestWarning: an unverified connection is
-        # the operator's recorded choice (TLSInfo.verified), not something to warn about.
-        if conn.is_closed:
-            conn.connect()
-
-
-class _WireAdapter(HTTPAdapter):
-    """Gives each exchange a fresh one-connection pool wired to that exchange's _Wire."""
-
-    def __init__(self, tls_context: ssl.SSLContext) -> None:
-        super().__init__(max_retries=0)
-        self._tls_context = tls_context
-        self.wire: _Wire | None = None
-        self.pool: HTTPConnectionPool | None = None
-
-    def get_connection_with_tls_context(
-        self, request: requests.PreparedRequest, verify: Any,
-        proxies: Mapping[str, str] | None = None, cert: Any = None,
-    ) -> HTTPConnectionPool:
-        assert self.wire is not None and request.url is not None
-        parsed = urllib3.util.parse_url(request.url)
-        host = parsed.host or ""
-        pool: HTTPConnectionPool
-        if parsed.scheme == "https":
-            pool = _HTTPSPool(host, parsed.port or 443, maxsize=1, block=False,
-                              ssl_context=self._tls_context, wire=self.wire)
-        else:
-            pool = _HTTPPool(host, parsed.port or 80, maxsize=1, block=False, wire=self.wire)
-        self.pool = pool
-        return pool
-
-    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-        """Nothing to do: the pool already carries the TLS context (a per-connection
-        CA bundle load would cost milliseconds and mutate a shared context)."""
+        wire = self._wire
+        sock: socket.socket = wire.connect(self._dns_host, self.port, _SOCKET_OPTIONS)
+        if self._tls is not None:
+            sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+            wire.record_tls(sock, verified=self._tls.verify_mode == ssl.CERT_REQUIRED)
+        tee = wire.attach(sock)
+        tee.settimeout(self._read_timeout)
+        self.sock = tee
 
 
 # --------------------------------------------------------------------------- fetcher
@@ -622,8 +578,7 @@ class Fetcher:
         check_url(url)
         spool = Spool(self._spool_parent, self._spool_memory)
         try:
-            with _SessionScope(self.policy, self._tls) as (session, adapter):
-                exchanges, retries = _Run(self, session, adapter, spool, deadline).follow(url)
+            exchanges, retries = _Run(self, spool, deadline).follow(url)
         except BaseException:
             spool.remove()
             raise
@@ -634,37 +589,16 @@ class Fetcher:
             retries=tuple(retries), _spool=spool)
 
 
-class _SessionScope:
-    """A requests.Session that trusts nothing from the environment, closed on exit."""
-
-    def __init__(self, policy: FetchPolicy, tls: ssl.SSLContext) -> None:
-        self.session = requests.Session()
-        self.session.trust_env = False  # no proxies, .netrc or CA overrides from env
-        self.session.headers.clear()
-        self.session.headers.update({
-            "User-Agent": policy.user_agent, "Accept": ACCEPT,
-            "Accept-Encoding": ACCEPT_ENCODING, "Connection": "close"})
-        self.adapter = _WireAdapter(tls)
-        self.session.adapters.clear()
-        self.session.mount("http://", self.adapter)
-        self.session.mount("https://", self.adapter)
-
-    def __enter__(self) -> tuple[requests.Session, _WireAdapter]:
-        return self.session, self.adapter
-
-    def __exit__(self, *exc: object) -> None:
-        self.session.close()
-
-
 class _Run:
     """State of one fetch: the redirect loop, retries and one exchange at a time."""
 
-    def __init__(self, fetcher: Fetcher, session: requests.Session, adapter: _WireAdapter,
-                 spool: Spool, deadline: float) -> None:
+    def __init__(self, fetcher: Fetcher, spool: Spool, deadline: float) -> None:
         self.policy = fetcher.policy
         self.clock = fetcher._clock
-        self.session = session
-        self.adapter = adapter
+        self.tls = fetcher._tls
+        self.headers = {"User-Agent": self.policy.user_agent, "Accept": ACCEPT,
+                        "Accept-Encoding": ACCEPT_ENCODING, "Connection": "close"}
+        self.cookies = RequestsCookieJar()  # set by one hop, sent by the next
         self.spool = spool
         self.deadline = deadline
         self.retries: list[RetryNote] = []
@@ -704,7 +638,7 @@ class _Run:
 
     def _cookie_state(self) -> tuple[tuple[str, ...], ...]:
         return tuple(sorted((c.domain, c.path, c.name, c.value or "")
-                            for c in self.session.cookies))
+                            for c in self.cookies))
 
     def _with_retries(self, url: str) -> tuple[Exchange, str | None]:
         attempt = 1
@@ -745,39 +679,44 @@ class _Run:
             raise FetchTimeoutError(f"{url}: the {policy.deadline:g} s deadline passed before "
                                     "the request could be sent", url=url)
         try:
-            prepared = self.session.prepare_request(requests.Request("GET", url))
+            prepared = requests.PreparedRequest()
+            prepared.prepare(method="GET", url=url, headers=self.headers, cookies=self.cookies)
         except requests.exceptions.RequestException as exc:
             raise RefusedURLError(f"refused {url}: {_one_line(exc)}", url=url) from None
         sent_url = prepared.url or url
+        parts = urlsplit(sent_url)
+        https = parts.scheme == "https"
         raw_file, body_file = self.spool.pair()
         wire = _Wire(sent_url, policy, self.deadline, raw_file)
-        self.adapter.wire = wire
+        conn = _WireConnection(parts.hostname or "", parts.port or (443 if https else 80),
+                               wire, self.tls if https else None, policy.read_timeout)
         started_at = self.clock()
         try:
             try:
-                response = self.adapter.send(
-                    prepared, stream=True, verify=policy.verify_tls, proxies={},
-                    timeout=(policy.connect_timeout, policy.read_timeout))
+                conn.putrequest("GET", prepared.path_url, skip_accept_encoding=True)
+                for name, value in prepared.headers.items():
+                    conn.putheader(name, value)
+                conn.endheaders()
+                response = conn.getresponse()
             except Exception as exc:
                 error = _pre_response_error(exc, wire, sent_url)
                 wire.finish()
                 raw_file.discard()  # no response: nothing of it is kept
                 raise error from (None if error is exc else exc)
             try:
-                extract_cookies_to_jar(  # type: ignore[no-untyped-call]
-                    self.session.cookies, prepared, response.raw)
-                location = self.session.get_redirect_target(response)
+                # requests' adapters: the cookie policy reads the URL and headers only
+                jar, res, req = self.cookies, MockResponse(response.msg), MockRequest(prepared)
+                jar.extract_cookies(res, req)  # type: ignore[arg-type]
+                location = _redirect_target(response)
                 body = HashingWriter(body_file)
                 try:
-                    truncated, why = _read_body(response.raw, body, wire, policy)
+                    truncated, why = _read_body(response, body, wire, policy)
                 finally:
                     body_file.close()
             finally:
-                response.raw.close()
+                response.close()
         finally:
-            if self.adapter.pool is not None:
-                self.adapter.pool.close()
-                self.adapter.pool = None
+            conn.close()
             wire.finish()
         ended_at = self.clock()
         with raw_file.open() as raw:
@@ -787,15 +726,15 @@ class _Run:
             url=sent_url, method="GET", request_bytes=bytes(wire.sent),
             response_file=raw_file, response_length=wire.raw.size,
             response_sha256=wire.raw.digest, header_length=header_length, protocol=protocol,
-            status=response.status_code, reason=response.reason or "",
+            status=response.status, reason=response.reason or "",
             headers=tuple(headers), body_file=body_file, body_length=body.size,
             body_sha256=body.digest, truncated=truncated, truncated_reason=why,
             started_at=started_at, ended_at=ended_at, remote_ip=wire.remote[0],
             remote_port=wire.remote[1], tls=wire.tls)
-        return exchange, location if response.status_code in REDIRECT_STATUSES else None
+        return exchange, location
 
 
-def _read_body(raw: urllib3.response.BaseHTTPResponse, sink: HashingWriter, wire: _Wire,
+def _read_body(response: http.client.HTTPResponse, sink: HashingWriter, wire: _Wire,
                policy: FetchPolicy) -> tuple[Truncation | None, str | None]:
     """Copy the entity body (content-coding kept) to ``sink`` within the limits.
 
@@ -805,15 +744,17 @@ def _read_body(raw: urllib3.response.BaseHTTPResponse, sink: HashingWriter, wire
     limit = policy.max_bytes
     error: BaseException | None = None
     try:
-        for chunk in raw.stream(_BODY_CHUNK, decode_content=False):
+        while chunk := response.read(_BODY_CHUNK):
             room = limit - sink.size
             if len(chunk) > room:
                 sink.write(chunk[:room])
                 return "length", f"body exceeds the limit of {limit} bytes"
             sink.write(chunk)
-    except (urllib3.exceptions.HTTPError, OSError, http.client.HTTPException) as exc:
+        if response.length:  # http.client ends a short Content-Length body quietly
+            raise http.client.IncompleteRead(b"", response.length)
+    except (OSError, http.client.HTTPException) as exc:
         error = exc
-    if error is None and (wire.read_error is None or not _delimited_by_close(raw)):
+    if error is None and (wire.read_error is None or not _delimited_by_close(response)):
         return None, None
     if wire.deadline_hit:
         return "time", f"the {policy.deadline:g} s deadline passed while reading the body"
@@ -828,13 +769,31 @@ def _read_body(raw: urllib3.response.BaseHTTPResponse, sink: HashingWriter, wire
     return "disconnect", f"connection closed before the body was complete: {_root_reason(error)}"
 
 
-def _delimited_by_close(raw: urllib3.response.BaseHTTPResponse) -> bool:
+def _delimited_by_close(response: http.client.HTTPResponse) -> bool:
     """No Content-Length and not chunked: only the connection's end ends the body."""
-    return not getattr(raw, "chunked", False) and raw.headers.get("Content-Length") is None
+    return not response.chunked and response.getheader("Content-Length") is None
+
+
+def _redirect_target(response: http.client.HTTPResponse) -> str | None:
+    """The Location of a redirect (repeated lines joined, as ``Exchange.header`` does).
+
+    http.client decodes header bytes as Latin-1; servers send UTF-8, so the value is
+    re-read as UTF-8 when it is valid UTF-8 (what requests and browsers do).
+    """
+    if response.status not in REDIRECT_STATUSES:
+        return None
+    values = response.msg.get_all("Location")
+    if not values:
+        return None
+    location = ", ".join(values)
+    try:
+        return location.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return location
 
 
 def _pre_response_error(exc: Exception, wire: _Wire, url: str) -> FetchError:
-    """Map whatever requests/urllib3 raised before a status line into our error tree.
+    """Map whatever was raised before a status line into our error tree.
 
     Receive errors never surface as exceptions (see ``_TeeSocket.recv_into``); the wire
     recorded them, so it is consulted before the exception chain.
@@ -843,8 +802,7 @@ def _pre_response_error(exc: Exception, wire: _Wire, url: str) -> FetchError:
     for cause in causes:
         if isinstance(cause, FetchError):
             return cause
-    timed_out = any(isinstance(c, TimeoutError | urllib3.exceptions.TimeoutError)
-                    for c in causes)
+    timed_out = any(isinstance(c, TimeoutError) for c in causes)
     if wire.deadline_hit or (timed_out and wire.remaining() <= _DEADLINE_SLACK):
         return FetchTimeoutError(f"no response from {url} within the "
                                  f"{wire.policy.deadline:g} s deadline", url=url)
@@ -898,12 +856,12 @@ def _tls_context(verify: bool, ca_bundle: str | Path | None) -> ssl.SSLContext:
 
 @functools.lru_cache(maxsize=8)
 def _load_tls_context(verify: bool, cafile: str, _mtime: int, _size: int) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=cafile or None)
     if not verify:
-        context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-        return context
-    return ssl.create_default_context(cafile=cafile)
+    context.set_alpn_protocols(["http/1.1"])  # what we speak (urllib3 said so too)
+    return context
 
 
 def _is_ip_literal(host: str) -> bool:

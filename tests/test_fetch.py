@@ -147,6 +147,29 @@ def test_cookie_set_on_redirect_then_back_is_not_a_loop(http_server: TestServer)
         assert b"Cookie: consent=yes" in result.final.request_bytes
 
 
+def test_request_names_host_and_port_and_asks_to_close(http_server: TestServer) -> None:
+    with fetch(http_server.url("/article")) as result:
+        sent = http_server.requests[-1]
+        assert sent.header("Host") == f"127.0.0.1:{http_server.port}"
+        assert [k for k, _ in sent.headers] == [
+            "Host", "User-Agent", "Accept", "Accept-Encoding", "Connection"]
+        assert sent.header("Connection") == "close"
+        assert result.final.request_bytes == sent.raw
+
+
+def test_utf8_location_is_followed_percent_encoded(http_server: TestServer) -> None:
+    def utf8_redirect(request: Any, conn: Any) -> None:
+        conn.send(b"HTTP/1.1 302 Found\r\nLocation: /caf\xc3\xa9\r\n"
+                  b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+
+    http_server.route("/to-cafe", utf8_redirect)
+    http_server.add_page("/caf%C3%A9", "<html><body>café</body></html>")
+    with fetch(http_server.url("/to-cafe")) as result:
+        assert [ex.status for ex in result.exchanges] == [302, 200]
+        assert result.final_url == http_server.url("/caf%C3%A9")
+        assert http_server.requests[-1].target == "/caf%C3%A9"
+
+
 # --------------------------------------------------------------------------- FAULTS 1-2
 
 def test_fault01_trickled_body_is_cut_at_deadline(http_server: TestServer) -> None:
