@@ -148,13 +148,12 @@ class NginxServer:
         assert NGINX
         self.pages = pages
         self.prefix = Path(tempfile.mkdtemp(prefix="nginx-", dir=tmp))
-        www = self.prefix / "www" / "a"
-        www.mkdir(parents=True)
         (self.prefix / "tmp").mkdir()
-        for i in range(pages):
-            f = self.prefix / "www" / corpus.path(i).lstrip("/")
-            f.write_bytes(corpus.page(i))
-            os.utime(f, (1709542800, 1709542800))
+        subprocess.run(
+            [PYTHON, "-m", "bench.server", "--files", str(self.prefix / "www"), str(pages)],
+            check=True,
+            env=env_for_children(),
+        )
         self.port = _free_port()
         conf = self.prefix / "nginx.conf"
         conf.write_text(

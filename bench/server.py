@@ -5,15 +5,21 @@ first line of stdout, then serves ``/a/NNNNNNN.html`` (page N of :mod:`bench.cor
 for N < PAGES) from memory with ``Content-Length``, keep-alive when the client allows
 it, ``Connection: close`` when the client asks for it, and 404 for anything else.
 A fixed pool of threads serves accepted connections; bodies are built once and kept.
+
+``python -m bench.server --files DIR PAGES`` writes the same pages as files for nginx
+(in its own process, so the bench's main process stays small: a child's peak RSS on
+Linux starts from its parent's at exec).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import socket
 import sys
 import threading
+from pathlib import Path
 
 from bench import corpus
 
@@ -80,7 +86,19 @@ def _serve(conn: socket.socket, pages: list[tuple[bytes, bytes]]) -> None:
         conn.close()
 
 
+def write_files(root: Path, pages: int) -> None:
+    """The pages as static files under ``root`` (for nginx), with a fixed mtime."""
+    (root / "a").mkdir(parents=True, exist_ok=True)
+    for i in range(pages):
+        path = root / corpus.path(i).lstrip("/")
+        path.write_bytes(corpus.page(i))
+        os.utime(path, (1709542800, 1709542800))  # Last-Modified: 2024-03-04 09:00 UTC
+
+
 def main(argv: list[str]) -> None:
+    if argv[:1] == ["--files"]:
+        write_files(Path(argv[1]), int(argv[2]))
+        return
     pages = _responses(int(argv[0]) if argv else 1000)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
