@@ -13,8 +13,8 @@ The connection resolves the host itself, checks every address with
 rebinding gap. Redirects are followed by our own loop, so every hop is checked and
 recorded as its own :class:`Exchange`. Retries (5xx, 429) are ours too, bounded by the
 policy and the deadline. ``requests`` prepares each request (URL quoting and IDNA,
-credentials in the URL, cookies set by an earlier hop); a session with connection
-pools would cost more than the whole exchange on a fast network.
+cookies set by an earlier hop); a session with connection pools would cost more than
+the whole exchange on a fast network.
 
 One connection per exchange (we send ``Connection: close``) and one cookie jar per
 fetch: nothing is shared between fetches but the immutable policy and the TLS contexts,
@@ -707,7 +707,6 @@ class _Run:
                 # requests' adapters: the cookie policy reads the URL and headers only
                 jar, res, req = self.cookies, MockResponse(response.msg), MockRequest(prepared)
                 jar.extract_cookies(res, req)  # type: ignore[arg-type]
-                location = _redirect_target(response)
                 body = HashingWriter(body_file)
                 try:
                     truncated, why = _read_body(response, body, wire, policy)
@@ -731,7 +730,7 @@ class _Run:
             body_sha256=body.digest, truncated=truncated, truncated_reason=why,
             started_at=started_at, ended_at=ended_at, remote_ip=wire.remote[0],
             remote_port=wire.remote[1], tls=wire.tls)
-        return exchange, location
+        return exchange, _redirect_target(exchange)
 
 
 def _read_body(response: http.client.HTTPResponse, sink: HashingWriter, wire: _Wire,
@@ -774,18 +773,13 @@ def _delimited_by_close(response: http.client.HTTPResponse) -> bool:
     return not response.chunked and response.getheader("Content-Length") is None
 
 
-def _redirect_target(response: http.client.HTTPResponse) -> str | None:
-    """The Location of a redirect (repeated lines joined, as ``Exchange.header`` does).
-
-    http.client decodes header bytes as Latin-1; servers send UTF-8, so the value is
-    re-read as UTF-8 when it is valid UTF-8 (what requests and browsers do).
-    """
-    if response.status not in REDIRECT_STATUSES:
+def _redirect_target(exchange: Exchange) -> str | None:
+    """The Location of a redirect. Header bytes are read as Latin-1; servers send UTF-8,
+    so the value is re-read as UTF-8 when it is valid UTF-8 (what requests and browsers
+    do)."""
+    location = exchange.header("Location") if exchange.status in REDIRECT_STATUSES else None
+    if location is None:
         return None
-    values = response.msg.get_all("Location")
-    if not values:
-        return None
-    location = ", ".join(values)
     try:
         return location.encode("latin-1").decode("utf-8")
     except UnicodeError:
