@@ -135,7 +135,16 @@ def start_server(pages: int, tmp: Path, kind: str = "auto") -> LoopbackServer:
     return Server(pages)
 
 
-class NginxServer:
+class _Loopback:
+    """What every contender needs of the server: where page ``i`` is."""
+
+    base: str
+
+    def urls(self, n: int, start: int = 0) -> list[str]:
+        return [self.base + corpus.path(i) for i in range(start, start + n)]
+
+
+class NginxServer(_Loopback):
     """nginx serving the corpus pages as static files (one worker, sendfile, keep-alive).
 
     The issue's preferred peer server: it costs the clients less CPU than any Python
@@ -172,9 +181,6 @@ class NginxServer:
         self.base = f"http://127.0.0.1:{self.port}"
         _wait_for(self.port, self.proc, "nginx")
 
-    def urls(self, n: int, start: int = 0) -> list[str]:
-        return [self.base + corpus.path(i) for i in range(start, start + n)]
-
     def close(self) -> None:
         _stop(self.proc)
         shutil.rmtree(self.prefix, ignore_errors=True)
@@ -210,7 +216,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-class Server:
+class Server(_Loopback):
     """The loopback server (bench.server) in its own process."""
 
     describe = (
@@ -231,9 +237,6 @@ class Server:
             raise RuntimeError("the bench server did not start")
         self.port = int(line)
         self.base = f"http://127.0.0.1:{self.port}"
-
-    def urls(self, n: int, start: int = 0) -> list[str]:
-        return [self.base + corpus.path(i) for i in range(start, start + n)]
 
     def close(self) -> None:
         _stop(self.proc)
