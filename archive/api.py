@@ -193,7 +193,8 @@ class Archive:
         window = 4 * max(1, concurrency) + batch_size
         index_of: dict[Future[Any], int] = {}
         todo = iter(todo_pairs)
-        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        # (the fetcher closes the connections it kept once every fetch is done)
+        with fetcher, ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
             def refill() -> None:
                 while len(index_of) + len(pending) < window:
                     nxt = next(todo, None)

@@ -39,7 +39,7 @@ class Robots:
     def __init__(self, policy: FetchPolicy, *, ca_bundle: str | None = None) -> None:
         self._fetcher = Fetcher(replace(policy, max_bytes=ROBOTS_MAX_BYTES, max_retries=0,
                                         deadline=min(policy.deadline, 30.0)),
-                                ca_bundle=ca_bundle)
+                                ca_bundle=ca_bundle, keep_alive=False)  # once per host
         self._agent = policy.user_agent
         self._cache: dict[str, tuple[RobotFileParser | None, int | None, str | None, str]] = {}
         self._locks: dict[str, threading.Lock] = {}

@@ -65,6 +65,7 @@ def run(urls: list[str], home: str, batch: int) -> dict[str, Any]:
             )
             for r in results:
                 clock.time("close", r.close)
+        fetcher.close()
     n = len(urls)
     return {
         "pages": n,

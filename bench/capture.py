@@ -55,8 +55,8 @@ def _wget(
 def server_alone(
     server: LoopbackServer, urls_file: Path, n: int, tmp: Path, runs: int
 ) -> dict[str, Any]:
-    """The server with no archiving client work: wget to /dev/null, with and without
-    keep-alive (our fetcher opens one connection per page)."""
+    """The server with no archiving client work: wget to /dev/null, with keep-alive (as
+    every contender fetches) and with a new connection per page."""
     ka, close = [], []
     for _ in range(runs):
         with scratch("wget-plain-", tmp) as d:

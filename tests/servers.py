@@ -2,7 +2,9 @@
 
 Raw sockets rather than ``http.server`` because most routes misbehave on purpose (send
 nothing, trickle, lie about Content-Length, reset mid-body). Each connection serves one
-request and is closed. Routes are plain functions ``handler(request, conn)``; capture
+request and is closed, unless the server is made with ``keep_alive=True``: then it
+serves requests on a connection until the client closes it or a handler sets
+``conn.keep = False``. Routes are plain functions ``handler(request, conn)``; capture
 tests add their own with :meth:`TestServer.add_page` or :meth:`TestServer.route`.
 
 TLS material (a test CA, a good leaf, a wrong-host leaf, an expired leaf and a
@@ -72,9 +74,11 @@ class Request:
 class Conn:
     """The server side of one connection, with helpers for writing responses."""
 
-    def __init__(self, sock: socket.socket, server: TestServer) -> None:
+    def __init__(self, sock: socket.socket, server: TestServer, served: int = 0) -> None:
         self.sock = sock
         self.server = server
+        self.served = served  # requests answered on this connection before this one
+        self.keep = server.keep_alive  # serve another request on it afterwards
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
@@ -95,7 +99,9 @@ class Conn:
         if content_type:
             all_headers.append(("Content-Type", content_type))
         all_headers += list(headers)
-        all_headers += [("Content-Length", str(len(body))), ("Connection", "close")]
+        all_headers.append(("Content-Length", str(len(body))))
+        if not self.keep:
+            all_headers.append(("Connection", "close"))
         self.head(status, all_headers)
         self.send(body)
 
@@ -129,9 +135,10 @@ class TestServer:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, tls: ssl.SSLContext | None = None, routes: dict[str, Handler] | None = None
-                 ) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None, routes: dict[str, Handler] | None = None,
+                 *, keep_alive: bool = False) -> None:
         self.tls = tls
+        self.keep_alive = keep_alive
         self.routes: dict[str, Handler] = dict(DEFAULT_ROUTES if routes is None else routes)
         self.stopping = threading.Event()
         self.connections = 0
@@ -163,6 +170,11 @@ class TestServer:
         data = body.encode("utf-8") if isinstance(body, str) else body
         self.routes[path] = Page(data, status, content_type, list(headers or []))
         return self.url(path)
+
+    @property
+    def open_connections(self) -> int:
+        with self._lock:
+            return len(self._open)
 
     def count(self, key: str) -> int:
         """Increment and return a per-key counter (for fail-then-succeed routes)."""
@@ -213,12 +225,18 @@ class TestServer:
             raw_sock.settimeout(5)
             if self.tls is not None:
                 sock = self.tls.wrap_socket(raw_sock, server_side=True)
-            request = _read_request(sock)
-            if request is None:
-                return
-            with self._lock:
-                self.requests.append(request)
-            self._handler(request.path)(request, Conn(sock, self))
+            served = 0
+            while True:
+                request = _read_request(sock)
+                if request is None:
+                    return
+                with self._lock:
+                    self.requests.append(request)
+                conn = Conn(sock, self, served)
+                self._handler(request.path)(request, conn)
+                if not conn.keep:
+                    return
+                served += 1
         except (OSError, ssl.SSLError, ValueError):
             pass  # clients hang up on misbehaving routes; that is the point
         finally:

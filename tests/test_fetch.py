@@ -147,12 +147,21 @@ def test_cookie_set_on_redirect_then_back_is_not_a_loop(http_server: TestServer)
         assert b"Cookie: consent=yes" in result.final.request_bytes
 
 
-def test_request_names_host_and_port_and_asks_to_close(http_server: TestServer) -> None:
+def test_request_names_host_and_port(http_server: TestServer) -> None:
     with fetch(http_server.url("/article")) as result:
         sent = http_server.requests[-1]
         assert sent.header("Host") == f"127.0.0.1:{http_server.port}"
-        assert [k for k, _ in sent.headers] == [
-            "Host", "User-Agent", "Accept", "Accept-Encoding", "Connection"]
+        # HTTP/1.1 connections persist unless a side says close: a fetcher that keeps
+        # connections (the default) says nothing
+        assert [k for k, _ in sent.headers] == ["Host", "User-Agent", "Accept",
+                                                "Accept-Encoding"]
+        assert result.final.request_bytes == sent.raw
+
+
+def test_fetcher_without_keep_alive_asks_the_server_to_close(http_server: TestServer) -> None:
+    with Fetcher(local_policy(), keep_alive=False) as fetcher, \
+            fetcher.fetch(http_server.url("/article")) as result:
+        sent = http_server.requests[-1]
         assert sent.header("Connection") == "close"
         assert result.final.request_bytes == sent.raw
 
