@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -52,6 +55,7 @@ from archive.verify import Problem, VerifyReport, verify
 from archive.warc import RecordIdFactory, new_record_id
 
 Outcome = CaptureResult | CaptureFailure
+_LULL = 0.5  # seconds without a finished fetch after which the pages ready are written
 
 
 @dataclass
@@ -188,40 +192,74 @@ class Archive:
                     fr.close()
                 pending.clear()
 
-        # A bounded window of fetches in flight keeps memory flat in the number of URLs:
-        # finished fetches hold spooled bodies until their batch is written.
-        window = 4 * max(1, concurrency) + batch_size
-        index_of: dict[Future[Any], int] = {}
-        todo = iter(todo_pairs)
+        def settle(idx: int, url: str, res: FetchResult | FetchError,
+                   prepared: _Prepared | None) -> None:
+            if isinstance(res, FetchError):
+                outcomes[idx] = self.recorder.record_failure(url, res, agent)
+                if on_done:
+                    on_done(outcomes[idx])
+            else:
+                assert prepared is not None
+                pending.append((idx, res, prepared))
+                if len(pending) >= batch_size:
+                    flush()
+
         # (the fetcher closes the connections it kept once every fetch is done)
-        with fetcher, ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        with fetcher:
+            if concurrency <= 1:
+                # One fetch at a time runs on this thread: a pool's hand-offs between
+                # threads cost more CPU than a fast server's page (worker processes, not
+                # threads, make a loopback capture parallel).
+                for idx, url in todo_pairs:
+                    started = time.monotonic()
+                    settle(idx, *fetch_one(url))
+                    if time.monotonic() - started >= _LULL:  # slow fetches: write what
+                        flush()                               # is ready meanwhile
+                flush()
+                return [outcomes[i] for i in range(len(urls))]
+            self._fetch_in_threads(todo_pairs, fetch_one, settle, flush, concurrency,
+                                   batch_size, waiting=lambda: len(pending))
+        return [outcomes[i] for i in range(len(urls))]
+
+    @staticmethod
+    def _fetch_in_threads(todo_pairs: Sequence[tuple[int, str]], fetch_one: Callable[..., Any],
+                          settle: Callable[..., None], flush: Callable[[], None],
+                          concurrency: int, batch_size: int, waiting: Callable[[], int]) -> None:
+        """Fetch on ``concurrency`` threads; settle each result on this thread.
+
+        A bounded window of fetches in flight keeps memory flat in the number of URLs:
+        finished fetches hold spooled bodies until their batch is written. Finished
+        fetches arrive on a queue (concurrent.futures.wait over the whole window took a
+        lock on every future in flight per page).
+        """
+        window = 4 * concurrency + batch_size
+        finished: queue.SimpleQueue[tuple[int, Future[Any]]] = queue.SimpleQueue()
+        in_flight = 0
+        todo = iter(todo_pairs)
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
             def refill() -> None:
-                while len(index_of) + len(pending) < window:
+                nonlocal in_flight
+                while in_flight + waiting() < window:
                     nxt = next(todo, None)
                     if nxt is None:
                         return
-                    index_of[pool.submit(fetch_one, nxt[1])] = nxt[0]
+                    future = pool.submit(fetch_one, nxt[1])
+                    future.add_done_callback(functools.partial(_post, finished, nxt[0]))
+                    in_flight += 1
 
             refill()
-            while index_of:
-                done, _ = wait(set(index_of), timeout=0.5, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    idx = index_of.pop(fut)
-                    url, res, prepared = fut.result()
-                    if isinstance(res, FetchError):
-                        outcomes[idx] = self.recorder.record_failure(url, res, agent)
-                        if on_done:
-                            on_done(outcomes[idx])
-                    else:
-                        assert prepared is not None
-                        pending.append((idx, res, prepared))
-                        if len(pending) >= batch_size:
-                            flush()
-                if pending and (not done or not index_of):
+            while in_flight:
+                try:
+                    idx, fut = finished.get(timeout=_LULL)
+                except queue.Empty:  # slow fetches: write what is ready meanwhile
+                    flush()
+                    continue
+                in_flight -= 1
+                settle(idx, *fut.result())
+                if not in_flight:
                     flush()
                 refill()
             flush()
-        return [outcomes[i] for i in range(len(urls))]
 
     def captures_in_run(self, run_id: str, urls: Iterable[str]) -> dict[str, CaptureResult]:
         """The latest capture of each URL made by orchestrator run ``run_id``, leaving out
@@ -580,3 +618,8 @@ def _record_json(r: Any) -> dict[str, Any]:
             "date": r.date, "offset": r.offset, "length": r.length,
             "block_digest": PREFIX + r.block_digest,
             "payload_digest": PREFIX + r.payload_digest if r.payload_digest else None}
+
+
+def _post(finished: queue.SimpleQueue[tuple[int, Future[Any]]], index: int,
+          future: Future[Any]) -> None:
+    finished.put((index, future))

@@ -140,6 +140,11 @@ class _Prepared:
     # a complete HTTP payload that may repeat the URL's last capture (looked up per batch)
     payload_digest: str | None = None
     revisit: Revisit | None = None
+    # the provenance as its metadata record holds it (JSON), once the file is written
+    provenance_text: str | None = None
+
+    def provenance_json(self) -> str:
+        return self.provenance_text or _provenance_json(self.provenance)
 
 
 @dataclass(frozen=True)
@@ -212,7 +217,7 @@ class Recorder:
             status=status, http_status=final.status, final_url=result.final_url,
             provenance=prov, problems=problems,
             write=lambda w, info_id, p: self._write_exchanges(
-                w, info_id, result, prov, p.revisit, payload_digest),
+                w, info_id, result, p.provenance_json(), p.revisit, payload_digest),
             payload_digest=None if truncated else payload_digest,
         )
 
@@ -234,7 +239,7 @@ class Recorder:
             res = w.write("resource", [("WARC-Target-URI", target), ("WARC-Warcinfo-ID", info_id)],
                           Block.of(data, payload_offset=0), record_id=self.new_id(),
                           date=warc_date(now), content_type=ctype)
-            meta = self._metadata_record(w, target, res, prov, now, info_id)
+            meta = self._metadata_record(w, target, res, _p.provenance_json(), now, info_id)
             return [res, meta]
 
         return _Prepared(url=target, kind="document", started_at=now, ended_at=now,
@@ -266,6 +271,7 @@ class Recorder:
         self._find_revisits(batch)
         for p in batch:  # the metadata record carries what a reconciler needs to adopt
             p.provenance["capture"] = capture_facts(p)
+            p.provenance_text = _provenance_json(p.provenance)  # the record's and the row's
         written: list[list[WrittenRecord]] = []
         with self.store.new_file(moment, self.settings.hostname) as out:
             w = WarcWriter(out)
@@ -307,7 +313,7 @@ class Recorder:
                 "ended_at": iso_utc(p.ended_at), "warc_file_id": file_pk,
                 "revisit_of": p.revisit_of,
                 "manifest": manifest_json.decode(),
-                "provenance": json.dumps(p.provenance, sort_keys=True, ensure_ascii=False),
+                "provenance": p.provenance_json(),
                 "run_id": p.run_id,
             })
             objects = [cid, stored.sha256] + ([p.content_hash] if p.content_hash else [])
@@ -399,7 +405,7 @@ class Recorder:
                         p.status = "revisit"
 
     def _write_exchanges(self, w: WarcWriter, info_id: str, result: FetchResult,
-                         prov: dict[str, Any], revisit: Revisit | None,
+                         prov: str, revisit: Revisit | None,
                          final_payload_digest: str) -> list[WrittenRecord]:
         out: list[WrittenRecord] = []
         last = len(result.exchanges) - 1
@@ -439,8 +445,8 @@ class Recorder:
         return out
 
     def _metadata_record(self, w: WarcWriter, target: str, refers: WrittenRecord,
-                         prov: dict[str, Any], when: datetime, info_id: str) -> WrittenRecord:
-        body = json.dumps(prov, sort_keys=True, ensure_ascii=False).encode("utf-8")
+                         prov: str, when: datetime, info_id: str) -> WrittenRecord:
+        body = prov.encode("utf-8")
         return w.write("metadata", [("WARC-Target-URI", target),
                                     ("WARC-Refers-To", refers.record_id),
                                     ("WARC-Warcinfo-ID", info_id)],
@@ -552,3 +558,8 @@ __all__ = [
     "StorageError",
     "host_of",
 ]
+
+
+def _provenance_json(prov: dict[str, Any]) -> str:
+    """The provenance as the metadata record and the captures row hold it."""
+    return json.dumps(prov, sort_keys=True, ensure_ascii=False)

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 import zlib
 from dataclasses import replace
 from pathlib import Path
@@ -301,3 +302,43 @@ def test_a_retry_in_the_same_run_fetches_transient_failures_again(arc, http_serv
     assert first.http_status == 503
     (again,) = arc.capture([url], agent=agent)
     assert again.capture_id != first.capture_id
+
+
+def test_one_fetch_at_a_time_keeps_order_batches_and_failures(arc, http_server) -> None:
+    """concurrency=1 fetches on the calling thread: outcomes stay in input order, a
+    failure keeps its place, and pages are written in batches of batch_size."""
+    tag = hashlib.sha256(b"inline").hexdigest()[:8]
+    urls = [http_server.add_page(f"/inline/{tag}/{i}", f"<html>page {i}</html>")
+            for i in range(5)]
+    urls.insert(2, http_server.url("/close"))  # closes without a response
+    outcomes = arc.capture(urls, concurrency=1, batch_size=2)
+    assert [o.url for o in outcomes] == urls
+    assert isinstance(outcomes[2], CaptureFailure)
+    kept = [o for o in outcomes if isinstance(o, CaptureResult)]
+    assert len(kept) == 5 and len({o.warc_path for o in kept}) == 3  # 2 + 2 + 1
+
+
+def test_one_fetch_at_a_time_writes_what_it_has_after_a_slow_fetch(arc, http_server) -> None:
+    """A fetch that took half a second or more: the pages already fetched are written
+    before the next fetch starts, as they are when threads wait that long."""
+    tag = hashlib.sha256(b"lull").hexdigest()[:8]
+    written: dict[str, float] = {}
+    asked: dict[str, float] = {}
+
+    def slow(request, conn) -> None:
+        conn.sleep(0.6)
+        conn.respond(200, b"<html>slow</html>")
+
+    def last(request, conn) -> None:
+        asked["last"] = time.monotonic()
+        conn.respond(200, b"<html>last</html>")
+
+    first = http_server.add_page(f"/lull/{tag}/first", "<html>first</html>")
+    http_server.route(f"/lull/{tag}/slow", slow)
+    http_server.route(f"/lull/{tag}/last", last)
+    urls = [first, http_server.url(f"/lull/{tag}/slow"), http_server.url(f"/lull/{tag}/last")]
+    outcomes = arc.capture(urls, concurrency=1, batch_size=10,
+                           on_done=lambda o: written.setdefault(o.url, time.monotonic()))
+    assert all(o.ok for o in outcomes)
+    assert written[urls[0]] < asked["last"] and written[urls[1]] < asked["last"]
+    assert len({o.warc_path for o in outcomes}) == 2  # first + slow, then last
