@@ -58,6 +58,25 @@ Outcome = CaptureResult | CaptureFailure
 _LULL = 0.5  # seconds without a finished fetch after which the pages ready are written
 
 
+@dataclass(frozen=True)
+class CaptureSession:
+    """What successive captures of one run share: the fetcher (its kept connections) and
+    the robots.txt answers. A capture worker process keeps one for every chunk of URLs
+    it is sent, so a host's robots.txt is fetched once per run, not once per chunk."""
+
+    fetcher: Fetcher
+    robots: Robots
+
+    def close(self) -> None:
+        self.fetcher.close()
+
+    def __enter__(self) -> CaptureSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 @dataclass
 class CustodyStatus:
     """Result of :meth:`Archive.check_custody`."""
@@ -105,10 +124,16 @@ class Archive:
 
     # -- capture and ingest -------------------------------------------------------------
 
+    def capture_session(self) -> CaptureSession:
+        """A fetcher and robots.txt cache for several :meth:`capture` calls of one run."""
+        return CaptureSession(Fetcher(self.settings.fetch, ca_bundle=self.settings.ca_bundle),
+                              Robots(self.settings.fetch, ca_bundle=self.settings.ca_bundle))
+
     def capture(self, urls: Sequence[str], *, agent: Agent | None = None,
                 concurrency: int = 4, per_host: int = 1, batch_size: int = 32,
                 processes: int = 1, ignore_robots: dict[str, str] | None = None,
-                on_done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+                on_done: Callable[[Outcome], None] | None = None,
+                session: CaptureSession | None = None) -> list[Outcome]:
         """Capture every URL; never raises for one URL's failure (it is reported).
 
         Fetches run on ``concurrency`` threads with at most ``per_host`` at a time per
@@ -117,11 +142,18 @@ class Archive:
         and enough URLs, that runs in several worker processes (see
         :mod:`archive.parallel`), ``per_host`` still holding across them. robots.txt is
         obeyed unless ``ignore_robots`` maps the URL (or ``"*"``) to the operator's
-        reason, which is recorded in the capture's provenance.
+        reason, which is recorded in the capture's provenance. Calls that pass one
+        ``session`` share its kept connections and robots.txt answers; without one, a
+        session lives for this call.
         """
+        if session is None:
+            with self.capture_session() as session:
+                return self.capture(urls, agent=agent, concurrency=concurrency,
+                                    per_host=per_host, batch_size=batch_size,
+                                    processes=processes, ignore_robots=ignore_robots,
+                                    on_done=on_done, session=session)
         agent = agent or self.agent()
-        fetcher = Fetcher(self.settings.fetch, ca_bundle=self.settings.ca_bundle)
-        robots = Robots(self.settings.fetch, ca_bundle=self.settings.ca_bundle)
+        fetcher, robots = session.fetcher, session.robots
         overrides = ignore_robots or {}
         host_slots: dict[str, threading.Semaphore] = {}
         slots_lock = threading.Lock()
@@ -204,19 +236,17 @@ class Archive:
                 if len(pending) >= batch_size:
                     flush()
 
-        # (the fetcher closes the connections it kept once every fetch is done)
-        with fetcher:
-            if concurrency <= 1:
-                # One fetch at a time runs on this thread: a pool's hand-offs between
-                # threads cost more CPU than a fast server's page (worker processes, not
-                # threads, make a loopback capture parallel).
-                for idx, url in todo_pairs:
-                    started = time.monotonic()
-                    settle(idx, *fetch_one(url))
-                    if time.monotonic() - started >= _LULL:  # slow fetches: write what
-                        flush()                               # is ready meanwhile
-                flush()
-                return [outcomes[i] for i in range(len(urls))]
+        if concurrency <= 1:
+            # One fetch at a time runs on this thread: a pool's hand-offs between threads
+            # cost more CPU than a fast server's page (worker processes, not threads,
+            # make a loopback capture parallel).
+            for idx, url in todo_pairs:
+                started = time.monotonic()
+                settle(idx, *fetch_one(url))
+                if time.monotonic() - started >= _LULL:  # slow fetches: write what is
+                    flush()                               # ready meanwhile
+            flush()
+        else:
             self._fetch_in_threads(todo_pairs, fetch_one, settle, flush, concurrency,
                                    batch_size, waiting=lambda: len(pending))
         return [outcomes[i] for i in range(len(urls))]

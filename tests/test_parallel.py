@@ -126,6 +126,19 @@ def test_processes_capture_every_url_in_order_and_keep_per_host(
     assert arc.verify().ok
 
 
+def test_a_worker_asks_for_robots_txt_once_per_host_not_once_per_chunk(
+        arc: Archive, tracked: tuple[TestServer, _Tracker]) -> None:
+    """96 URLs of two hosts in 24 chunks over two workers: each worker keeps its
+    robots.txt answers (and connections) for the whole run."""
+    server, _ = tracked
+    before = sum(1 for r in server.requests if r.path == "/robots.txt")
+    outcomes = arc.capture(_urls(server, 96), processes=2, concurrency=1, per_host=2,
+                           batch_size=4)
+    assert all(o.ok for o in outcomes)
+    asked = sum(1 for r in server.requests if r.path == "/robots.txt") - before
+    assert 2 <= asked <= 4  # two hosts, at most both workers each
+
+
 def test_a_host_allowing_two_fetches_gets_two_workers(
         arc: Archive, tracked: tuple[TestServer, _Tracker]) -> None:
     """per_host=2 over two processes: one fetch of the host per worker, two at once."""
