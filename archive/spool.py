@@ -58,17 +58,22 @@ class SpoolFile:
     def __init__(self, spool: Spool, name: str) -> None:
         self._spool = spool
         self._name = name
-        # chunks, joined once when writing ends: growing one bytearray re-allocates
-        # (past 128 KiB, with fresh pages from mmap) and cost more than the copies
+        # chunks, joined when first read: growing one bytearray re-allocates (past
+        # 128 KiB, with fresh pages from mmap) and cost more than the copies, and a body
+        # nobody reads (an uncoded page: its digest is known) is never joined at all
         self._chunks: list[bytes] | None = []
         self._size = 0
-        self._frozen: bytes | None = None  # the in-memory bytes once writing ended
+        self._sealed = False  # writing ended (in memory)
+        self._frozen: bytes | None = None  # the in-memory bytes, once read
         self._file: BinaryIO | None = None
         self.path: Path | None = None  # set once the bytes live on disk
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
-        if self._chunks is not None:
+        if self._file is None:
+            if self._sealed:
+                raise ValueError(f"spool file {self._name} is closed")
             if self._size + len(data) <= self._spool.memory_limit:
+                assert self._chunks is not None
                 self._chunks.append(bytes(data))
                 self._size += len(data)
                 return len(data)
@@ -85,18 +90,20 @@ class SpoolFile:
 
     def close(self) -> None:
         """End writing (the bytes stay readable)."""
-        if self._chunks is not None:
-            self._frozen, self._chunks = b"".join(self._chunks), None
-        elif self._file is not None and not self._file.closed:
+        if self._file is None:
+            self._sealed = True
+        elif not self._file.closed:
             self._file.close()
 
     @property
     def closed(self) -> bool:
-        return self._chunks is None and (self._file is None or self._file.closed)
+        return self._sealed if self._file is None else self._file.closed
 
     def open(self) -> BinaryIO:
         self.close()
-        if self._frozen is not None:
+        if self._file is None:
+            if self._frozen is None:
+                self._frozen, self._chunks = b"".join(self._chunks or ()), None
             return io.BytesIO(self._frozen)
         assert self.path is not None
         return self.path.open("rb")
@@ -104,7 +111,7 @@ class SpoolFile:
     def discard(self) -> None:
         """Drop the bytes now (a retried exchange's first answer)."""
         self.close()
-        self._frozen = b""
+        self._chunks, self._frozen = None, b""
         if self.path is not None:
             self.path.unlink(missing_ok=True)
 
