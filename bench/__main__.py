@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a short run (N=200, fewer runs)")
     parser.add_argument("--pages", "-n", type=int, help="N (default 1000; 200 with --quick)")
-    parser.add_argument("--rounds", type=int, help="capture/verify rounds (default 3; 2 quick)")
+    parser.add_argument("--rounds", type=int, help="capture/verify rounds (default 5; 2 quick)")
     parser.add_argument(
         "--concurrency",
         type=int,
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     quick = args.quick
     n = args.pages or (200 if quick else 1000)
-    rounds = args.rounds or (2 if quick else 3)
+    rounds = args.rounds or (2 if quick else 5)
     sizes = [n // 10, n, n * 10] if not quick else [n // 4, n, n * 10]
     only = set(args.only.split(",")) if args.only else set(SECTIONS)
     pipeline_pages = args.pipeline_pages or (20 if quick else n)
@@ -263,7 +263,7 @@ def _urls(server: LoopbackServer, n: int, tmp: Path) -> Path:
 
 
 def _scale_entry(pairs: dict[str, Any]) -> dict[str, Any]:
-    ours = [r["ours"] for r in pairs["runs"]]
+    ours = [o for r in pairs["runs"] for o in r["ours"]]  # both runs of each round
     n = pairs["pages"]
     v = pairs["verify"]
     return {

@@ -155,7 +155,10 @@ def capture_pairs(
     processes: int,
     log: Any,
 ) -> dict[str, Any]:
-    """Rounds of: ours, wget --no-warc-compression, wget (gzip), warcio; ratios per round."""
+    """Rounds of: ours, wget --no-warc-compression, wget --no-warc-compression again, ours
+    again (ABBA, so a machine speeding up or slowing down during a round favours neither;
+    the round's figure for each is the mean of its two runs), then wget (gzip) and
+    warcio; ratios per round."""
     urls_file = write_urls(tmp / f"urls-{n}.txt", server.urls(n))
     figures: dict[str, list[float]] = {k: [] for k in ("ours", "wget", "wget_gzip", "warcio")}
     ratios: dict[str, list[float]] = {k: [] for k in ("wget", "wget_gzip", "warcio")}
@@ -163,10 +166,13 @@ def capture_pairs(
     verify_rounds: list[dict[str, Any]] = []
     for r in range(rounds):
         o, home = ours_once(urls_file, n, tmp, concurrency, batch, processes, keep=True)
-        figures["ours"].append(o["pages_s"])
-        with scratch("wget-", tmp) as d:
-            w = _wget(urls_file, d, compress=False)
-        figures["wget"].append(n / w["seconds"])
+        wgets = []
+        for _ in range(2):
+            with scratch("wget-", tmp) as d:
+                wgets.append(_wget(urls_file, d, compress=False))
+        o2, _ = ours_once(urls_file, n, tmp, concurrency, batch, processes)
+        figures["ours"].append((o["pages_s"] + o2["pages_s"]) / 2)
+        figures["wget"].append(sum(n / w["seconds"] for w in wgets) / 2)
         with scratch("wgetgz-", tmp) as d:
             wg = _wget(urls_file, d, compress=True)
         figures["wget_gzip"].append(n / wg["seconds"])
@@ -177,7 +183,7 @@ def capture_pairs(
         figures["warcio"].append(n / wi["seconds"])
         for k in ratios:
             ratios[k].append(figures["ours"][-1] / figures[k][-1])
-        raw.append({"ours": o, "wget": w, "wget_gzip": wg, "warcio": wi})
+        raw.append({"ours": [o, o2], "wget": wgets, "wget_gzip": wg, "warcio": wi})
         log(
             f"  capture round {r + 1}/{rounds}: ours {figures['ours'][-1]:.0f}, wget "
             f"{figures['wget'][-1]:.0f}, wget gzip {figures['wget_gzip'][-1]:.0f}, warcio "
