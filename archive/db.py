@@ -15,13 +15,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, text
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -29,6 +28,10 @@ from archive.errors import ArchiveError, ConfigError
 
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The newest migration. Opening a database at this revision needs no alembic (whose
+# import is a quarter of a second, paid by every command and worker process);
+# tests/test_db.py checks that this is alembic's head.
+SCHEMA_HEAD = "0004"
 _SQLITE_BUSY_MS = 30_000
 _PG_LOCK_KEY = 0x41524348  # "ARCH": advisory lock id for migrations
 
@@ -142,25 +145,39 @@ def _short(exc: DBAPIError) -> str:
 
 
 def _alembic_config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
 
 
 def head_revision() -> str | None:
+    """The newest migration, as alembic reads the migration scripts."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The revision alembic recorded in the database (None: no schema yet)."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    if len(versions) > 1:
+        raise DatabaseError(f"the custody database records several schema revisions "
+                            f"({', '.join(versions)}); it was migrated by hand")
+    return versions[0] if versions else None
 
 
 def upgrade(engine: Engine) -> None:
     """Bring the schema to head; safe when many processes start at once."""
     try:
-        if current_revision(engine) == head_revision():
+        if current_revision(engine) == SCHEMA_HEAD:
             return
+        from alembic import command
+
         with _migration_lock(engine):
             if current_revision(engine) == head_revision():
                 return

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import subprocess
+import sys
 
 from sqlalchemy import inspect
 
-from archive.db import current_revision, head_revision, make_engine, open_database
+from archive.db import (
+    SCHEMA_HEAD,
+    current_revision,
+    head_revision,
+    make_engine,
+    open_database,
+)
 from archive.tables import metadata
 
 
@@ -44,3 +52,18 @@ def test_many_processes_opening_a_new_database_at_once_migrate_it_once(db_url: s
     with engine.connect() as c:
         assert c.exec_driver_sql("SELECT count(*) FROM log_head").scalar() == 1
     engine.dispose()
+
+
+def test_the_schema_head_the_code_knows_is_alembics_head() -> None:
+    """SCHEMA_HEAD spares every process the alembic import; a new migration must move it."""
+    assert head_revision() == SCHEMA_HEAD
+
+
+def test_opening_a_current_database_does_not_import_alembic(sqlite_url: str) -> None:
+    open_database(sqlite_url).dispose()  # migrated here, in this process
+    probe = ("import sys; from archive.api import Archive; from archive.db import "
+             f"open_database; open_database({sqlite_url!r}).dispose(); "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
