@@ -792,6 +792,9 @@ class _Run:
                     keep = truncated is None and _may_keep(response, wire)
                 finally:
                     response.close()
+            except BaseException:
+                keep = False  # whatever failed, the connection is not handed on
+                raise
             finally:
                 conn.close()
                 if keep and self.pool is not None:
