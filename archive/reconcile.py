@@ -25,7 +25,7 @@ from sqlalchemy import Connection, insert, select
 from archive.canonical import canonical_json
 from archive.capture import Recorder, _Prepared
 from archive.custody import METADATA_EXTRACTION, QUARANTINE, Agent, NewEvent
-from archive.db import inserted_id, read, run_write
+from archive.db import DatabaseError, inserted_id, read, run_write
 from archive.hashing import hex_part, sha256_file
 from archive.metadata_store import RECORD_TYPE
 from archive.store import OPEN_SUFFIX, StoredFile
@@ -74,10 +74,8 @@ def _reconcile_one(recorder: Recorder, path: Path, rel: str, agent: Agent,
                    report: ReconcileReport) -> None:
     store = recorder.store
     final_rel = rel.removesuffix(OPEN_SUFFIX)
-    with read(recorder.engine) as conn:  # a writer may have committed while we waited
-        if conn.execute(select(warc_files.c.id).where(
-                warc_files.c.relpath == final_rel)).first() is not None:
-            return
+    if _recorded(recorder, final_rel):  # a writer may have committed while we waited
+        return
     reason = _adoptable(path)
     if reason is None:
         final = path
@@ -85,11 +83,24 @@ def _reconcile_one(recorder: Recorder, path: Path, rel: str, agent: Agent,
             final = path.with_name(path.name[: -len(OPEN_SUFFIX)])
             path.rename(final)
             store.fsync_dir(final.parent)
-        captures = _adopt(recorder, final, rel, agent)
+        try:
+            captures = _adopt(recorder, final, rel, agent)
+        except DatabaseError:
+            # A killed writer's COMMIT can still be reaching the database after its lock
+            # is gone: its row appears under ours. Then the file is no orphan.
+            if _recorded(recorder, final_rel):
+                return
+            raise
         report.adopted.append({"path": store.relpath(final), "from": rel,
                                "captures": captures})
     else:
         report.quarantined.append(_quarantine(recorder, path, rel, reason, agent))
+
+
+def _recorded(recorder: Recorder, relpath: str) -> bool:
+    with read(recorder.engine) as conn:
+        return conn.execute(select(warc_files.c.id).where(
+            warc_files.c.relpath == relpath)).first() is not None
 
 
 def _adoptable(path: Path) -> str | None:

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -106,6 +107,34 @@ def test_complete_open_file_is_renamed_and_adopted(arc, tmp_path: Path) -> None:
     assert len(report.adopted) == 1 and report.adopted[0]["path"] == stored.relpath
     assert full.exists()
     assert_invariants(arc)
+
+
+def test_a_commit_landing_while_reconcile_adopts_is_not_adopted_twice(arc, tmp_path: Path
+                                                                     ) -> None:
+    """A killed writer's COMMIT can still be in flight at the database when reconcile
+    looks: the file seems an orphan, then its row appears. Reconcile must see that row
+    instead of failing on the duplicate (seen on PostgreSQL under FAULTS 22)."""
+    agent = arc.agent()
+    prepared = _doc(arc, tmp_path, "race.txt", b"committed at the last moment\n")
+    stored, moment, written = arc.recorder.write_file([prepared], agent)
+    arc.store.release(stored.relpath)  # the writer's lock is gone; its commit is not
+    rows_written, done = threading.Event(), threading.Event()
+
+    def late_writer() -> None:
+        with arc.engine.connect().execution_options(immediate=True) as conn, conn.begin():
+            arc.recorder._commit(conn, stored, moment, [prepared], written, agent)
+            rows_written.set()
+            time.sleep(0.8)  # reconcile looks now, and finds no row
+        done.set()
+
+    writer = threading.Thread(target=late_writer)
+    writer.start()
+    assert rows_written.wait(10)
+    report = arc.reconcile()
+    writer.join(10)
+    assert done.is_set() and not report.adopted and not report.quarantined
+    assert_invariants(arc)
+    assert not arc.reconcile().changed
 
 
 CHILD = textwrap.dedent("""
