@@ -7,7 +7,7 @@ import json
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -248,17 +248,18 @@ class Archive:
             flush()
         else:
             self._fetch_in_threads(todo_pairs, fetch_one, settle, flush, concurrency,
-                                   batch_size, waiting=lambda: len(pending))
+                                   batch_size, pending)
         return [outcomes[i] for i in range(len(urls))]
 
     @staticmethod
     def _fetch_in_threads(todo_pairs: Sequence[tuple[int, str]], fetch_one: Callable[..., Any],
                           settle: Callable[..., None], flush: Callable[[], None],
-                          concurrency: int, batch_size: int, waiting: Callable[[], int]) -> None:
+                          concurrency: int, batch_size: int, pending: Sized) -> None:
         """Fetch on ``concurrency`` threads; settle each result on this thread.
 
         A bounded window of fetches in flight keeps memory flat in the number of URLs:
-        finished fetches hold spooled bodies until their batch is written. Finished
+        finished fetches hold spooled bodies until their batch is written (``pending``,
+        which counts against the window). Finished
         fetches arrive on a queue (concurrent.futures.wait over the whole window took a
         lock on every future in flight per page).
         """
@@ -269,7 +270,7 @@ class Archive:
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             def refill() -> None:
                 nonlocal in_flight
-                while in_flight + waiting() < window:
+                while in_flight + len(pending) < window:
                     nxt = next(todo, None)
                     if nxt is None:
                         return
