@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import require
 from sqlalchemy import create_engine, text
 
 PG_URL = os.environ.get("ARCHIVE_TEST_POSTGRES_URL",
@@ -36,11 +37,7 @@ def _pg_unavailable() -> str | None:
 
 @pytest.fixture(scope="session")
 def pg_available() -> None:
-    reason = _pg_unavailable()
-    if reason:
-        if os.environ.get("CI", "").lower() in ("1", "true"):
-            pytest.fail(reason + " (CI requires it)")
-        pytest.skip(reason)
+    require(_pg_unavailable())
 
 
 @pytest.fixture

@@ -1,9 +1,63 @@
-"""Deterministic clocks and ids for golden-file tests."""
+"""Test helpers: missing prerequisites (skip locally, fail in CI), deterministic clocks
+and ids for golden-file tests."""
 
 from __future__ import annotations
 
 import itertools
+import os
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+T = TypeVar("T")
+
+# --------------------------------------------------------------------------- prerequisites
+# A test whose prerequisite (the shared corpus, a tmpfs mount, Chromium, PostgreSQL) is
+# missing skips with the reason on a developer's machine, but fails under CI=true: CI must
+# never pass by skipping what it promises to test.
+
+# The shared folder (corpus, seeds) sits beside the checkout as ../shared, read-only; a
+# git worktree elsewhere points at it with ARCHIVE_TEST_SHARED.
+SHARED = Path(os.environ.get("ARCHIVE_TEST_SHARED")
+              or Path(__file__).resolve().parents[2] / "shared")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true")
+
+
+def require(missing: str | None) -> None:
+    """Go on if ``missing`` is None; otherwise it says which prerequisite is missing and
+    why: skip with it, or under CI=true fail with it."""
+    if missing is None:
+        return
+    if in_ci():
+        pytest.fail(f"{missing} (CI requires it)", pytrace=False)
+    pytest.skip(missing)
+
+
+def missing_path(path: Path, what: str) -> str | None:
+    """None if ``path`` exists, else the reason to give to :func:`require`."""
+    if path.exists():
+        return None
+    return (f"{what} not found at {path} (the shared folder beside the checkout, "
+            "../shared; ARCHIVE_TEST_SHARED names another)")
+
+
+def each(rows: Sequence[T], missing: str | None, id_of: Callable[[T], str]) -> list[Any]:
+    """Parameters for a test run once per row of a prerequisite (the corpus's truth file).
+
+    When it is missing there are no rows, and pytest would skip an empty parameter set
+    silently, even in CI; one placeholder parameter instead lets the test run and call
+    :func:`require`, which skips or fails with the reason."""
+    if missing is not None:
+        return [pytest.param(None, id="prerequisite-missing")]
+    return [pytest.param(row, id=id_of(row)) for row in rows]
+
+# --------------------------------------------------------------------------- golden files
 
 
 class StepClock:

@@ -7,27 +7,35 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import SHARED, each, missing_path, require
 from sqlalchemy import text
 
 from archive.custody import events_for
 from archive.errors import WarcFormatError
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "warc"
+CORPUS = SHARED / "corpus" / "warc"
 TRUTH = CORPUS / "truth.jsonl"
+MISSING = missing_path(TRUTH, "the shared WARC corpus's truth.jsonl")
 
 
 def _truth() -> list[dict]:
-    if not TRUTH.exists():
+    if MISSING:
         return []
     return [json.loads(line) for line in TRUTH.read_text().splitlines() if line.strip()]
 
 
-pytestmark = pytest.mark.skipif(not TRUTH.exists(),
-                                reason=f"shared WARC corpus not found at {CORPUS}")
+def _file(t: dict) -> str:
+    return str(t["file"])
 
 
-@pytest.mark.parametrize("entry", [t for t in _truth() if t["status"] in ("valid", "quirky")
-                                   and t["format"] == "warc"], ids=lambda t: t["file"])
+@pytest.fixture(autouse=True)
+def _corpus() -> None:
+    """Every test here reads the corpus: skipped without it, failed without it in CI."""
+    require(MISSING)
+
+
+@pytest.mark.parametrize("entry", each([t for t in _truth() if t["status"] in ("valid", "quirky")
+                                        and t["format"] == "warc"], MISSING, _file))
 def test_valid_warcs_import_with_their_record_counts(archive_factory, entry) -> None:
     arc = archive_factory()
     res = arc.import_warc(CORPUS / entry["file"], accept_partial=True)
@@ -39,9 +47,9 @@ def test_valid_warcs_import_with_their_record_counts(archive_factory, entry) -> 
     assert arc.verify().ok
 
 
-@pytest.mark.parametrize("entry", [t for t in _truth() if t["status"] in ("malformed",
-                                                                          "valid-arc")],
-                         ids=lambda t: t["file"])
+@pytest.mark.parametrize("entry", each([t for t in _truth() if t["status"] in ("malformed",
+                                                                               "valid-arc")],
+                                        MISSING, _file))
 def test_malformed_warcs_are_refused_with_an_offset(archive_factory, entry) -> None:
     arc = archive_factory()
     with pytest.raises(WarcFormatError) as info:
@@ -73,6 +81,7 @@ def test_the_same_file_imported_twice_changes_nothing(arc, tmp_path: Path) -> No
 def test_a_partial_file_is_stored_only_when_asked_and_marked(archive_factory) -> None:
     """FAULTS 32/33: a truncated or digest-failing file is never silently accepted."""
     partial = [t for t in _truth() if t["status"] == "malformed"]
+    assert partial
     arc = archive_factory()
     for t in partial:
         try:

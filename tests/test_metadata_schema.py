@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import SHARED, missing_path, require
 from jsonschema import Draft202012Validator
 
 from archive.errors import MetadataError
@@ -24,7 +25,7 @@ from archive.metadata import (
 )
 
 DATA = Path(__file__).parent / "data" / "metadata"
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "html"
+CORPUS = SHARED / "corpus" / "html"
 
 
 def _valid_doc() -> dict[str, Any]:
@@ -105,9 +106,9 @@ def test_store_note_is_allowed() -> None:
 
 def test_corpus_sample_validates() -> None:
     """Every record the development corpus produces validates (a sample of ~60 pages)."""
-    if not CORPUS.exists():
-        pytest.skip(f"development corpus {CORPUS} is not available")
+    require(missing_path(CORPUS, "development corpus"))
     pages = sorted(CORPUS.glob("*/*.html"))
+    assert pages
     sample = random.Random(4).sample(pages, min(60, len(pages)))
     problems = {}
     for page in sample:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from helpers import require
 from sqlalchemy import text
 
 from archive.errors import StorageError
@@ -65,7 +66,7 @@ def tiny_disk(tmp_path: Path):
     proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)],
                           capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs to fill (needs root): {proc.stderr.strip()}")
+        require(f"cannot mount a tmpfs to fill (needs root): {proc.stderr.strip()}")
     yield mnt
     subprocess.run(["umount", "-l", str(mnt)], check=False)
 

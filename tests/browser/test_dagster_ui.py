@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance
+from helpers import require
 from pipelinekit import (
     definitions,
     deployment_env,
@@ -45,8 +46,8 @@ def _chromium() -> Path:
     if not CHROMIUM.exists():
         subprocess.run([str(ROOT / "scripts" / "ensure-chromium")], check=False)
     if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} and scripts/ensure-chromium could not "
-                    "install it (needs apt-get and root); see its message above")
+        require(f"no Chromium at {CHROMIUM} and scripts/ensure-chromium could not "
+                "install it (needs apt-get and root); see its message above")
     return CHROMIUM
 
 
