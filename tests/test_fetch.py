@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -516,14 +518,66 @@ def test_fault28_loopback_spellings_refused_before_connecting(
     assert list(tmp_path.iterdir()) == []
 
 
+class _ConnectAttempted(OSError):
+    """An OSError, so that the fetcher closes the socket as after any failed connect."""
+
+
+class _ConnectGuard:
+    """Records and stops every socket connect made by the thread it watches.
+
+    A Python audit hook (``socket.connect``): it sees the socket module's own call, so
+    nothing in the fetcher is replaced. Stopping the connect means a regression that lets
+    a private address through fails the test without a packet leaving loopback."""
+
+    def __init__(self) -> None:
+        self.thread: int | None = None
+        self.attempts: list[object] = []
+
+    def hook(self, event: str, args: tuple[Any, ...]) -> None:
+        if event == "socket.connect" and threading.get_ident() == self.thread:
+            self.attempts.append(args[1])
+            raise _ConnectAttempted(f"the test stopped a connect to {args[1]!r}")
+
+
+_GUARD = _ConnectGuard()
+_GUARD_HOOKED = False
+
+
+@pytest.fixture
+def connect_attempts() -> Iterator[list[object]]:
+    """The addresses this test's thread tried to connect to (each attempt is stopped)."""
+    global _GUARD_HOOKED
+    if not _GUARD_HOOKED:  # an audit hook cannot be removed: add it once, arm it per test
+        sys.addaudithook(_GUARD.hook)
+        _GUARD_HOOKED = True
+    _GUARD.attempts = []
+    _GUARD.thread = threading.get_ident()
+    try:
+        yield _GUARD.attempts
+    finally:
+        _GUARD.thread = None
+
+
+def test_the_connect_guard_sees_and_stops_a_real_connect(http_server: TestServer,
+                                                         connect_attempts: list[object]) -> None:
+    """The instrument of the test below: an allowed loopback fetch is seen trying to
+    connect, and is stopped before the server accepts anything."""
+    before = http_server.connections
+    with pytest.raises(FetchError, match="the test stopped a connect to"):
+        fetch(http_server.url("/article"), allow_private_networks=True)
+    assert connect_attempts == [("127.0.0.1", http_server.port)]
+    time.sleep(0.05)
+    assert http_server.connections == before
+
+
 @pytest.mark.parametrize("host", ["10.0.0.1", "172.16.5.4", "192.168.1.1", "100.64.0.1",
                                   "169.254.169.254", "[fc00::1]", "[fe80::1]",
                                   "[::ffff:10.0.0.1]", "[::ffff:169.254.169.254]"])
-def test_fault28_private_ranges_refused_before_connecting(host: str) -> None:
-    start = time.monotonic()
+def test_fault28_private_ranges_refused_before_connecting(
+        host: str, connect_attempts: list[object]) -> None:
     with pytest.raises(RefusedURLError, match="refused"):
         fetch(f"http://{host}/latest/meta-data/", allow_private_networks=False)
-    assert time.monotonic() - start < 0.5  # no connect attempt (that would time out)
+    assert connect_attempts == []  # refused before any connect was tried
 
 
 def test_fault28_every_hop_is_checked(http_server: TestServer) -> None:
