@@ -69,6 +69,24 @@ def test_confidence_grows_with_repeated_credits() -> None:
     assert once.confidence < thrice.confidence <= 0.9
 
 
+def test_repetition_never_makes_a_person_an_outlet() -> None:
+    """Two separate cues credit the same name; it does not look like an outlet, so it is
+    not one (no "credited twice" rule: the module docstring once promised one)."""
+    text = "According to Maria Lopez, the count was close. Maria Lopez said it was over."
+    found = credits.mentions(text, "text:line 2")
+    assert [(m.name, m.media_like) for m in found] == [("Maria Lopez", False)] * 2
+    assert _names(text) is None
+
+
+def test_the_list_is_as_confident_as_its_least_credited_name() -> None:
+    twice = "According to Bloomberg, it fell. Bloomberg reported more."
+    both = credited([("p1", twice + " Reuters said so.")], None)
+    assert both.value == ("Bloomberg", "Reuters")
+    reuters_once = credited([("p1", "Reuters said so.")], None)
+    assert both.confidence == reuters_once.confidence
+    assert reuters_once.confidence < credited([("p1", twice)], None).confidence
+
+
 _ANY_CUE = re.compile("(?:" + "|".join(credits._AFTER_CUES) + ")", re.IGNORECASE)
 
 

@@ -2,11 +2,14 @@
 "..., says X" in a headline, "enligt X", "som X tagit del av", "laut X",
 "selon X", "según X" and the like (English, Swedish, German, French, Spanish).
 
-A capitalised name after (or before) a cue is only taken as an outlet when it
-looks like one: a media word in it (News, Times, Zeitung, Tidningen ...), a
-well-known agency or broadcaster, a media descriptor before it ("the
-broadcaster X", "tidningen X"), or credited by two separate cues. Persons quoted
-("according to John Smith") are not outlets and are left out.
+A capitalised name after (or before) a cue is only taken as an outlet when at
+least one of its mentions looks like one: a media word in it (News, Times,
+Zeitung, Tidningen ...), a well-known agency or broadcaster, or a media
+descriptor before it ("the broadcaster X", "tidningen X"). Being credited again
+never makes a name an outlet: persons quoted ("according to John Smith"), however
+often, are left out. Repetition only raises the confidence (0.65 for a name
+credited once, 0.75 twice, 0.85 three times or more), and the list is as
+confident as its least credited name.
 """
 
 from __future__ import annotations
