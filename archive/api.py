@@ -426,12 +426,11 @@ class Archive:
                                                     evs.get(row.capture_id, []))
         return out
 
-    def withdrawn(self, hash_or_prefix: str) -> dict[str, Withdrawal]:
-        """The withdrawn captures among those matching ``hash_or_prefix``, keyed by
-        capture id, each with its deletion event's time, reason and person."""
-        ids = [c["capture_id"] for c in self.resolve(hash_or_prefix)]
+    def withdrawn(self, capture_ids: Iterable[str]) -> dict[str, Withdrawal]:
+        """The withdrawn captures among these exact capture ids, keyed by capture id,
+        each with its deletion event's time, reason and person (from the custody log)."""
         with read(self.engine) as conn:
-            return withdrawals(conn, ids)
+            return withdrawals(conn, capture_ids)
 
     def delete(self, hash_or_prefix: str, *, reason: str, person: str | None = None
                ) -> list[dict[str, Any]]:

@@ -383,7 +383,7 @@ def cmd_consistency(args: argparse.Namespace) -> int:
 def cmd_cite(args: argparse.Namespace) -> int:
     with _open(args) as arc:
         text = arc.cite(args.hash, args.format)
-        gone = arc.withdrawn(args.hash)
+        gone = arc.withdrawn(c["capture_id"] for c in arc.resolve(args.hash))
     for cid, w in gone.items():
         print(f"archive: warning: {cid} was {w.line()}; the citation says so",
               file=sys.stderr)
