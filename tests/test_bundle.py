@@ -543,7 +543,7 @@ def test_a_withdrawn_capture_s_bundle_carries_and_reports_its_deletion(
     assert independent_verify(data, arc.identity().fingerprint) == []
     # A checkpoint signed before the withdrawal cannot make a bundle that hides it.
     old_size = int(json.loads(before)["checkpoint"].split("\n")[1])
-    with pytest.raises(ConfigError, match="before .* was withdrawn"):
+    with pytest.raises(ConfigError, match=r"before .* was withdrawn"):
         arc.bundle(res.capture_id, checkpoint=f"size:{old_size}")
 
     _env(monkeypatch, arc)
