@@ -28,9 +28,12 @@ from archive.custody import (
     Agent,
     Event,
     NewEvent,
+    Withdrawal,
     check_chain,
     events_for,
     row_to_event,
+    withdrawal_of,
+    withdrawals,
 )
 from archive.db import in_chunks, open_database, read, run_write
 from archive.errors import (
@@ -342,7 +345,9 @@ class Archive:
                 captures.c.id.desc())
             if limit:
                 q = q.limit(limit)
-            return [_capture_summary(r) for r in conn.execute(q).all()]
+            found = [_capture_summary(r) for r in conn.execute(q).all()]
+            gone = withdrawals(conn, [c["capture_id"] for c in found])
+        return [_with_withdrawal(c, gone.get(c["capture_id"])) for c in found]
 
     def resolve(self, hash_or_prefix: str) -> list[dict[str, Any]]:
         """Captures whose capture id or content hash is ``hash_or_prefix`` (or starts with it).
@@ -421,6 +426,12 @@ class Archive:
                                                     evs.get(row.capture_id, []))
         return out
 
+    def withdrawn(self, capture_ids: Iterable[str]) -> dict[str, Withdrawal]:
+        """The withdrawn captures among these exact capture ids, keyed by capture id,
+        each with its deletion event's time, reason and person (from the custody log)."""
+        with read(self.engine) as conn:
+            return withdrawals(conn, capture_ids)
+
     def delete(self, hash_or_prefix: str, *, reason: str, person: str | None = None
                ) -> list[dict[str, Any]]:
         """Withdraw captures with a tombstone: a ``deletion`` event naming who and why.
@@ -436,8 +447,10 @@ class Archive:
                                                         if c["content_hash"] else []),
                         "success", {"reason": reason, "url": c["url"], "tombstone": True,
                                     "bytes_kept": True}) for c in found]
-        run_write(self.engine, lambda conn: self.recorder.log.append(conn, new, agent))
-        return [{**c, "withdrawn": True} for c in found]
+        stored = run_write(self.engine,
+                           lambda conn: self.recorder.log.append(conn, new, agent))
+        return [_with_withdrawal(c, withdrawal_of(ev, c["capture_id"]))
+                for c, ev in zip(found, stored, strict=True)]
 
     def verify(self, hash_or_prefix: str | Sequence[str] | None = None, *,
                deep: bool = False) -> VerifyReport:
@@ -596,7 +609,9 @@ class Archive:
 
         found = self.resolve(hash_or_prefix)
         with read(self.engine) as conn:
-            items = [load_citation_data(conn, c["capture_id"], archive=self.origin)
+            items = [load_citation_data(conn, c["capture_id"],
+                                        archive=self.settings.archive_name,
+                                        public_url=self.settings.public_url)
                      for c in found]
         return render(items, fmt)
 
@@ -607,7 +622,9 @@ class Archive:
         from archive.citation import load_citation_data_many, render
 
         with read(self.engine) as conn:
-            items = load_citation_data_many(conn, capture_ids, archive=self.origin)
+            items = load_citation_data_many(conn, capture_ids,
+                                            archive=self.settings.archive_name,
+                                            public_url=self.settings.public_url)
         return {cid: render([item], fmt) for cid, item in items.items()}
 
     def bundle(self, hash_or_prefix: str, *, checkpoint: str | None = None,
@@ -630,13 +647,20 @@ def _capture_summary(r: Any) -> dict[str, Any]:
     }
 
 
+def _with_withdrawal(cap: dict[str, Any], gone: Withdrawal | None) -> dict[str, Any]:
+    """``cap`` with ``withdrawn`` (whether a deletion event names it) and ``withdrawal``
+    (that event's time, reason, person and seq, or ``None``)."""
+    return {**cap, "withdrawn": gone is not None,
+            "withdrawal": gone.to_json() if gone is not None else None}
+
+
 def _shown(cap: dict[str, Any], row: Any, recs: Sequence[Any], evs: Sequence[Event],
            ) -> dict[str, Any]:
     """What :meth:`Archive.show` says of one capture: its summary, the stored manifest
     and provenance, its WARC records and the custody events given (in log order)."""
+    gone = next(filter(None, (withdrawal_of(e, cap["capture_id"]) for e in evs)), None)
     return {
-        **cap,
-        "withdrawn": any(e.type == DELETION and cap["capture_id"] in e.objects for e in evs),
+        **_with_withdrawal(cap, gone),
         "manifest": json.loads(row.manifest),
         "provenance": json.loads(row.provenance),
         "records": [_record_json(r) for r in recs],

@@ -69,6 +69,10 @@ the capture's content record, as the capture code decides."""
 
 Status = Literal["ok", "fail", "warn", "skip"]
 
+_DELETION = "deletion"
+"""The PREMIS event type of a withdrawal (``archive.custody.DELETION``; not imported, so
+that verifying needs no database code)."""
+
 
 # ============================================================================ building
 
@@ -83,6 +87,7 @@ def make_bundle(archive: Archive, hash_or_prefix: str, *, checkpoint: str | None
     verify, rather than hand out a bundle that would fail in a reader's hands.
     """
     from archive import logtree
+    from archive.custody import withdrawals
     from archive.db import read
 
     found = archive.resolve(hash_or_prefix)
@@ -97,6 +102,7 @@ def make_bundle(archive: Archive, hash_or_prefix: str, *, checkpoint: str | None
         rows = _capture_rows(conn, capture_id)
         seqs = [e.seq for r in rows for e in _events(conn, r.capture_id)]
         own = [e.seq for e in _events(conn, rows[0].capture_id)]
+        gone = withdrawals(conn, [capture_id]).get(capture_id)
     newest = max(seqs, default=-1)
     if checkpoint is None:
         ckpt = logtree.latest_checkpoint(archive.engine)
@@ -112,6 +118,11 @@ def make_bundle(archive: Archive, hash_or_prefix: str, *, checkpoint: str | None
             raise NotFoundError(
                 f"checkpoint {ckpt.id} (size {ckpt.size}) was signed before the events of "
                 f"{capture_id}; give a later checkpoint or omit --checkpoint")
+        if gone is not None and gone.seq >= ckpt.size:
+            raise ConfigError(
+                f"checkpoint {ckpt.id} (size {ckpt.size}) was signed before {capture_id} "
+                f"was withdrawn (event #{gone.seq}), so its bundle would not say so; give a "
+                "later checkpoint or omit --checkpoint")
     doc = assemble(archive, rows, ident, ckpt)
     problems = schema_errors(doc)
     if problems:
@@ -277,6 +288,9 @@ class Check:
 class BundleReport:
     checks: tuple[Check, ...]
     capture_id: str | None = None
+    withdrawn: str | None = None
+    """``<time> by <person>: <reason>`` when a bundled deletion event withdraws the
+    capture: its bytes still verify, but the archive no longer stands behind it."""
 
     @property
     def ok(self) -> bool:
@@ -288,15 +302,16 @@ class BundleReport:
 
     def summary(self) -> str:
         warned = sum(c.status == "warn" for c in self.checks)
+        gone = f"; the capture was WITHDRAWN {self.withdrawn}" if self.withdrawn else ""
         if self.ok:
             tail = f" ({warned} warning{'s' if warned != 1 else ''})" if warned else ""
-            return f"verified: all {len(self.checks)} checks passed{tail}"
+            return f"verified: all {len(self.checks)} checks passed{tail}{gone}"
         return (f"FAILED: {len(self.failures)} of {len(self.checks)} checks failed"
                 + (f", {sum(c.status == 'skip' for c in self.checks)} could not run"
-                   if any(c.status == "skip" for c in self.checks) else ""))
+                   if any(c.status == "skip" for c in self.checks) else "") + gone)
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "capture_id": self.capture_id,
+        return {"ok": self.ok, "capture_id": self.capture_id, "withdrawn": self.withdrawn,
                 "checks": [c.to_json() for c in self.checks], "summary": self.summary()}
 
 
@@ -343,11 +358,12 @@ def verify_bundle(data: bytes, *, trusted_key: str | None = None) -> BundleRepor
     checkpoint = _check_checkpoint(run, doc["checkpoint"], doc["key"]["name"], public_key)
     entries = _check_events(run, doc["events"], checkpoint)
     _check_coverage(run, doc, entries)
+    withdrawn = _check_withdrawn(run, doc, entries)
     manifests = _check_manifests(run, doc)
     records = [_check_records(run, cap, manifests.get(cap["capture_id"]))
                for cap in doc["captures"]]
     _check_content(run, doc, manifests, records)
-    return BundleReport(tuple(run.checks), doc["capture_id"])
+    return BundleReport(tuple(run.checks), doc["capture_id"], withdrawn)
 
 
 # ------------------------------------------------------------------- key, checkpoint
@@ -511,6 +527,33 @@ def _check_coverage(run: _Run, doc: dict[str, Any],
         run.add("custody", "fail", "; ".join(problems))
     else:
         run.add("custody", "ok", f"{len(entries)} events name the bundled capture id(s)")
+
+
+def _check_withdrawn(run: _Run, doc: dict[str, Any],
+                     entries: list[dict[str, Any] | None]) -> str | None:
+    """A ``deletion`` event naming a bundled capture withdraws it (a ``warn``: its bytes
+    still verify, but the archive no longer stands behind it). Returns the subject
+    capture's withdrawal, as one line, or ``None``."""
+    subject = None
+    for idx, cap in enumerate(doc["captures"]):
+        cid = cap["capture_id"]
+        tomb = next((e for e in entries if e is not None and e["type"] == _DELETION
+                     and cid in e["objects"]), None)
+        if tomb is None:
+            continue
+        detail = tomb.get("detail")
+        detail = detail if isinstance(detail, dict) else {}
+        agent = tomb.get("agent")
+        person = agent.get("person") if isinstance(agent, dict) else None
+        who = f" by {person}" if isinstance(person, str) else ""
+        line = f"{tomb.get('time')}{who}: {detail.get('reason') or 'no reason given'}"
+        name = "withdrawn" if idx == 0 else "withdrawn (original)"
+        run.add(name, "warn", f"{cid} was withdrawn {line} (deletion event #{tomb['seq']}); "
+                              "its bytes still verify, but the archive no longer stands "
+                              "behind them")
+        if idx == 0:
+            subject = line
+    return subject
 
 
 # ------------------------------------------------------------------ manifests, records

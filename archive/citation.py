@@ -9,7 +9,8 @@ the capture and are left out when unknown: a citation never guesses.
 Formatting is pure (:class:`CitationData` in, text out) and deterministic: the same
 capture and metadata always give byte-identical output, with no export-time
 timestamps, so a citation can itself be hashed or diffed. Database access is confined
-to :func:`load_citation_data`.
+to :func:`load_citation_data` and :func:`load_citation_data_many`. A withdrawn capture
+(a deletion event in the custody log) says so in every format.
 
 Escaping, per format:
 
@@ -31,11 +32,12 @@ import html
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from sqlalchemy import Connection, func, select
 
+from archive.custody import withdrawals
 from archive.db import in_chunks
 from archive.errors import ConfigError, NotFoundError
 from archive.hashing import PREFIX, hex_part
@@ -59,12 +61,14 @@ class CitationData:
     content_hash: str | None  # sha256:<hex> of the body as a reader gets it
     url: str  # the URL that was requested (or the document's original URL / urn)
     captured_at: str  # ISO 8601 UTC, as stored (microseconds, Z)
-    archive: str  # the archive's name (its custody log origin)
+    archive: str  # the archive's name (setting ARCHIVE_NAME; never the host name)
     final_url: str | None = None
     title: str | None = None
     authors: tuple[str, ...] = ()
     outlet: str | None = None
     published: str | None = None  # YYYY-MM-DD
+    version_url: str | None = None  # the archived copy's public URL (ARCHIVE_PUBLIC_URL)
+    withdrawn: str | None = None  # "<time>: <reason>" of the capture's deletion event
 
     def __post_init__(self) -> None:
         if not self.capture_id.startswith(PREFIX):
@@ -94,6 +98,12 @@ class CitationData:
     def redirected(self) -> bool:
         return bool(self.final_url) and self.final_url != self.url
 
+    @property
+    def archived_hash(self) -> str:
+        """The hash that names the archived copy in a style's archive fields: the content
+        hash (what a reader re-hashes), else the capture id."""
+        return self.content_hash or self.capture_id
+
 
 # ------------------------------------------------------------------------- helpers
 
@@ -121,7 +131,66 @@ def _archive_note(d: CitationData) -> str:
         parts.append(f"redirected to {_clean(d.final_url)}")
     parts.append(f"content hash {d.content_hash or 'unknown'}")
     parts.append(f"capture id {d.capture_id}")
+    if d.withdrawn:
+        parts.append(f"withdrawn from the archive {_clean(d.withdrawn)}")
     return "; ".join(parts)
+
+
+# ----------------------------------------------------------------------- names
+
+# Lower-case words that belong to the family name ("Ludwig van Beethoven").
+_PARTICLES = frozenset({"af", "al", "av", "bin", "da", "das", "de", "del", "della", "den",
+                        "der", "di", "dos", "du", "el", "la", "le", "ten", "ter", "van",
+                        "von", "zu"})
+# Words that make a byline a group, desk or organisation, not a person.
+_ORG_WORDS = frozenset({
+    "agence", "agency", "ap", "associated", "bureau", "co", "company", "correspondent",
+    "correspondents", "council", "daily", "department", "desk", "digital", "editorial",
+    "editors", "foundation", "gazette", "gmbh", "group", "herald", "inc", "institute",
+    "journal", "llc", "ltd", "media", "ministry", "network", "news", "newsroom", "nyheter",
+    "office", "online", "post", "press", "radio", "redaktion", "redacción", "rédaction",
+    "reporters", "service", "society", "staff", "team", "television", "times", "tribune",
+    "tv", "university", "wire", "writers", "zeitung"})
+_NAME_WORD = re.compile(r"^[^\W\d_](?:[^\W\d_]|[-'\u2019.])*$")
+
+
+def person_name(name: str, outlet: str | None = None) -> tuple[str, str] | None:
+    """``(family, given)`` when ``name`` is plainly a person's name written "Given
+    Family" (2 to 4 capitalised words, lower-case particles such as "van" going with
+    the family name) or "Family, Given"; ``None`` for anything else (an organisation, a
+    desk, a one-word or all-capitals byline, a script without capitals, the outlet
+    itself), which citations keep whole as a literal name. Splitting is a reading of
+    the string, so when it is not plain the name is left as written."""
+    text = _clean(name)
+    if outlet and text.casefold() == _clean(outlet).casefold():
+        return None
+    family_part, comma, given_part = text.partition(",")
+    if comma:
+        family_words, given_words = family_part.split(), given_part.split()
+        if "," in given_part or not (1 <= len(family_words) <= 3 and
+                                     1 <= len(given_words) <= 3):
+            return None
+        words = family_words + given_words
+    else:
+        words = text.split()
+        if not 2 <= len(words) <= 4:
+            return None
+    for w in words:
+        folded = w.casefold().rstrip(".")
+        if not _NAME_WORD.match(w) or folded in _ORG_WORDS:
+            return None
+        if w.casefold() not in _PARTICLES and not w[0].isupper():
+            return None  # "and", "of", a lower-case word: not a plain name
+        if len(w) > 1 and w.isupper() and not w.endswith("."):
+            return None  # an acronym ("BBC"), or a name we cannot case
+    if comma:
+        return " ".join(family_words), " ".join(given_words)
+    i = len(words) - 1
+    while i > 1 and words[i - 1].casefold() in _PARTICLES:
+        i -= 1
+    if words[0].casefold() in _PARTICLES:
+        return None
+    return " ".join(words[i:]), " ".join(words[:i])
 
 
 # ---------------------------------------------------------------------- plain text
@@ -167,24 +236,26 @@ def bibtex_url(url: str) -> str:
     return out.replace("%", r"\%").replace("#", r"\#")
 
 
-def _bibtex_name(name: str) -> str:
-    """One author for ``author = {A and B}``. A name containing a comma or the word
-    "and" is braced so BibTeX takes it whole instead of splitting it wrongly."""
-    text = bibtex_escape(name)
-    if "," in text or re.search(r"\band\b", text, re.IGNORECASE):
-        return "{" + text + "}"
-    return text
+def _bibtex_name(name: str, outlet: str | None) -> str:
+    """One author for ``author = {A and B}``: a person as ``Family, Given`` (BibTeX's
+    unambiguous form), anything else braced so BibTeX takes it whole (``{Org Name}``)
+    instead of splitting it into given and family names."""
+    person = person_name(name, outlet)
+    if person is None:
+        return "{" + bibtex_escape(name) + "}"
+    return f"{bibtex_escape(person[0])}, {bibtex_escape(person[1])}"
 
 
 def format_bibtex(d: CitationData) -> str:
     """A ``@misc`` entry (classic BibTeX and biblatex both read it): ``howpublished``
     with ``\\url``, ``url``/``urldate`` (capture date), and a ``note`` with the capture
-    time, content hash and capture id."""
+    time, content hash and capture id (and the withdrawal, with ``pubstate``, when the
+    capture was withdrawn)."""
     fields: list[tuple[str, str]] = []
     if d.title:
         fields.append(("title", "{" + bibtex_escape(d.title) + "}"))
     if d.authors:
-        fields.append(("author", " and ".join(_bibtex_name(a) for a in d.authors)))
+        fields.append(("author", " and ".join(_bibtex_name(a, d.outlet) for a in d.authors)))
     if d.outlet:
         fields.append(("organization", bibtex_escape(d.outlet)))
     if d.published:
@@ -193,6 +264,8 @@ def format_bibtex(d: CitationData) -> str:
     url = bibtex_url(d.url)
     fields += [("howpublished", r"\url{" + url + "}"), ("url", url),
                ("urldate", d.capture_date), ("note", bibtex_escape(_archive_note(d)))]
+    if d.withdrawn:
+        fields.append(("pubstate", "withdrawn"))  # biblatex prints it after the entry
     lines = [f"@misc{{{d.key},"]
     for i, (name, value) in enumerate(fields):
         # month takes the standard three-letter macro, unbraced
@@ -204,14 +277,24 @@ def format_bibtex(d: CitationData) -> str:
 
 # ------------------------------------------------------------------------ CSL-JSON
 
+def _csl_name(name: str, outlet: str | None) -> dict[str, str]:
+    person = person_name(name, outlet)
+    if person is None:
+        return {"literal": _clean(name)}
+    return {"family": person[0], "given": person[1]}
+
+
 def csl_item(d: CitationData) -> dict[str, Any]:
-    """One CSL-JSON item (citeproc-js, pandoc, Zotero). Authors are ``literal`` names:
-    splitting a byline into family and given names would be a guess."""
+    """One CSL-JSON item (citeproc-js, citeproc-py, pandoc, Zotero). Persons get
+    ``family``/``given`` names (see :func:`person_name`), anything else a ``literal``.
+    ``archive`` and ``archive_location`` (the archive's name and the content hash) are
+    the variables standard styles print for an archived copy; a withdrawn capture has
+    ``status`` "withdrawn", which styles print with the date."""
     item: dict[str, Any] = {"id": d.key, "type": "webpage"}
     if d.title:
         item["title"] = _clean(d.title)
     if d.authors:
-        item["author"] = [{"literal": _clean(a)} for a in d.authors]
+        item["author"] = [_csl_name(a, d.outlet) for a in d.authors]
     if d.outlet:
         item["container-title"] = _clean(d.outlet)
     if d.published:
@@ -220,11 +303,16 @@ def csl_item(d: CitationData) -> dict[str, Any]:
         "URL": d.url,
         "accessed": {"date-parts": [_date_parts(d.capture_date)]},
         "archive": _clean(d.archive),
-        "archive_location": d.capture_id,
+        "archive_location": d.archived_hash,
         "note": _archive_note(d),
         "custom": {"capture_id": d.capture_id, "content_hash": d.content_hash,
                    "captured_at": d.captured_at},
     })
+    if d.version_url:
+        item["custom"]["archived_url"] = d.version_url
+    if d.withdrawn:
+        item["status"] = "withdrawn"
+        item["custom"]["withdrawn"] = d.withdrawn
     return item
 
 
@@ -236,12 +324,15 @@ def format_csl_json(items: Sequence[CitationData]) -> str:
 # ----------------------------------------------------------------------------- RIS
 
 def format_ris(d: CitationData) -> str:
-    """An RIS record (``TY  - ELEC``): ``Y2`` access date, ``DB`` the archive, ``AN`` the
-    capture id, ``N1`` the archival note. CR LF line ends, per the RIS specification."""
+    """An RIS record (``TY  - ELEC``): ``AU`` a person as ``Family, Given`` (anything
+    else whole), ``Y2`` access date, ``DB`` the archive, ``AN`` the capture id, ``N1``
+    the archival note (which says when a capture was withdrawn). CR LF line ends, per
+    the RIS specification."""
     lines = [("TY", "ELEC")]
     if d.title:
         lines.append(("TI", _clean(d.title)))
-    lines += [("AU", _clean(a)) for a in d.authors]
+    lines += [("AU", ", ".join(p) if (p := person_name(a, d.outlet)) else _clean(a))
+              for a in d.authors]
     if d.outlet:
         lines.append(("T2", _clean(d.outlet)))
     if d.published:
@@ -258,16 +349,22 @@ def format_ris(d: CitationData) -> str:
 
 def format_robust_link(d: CitationData) -> str:
     """An HTML anchor per the Robust Links convention: ``href`` and
-    ``data-originalurl`` the original URL, ``data-versiondate`` the capture time, plus
-    ``data-versionhash`` (the content hash, or the capture id when the body could not
-    be decoded) and ``data-captureid``. No ``data-versionurl``: a capture is addressed
-    by its hashes until a public resolver URL exists."""
+    ``data-originalurl`` the original URL, ``data-versiondate`` the capture time,
+    ``data-versionurl`` the archived copy's public URL when the archive has one
+    (``ARCHIVE_PUBLIC_URL``), plus ``data-versionhash`` (the content hash, or the
+    capture id when the body could not be decoded) and ``data-captureid``. A withdrawn
+    capture gets ``data-withdrawn`` (time and reason) and says so in the link text."""
     attrs = [("href", d.url), ("data-originalurl", d.url),
-             ("data-versiondate", d.version_datetime),
-             ("data-versionhash", d.content_hash or d.capture_id),
-             ("data-captureid", d.capture_id)]
+             ("data-versiondate", d.version_datetime)]
+    if d.version_url:
+        attrs.append(("data-versionurl", d.version_url))
+    attrs += [("data-versionhash", d.archived_hash), ("data-captureid", d.capture_id)]
+    if d.withdrawn:
+        attrs.append(("data-withdrawn", _clean(d.withdrawn)))
     rendered = " ".join(f'{k}="{html.escape(v, quote=True)}"' for k, v in attrs)
     text = _clean(d.title) if d.title else _clean(d.url)
+    if d.withdrawn:
+        text += " (withdrawn from the archive)"
     return f"<a {rendered}>{html.escape(text, quote=True)}</a>"
 
 
@@ -297,36 +394,28 @@ def _value(record: dict[str, Any], name: str) -> Any:
     return field.get("value") if isinstance(field, dict) else None
 
 
-def _latest_metadata(conn: Connection, capture_pk: int) -> dict[str, Any] | None:
-    row = conn.execute(select(metadata_versions.c.record)
-                       .where(metadata_versions.c.capture_pk == capture_pk)
-                       .order_by(metadata_versions.c.id.desc()).limit(1)).first()
-    return None if row is None else _as_record(row.record)
-
-
-def load_citation_data(conn: Connection, capture_id: str, *, archive: str) -> CitationData:
-    """Gather what a citation of ``capture_id`` says from the capture row and the latest
-    stored metadata version. A revisit without metadata of its own borrows its
-    original's: the payload is byte-identical, so the same article was read."""
-    row = conn.execute(select(captures).where(
-        captures.c.capture_id == hex_part(capture_id))).first()
-    if row is None:
+def load_citation_data(conn: Connection, capture_id: str, *, archive: str,
+                       public_url: str | None = None) -> CitationData:
+    """Gather what a citation of ``capture_id`` says from the capture row, the latest
+    stored metadata version and the custody log (a deletion event withdraws it). A
+    revisit without metadata of its own borrows its original's: the payload is
+    byte-identical, so the same article was read. ``public_url`` is the archive's
+    public base URL: the archived copy is ``<public_url>/c/<capture id>``."""
+    found = load_citation_data_many(conn, [capture_id], archive=archive,
+                                    public_url=public_url)
+    if not found:
         raise NotFoundError(f"no capture {capture_id}")
-    record = _latest_metadata(conn, row.id)
-    if record is None and row.revisit_of:
-        orig = conn.execute(select(captures.c.id).where(
-            captures.c.capture_id == row.revisit_of)).first()
-        record = _latest_metadata(conn, orig.id) if orig is not None else None
-    return _citation_data(row, record or {}, archive)
+    return next(iter(found.values()))
 
 
 def load_citation_data_many(conn: Connection, capture_ids: Sequence[str], *, archive: str,
-                            ) -> dict[str, CitationData]:
+                            public_url: str | None = None) -> dict[str, CitationData]:
     """:func:`load_citation_data` of many exact capture ids (``sha256:<hex>``), keyed by
-    capture id; ids not stored are left out. Three queries per 500 ids (a catalogue of
+    capture id; ids not stored are left out. Four queries per 500 ids (a catalogue of
     every capture)."""
     out: dict[str, CitationData] = {}
     for chunk in in_chunks(hex_part(c) for c in capture_ids):
+        gone = withdrawals(conn, chunk)
         rows = conn.execute(select(captures).where(captures.c.capture_id.in_(chunk))).all()
         originals = {r.revisit_of for r in rows if r.revisit_of}
         pk_of = {r.capture_id: r.id for r in conn.execute(
@@ -343,7 +432,12 @@ def load_citation_data_many(conn: Connection, capture_ids: Sequence[str], *, arc
             record = records.get(r.id)
             if record is None and r.revisit_of and r.revisit_of in pk_of:
                 record = records.get(pk_of[r.revisit_of])
-            out[PREFIX + r.capture_id] = _citation_data(r, record or {}, archive)
+            cid = PREFIX + r.capture_id
+            w = gone.get(cid)
+            out[cid] = replace(
+                _citation_data(r, record or {}, archive),
+                version_url=f"{public_url.rstrip('/')}/c/{cid}" if public_url else None,
+                withdrawn=f"{w.time}: {w.reason}" if w else None)
     return out
 
 
@@ -370,4 +464,5 @@ def _citation_data(row: Any, record: dict[str, Any], archive: str) -> CitationDa
 
 __all__ = ["FORMATS", "CitationData", "Format", "bibtex_escape", "bibtex_url", "csl_item",
            "format_bibtex", "format_csl_json", "format_ris", "format_robust_link",
-           "format_text", "load_citation_data", "load_citation_data_many", "render"]
+           "format_text", "load_citation_data", "load_citation_data_many", "person_name",
+           "render"]

@@ -1,15 +1,5 @@
-"""``archive``: the command line. A thin layer over ``archive.api.Archive``.
-
-Exit codes:
-  0  success
-  1  an unexpected error
-  2  bad arguments or settings
-  3  a capture failed or is not a complete article (HTTP error, truncated)
-  4  storage failure (disk full, fsync error, unreadable store)
-  5  verification found a mismatch (hash, record, manifest or custody chain)
-  6  no capture matches the hash given (or a prefix is ambiguous)
-  7  the custody database failed
-"""
+"""``archive``: the command line. A thin layer over ``archive.api.Archive``; the exit
+codes it promises are :data:`EXIT_CODES` (also the end of ``archive --help``)."""
 
 from __future__ import annotations
 
@@ -26,6 +16,19 @@ from archive.errors import ArchiveError
 
 EXIT_CAPTURE = 3
 EXIT_MISMATCH = 5
+EXIT_PIPE = 141  # what a shell reports for a command ended by SIGPIPE
+
+EXIT_CODES = """\
+exit codes:
+  0    success
+  1    an unexpected error
+  2    bad arguments or settings
+  3    a capture failed or is not a complete article (HTTP error, truncated)
+  4    storage failure (disk full, fsync error, unreadable store)
+  5    verification found a mismatch (hash, record, manifest or custody chain)
+  6    no capture matches the hash given (or a prefix is ambiguous)
+  7    the custody database failed
+  141  the reader stopped reading (e.g. piped into head); nothing is changed by it"""
 
 
 def _emit(args: argparse.Namespace, data: Any, human: Callable[[Any], str]) -> None:
@@ -56,6 +59,32 @@ def citation_line(c: dict[str, Any]) -> str:
     return ((f"{head}. " if head else "") +
             f"{c['url']} archived {when} content {c.get('content_hash') or 'n/a'} "
             f"capture {c['capture_id']}")
+
+
+METADATA_FIELDS = ("title", "published", "modified", "authors", "outlet", "tags", "language",
+                   "canonical_url", "description", "dateline", "credited_sources")
+
+
+def value_text(value: Any) -> str:
+    """A metadata value as a person reads it: list items joined by "; " (a name may hold
+    a comma), a named object by its name, anything else as text."""
+    if isinstance(value, list | tuple):
+        return "; ".join(value_text(v) for v in value)
+    if isinstance(value, dict):
+        return str(value.get("name") or json.dumps(value, ensure_ascii=False, sort_keys=True))
+    return str(value)
+
+
+def field_line(name: str, field: Any, width: int) -> str:
+    """One stored or extracted field: its value, then its confidence and where it came
+    from (the first three pieces of evidence), or ``unknown``."""
+    field = field if isinstance(field, dict) else {}
+    value = field.get("value")
+    if value is None or value == [] or value == "":
+        return f"{name:<{width}} unknown"
+    evidence = [e for e in field.get("evidence") or [] if isinstance(e, dict)]
+    src = ", ".join(str(e.get("source", "?")) for e in evidence[:3]) or "no evidence"
+    return f"{name:<{width}} {value_text(value)}  [confidence {field.get('confidence')}; {src}]"
 
 
 def _progress(total: int, args: argparse.Namespace) -> Any:
@@ -131,16 +160,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
     def human(d: dict[str, Any]) -> str:
         lines = [f"{d['content_kind']} · {d['extractor']}/{d['extractor_version']}"]
-        for name in ("title", "published", "modified", "authors", "outlet", "tags",
-                     "language", "canonical_url", "description", "dateline",
-                     "credited_sources"):
-            f = d.get(name) or {}
-            value = f.get("value")
-            if value is None:
-                lines.append(f"{name:<16} unknown")
-                continue
-            src = ", ".join(e.get("source", "?") for e in f.get("evidence", [])[:3])
-            lines.append(f"{name:<16} {value}  [{f.get('confidence')}; {src}]")
+        lines += [field_line(name, d.get(name), 16) for name in METADATA_FIELDS]
         return "\n".join(lines)
 
     _emit(args, doc, human)
@@ -160,8 +180,8 @@ def cmd_metadata(args: argparse.Namespace) -> int:
             for v in c["versions"]:
                 rec = v["record"]
                 lines.append(f"  {v['extractor']}/{v['extractor_version']} at {v['created_at']}")
-                for name in ("title", "published", "outlet", "authors", "tags", "language"):
-                    lines.append(f"    {name:<10} {(rec.get(name) or {}).get('value')}")
+                lines += ["    " + field_line(name, rec.get(name), 16)
+                          for name in METADATA_FIELDS]
         return "\n".join(lines)
 
     _emit(args, found, human)
@@ -172,8 +192,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     with _open(args) as arc:
         rows = arc.list_captures(limit=args.limit)
     _emit(args, rows, lambda items: "\n".join(
-        f"{c['captured_at']}  {c['status']:<10} {c['capture_id'][:19]}…  {c['url']}"
-        for c in items) or "no captures yet")
+        f"{c['captured_at']}  {'withdrawn' if c['withdrawn'] else c['status']:<10} "
+        f"{c['capture_id'][:19]}…  {c['url']}" for c in items) or "no captures yet")
     return 0
 
 
@@ -184,13 +204,20 @@ def cmd_show(args: argparse.Namespace) -> int:
     def human(items: list[dict[str, Any]]) -> str:
         out = []
         for c in items:
-            if c.get("withdrawn"):
-                out.append("WITHDRAWN (a deletion event is in the custody log; bytes kept)")
+            gone = c.get("withdrawal")
+            if gone:
+                who = f" by {gone['person']}" if gone.get("person") else ""
+                out.append(f"WITHDRAWN {gone['time']}{who}: {gone['reason']} (deletion event "
+                           f"#{gone['event']} in the custody log; the bytes are kept)")
+            how = (f"HTTP {c['http_status']}" if c["http_status"] is not None
+                   else "local document" if c["kind"] == "document" else "no HTTP response")
+            warc = c["manifest"].get("warc_file") or {}
             out += [f"capture   {c['capture_id']}", f"content   {c['content_hash']}",
                     f"url       {c['url']}", f"final url {c['final_url']}",
                     f"captured  {c['captured_at']}",
-                    f"status    {c['status']} (HTTP {c['http_status']})",
-                    f"warc      {c['warc_file']}", "records:"]
+                    f"status    {'withdrawn, was ' if gone else ''}{c['status']} ({how})",
+                    f"warc      {c['warc_file']}",
+                    f"warc hash {warc.get('sha256')} ({warc.get('size')} bytes)", "records:"]
             out += [f"  {r['type']:<9} {r['record_id']} @{r['offset']} {r['block_digest']}"
                     for r in c["records"]]
             out.append("custody:")
@@ -356,6 +383,10 @@ def cmd_consistency(args: argparse.Namespace) -> int:
 def cmd_cite(args: argparse.Namespace) -> int:
     with _open(args) as arc:
         text = arc.cite(args.hash, args.format)
+        gone = arc.withdrawn(c["capture_id"] for c in arc.resolve(args.hash))
+    for cid, w in gone.items():
+        print(f"archive: warning: {cid} was {w.line()}; the citation says so",
+              file=sys.stderr)
     if args.json:
         print(json.dumps({"format": args.format, "citation": text}, indent=1,
                          ensure_ascii=False))
@@ -418,7 +449,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="archive", description="Provenance-aware web archive.",
-                                epilog=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+                                epilog=EXIT_CODES, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--version", action="version", version=SOFTWARE)
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -525,7 +556,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
         return code
+    except BrokenPipeError:
+        # The reader stopped (``archive list | head``): not an error of ours. Point
+        # stdout at /dev/null so the interpreter's final flush has nowhere to fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PIPE
     except ArchiveError as exc:
         if getattr(args, "json", False):
             print(json.dumps(exc.to_dict()))

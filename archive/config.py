@@ -12,6 +12,8 @@
 | ARCHIVE_DEADLINE | total seconds allowed for one capture | 120 |
 | ARCHIVE_CA_BUNDLE | PEM file of CA certificates to trust instead of certifi's | (none) |
 | ARCHIVE_LOG_ORIGIN | the custody log's name in signed checkpoints | <host>/provenance-archive |
+| ARCHIVE_NAME | the archive's name in citations (never the host name) | provenance-archive |
+| ARCHIVE_PUBLIC_URL | the archive's public base URL; citations link <url>/c/<id> | (none) |
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ class Settings:
     hostname: str = "localhost"
     log_origin_override: str | None = None
     ca_bundle: str | None = None  # extra CA certificates (PEM) to trust, e.g. a corporate CA
+    archive_name: str = "provenance-archive"  # named in citations as the archive
+    public_url: str | None = None  # where the archive serves captures, if anywhere
 
     @property
     def log_origin(self) -> str:
@@ -104,6 +108,8 @@ class Settings:
             hostname=socket.gethostname(),
             log_origin_override=env.get("ARCHIVE_LOG_ORIGIN") or None,
             ca_bundle=env.get("ARCHIVE_CA_BUNDLE") or None,
+            archive_name=(env.get("ARCHIVE_NAME") or "").strip() or cls.archive_name,
+            public_url=_public_url(env.get("ARCHIVE_PUBLIC_URL")),
         )
         return replace(settings, **overrides) if overrides else settings
 
@@ -113,3 +119,13 @@ def _login() -> str:
         return getpass.getuser()
     except Exception:  # no login name in some containers
         return "unknown"
+
+
+def _public_url(value: str | None) -> str | None:
+    """``ARCHIVE_PUBLIC_URL`` without a trailing slash; an http(s) URL or nothing."""
+    text = (value or "").strip().rstrip("/")
+    if not text:
+        return None
+    if not text.startswith(("https://", "http://")):
+        raise ConfigError(f"ARCHIVE_PUBLIC_URL must be an http(s) URL, not {text!r}")
+    return text

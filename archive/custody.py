@@ -25,6 +25,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from archive import SOFTWARE
 from archive.canonical import canonical_json
+from archive.db import in_chunks
 from archive.hashing import PREFIX, hex_part
 from archive.tables import event_objects, events, log_head
 from archive.timeutil import iso_utc, utc_now
@@ -203,6 +204,53 @@ def events_for(conn: Connection, object_hash: str) -> list[Event]:
         .where(event_objects.c.object_hash == hex_part(object_hash)).order_by(events.c.seq)
     ).all()
     return [row_to_event(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """A capture's withdrawal, as its ``deletion`` event (the tombstone) records it."""
+
+    seq: int
+    time: str
+    reason: str
+    person: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"event": self.seq, "time": self.time, "reason": self.reason,
+                "person": self.person}
+
+    def line(self) -> str:
+        """``withdrawn <time> by <person>: <reason>``, for people."""
+        who = f" by {self.person}" if self.person else ""
+        return f"withdrawn {self.time}{who}: {self.reason}"
+
+
+def withdrawal_of(ev: Event, capture_id: str) -> Withdrawal | None:
+    """The withdrawal ``ev`` records for ``capture_id``, read from its hashed entry (its
+    type and objects), or ``None`` when it is not a deletion naming that capture."""
+    if ev.type != DELETION or PREFIX + hex_part(capture_id) not in ev.objects:
+        return None
+    person = ev.agent.get("person")
+    return Withdrawal(ev.seq, ev.time, str(ev.detail.get("reason") or "no reason given"),
+                      person if isinstance(person, str) else None)
+
+
+def withdrawals(conn: Connection, capture_ids: Iterable[str]) -> dict[str, Withdrawal]:
+    """The first deletion event of each withdrawn capture among ``capture_ids``, keyed
+    by ``sha256:<hex>`` capture id. Withdrawn is a fact of the custody log (a hashed,
+    chained entry that ``verify`` re-checks), never of a mutable column."""
+    out: dict[str, Withdrawal] = {}
+    for chunk in in_chunks(hex_part(c) for c in capture_ids):
+        rows = conn.execute(
+            select(events, event_objects.c.object_hash)
+            .join(event_objects, event_objects.c.seq == events.c.seq)
+            .where(event_objects.c.object_hash.in_(chunk), events.c.type == DELETION)
+            .order_by(events.c.seq)).all()
+        for row in rows:
+            found = withdrawal_of(row_to_event(row), row.object_hash)
+            if found is not None:
+                out.setdefault(PREFIX + row.object_hash, found)
+    return out
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from dagster import (
 from archive.api import Archive
 from archive.canonical import canonical_hash
 from archive.capture import CaptureFailure, CaptureResult
-from archive.custody import Agent
+from archive.custody import Agent, Withdrawal
 from archive.errors import (
     ArchiveError,
     MetadataError,
@@ -195,7 +195,8 @@ def _change(outcome: Mapping[str, Any], previous: Mapping[str, Any]) -> str:
 
 
 def _capture_report(source: Source | None, key: str, outcome: Mapping[str, Any] | None,
-                    previous: Mapping[str, Any]) -> PartitionReport:
+                    previous: Mapping[str, Any],
+                    gone: Mapping[str, Withdrawal] | None = None) -> PartitionReport:
     if source is None or outcome is None:
         text = (f"partition {key} is not in the sources file any more; materialize "
                 "`sources` to remove its partition")
@@ -210,6 +211,9 @@ def _capture_report(source: Source | None, key: str, outcome: Mapping[str, Any] 
             "summary": MetadataValue.md(f"**capture failed** for {url}\n\n`{msg}`")})
     change = _change(outcome, previous)
     problems = "; ".join(outcome.get("problems") or []) or None
+    gone = gone or {}
+    withdrawn = gone.get(outcome["capture_id"])
+    original_withdrawn = gone.get(outcome.get("revisit_of") or "")
     meta = {
         "url": MetadataValue.url(url),
         "final_url": outcome.get("final_url"),
@@ -226,6 +230,8 @@ def _capture_report(source: Source | None, key: str, outcome: Mapping[str, Any] 
         "outlet": source.outlet,
         "label": source.label,
         "problems": problems,
+        "withdrawn": withdrawn.line() if withdrawn else None,
+        "original_withdrawn": original_withdrawn.line() if original_withdrawn else None,
     }
     lines = [f"**{outcome['status']}** · HTTP {outcome.get('http_status')} · {change}", "",
              f"- URL: {url}" + (f" → {outcome['final_url']}"
@@ -233,8 +239,12 @@ def _capture_report(source: Source | None, key: str, outcome: Mapping[str, Any] 
              f"- content hash: `{outcome.get('content_hash')}`",
              f"- capture id: `{outcome['capture_id']}`",
              f"- WARC: `{outcome['warc_path']}`"]
+    if withdrawn:
+        lines.insert(0, f"**WITHDRAWN**: {withdrawn.line()}")
     if outcome.get("revisit_of"):
-        lines.append(f"- revisit of `{outcome['revisit_of']}` (identical payload)")
+        lines.append(f"- revisit of `{outcome['revisit_of']}` (identical payload)"
+                     + (f", which was {original_withdrawn.line()}" if original_withdrawn
+                        else ""))
     if problems:
         lines.append(f"- problems: {problems}")
     meta["summary"] = MetadataValue.md("\n".join(lines))
@@ -277,8 +287,11 @@ def capture(context: AssetExecutionContext, archive: ArchiveResource,
     journal.remove()
     previous = latest_materializations(context.instance, context.asset_key, keys,
                                        before_run=context.run.run_id)
+    stored = [o.get(f) for o in outcomes.values() for f in ("capture_id", "revisit_of")]
+    with archive.open() as arc:  # withdrawals are read from the custody log, not a column
+        gone = arc.withdrawn(s for s in stored if s)
     reports = {k: _capture_report(by_key.get(k), k, outcomes.get(k),
-                                  metadata_of(previous.get(k))) for k in keys}
+                                  metadata_of(previous.get(k)), gone) for k in keys}
     if len(keys) == 1 and "error" in reports[keys[0]].metadata:
         meta = reports[keys[0]].metadata
         raise Failure(description=meta["error"], metadata=meta, allow_retries=False)
@@ -474,7 +487,7 @@ def fixity_audit(context: AssetExecutionContext, config: FixityConfig,
 # ------------------------------------------------------------------------- catalog
 
 CATALOG_COLUMNS = ("url", "title", "outlet", "published", "content_hash", "capture_id",
-                   "captured_at", "status", "citation")
+                   "captured_at", "status", "withdrawn", "citation")
 
 
 def catalog_rows(arc: Archive) -> list[dict[str, Any]]:
@@ -491,6 +504,8 @@ def catalog_rows(arc: Archive) -> list[dict[str, Any]]:
         version = versions.get(source_id) if cap["status"] in OK_STATUSES else None
         record = version["record"] if version else {}
         row.update({f: field_value(record, f) for f in ("title", "outlet", "published")})
+        gone = cap["withdrawal"]  # from the custody log's deletion events
+        row["withdrawn"] = (f"{gone['time']}: {gone['reason']}" if gone else None)
         # The citation contract's text form, exactly what `archive cite` prints.
         row["citation"] = citations[cap["capture_id"]].strip()
         rows.append({c: row.get(c) for c in CATALOG_COLUMNS})
@@ -522,7 +537,8 @@ def render_catalog(rows: Iterable[Mapping[str, Any]]) -> tuple[bytes, bytes]:
        retry_policy=STORAGE_RETRY)
 def catalog(context: AssetExecutionContext, archive: ArchiveResource) -> MaterializeResult:
     """The researchers' catalogue of every capture, as CSV and JSON Lines: URL, title,
-    outlet, publication date, content hash, capture id, capture time and a citation."""
+    outlet, publication date, content hash, capture id, capture time, withdrawal (time
+    and reason, empty unless withdrawn) and a citation."""
     with archive.open() as arc:
         rows = catalog_rows(arc)
     csv_bytes, jsonl_bytes = render_catalog(rows)

@@ -31,7 +31,7 @@ from archive.bundle import SCHEMA_PATH, encode, verify_bundle
 from archive.canonical import canonical_json
 from archive.checkpoint import vkey as make_vkey
 from archive.cli import main
-from archive.errors import IntegrityError, NotFoundError
+from archive.errors import ConfigError, IntegrityError, NotFoundError
 from archive.keys import fingerprint
 
 ARTICLE_URL = "https://news.example/2026/11/20/storm"
@@ -516,3 +516,41 @@ def test_independent_verifier_agrees_on_good_bundles(bundles: dict[str, Any], ki
     data = bundles[kind]
     assert verify_bundle(data, trusted_key=bundles["fingerprint"]).ok
     assert independent_verify(data, bundles["fingerprint"]) == []
+
+
+# ==================================================================== withdrawn captures
+
+def test_a_withdrawn_capture_s_bundle_carries_and_reports_its_deletion(
+        arc: Archive, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    arc.init()
+    res = _ingest_article(arc, tmp_path)
+    before = arc.bundle(res.capture_id)
+    assert verify_bundle(before).withdrawn is None
+    arc.delete(res.capture_id, reason="court order 2026-12-01", person="editor@example.org")
+    data = arc.bundle(res.capture_id)
+    doc = json.loads(data)
+    tomb = json.loads(doc["events"][-1]["entry"])  # with its inclusion proof, checked below
+    assert tomb["type"] == "deletion" and res.capture_id in tomb["objects"]
+    report = verify_bundle(data, trusted_key=arc.identity().fingerprint)
+    assert report.ok, [c.line() for c in report.checks]
+    assert f"event #{tomb['seq']} (deletion)" in {c.name for c in report.checks
+                                                   if c.status == "ok"}
+    withdrawn = {c.name: c for c in report.checks}["withdrawn"]
+    assert withdrawn.status == "warn" and "court order 2026-12-01" in withdrawn.message
+    assert report.withdrawn == f"{tomb['time']} by editor@example.org: court order 2026-12-01"
+    assert "all" in report.summary() and "WITHDRAWN" in report.summary()
+    assert report.to_json()["withdrawn"] == report.withdrawn
+    assert independent_verify(data, arc.identity().fingerprint) == []
+    # A checkpoint signed before the withdrawal cannot make a bundle that hides it.
+    old_size = int(json.loads(before)["checkpoint"].split("\n")[1])
+    with pytest.raises(ConfigError, match=r"before .* was withdrawn"):
+        arc.bundle(res.capture_id, checkpoint=f"size:{old_size}")
+
+    _env(monkeypatch, arc)
+    out = tmp_path / "withdrawn.json"
+    out.write_bytes(data)
+    capsys.readouterr()
+    assert main(["verify-bundle", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "WARN withdrawn:" in printed and "court order 2026-12-01" in printed
+    assert "WITHDRAWN" in printed.rstrip().splitlines()[-1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from servers import ARTICLE
 
+from archive.api import Archive
 from archive.citation import (
     FORMATS,
     CitationData,
@@ -23,10 +25,13 @@ from archive.citation import (
     format_ris,
     format_robust_link,
     format_text,
+    person_name,
     render,
 )
 from archive.cli import main
+from archive.config import Settings
 from archive.errors import ConfigError
+from archive.hashing import hex_part
 
 CID = "sha256:" + "ab" * 32
 CONTENT = "sha256:" + "cd" * 32
@@ -136,6 +141,7 @@ CSL_SCHEMA = {
             "title": {"type": "string"}, "container-title": {"type": "string"},
             "URL": {"type": "string"}, "archive": {"type": "string"},
             "archive_location": {"type": "string"}, "note": {"type": "string"},
+            "status": {"type": "string"},
             "author": {"type": "array", "items": {"type": "object", "properties": {
                 "literal": {"type": "string"}, "family": {"type": "string"},
                 "given": {"type": "string"}}, "additionalProperties": False}},
@@ -182,11 +188,11 @@ def test_bibtex_parses_with_balanced_braces_and_escaped_specials() -> None:
                 (name, value)
     f = parse_bibtex(format_bibtex(FULL))["fields"]
     assert f["title"] == "{Storm closes the harbour for a second day}"
-    assert f["author"] == "Anna Berg and Jean Dupont"
+    assert f["author"] == "Berg, Anna and Dupont, Jean"
     assert (f["year"], f["month"], f["date"]) == ("2026", "nov", "2026-11-20")
     assert f["organization"] == "Harbour Gazette"
     nasty = parse_bibtex(format_bibtex(NASTY))["fields"]
-    assert nasty["author"] == "{Smith, John} and {Ben and Jerry's} and Zoë Ångström"
+    assert nasty["author"] == "Smith, John and {Ben and Jerry's} and Ångström, Zoë"
     assert "\\textbraceleft{}up\\textbraceright{}" in nasty["title"]
     assert "100\\% \\& \\$5 for \\#1\\_fans" in nasty["title"]
     assert "\\textless{}b\\textgreater{}bold" in nasty["title"]
@@ -210,14 +216,16 @@ def test_csl_json_validates_and_carries_archive_fields() -> None:
     assert item["accessed"] == {"date-parts": [[2026, 11, 21]]}
     assert item["issued"] == {"date-parts": [[2026, 11, 20]]}
     assert item["archive"] == "archive.example/custody"
-    assert item["archive_location"] == CID
-    assert item["author"] == [{"literal": "Anna Berg"}, {"literal": "Jean Dupont"}]
+    assert item["archive_location"] == CONTENT  # the hash a reader re-computes
+    assert item["author"] == [{"family": "Berg", "given": "Anna"},
+                              {"family": "Dupont", "given": "Jean"}]
     assert item["container-title"] == "Harbour Gazette"
     assert item["custom"] == {"capture_id": CID, "content_hash": CONTENT,
                               "captured_at": FULL.captured_at}
     assert doc[1]["URL"] == TRICKY_URL  # JSON needs no URL mangling
     assert "title" not in doc[2] and "issued" not in doc[2] and "author" not in doc[2]
     assert csl_item(BARE)["custom"]["content_hash"] is None
+    assert csl_item(BARE)["archive_location"] == CID  # no content hash: the capture id
 
 
 def test_ris_is_one_tag_per_crlf_line() -> None:
@@ -231,7 +239,7 @@ def test_ris_is_one_tag_per_crlf_line() -> None:
         assert data.content_hash is None or any(CONTENT in ln for ln in lines)
     lines = format_ris(FULL).split("\r\n")
     assert "DA  - 2026/11/20" in lines and "Y2  - 2026/11/21" in lines
-    assert "AU  - Anna Berg" in lines and "AU  - Jean Dupont" in lines
+    assert "AU  - Berg, Anna" in lines and "AU  - Dupont, Jean" in lines
     assert "T2  - Harbour Gazette" in lines and f"UR  - {FULL.url}" in lines
 
 
@@ -277,7 +285,7 @@ def test_cite_from_the_archive_uses_stored_metadata_only(arc: Any, tmp_path: Pat
     before = arc.cite(res.capture_id, "csl-json")
     item = json.loads(before)[0]
     assert "title" not in item and "container-title" not in item  # nothing stored yet
-    assert item["archive_location"] == res.capture_id and item["URL"].endswith("/storm")
+    assert item["archive_location"] == res.content_hash and item["URL"].endswith("/storm")
     arc.extract_metadata(res.capture_id)
     for fmt in FORMATS:
         first = arc.cite(res.capture_id, fmt)
@@ -287,7 +295,7 @@ def test_cite_from_the_archive_uses_stored_metadata_only(arc: Any, tmp_path: Pat
     item = json.loads(arc.cite(res.capture_id, "csl-json"))[0]
     assert item["container-title"] == "Harbour Gazette"
     assert item["issued"] == {"date-parts": [[2026, 11, 20]]}
-    assert item["author"] == [{"literal": "Anna Berg"}]
+    assert item["author"] == [{"family": "Berg", "given": "Anna"}]
     assert item["custom"]["captured_at"] == res.started_at
 
 
@@ -304,3 +312,149 @@ def test_cli_cite(arc: Any, tmp_path: Path, capsys: Any, monkeypatch: Any) -> No
     assert main(["cite", res.capture_id, "--format", "ris", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["citation"].startswith("TY  - ELEC\r\n")
     assert main(["cite", "sha256:" + "0" * 64]) == 6
+
+
+# ------------------------------------------------------------- names, archive, links
+
+@pytest.mark.parametrize(("name", "split"), [
+    ("Anna Berg", ("Berg", "Anna")),
+    ("Jean-Luc Picard", ("Picard", "Jean-Luc")),
+    ("Mary Anne O'Neil", ("O'Neil", "Mary Anne")),
+    ("J. R. Hartley", ("Hartley", "J. R.")),
+    ("Ludwig van Beethoven", ("van Beethoven", "Ludwig")),
+    ("Smith, John", ("Smith", "John")),
+    ("Zoë Ångström", ("Ångström", "Zoë")),
+    ("Reuters", None),                      # one word: an agency, or a name we cannot split
+    ("BBC News", None),                     # an acronym
+    ("Harbour Gazette Staff", None),        # a desk
+    ("The Associated Press", None),
+    ("Ben and Jerry's", None),              # a lower-case word that is no particle
+    ("محمد عبد الله", None),                 # no capitals to read the name by
+    ("Agent 007 Smith", None),
+    ("Smith, John, Jr.", None),
+])
+def test_person_names_are_split_only_when_plain(name: str, split: tuple[str, str] | None
+                                                ) -> None:
+    assert person_name(name) == split
+    assert person_name("Harbour Gazette", outlet="Harbour Gazette") is None  # the outlet
+
+
+ORG = CitationData(capture_id=CID, content_hash=CONTENT, url="https://news.example/a",
+                   captured_at="2026-11-21T14:02:03.123456Z", archive="provenance-archive",
+                   authors=("Anna Berg", "Harbour Gazette Staff"), outlet="Harbour Gazette")
+
+
+def test_persons_get_family_and_given_names_organisations_stay_literal() -> None:
+    assert csl_item(ORG)["author"] == [{"family": "Berg", "given": "Anna"},
+                                       {"literal": "Harbour Gazette Staff"}]
+    assert parse_bibtex(format_bibtex(ORG))["fields"]["author"] == \
+        "Berg, Anna and {Harbour Gazette Staff}"
+    lines = format_ris(ORG).split("\r\n")
+    assert [ln for ln in lines if ln.startswith("AU")] == ["AU  - Berg, Anna",
+                                                          "AU  - Harbour Gazette Staff"]
+
+
+WITHDRAWN = replace(FULL, withdrawn="2026-12-01T09:00:00.000000Z: court order")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_withdrawn_capture_says_so_in_every_format(fmt: str) -> None:
+    assert "withdrawn" not in render([FULL], fmt).lower()
+    out = render([WITHDRAWN], fmt)
+    assert "withdrawn" in out.lower() and "court order" in out
+
+
+def test_withdrawn_fields_per_format() -> None:
+    item = csl_item(WITHDRAWN)
+    assert item["status"] == "withdrawn" and "court order" in item["note"]
+    assert parse_bibtex(format_bibtex(WITHDRAWN))["fields"]["pubstate"] == "withdrawn"
+    attrs, text = parse_anchor(format_robust_link(WITHDRAWN))
+    assert attrs["data-withdrawn"] == "2026-12-01T09:00:00.000000Z: court order"
+    assert text.endswith("(withdrawn from the archive)")
+
+
+def test_robust_link_carries_versionurl_when_the_archive_is_public() -> None:
+    url = "https://archive.example.org/c/" + CID
+    attrs, _ = parse_anchor(format_robust_link(replace(FULL, version_url=url)))
+    assert attrs["data-versionurl"] == url
+    assert "data-versionurl" not in parse_anchor(format_robust_link(FULL))[0]
+
+
+CSL_STYLES = Path(__file__).parent / "data" / "csl"
+
+
+def _render_style(style_file: str, item: dict[str, Any]) -> str:
+    from citeproc import (
+        Citation,
+        CitationItem,
+        CitationStylesBibliography,
+        CitationStylesStyle,
+        formatter,
+    )
+    from citeproc.source.json import CiteProcJSON
+
+    style = CitationStylesStyle(str(CSL_STYLES / style_file), validate=False)
+    bib = CitationStylesBibliography(style, CiteProcJSON([item]), formatter.plain)
+    bib.register(Citation([CitationItem(item["id"])]))
+    (entry,) = bib.bibliography()
+    return str(entry)
+
+
+# citeproc-py does not know CSL-JSON's "custom" object (CSL 1.0.2); it ignores it.
+@pytest.mark.filterwarnings(
+    "ignore:The following arguments for Reference are unsupported. custom$:UserWarning")
+def test_chicago_and_apa_print_the_archive_name_and_the_content_hash() -> None:
+    """What a reference manager makes of our CSL-JSON (citeproc-py with the CSL
+    project's own Chicago and APA styles): the archive's name and the content hash are
+    printed, persons by family name; the README quotes the APA form."""
+    item = json.loads(format_csl_json([replace(ORG, title="Storm closes the harbour",
+                                               published="2026-11-20")]))[0]
+    chicago = _render_style("chicago-author-date.csl", item)
+    assert "provenance-archive" in chicago
+    assert hex_part(CONTENT) in chicago  # the style capitalises the "sha256:" prefix
+    assert chicago.startswith("Berg, A") and "Harbour Gazette Staff" in chicago
+    apa = _render_style("apa.csl", item)
+    assert f"provenance-archive ({CONTENT})" in apa
+    assert apa.startswith("Berg, A.") and "https://news.example/a" in apa
+    chicago_gone = _render_style("chicago-author-date.csl",
+                                 csl_item(replace(ORG, withdrawn="2026-12-01: court order")))
+    assert "withdrawn" in chicago_gone.lower()
+
+
+def test_archive_name_is_the_setting_never_the_host(archive_factory: Any, db_url: str,
+                                                    tmp_path: Path) -> None:
+    arc = archive_factory(db_url=db_url, hostname="secret-host.internal")
+    res = _ingest_article(arc, tmp_path)
+    assert "secret-host" in arc.origin  # the log origin names the host; citations must not
+    for fmt in FORMATS:
+        out = arc.cite(res.capture_id, fmt)
+        assert "secret-host" not in out, fmt
+        assert fmt == "robust-link" or "provenance-archive" in out, fmt
+    named = Settings.from_env({"ARCHIVE_HOME": str(arc.settings.home),
+                               "ARCHIVE_DATABASE_URL": arc.settings.database_url,
+                               "ARCHIVE_NAME": "Harbour Town Web Archive",
+                               "ARCHIVE_PUBLIC_URL": "https://archive.example.org/"})
+    with Archive.open(named) as again:
+        item = json.loads(again.cite(res.capture_id, "csl-json"))[0]
+        assert item["archive"] == "Harbour Town Web Archive"
+        attrs, _ = parse_anchor(again.cite(res.capture_id, "robust-link"))
+        assert attrs["data-versionurl"] == f"https://archive.example.org/c/{res.capture_id}"
+    with pytest.raises(ConfigError, match="ARCHIVE_PUBLIC_URL"):
+        Settings.from_env({"ARCHIVE_PUBLIC_URL": "archive.example.org"})
+
+
+def test_cite_of_a_withdrawn_capture_says_so_and_warns(arc: Any, tmp_path: Path, capsys: Any,
+                                                       monkeypatch: Any) -> None:
+    res = _ingest_article(arc, tmp_path)
+    arc.delete(res.capture_id, reason="court order 2026-12-01", person="editor@example.org")
+    for fmt in FORMATS:
+        out = arc.cite(res.capture_id, fmt)
+        assert "withdrawn" in out.lower() and "court order 2026-12-01" in out, fmt
+    monkeypatch.setenv("ARCHIVE_HOME", str(arc.settings.home))
+    monkeypatch.setenv("ARCHIVE_DATABASE_URL", arc.settings.database_url)
+    capsys.readouterr()
+    assert main(["cite", res.capture_id, "--format", "ris"]) == 0
+    captured = capsys.readouterr()
+    assert "withdrawn" in captured.out
+    assert captured.err.startswith(f"archive: warning: {res.capture_id} was withdrawn ")
+    assert "by editor@example.org: court order 2026-12-01" in captured.err

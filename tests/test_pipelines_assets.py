@@ -334,3 +334,38 @@ def test_one_capture_that_cannot_be_extracted_fails_alone_in_a_range(
     evaluations = check_evaluations(result)
     assert not evaluations[(METADATA_SCHEMA_VALID, broken)].passed
     assert all(evaluations[(METADATA_SCHEMA_VALID, k)].passed for k in ok)
+
+
+def test_a_withdrawn_capture_is_flagged_in_capture_metadata_and_the_catalog(
+        env: dict[str, str], instance: DagsterInstance, site: str) -> None:
+    register_sources(env, instance)
+    key = partition_key(site + ARTICLE)
+    assert _materialize(env, instance, key).success
+    first = partition_meta(instance, capture.key, key)
+    assert "withdrawn" not in first and "original_withdrawn" not in first
+    with Archive.open(Settings.from_env(env)) as arc:
+        arc.delete(first["capture_id"], reason="court order 2026-12-01",
+                   person="editor@example.org")
+    # The page again: stored as a revisit of the withdrawn capture, and it says so.
+    assert _materialize(env, instance, key,
+                        selection=AssetSelection.assets(capture)).success
+    again = partition_meta(instance, capture.key, key)
+    assert again["status"] == "revisit" and again["revisit_of"] == first["capture_id"]
+    assert "withdrawn" not in again  # the new capture itself stands
+    assert again["original_withdrawn"].startswith("withdrawn ")
+    assert again["original_withdrawn"].endswith("by editor@example.org: court order 2026-12-01")
+    assert "which was withdrawn" in again["summary"]
+
+    assert materialize([*ASSETS, *ALL_CHECKS], instance=instance,
+                       resources=resources_from_env(env),
+                       selection=AssetSelection.assets(catalog)).success
+    home = Path(env["ARCHIVE_HOME"])
+    with (home / "catalog" / "catalog.csv").open(encoding="utf-8") as f:
+        rows = {r["capture_id"]: r for r in csv.DictReader(f)}
+    jsonl = {r["capture_id"]: r for r in map(json.loads, (
+        home / "catalog" / "catalog.jsonl").read_text("utf-8").splitlines())}
+    gone, kept = first["capture_id"], again["capture_id"]
+    assert rows[gone]["withdrawn"].endswith(": court order 2026-12-01")
+    assert jsonl[gone]["withdrawn"] == rows[gone]["withdrawn"]
+    assert "withdrawn" in jsonl[gone]["citation"]
+    assert rows[kept]["withdrawn"] == "" and jsonl[kept]["withdrawn"] is None

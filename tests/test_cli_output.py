@@ -1,0 +1,143 @@
+"""What the CLI prints for a person: withdrawn captures marked in `list` and `show`,
+the WARC file's hash in `show`, metadata values as text with their evidence, a help
+text that ends with the exit codes, and no traceback when the reader stops reading."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from servers import ARTICLE
+
+from archive.api import Archive
+from archive.cli import main
+
+URL = "https://news.example/2026/11/20/storm"
+
+
+def _ingest(arc: Archive, tmp_path: Path, url: str = URL, copies: int = 1) -> list[Any]:
+    paths = []
+    for i in range(copies):
+        p = tmp_path / f"storm-{i}.html"
+        p.write_bytes(ARTICLE)
+        paths.append(p)
+    return arc.ingest(paths, url=url, content_type="text/html; charset=utf-8")
+
+
+def _env(monkeypatch: pytest.MonkeyPatch, arc: Archive) -> None:
+    monkeypatch.setenv("ARCHIVE_HOME", str(arc.settings.home))
+    monkeypatch.setenv("ARCHIVE_DATABASE_URL", arc.settings.database_url)
+
+
+def test_list_and_show_mark_a_withdrawn_capture(arc: Archive, tmp_path: Path, capsys: Any,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    kept, gone = _ingest(arc, tmp_path, copies=2)
+    arc.delete(gone.capture_id, reason="court order 2026-12-01", person="editor@example.org")
+    _env(monkeypatch, arc)
+    capsys.readouterr()
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    status = {line.split()[2][:19]: line.split()[1] for line in lines}
+    assert status == {gone.capture_id[:19]: "withdrawn", kept.capture_id[:19]: "complete"}
+    assert main(["list", "--json"]) == 0
+    rows = {r["capture_id"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows[kept.capture_id]["withdrawn"] is False
+    assert rows[kept.capture_id]["withdrawal"] is None
+    assert rows[gone.capture_id]["withdrawn"] is True
+    assert rows[gone.capture_id]["withdrawal"]["reason"] == "court order 2026-12-01"
+    assert rows[gone.capture_id]["withdrawal"]["person"] == "editor@example.org"
+
+    assert main(["show", gone.capture_id]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("WITHDRAWN ") and "by editor@example.org: court order 2026-12-01" in out
+    assert "status    withdrawn, was complete" in out
+    assert main(["show", kept.capture_id]) == 0
+    assert "withdrawn" not in capsys.readouterr().out.lower()
+
+
+def test_withdrawn_is_read_from_the_deletion_event_of_that_capture(arc: Archive,
+                                                                   tmp_path: Path) -> None:
+    """The deletion event also names the content hash, which another capture shares:
+    only the capture whose id the hashed entry names is withdrawn."""
+    kept, gone = _ingest(arc, tmp_path, copies=2)
+    assert kept.content_hash == gone.content_hash
+    arc.delete(gone.capture_id, reason="a takedown request")
+    listed = {c["capture_id"]: c for c in arc.list_captures()}
+    (shown_gone,) = arc.show(gone.capture_id)
+    shown = {c["capture_id"]: c for c in arc.show(kept.content_hash)}
+    assert shown[kept.capture_id]["events"][-1]["type"] == "deletion"  # via the content hash
+    assert shown[kept.capture_id]["withdrawn"] is False
+    assert listed[kept.capture_id]["withdrawn"] is False
+    assert listed[gone.capture_id]["withdrawal"] == shown_gone["withdrawal"]
+    assert shown_gone["withdrawal"]["event"] == shown_gone["events"][-1]["seq"]
+    assert arc.show_many([gone.capture_id])[gone.capture_id]["withdrawn"] is True
+
+
+def test_show_prints_the_warc_file_hash_and_no_http_status_for_a_document(
+        arc: Archive, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    (res,) = _ingest(arc, tmp_path)
+    _env(monkeypatch, arc)
+    capsys.readouterr()
+    assert main(["show", res.capture_id]) == 0
+    out = capsys.readouterr().out
+    summed = subprocess.run(["sha256sum", res.warc_path], capture_output=True, text=True,
+                            check=True).stdout.split()[0]
+    assert f"warc hash sha256:{summed} (" in out  # the README: sha256sum agrees with show
+    assert "HTTP None" not in out and "None" not in out
+    assert "status    complete (local document)" in out
+
+
+def test_metadata_prints_values_as_text_with_their_evidence(
+        arc: Archive, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    (res,) = _ingest(arc, tmp_path)
+    arc.extract_metadata(res.capture_id)
+    _env(monkeypatch, arc)
+    capsys.readouterr()
+    assert main(["metadata", res.capture_id]) == 0
+    out = capsys.readouterr().out
+    assert "['" not in out and "{'" not in out  # no Python reprs
+    fields = {line.split()[0]: line.strip() for line in out.splitlines()[2:]}
+    assert fields["authors"] == "authors          Anna Berg  [confidence 0.75; json-ld:author]"
+    assert fields["tags"].startswith("tags             weather  [confidence ")
+    assert fields["published"].startswith("published        2026-11-20  [confidence ")
+    assert "json-ld:datePublished" in fields["published"]
+    assert fields["credited_sources"].startswith("credited_sources Sky News  [")
+    assert fields["dateline"] == "dateline         unknown"
+
+
+def test_help_ends_with_the_exit_codes_not_a_docstring(capsys: Any) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    assert "``" not in out and "archive.api" not in out
+    tail = out.rstrip().splitlines()
+    assert tail[-1].lstrip().startswith("141")
+    assert any(line.strip().startswith("6    no capture matches") for line in tail)
+
+
+@pytest.mark.parametrize("command", ["list", "show"])
+def test_output_into_head_ends_without_a_traceback(archive_factory: Any, tmp_path: Path,
+                                                   command: str) -> None:
+    """`archive list | head -1` through a real pipe: more output than a pipe holds, so
+    the writer meets a closed pipe; it stops quietly with the shell's SIGPIPE status."""
+    arc = archive_factory()
+    long_url = "https://news.example/" + "very-long-path/" * 200  # 3 kB a line
+    (first, *_) = _ingest(arc, tmp_path, url=long_url, copies=60)
+    what = "list" if command == "list" else f"show {first.content_hash}"  # all 60
+    env = {**os.environ, "ARCHIVE_HOME": str(arc.settings.home),
+           "ARCHIVE_DATABASE_URL": arc.settings.database_url,
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]),
+                                          os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run(
+        ["bash", "-c", f'"{sys.executable}" -m archive.cli {what} | head -1; '
+                       'exit "${PIPESTATUS[0]}"'],
+        env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.stderr == ""
+    assert proc.stdout.count("\n") == 1
+    assert proc.returncode == 141
