@@ -11,6 +11,7 @@ File names come from counters, never from URLs.
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import tempfile
 import threading
@@ -107,6 +108,17 @@ class SpoolFile:
             return io.BytesIO(self._frozen)
         assert self.path is not None
         return self.path.open("rb")
+
+    def truncate(self, size: int) -> None:
+        """Keep only the first ``size`` bytes (ends writing): a truncated response is cut
+        where the body kept from it ends."""
+        self.close()
+        if self._file is None:
+            data = self._frozen if self._frozen is not None else b"".join(self._chunks or ())
+            self._frozen, self._chunks = data[:size], None
+        else:
+            assert self.path is not None
+            os.truncate(self.path, size)
 
     def discard(self) -> None:
         """Drop the bytes now (a retried exchange's first answer)."""

@@ -480,6 +480,23 @@ def _chunked_gzip(request: Request, conn: Conn) -> None:
     conn.send(b"0\r\n\r\n")
 
 
+def _bad_chunk(request: Request, conn: Conn) -> None:
+    """Two good chunks (the first 1000 bytes of the article), then a chunk-size line
+    that is not hexadecimal, then more bytes, then the close."""
+    conn.head(200, [("Content-Type", "text/html; charset=utf-8"),
+                    ("Transfer-Encoding", "chunked"), ("Connection", "close")])
+    for piece in (ARTICLE[:600], ARTICLE[600:1000]):
+        conn.send(b"%x\r\n" % len(piece) + piece + b"\r\n")
+    conn.send(b"zz\r\n" + ARTICLE[1000:1500] + b"\r\n0\r\n\r\n")
+
+
+def _chunk_unterminated(request: Request, conn: Conn) -> None:
+    """One whole chunk of 600 bytes, then the close before its CRLF."""
+    conn.head(200, [("Content-Type", "text/html; charset=utf-8"),
+                    ("Transfer-Encoding", "chunked"), ("Connection", "close")])
+    conn.send(b"%x\r\n" % 600 + ARTICLE[:600])
+
+
 def _large(request: Request, conn: Conn) -> None:
     """/large?size=N: a declared N-byte page sent in full (if the client keeps reading)."""
     size = int(request.query.get("size", str(10 * 1024 * 1024)))
@@ -603,6 +620,8 @@ DEFAULT_ROUTES: dict[str, Handler] = {
     "/gzip": _gzip,
     "/chunked": _chunked,
     "/chunked-gzip": _chunked_gzip,
+    "/bad-chunk": _bad_chunk,
+    "/chunk-unterminated": _chunk_unterminated,
     "/large": _large,
     "/endless": _endless,
     "/trickle-body": _trickle_body,
