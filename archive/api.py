@@ -48,6 +48,7 @@ from archive.logtree import LogIdentity
 from archive.merkle import verify_consistency
 from archive.parallel import capture_in_processes
 from archive.robots import Robots
+from archive.spool import sweep
 from archive.store import WarcStore
 from archive.tables import captures, event_objects, events, records, warc_files
 from archive.timeutil import utc_now
@@ -125,8 +126,14 @@ class Archive:
     # -- capture and ingest -------------------------------------------------------------
 
     def capture_session(self) -> CaptureSession:
-        """A fetcher and robots.txt cache for several :meth:`capture` calls of one run."""
-        return CaptureSession(Fetcher(self.settings.fetch, ca_bundle=self.settings.ca_bundle),
+        """A fetcher and robots.txt cache for several :meth:`capture` calls of one run.
+
+        Large bodies spool under the archive's ``tmp`` folder; what a killed run left
+        there is swept first (live runs' spools are locked and kept)."""
+        tmp = self.settings.tmp_dir
+        sweep(tmp)
+        return CaptureSession(Fetcher(self.settings.fetch, ca_bundle=self.settings.ca_bundle,
+                                      spool_dir=tmp),
                               Robots(self.settings.fetch, ca_bundle=self.settings.ca_bundle))
 
     def capture(self, urls: Sequence[str], *, agent: Agent | None = None,

@@ -211,6 +211,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
                     print(f"RECOVERED {a['from']}: adopted {len(a['captures'])} capture(s)")
                 for q in recovered.quarantined:
                     print(f"QUARANTINED {q['path']}: {q['reason']}")
+            swept = recovered.sweep_line()
+            if swept and not args.json:
+                print(swept)
         report = arc.verify(args.hash, deep=args.deep)
 
     def human(r: dict[str, Any]) -> str:
@@ -257,10 +260,12 @@ def cmd_delete(args: argparse.Namespace) -> int:
 def cmd_reconcile(args: argparse.Namespace) -> int:
     with _open(args) as arc:
         rep = arc.reconcile()
+    swept = rep.sweep_line()
     _emit(args, rep.to_json(), lambda d: "\n".join(
         [f"RECOVERED {a['from']}: adopted {len(a['captures'])} capture(s)" for a in d["adopted"]]
         + [f"QUARANTINED {q['path']} as {q['quarantined_as']}: {q['reason']}"
-           for q in d["quarantined"]]) or "nothing to reconcile")
+           for q in d["quarantined"]] + ([swept] if swept else []))
+        or "nothing to reconcile")
     return 0
 
 

@@ -530,6 +530,16 @@ def _trickle_body(request: Request, conn: Conn) -> None:
             return
 
 
+def _stall_body(request: Request, conn: Conn) -> None:
+    """/stall-body?size=N&send=M: declares N bytes, sends M at once, then nothing more
+    until the client hangs up (a client with M bytes spooled, waiting)."""
+    size, send = int(request.query.get("size", "4000000")), int(request.query.get("send", "0"))
+    conn.head(200, [("Content-Type", "text/html"), ("Content-Length", str(size)),
+                    ("Connection", "close")])
+    conn.send(b"s" * send)
+    conn.wait_for_client_close()
+
+
 def _trickle_head(request: Request, conn: Conn) -> None:
     """The whole response, status line included, one byte every ``interval`` seconds."""
     interval = float(request.query.get("interval", "0.5"))
@@ -626,6 +636,7 @@ DEFAULT_ROUTES: dict[str, Handler] = {
     "/endless": _endless,
     "/trickle-body": _trickle_body,
     "/trickle-head": _trickle_head,
+    "/stall-body": _stall_body,
     "/silent": _silent,
     "/close": _close,
     "/garbage": _garbage,
