@@ -56,6 +56,8 @@ from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
 from archive.config import FetchPolicy
 from archive.errors import (
+    ConfigError,
+    ConnectError,
     FetchError,
     FetchTimeoutError,
     ProtocolError,
@@ -392,7 +394,7 @@ class _Wire:
         if timed_out:
             raise FetchTimeoutError(f"connecting to {self.url} timed out ({detail})",
                                     url=self.url)
-        raise FetchError(f"could not connect to {self.url} ({detail})", url=self.url)
+        raise ConnectError(f"could not connect to {self.url} ({detail})", url=self.url)
 
     def resume(self, idle: IdleConnection) -> socket.socket:
         """Carry on over a kept connection (no DNS, no handshake: its checks held)."""
@@ -574,11 +576,11 @@ class _WireConnection(http.client.HTTPConnection):
 
     def __init__(self, host: str, port: int, wire: _Wire, tls: ssl.SSLContext | None,
                  read_timeout: float, pool: ConnectionPool | None, origin: Origin) -> None:
-        # A trailing dot (an absolute name) is resolved as given but, like urllib3 and
-        # browsers, left out of the Host header and the TLS server name.
+        # A trailing dot (an absolute name) is, like urllib3 and browsers do, left out of
+        # the Host header and the TLS server name, and netguard looks the name up without
+        # it too: the name checked is the name resolved (``localhost.`` is in no hosts file).
         super().__init__(host.rstrip("."), port)
         self.default_port = 443 if tls is not None else 80  # Host gets ":port" otherwise
-        self._dns_host = host
         self._wire = wire
         self._tls = tls
         self._read_timeout = read_timeout
@@ -593,7 +595,7 @@ class _WireConnection(http.client.HTTPConnection):
             sock = wire.resume(idle)
             self.reused = True
         else:
-            sock = wire.connect(self._dns_host, self.port, _SOCKET_OPTIONS)
+            sock = wire.connect(self.host, self.port, _SOCKET_OPTIONS)
             if self._tls is not None:
                 sock = self._tls.wrap_socket(sock, server_hostname=self.host)
                 wire.record_tls(sock, verified=self._tls.verify_mode == ssl.CERT_REQUIRED)
@@ -1016,9 +1018,11 @@ def _tls_context(verify: bool, ca_bundle: str | Path | None) -> ssl.SSLContext:
     try:
         st = Path(path).stat()
         stamp = (st.st_mtime_ns, st.st_size)
-    except OSError:
-        stamp = (0, 0)  # ssl reports the missing file when it tries to load it
-    return _load_tls_context(True, path, *stamp)
+        return _load_tls_context(True, path, *stamp)
+    except (OSError, ssl.SSLError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else _one_line(exc)
+        raise ConfigError(f"cannot load the CA bundle {path} ({why}); ARCHIVE_CA_BUNDLE must "
+                          "name a PEM file of CA certificates", path=path) from None
 
 
 @functools.lru_cache(maxsize=8)

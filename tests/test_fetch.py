@@ -450,7 +450,7 @@ def test_no_retries_when_policy_says_none(http_server: TestServer) -> None:
 
 # --------------------------------------------------------------------------- FAULT 8
 
-def test_fault08_dns_failure_is_its_own_error(tmp_path: Path) -> None:
+def test_fault08_dns_failure_is_its_own_error(tmp_path: Path, looked_up: list[str]) -> None:
     fetcher = Fetcher(local_policy(), spool_dir=tmp_path)
     with pytest.raises(DNSError, match=r"no-such-host\.invalid"):
         fetcher.fetch("http://no-such-host.invalid/news")
