@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import queue
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence, Sized
@@ -51,6 +53,7 @@ from archive.logtree import LogIdentity
 from archive.merkle import verify_consistency
 from archive.parallel import capture_in_processes
 from archive.robots import Robots
+from archive.spool import sweep
 from archive.store import WarcStore
 from archive.tables import captures, event_objects, events, records, warc_files
 from archive.timeutil import utc_now
@@ -128,8 +131,14 @@ class Archive:
     # -- capture and ingest -------------------------------------------------------------
 
     def capture_session(self) -> CaptureSession:
-        """A fetcher and robots.txt cache for several :meth:`capture` calls of one run."""
-        return CaptureSession(Fetcher(self.settings.fetch, ca_bundle=self.settings.ca_bundle),
+        """A fetcher and robots.txt cache for several :meth:`capture` calls of one run.
+
+        Large bodies spool under the archive's ``tmp`` folder; what a killed run left
+        there is swept first (live runs' spools are locked and kept)."""
+        tmp = self.settings.tmp_dir
+        sweep(tmp)
+        return CaptureSession(Fetcher(self.settings.fetch, ca_bundle=self.settings.ca_bundle,
+                                      spool_dir=tmp),
                               Robots(self.settings.fetch, ca_bundle=self.settings.ca_bundle))
 
     def capture(self, urls: Sequence[str], *, agent: Agent | None = None,
@@ -325,15 +334,14 @@ class Archive:
 
     def ingest(self, paths: Iterable[Path], *, url: str | None = None,
                content_type: str | None = None, agent: Agent | None = None) -> list[CaptureResult]:
+        """Store local documents as resource records. Every path must be a non-empty
+        regular file (checked before anything is stored); anything else is a
+        :class:`ConfigError`: a FIFO or a device would block or never end, and an empty
+        file is not a document."""
         agent = agent or self.agent()
-        prepared = []
-        for p in paths:
-            try:
-                data = p.read_bytes()
-            except OSError as exc:
-                raise ArchiveError(f"cannot read {p}: {exc.strerror}", path=p) from exc
-            prepared.append(self.recorder.prepare_document(
-                data, name=p.name, url=url, content_type=content_type, agent=agent))
+        prepared = [self.recorder.prepare_document(
+            _read_document(p), name=p.name, url=url, content_type=content_type, agent=agent)
+            for p in paths]
         return self.recorder.record(prepared, agent)
 
     # -- lookup -----------------------------------------------------------------------
@@ -678,3 +686,20 @@ def _record_json(r: Any) -> dict[str, Any]:
 def _post(finished: queue.SimpleQueue[tuple[int, Future[Any]]], index: int,
           future: Future[Any]) -> None:
     finished.put((index, future))
+
+
+def _read_document(path: Path) -> bytes:
+    """The bytes of a document to ingest: a regular, non-empty file (see ingest)."""
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):  # judged before opening: a FIFO blocks
+            raise ConfigError(f"cannot ingest {path}: not a regular file", path=path)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # swapped for a FIFO meanwhile
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise ConfigError(f"cannot ingest {path}: not a regular file", path=path)
+            data = f.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}", path=path) from exc
+    if not data:
+        raise ConfigError(f"cannot ingest {path}: the file is empty (0 bytes)", path=path)
+    return data

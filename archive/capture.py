@@ -202,7 +202,9 @@ class Recorder:
         truncated = final.truncated
         if truncated:
             status = "truncated"
-            problems.append(f"response truncated ({truncated}) after {final.body_length} bytes")
+            why = f": {final.truncated_reason}" if final.truncated_reason else ""
+            problems.append(f"response truncated ({truncated}) after {final.body_length} "
+                            f"bytes{why}")
         elif final.status >= 400:
             status = "http-error"
             problems.append(f"HTTP {final.status} {final.reason}".rstrip())
@@ -366,8 +368,10 @@ class Recorder:
     # -- helpers ------------------------------------------------------------------------
 
     def _find_revisits(self, batch: Sequence[_Prepared]) -> None:
-        """Mark each capture whose payload is byte-identical to the last capture of its
-        URL as a revisit of that capture's original (one query per batch, not per page)."""
+        """Mark each capture whose payload is byte-identical to the last whole capture of
+        its URL as a revisit of that capture's original (one query per batch, not per
+        page). A truncated capture is never an original: its payload may be a prefix of a
+        whole one that happens to match (a body cut short of its declared length)."""
         candidates: dict[str, list[_Prepared]] = {}
         for p in batch:
             if p.payload_digest is not None and p.revisit is None:
@@ -376,7 +380,8 @@ class Recorder:
             return
         with self.engine.connect() as conn:
             latest = (select(func.max(captures.c.id))
-                      .where(captures.c.url.in_(list(candidates)), captures.c.kind == "http")
+                      .where(captures.c.url.in_(list(candidates)), captures.c.kind == "http",
+                             captures.c.status != "truncated")
                       .group_by(captures.c.url))
             originals: dict[str, list[_Prepared]] = {}
             for last in conn.execute(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from archive import SOFTWARE
-from archive.errors import ArchiveError
+from archive.errors import ArchiveError, ConfigError, RefusedURLError
 
 EXIT_CAPTURE = 3
 EXIT_MISMATCH = 5
@@ -96,13 +96,20 @@ def _progress(total: int, args: argparse.Namespace) -> Any:
 
 
 def cmd_capture(args: argparse.Namespace) -> int:
+    from archive.netguard import check_url
+
     urls = list(args.urls)
     if args.sources:
         from archive.sources import load_sources
 
         urls += [s.url for s in load_sources(Path(args.sources))]
     if not urls:
-        raise ArchiveError("nothing to capture: give URLs or --sources FILE")
+        raise ConfigError("nothing to capture: give URLs or --sources FILE")
+    for url in args.urls:  # text alone (no DNS): a bad argument, nothing is attempted
+        try:
+            check_url(url)
+        except RefusedURLError as exc:
+            raise ConfigError(f"not a URL to capture: {exc}", url=url) from None
     with _open(args) as arc, _progress(len(urls), args) as bar:
         outcomes = arc.capture(urls, concurrency=args.concurrency, processes=args.processes,
                                ignore_robots={"*": args.ignore_robots}
@@ -115,8 +122,10 @@ def cmd_capture(args: argparse.Namespace) -> int:
     def human(items: list[dict[str, Any]]) -> str:
         lines = []
         for o in items:
-            if o["status"] == "failed":
-                lines.append(f"FAILED {o['url']}: {o['message']}")
+            if o["status"] == "failed":  # one line on stderr, the error's own words
+                message = o["message"]
+                print(f"FAILED {message}" if o["url"] in message else
+                      f"FAILED {o['url']}: {message}", file=sys.stderr)
             else:
                 flag = "" if o["status"] in ("complete", "revisit") else f" [{o['status']}]"
                 lines.append(citation_line(o) + flag)
@@ -238,6 +247,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
                     print(f"RECOVERED {a['from']}: adopted {len(a['captures'])} capture(s)")
                 for q in recovered.quarantined:
                     print(f"QUARANTINED {q['path']}: {q['reason']}")
+            swept = recovered.sweep_line()
+            if swept and not args.json:
+                print(swept)
         report = arc.verify(args.hash, deep=args.deep)
 
     def human(r: dict[str, Any]) -> str:
@@ -284,10 +296,12 @@ def cmd_delete(args: argparse.Namespace) -> int:
 def cmd_reconcile(args: argparse.Namespace) -> int:
     with _open(args) as arc:
         rep = arc.reconcile()
+    swept = rep.sweep_line()
     _emit(args, rep.to_json(), lambda d: "\n".join(
         [f"RECOVERED {a['from']}: adopted {len(a['captures'])} capture(s)" for a in d["adopted"]]
         + [f"QUARANTINED {q['path']} as {q['quarantined_as']}: {q['reason']}"
-           for q in d["quarantined"]]) or "nothing to reconcile")
+           for q in d["quarantined"]] + ([swept] if swept else []))
+        or "nothing to reconcile")
     return 0
 
 

@@ -77,6 +77,12 @@ class Settings:
         return self.home / "quarantine"
 
     @property
+    def tmp_dir(self) -> Path:
+        """Where fetches spool large bodies: inside the archive, so what a killed
+        capture leaves is found and swept (:func:`archive.spool.sweep`)."""
+        return self.home / "tmp"
+
+    @property
     def key_dir(self) -> Path:
         return self.home / "keys"
 

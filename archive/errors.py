@@ -64,6 +64,10 @@ class DNSError(FetchError):
     """The host name did not resolve."""
 
 
+class ConnectError(FetchError):
+    """No connection could be made to any address of the host (refused, unreachable)."""
+
+
 class TLSError(FetchError):
     """The TLS handshake or certificate check failed."""
 

@@ -42,7 +42,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -56,6 +56,8 @@ from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
 from archive.config import FetchPolicy
 from archive.errors import (
+    ConfigError,
+    ConnectError,
     FetchError,
     FetchTimeoutError,
     ProtocolError,
@@ -63,7 +65,7 @@ from archive.errors import (
     RefusedURLError,
     TLSError,
 )
-from archive.hashing import HashingWriter, sha256_bytes
+from archive.hashing import HashingWriter, sha256_bytes, sha256_stream
 from archive.keepalive import ConnectionPool, IdleConnection, Origin
 from archive.netguard import check_url, resolve_and_check
 from archive.spool import DEFAULT_MEMORY_LIMIT, Spool, SpoolFile
@@ -76,6 +78,7 @@ ACCEPT_ENCODING = "gzip, deflate"   # only what archive.content can undo
 HEADER_ALLOWANCE = 1024 * 1024      # raw response may exceed the body limit by this much
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _BODY_CHUNK = 64 * 1024
+_MAX_CHUNK_LINE = 65537             # http.client's _MAXLINE + 1
 _READ_BUFFER = 16 * 1024
 _WATCHDOG_GRACE = 0.25              # the recv-level check normally fires first
 _DEADLINE_SLACK = 0.05              # a socket timeout this close to the deadline is the deadline
@@ -391,7 +394,7 @@ class _Wire:
         if timed_out:
             raise FetchTimeoutError(f"connecting to {self.url} timed out ({detail})",
                                     url=self.url)
-        raise FetchError(f"could not connect to {self.url} ({detail})", url=self.url)
+        raise ConnectError(f"could not connect to {self.url} ({detail})", url=self.url)
 
     def resume(self, idle: IdleConnection) -> socket.socket:
         """Carry on over a kept connection (no DNS, no handshake: its checks held)."""
@@ -573,11 +576,11 @@ class _WireConnection(http.client.HTTPConnection):
 
     def __init__(self, host: str, port: int, wire: _Wire, tls: ssl.SSLContext | None,
                  read_timeout: float, pool: ConnectionPool | None, origin: Origin) -> None:
-        # A trailing dot (an absolute name) is resolved as given but, like urllib3 and
-        # browsers, left out of the Host header and the TLS server name.
+        # A trailing dot (an absolute name) is, like urllib3 and browsers do, left out of
+        # the Host header and the TLS server name, and netguard looks the name up without
+        # it too: the name checked is the name resolved (``localhost.`` is in no hosts file).
         super().__init__(host.rstrip("."), port)
         self.default_port = 443 if tls is not None else 80  # Host gets ":port" otherwise
-        self._dns_host = host
         self._wire = wire
         self._tls = tls
         self._read_timeout = read_timeout
@@ -592,7 +595,7 @@ class _WireConnection(http.client.HTTPConnection):
             sock = wire.resume(idle)
             self.reused = True
         else:
-            sock = wire.connect(self._dns_host, self.port, _SOCKET_OPTIONS)
+            sock = wire.connect(self.host, self.port, _SOCKET_OPTIONS)
             if self._tls is not None:
                 sock = self._tls.wrap_socket(sock, server_hostname=self.host)
                 wire.record_tls(sock, verified=self._tls.verify_mode == ssl.CERT_REQUIRED)
@@ -823,6 +826,8 @@ class _Run:
             body_sha256=body.digest, truncated=truncated, truncated_reason=why,
             started_at=started_at, ended_at=ended_at, remote_ip=wire.remote[0],
             remote_port=wire.remote[1], tls=wire.tls)
+        if truncated is not None:
+            exchange = _cut_to_body(exchange, bool(response.chunked))
         return exchange, _redirect_target(exchange)
 
 
@@ -850,15 +855,16 @@ def _read_body(response: http.client.HTTPResponse, sink: HashingWriter, wire: _W
     error: BaseException | None = None
     try:
         while chunk := response.read(_BODY_CHUNK):
-            room = limit - sink.size
-            if len(chunk) > room:
-                sink.write(chunk[:room])
+            if not _keep(sink, chunk, limit):
                 return "length", f"body exceeds the limit of {limit} bytes"
-            sink.write(chunk)
         if response.length:  # http.client ends a short Content-Length body quietly
             raise http.client.IncompleteRead(b"", response.length)
     except (OSError, http.client.HTTPException) as exc:
         error = exc
+        # the chunks http.client had read in this call before a later one failed
+        partial = exc.partial if isinstance(exc, http.client.IncompleteRead) else b""
+        if partial and not _keep(sink, partial, limit):
+            return "length", f"body exceeds the limit of {limit} bytes"
     if error is None and (wire.read_error is None or not _delimited_by_close(response)):
         return None, None
     if wire.deadline_hit:
@@ -872,6 +878,69 @@ def _read_body(response: http.client.HTTPResponse, sink: HashingWriter, wire: _W
                               f"{_root_reason(wire.read_error)}")
     assert error is not None
     return "disconnect", f"connection closed before the body was complete: {_root_reason(error)}"
+
+
+def _keep(sink: HashingWriter, data: bytes, limit: int) -> bool:
+    """Write what fits under the body limit; False when some of ``data`` did not."""
+    room = limit - sink.size
+    sink.write(data[:room] if len(data) > room else data)
+    return len(data) <= room
+
+
+def _stored_end(raw: BinaryIO, header_length: int, body_length: int, chunked: bool
+                ) -> tuple[int, int, bytes | None]:
+    """Where a truncated raw response must end so that its payload, de-chunked as a WARC
+    reader does it (warcio), is exactly the body kept, and nothing past it is stored:
+    ``(raw length, body length, the chunk-size line that is not a number, if met)``.
+
+    Received bytes past the body (the rest of a chunk or of a declared length read ahead,
+    a broken chunk-size line and what follows) are not part of any body we hash, so they
+    are not stored. A chunk whose data is complete but whose CRLF never came ends one byte
+    short: readers that require the CRLF would otherwise read its size line as data.
+    """
+    if not chunked:
+        return header_length + body_length, body_length, None
+    raw.seek(header_length)
+    pos, left = header_length, body_length
+    while True:
+        line = raw.readline(_MAX_CHUNK_LINE)
+        try:
+            size = int(line.split(b";", 1)[0], 16)
+        except ValueError:
+            return pos, body_length, line if line.endswith(b"\n") else None
+        if left == 0 or size <= 0:
+            return pos, body_length, None
+        start = pos + len(line)
+        if left < size:
+            return start + left, body_length, None
+        raw.seek(start + size)
+        crlf = raw.read(2)
+        if left == size and crlf != b"\r\n":
+            return start + size - 1, body_length - 1, None
+        left -= size
+        pos = start + size + len(crlf)
+
+
+def _cut_to_body(exchange: Exchange, chunked: bool) -> Exchange:
+    """A truncated exchange whose stored response holds exactly the body it hashes (see
+    :func:`_stored_end`); the bad chunk-size line, if that ended the body, named."""
+    with exchange.open_response() as raw:
+        end, body_length, bad_line = _stored_end(raw, exchange.header_length,
+                                                 exchange.body_length, chunked)
+    changes: dict[str, Any] = {}
+    if end < exchange.response_length:
+        exchange.response_file.truncate(end)
+        with exchange.open_response() as raw:
+            changes["response_sha256"], changes["response_length"] = sha256_stream(raw)
+    if body_length < exchange.body_length:
+        exchange.body_file.truncate(body_length)
+        with exchange.open_body() as body:
+            changes["body_sha256"], changes["body_length"] = sha256_stream(body)
+    if bad_line is not None and exchange.truncated == "disconnect":
+        text = bad_line.rstrip(b"\r\n")[:40].decode("latin-1")
+        changes["truncated_reason"] = (f"invalid chunk size line {text!r} after "
+                                       f"{body_length} bytes of body")
+    return replace(exchange, **changes) if changes else exchange
 
 
 def _delimited_by_close(response: http.client.HTTPResponse) -> bool:
@@ -949,9 +1018,11 @@ def _tls_context(verify: bool, ca_bundle: str | Path | None) -> ssl.SSLContext:
     try:
         st = Path(path).stat()
         stamp = (st.st_mtime_ns, st.st_size)
-    except OSError:
-        stamp = (0, 0)  # ssl reports the missing file when it tries to load it
-    return _load_tls_context(True, path, *stamp)
+        return _load_tls_context(True, path, *stamp)
+    except (OSError, ssl.SSLError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else _one_line(exc)
+        raise ConfigError(f"cannot load the CA bundle {path} ({why}); ARCHIVE_CA_BUNDLE must "
+                          "name a PEM file of CA certificates", path=path) from None
 
 
 @functools.lru_cache(maxsize=8)

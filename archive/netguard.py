@@ -8,6 +8,9 @@ machine we run on, our private network or a cloud metadata service. Three checks
 * :func:`resolve_and_check` resolves a host and refuses it if *any* address is
   unacceptable. The fetcher connects only to the addresses this returns, so there
   is no gap between the check and the connection for DNS rebinding to slip into.
+  Names are looked up as :func:`check_url` spells them (``localhost.`` as ``localhost``),
+  through one resolver that tests replace with :func:`set_resolver` (a DNS failure is
+  tested without asking DNS about a name that does not exist).
 
 Numeric host spellings that parsers disagree on (``2130706433``, ``0177.0.0.1``,
 ``0x7f.1``, ``127.1``) are refused outright: a resolver would turn each into
@@ -20,6 +23,7 @@ import ipaddress
 import re
 import socket
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -70,6 +74,29 @@ _BAD_URL_CHARS = re.compile(r"[\x00-\x20\x7f\\]")
 
 _resolver_pool: ThreadPoolExecutor | None = None
 _resolver_lock = threading.Lock()
+# What a private-network refusal tells the operator (only where the flag would help).
+PRIVATE_HINT = ("pass --allow-private-networks (or set ARCHIVE_ALLOW_PRIVATE_NETWORKS=1) "
+                "to capture loopback and private addresses")
+
+Resolver = Callable[[str, int], list[tuple[int, str]]]
+"""``(host, port) -> [(address family, ip), ...]``; raises ``socket.gaierror``."""
+
+
+def system_resolver(host: str, port: int) -> list[tuple[int, str]]:
+    """The operating system's resolver (getaddrinfo: /etc/hosts, then DNS)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    return [(int(info[0]), str(info[4][0])) for info in infos]
+
+
+_resolver: Resolver = system_resolver
+
+
+def set_resolver(resolver: Resolver | None) -> Resolver:
+    """Use ``resolver`` for every lookup from now on (None: the system's again);
+    returns the one it replaces."""
+    global _resolver
+    previous, _resolver = _resolver, resolver or system_resolver
+    return previous
 
 
 @dataclass(frozen=True)
@@ -148,6 +175,7 @@ def resolve_and_check(
     longer than ``timeout`` seconds.
     """
     shown = url or host
+    host = host.rstrip(".") or host  # looked up as check_url judged it (no absolute name)
     try:
         infos = _getaddrinfo(host, port, timeout)
     except FutureTimeout:
@@ -165,6 +193,8 @@ def resolve_and_check(
         reason = address_problem(ip, allow_private=allow_private)
         if reason is not None:
             what = f"address {ip}" if _same_ip(host, ip) else f"{host} resolves to {ip}"
+            if not allow_private and address_problem(ip, allow_private=True) is None:
+                reason += f"; {PRIVATE_HINT}"
             raise RefusedURLError(f"refused {shown}: {what}, {reason}", url=url, address=ip)
         if (family, ip) not in addresses:
             addresses.append((family, ip))
@@ -177,9 +207,10 @@ def resolve_and_check(
 def _getaddrinfo(host: str, port: int, timeout: float | None) -> list[tuple[int, str]]:
     """getaddrinfo as (family, ip) pairs, optionally bounded in time (it blocks and
     ignores socket timeouts, so a slow resolver could otherwise outlast the deadline)."""
+    resolver = _resolver
+
     def lookup() -> list[tuple[int, str]]:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-        return [(int(info[0]), str(info[4][0])) for info in infos]
+        return resolver(host, port)
 
     if timeout is None:
         return lookup()

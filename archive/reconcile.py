@@ -6,8 +6,9 @@ no rows. A complete file whose every record is digest-valid is adopted: its rows
 are rebuilt from its own metadata records (which carry the capture's facts), so
 the capture id is the one the interrupted run would have recorded, and the event
 says it was recovered. Anything else moves to the quarantine folder, named by its
-hash, with a quarantine event. Nothing is ever deleted. Running it twice changes
-nothing the second time.
+hash, with a quarantine event. Nothing is ever deleted, except the temporary spool
+files of captures killed mid-fetch (never custody data; see :func:`archive.spool.sweep`).
+Running it twice changes nothing the second time.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from archive.custody import METADATA_EXTRACTION, QUARANTINE, Agent, NewEvent
 from archive.db import DatabaseError, inserted_id, read, run_write
 from archive.hashing import hex_part, sha256_file
 from archive.metadata_store import RECORD_TYPE
+from archive.spool import sweep
 from archive.store import OPEN_SUFFIX, StoredFile
 from archive.tables import captures, metadata_versions, warc_files
 from archive.timeutil import iso_utc, parse_iso, utc_now
@@ -40,19 +42,31 @@ class ReconcileReport:
     adopted: list[dict[str, Any]] = field(default_factory=list)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     in_flight: list[str] = field(default_factory=list)  # locked by a live writer: left alone
+    swept: int = 0  # temporary files of killed captures removed (never custody data)
+    swept_bytes: int = 0
 
     @property
     def changed(self) -> bool:
+        """Custody changed (files adopted or quarantined); sweeping is not a change."""
         return bool(self.adopted or self.quarantined)
+
+    def sweep_line(self) -> str | None:
+        """What the sweep did, for a person (None when there was nothing to sweep)."""
+        if not self.swept:
+            return None
+        return (f"swept {self.swept} temporary files ({self.swept_bytes} bytes) left by "
+                "killed captures")
 
     def to_json(self) -> dict[str, Any]:
         return {"adopted": self.adopted, "quarantined": self.quarantined,
-                "in_flight": self.in_flight}
+                "in_flight": self.in_flight,
+                "swept": {"files": self.swept, "bytes": self.swept_bytes}}
 
 
 def reconcile(recorder: Recorder, agent: Agent) -> ReconcileReport:
     store = recorder.store
     report = ReconcileReport()
+    report.swept, report.swept_bytes = sweep(recorder.settings.tmp_dir)
     with read(recorder.engine) as conn:
         known = {r.relpath for r in conn.execute(select(warc_files.c.relpath))}
     for path in list(store.iter_files()):

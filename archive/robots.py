@@ -5,6 +5,11 @@ SSRF checks apply) and cached per scheme+host for one capture run. RFC 9309 2.3.
 a 4xx answer means no rules (allowed); an unreachable server or a 5xx means "assume
 complete disallow". The decision and what it rested on go into the capture's
 provenance, so an archive can show why a page was or was not fetched.
+
+A host that cannot be reached at all (the SSRF guard refuses its address, its name does
+not resolve, it refuses the connection, its TLS certificate is rejected) is not a
+robots.txt question: the page would fail the same way, so that error is raised as
+itself, naming the page, instead of a robots.txt refusal that blames the wrong thing.
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ from urllib.robotparser import RobotFileParser
 
 from archive.config import FetchPolicy
 from archive.content import decode_body
-from archive.errors import FetchError
+from archive.errors import ConnectError, DNSError, FetchError, RefusedURLError, TLSError
 from archive.fetch import Fetcher
 
 ROBOTS_MAX_BYTES = 500 * 1024  # RFC 9309 2.5: crawlers must parse at least 500 KiB
+# failures that say the host cannot be reached at all (see the module docstring)
+_HOST_FAILURES = (RefusedURLError, DNSError, ConnectError, TLSError)
 
 
 @dataclass(frozen=True)
@@ -42,18 +49,28 @@ class Robots:
                                 ca_bundle=ca_bundle, keep_alive=False)  # once per host
         self._agent = policy.user_agent
         self._cache: dict[str, tuple[RobotFileParser | None, int | None, str | None, str]] = {}
+        self._unreachable: dict[str, FetchError] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
     def check(self, url: str) -> RobotsDecision:
+        """The decision for ``url``; raises the host's own error (a FetchError naming
+        ``url``) when the host cannot be reached at all."""
         parts = urlsplit(url)
         base = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
         robots_url = base + "/robots.txt"
         with self._guard:
             lock = self._locks.setdefault(base, threading.Lock())
         with lock:
-            if base not in self._cache:
-                self._cache[base] = self._load(robots_url)
+            if base not in self._cache and base not in self._unreachable:
+                try:
+                    self._cache[base] = self._load(robots_url)
+                except _HOST_FAILURES as exc:
+                    self._unreachable[base] = exc
+        failure = self._unreachable.get(base)
+        if failure is not None:
+            raise type(failure)(failure.message.replace(robots_url, url),
+                                **{**failure.context, "url": url})
         parser, status, digest, why = self._cache[base]
         if parser is None:
             allowed = status is not None and 400 <= status < 500
@@ -66,6 +83,8 @@ class Robots:
               ) -> tuple[RobotFileParser | None, int | None, str | None, str]:
         try:
             result = self._fetcher.fetch(robots_url)
+        except _HOST_FAILURES:
+            raise
         except FetchError as exc:
             return None, None, None, f"robots.txt unreachable ({exc}); RFC 9309: disallow"
         with result:

@@ -6,11 +6,20 @@ removal per page (about a millisecond of system time each fetch, a fifth of the
 capture path's cost). A body past ``memory_limit`` moves to disk, so memory stays
 bounded by the number of pages in flight times the limit, whatever a server sends.
 File names come from counters, never from URLs.
+
+Spool directories live under the archive's own ``tmp`` folder (see
+:attr:`archive.config.Settings.tmp_dir`), each locked (``flock``) by its owner for its
+whole life: a process killed with SIGKILL cannot remove its directory, but the kernel
+drops its lock, so :func:`sweep` (run by ``archive verify``/``reconcile`` and at the
+start of each capture run) removes exactly the directories nobody owns any more.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
+import os
 import shutil
 import tempfile
 import threading
@@ -19,6 +28,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 DEFAULT_MEMORY_LIMIT = 1 << 20
+PREFIX = "archive-fetch-"
 
 
 class Spool:
@@ -41,9 +51,18 @@ class Spool:
     def _directory(self) -> Path:
         with self._lock:
             if self.dir is None:
-                self.dir = Path(tempfile.mkdtemp(prefix="archive-fetch-", dir=self.parent))
+                if self.parent is not None:
+                    self.parent.mkdir(parents=True, exist_ok=True)
+                while True:
+                    path = Path(tempfile.mkdtemp(prefix=PREFIX, dir=self.parent))
+                    lock = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+                    fcntl.flock(lock, fcntl.LOCK_EX)
+                    if os.fstat(lock).st_nlink > 0:
+                        break
+                    os.close(lock)  # swept between its creation and our lock: another
+                self.dir = path
                 # removed on remove() or when the owning result is garbage-collected
-                self._finalizer = weakref.finalize(self, _remove_dir, str(self.dir))
+                self._finalizer = weakref.finalize(self, _remove_dir, str(path), lock)
             return self.dir
 
     def remove(self) -> None:
@@ -108,6 +127,17 @@ class SpoolFile:
         assert self.path is not None
         return self.path.open("rb")
 
+    def truncate(self, size: int) -> None:
+        """Keep only the first ``size`` bytes (ends writing): a truncated response is cut
+        where the body kept from it ends."""
+        self.close()
+        if self._file is None:
+            data = self._frozen if self._frozen is not None else b"".join(self._chunks or ())
+            self._frozen, self._chunks = data[:size], None
+        else:
+            assert self.path is not None
+            os.truncate(self.path, size)
+
     def discard(self) -> None:
         """Drop the bytes now (a retried exchange's first answer)."""
         self.close()
@@ -116,15 +146,40 @@ class SpoolFile:
             self.path.unlink(missing_ok=True)
 
 
-def _remove_dir(path: str) -> None:
+def sweep(parent: Path) -> tuple[int, int]:
+    """Remove the spool directories under ``parent`` that no live process owns (their
+    owner was killed); ``(files, bytes)`` removed. A directory whose lock is held is
+    someone's fetch in progress and is left alone."""
+    files = size = 0
+    for directory in parent.glob(PREFIX + "*"):
+        try:
+            lock = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            continue  # gone meanwhile, or not a directory of ours
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(lock)
+            continue
+        for file in directory.iterdir():
+            with contextlib.suppress(OSError):
+                size += file.lstat().st_size
+                files += 1
+        _remove_dir(str(directory), lock)
+    return files, size
+
+
+def _remove_dir(path: str, lock: int) -> None:
     """Unlink our own files and the directory (cheaper than rmtree's safe walk);
-    anything unexpected falls back to rmtree."""
+    anything unexpected falls back to rmtree. The lock goes last, with the directory."""
     directory = Path(path)
     try:
         for file in directory.iterdir():
             file.unlink()
         directory.rmdir()
     except FileNotFoundError:
-        return
+        pass
     except OSError:
         shutil.rmtree(path, ignore_errors=True)
+    finally:
+        os.close(lock)

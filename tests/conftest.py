@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from servers import TestServer, TLSMaterial, make_tls_material
+
+from archive.netguard import set_resolver
 
 # Database fixtures (SQLite and PostgreSQL) and archive fixtures live in their own modules.
 pytest_plugins = ["dbfixtures", "archfixtures"]
@@ -45,3 +49,29 @@ def bad_tls_servers(tls_material: TLSMaterial) -> Iterator[dict[str, TestServer]
     yield servers
     for server in servers.values():
         server.stop()
+
+
+# --------------------------------------------------------------------------- name resolution
+# Tests never ask DNS about a name /etc/hosts does not hold: a DNS failure comes from
+# this resolver, injected through archive.netguard.set_resolver.
+
+
+@pytest.fixture
+def looked_up() -> Iterator[list[str]]:
+    """Names the fetcher asks to resolve; answers IP literals and ``localhost`` and says
+    'Name or service not known' to anything else (the system resolver's words)."""
+    names: list[str] = []
+
+    def hosts_only(host: str, port: int) -> list[tuple[int, str]]:
+        names.append(host)
+        try:
+            return [(socket.AF_INET, str(ipaddress.IPv4Address(host)))]
+        except ValueError:
+            pass
+        if host == "localhost":
+            return [(socket.AF_INET, "127.0.0.1")]
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    previous = set_resolver(hosts_only)
+    yield names
+    set_resolver(previous)

@@ -480,6 +480,23 @@ def _chunked_gzip(request: Request, conn: Conn) -> None:
     conn.send(b"0\r\n\r\n")
 
 
+def _bad_chunk(request: Request, conn: Conn) -> None:
+    """Two good chunks (the first 1000 bytes of the article), then a chunk-size line
+    that is not hexadecimal, then more bytes, then the close."""
+    conn.head(200, [("Content-Type", "text/html; charset=utf-8"),
+                    ("Transfer-Encoding", "chunked"), ("Connection", "close")])
+    for piece in (ARTICLE[:600], ARTICLE[600:1000]):
+        conn.send(b"%x\r\n" % len(piece) + piece + b"\r\n")
+    conn.send(b"zz\r\n" + ARTICLE[1000:1500] + b"\r\n0\r\n\r\n")
+
+
+def _chunk_unterminated(request: Request, conn: Conn) -> None:
+    """One whole chunk of 600 bytes, then the close before its CRLF."""
+    conn.head(200, [("Content-Type", "text/html; charset=utf-8"),
+                    ("Transfer-Encoding", "chunked"), ("Connection", "close")])
+    conn.send(b"%x\r\n" % 600 + ARTICLE[:600])
+
+
 def _large(request: Request, conn: Conn) -> None:
     """/large?size=N: a declared N-byte page sent in full (if the client keeps reading)."""
     size = int(request.query.get("size", str(10 * 1024 * 1024)))
@@ -511,6 +528,16 @@ def _trickle_body(request: Request, conn: Conn) -> None:
         conn.send(ARTICLE[i:i + 1])
         if not conn.sleep(interval):
             return
+
+
+def _stall_body(request: Request, conn: Conn) -> None:
+    """/stall-body?size=N&send=M: declares N bytes, sends M at once, then nothing more
+    until the client hangs up (a client with M bytes spooled, waiting)."""
+    size, send = int(request.query.get("size", "4000000")), int(request.query.get("send", "0"))
+    conn.head(200, [("Content-Type", "text/html"), ("Content-Length", str(size)),
+                    ("Connection", "close")])
+    conn.send(b"s" * send)
+    conn.wait_for_client_close()
 
 
 def _trickle_head(request: Request, conn: Conn) -> None:
@@ -603,10 +630,13 @@ DEFAULT_ROUTES: dict[str, Handler] = {
     "/gzip": _gzip,
     "/chunked": _chunked,
     "/chunked-gzip": _chunked_gzip,
+    "/bad-chunk": _bad_chunk,
+    "/chunk-unterminated": _chunk_unterminated,
     "/large": _large,
     "/endless": _endless,
     "/trickle-body": _trickle_body,
     "/trickle-head": _trickle_head,
+    "/stall-body": _stall_body,
     "/silent": _silent,
     "/close": _close,
     "/garbage": _garbage,

@@ -106,6 +106,74 @@ def test_oversized_response_is_truncated_and_says_so(archive_factory, db_url,
     assert arc.verify(deep=True).ok
 
 
+def _payload(res: CaptureResult) -> bytes:
+    """The final response record's payload as a WARC reader gets it (chunking undone)."""
+    return next(r for r in _records(res.warc_path) if r[0] == "response")[3]
+
+
+def _bundle_verifies_and_verify_deep_agrees(arc, res: CaptureResult, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in (("ARCHIVE_HOME", str(arc.settings.home)),
+                        ("ARCHIVE_DATABASE_URL", arc.settings.database_url),
+                        ("ARCHIVE_LOG_ORIGIN", arc.origin)):
+        monkeypatch.setenv(name, value)
+    arc.init()
+    out = tmp_path / "bundle.json"
+    assert main(["bundle", res.capture_id, "-o", str(out)]) == 0
+    assert main(["verify-bundle", str(out), "--key", arc.identity().fingerprint]) == 0
+    assert main(["verify", "--deep"]) == 0
+
+
+def test_capped_body_hash_covers_the_stored_payload_and_its_bundle_verifies(
+        archive_factory, sqlite_url, http_server, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12.5: a body over the size limit is stored and hashed up to the limit alike."""
+    arc = archive_factory(db_url=sqlite_url, fetch={"allow_private_networks": True,
+                                                    "max_bytes": 200_000, "deadline": 10.0})
+    res = _one(arc, http_server.url("/large?size=3000000"))
+    assert res.status == "truncated"
+    payload = _payload(res)
+    assert len(payload) == 200_000
+    assert res.content_hash == "sha256:" + hashlib.sha256(payload).hexdigest()
+    _bundle_verifies_and_verify_deep_agrees(arc, res, tmp_path, monkeypatch)
+
+
+def test_bad_chunk_hash_covers_the_chunks_stored_and_the_reason_names_it(
+        archive_factory, sqlite_url, http_server, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12.5: the good chunks before a bad chunk-size line are the content."""
+    arc = archive_factory(db_url=sqlite_url, fetch={"allow_private_networks": True,
+                                                    "deadline": 10.0})
+    res = _one(arc, http_server.url("/bad-chunk"))
+    assert res.status == "truncated"
+    assert any("invalid chunk size line 'zz'" in p and "after 1000 bytes" in p
+               for p in res.problems), res.problems
+    assert _payload(res) == ARTICLE[:1000]
+    assert res.content_hash == "sha256:" + hashlib.sha256(ARTICLE[:1000]).hexdigest()
+    _bundle_verifies_and_verify_deep_agrees(arc, res, tmp_path, monkeypatch)
+
+
+def test_complete_capture_is_never_a_revisit_of_a_truncated_one(arc, http_server) -> None:
+    """Issue 12.5: the first answer declares 1000 bytes and sends 100 (truncated); the
+    second sends the same 100 bytes as a whole page: a capture of its own."""
+    served: list[int] = []
+
+    def prefix_then_whole(request, conn) -> None:
+        served.append(1)
+        declared = 1000 if len(served) == 1 else 100
+        conn.head(200, [("Content-Type", "text/html"), ("Content-Length", str(declared)),
+                        ("Connection", "close")])
+        conn.send(ARTICLE[:100])
+
+    path = f"/t/prefix-then-whole/{id(arc)}"
+    http_server.route(path, prefix_then_whole)
+    first = _one(arc, http_server.url(path))
+    second = _one(arc, http_server.url(path))
+    assert first.status == "truncated"
+    assert second.status == "complete" and second.revisit_of is None
+    assert [r[0] for r in _records(second.warc_path)].count("revisit") == 0
+
+
 def test_trickling_server_is_recorded_as_truncated_by_time(archive_factory, db_url,
                                                            http_server) -> None:
     """FAULTS 1: the total deadline ends the fetch; never called complete.

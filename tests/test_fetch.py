@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import sys
 import threading
 import time
@@ -22,6 +23,7 @@ from servers import (
     local_policy,
     minimal_pdf,
 )
+from warcio.bufferedreaders import ChunkedDataReader
 
 from archive.content import decode_body, sniff_type
 from archive.errors import (
@@ -55,6 +57,17 @@ def assert_hashes_cover_stored_bytes(exchange: Exchange) -> None:
     raw, body = stored(exchange)
     assert exchange.response_sha256 == sha(raw) and exchange.response_length == len(raw)
     assert exchange.body_sha256 == sha(body) and exchange.body_length == len(body)
+
+
+def payload_as_read(exchange: Exchange) -> bytes:
+    """The stored raw response's payload as a WARC reader gets it (warcio de-chunks):
+    what a bundle or a replay hashes, so it must be the body the fetcher hashed."""
+    raw, _ = stored(exchange)
+    payload = raw[exchange.header_length:]
+    if (exchange.header("Transfer-Encoding") or "").lower() == "chunked":
+        reader = ChunkedDataReader(io.BytesIO(payload), decomp_type=None)
+        payload = reader.read()
+    return payload
 
 
 # --------------------------------------------------------------------------- the wire
@@ -269,6 +282,9 @@ def test_fault04_declared_oversize_body_stops_at_limit(http_server: TestServer) 
         assert ex.header("Content-Length") == "20000000"
         assert ex.response_length < limit + 1024 * 1024
         assert_hashes_cover_stored_bytes(ex)
+        # the limit applies to what is stored as much as to what is hashed
+        assert ex.response_length == ex.header_length + limit
+        assert payload_as_read(ex) == stored(ex)[1]
 
 
 def test_fault04_endless_chunked_body_stops_at_limit(http_server: TestServer) -> None:
@@ -278,6 +294,7 @@ def test_fault04_endless_chunked_body_stops_at_limit(http_server: TestServer) ->
         assert ex.truncated == "length" and ex.body_length == limit
         assert "limit of 300000 bytes" in (ex.truncated_reason or "")
         assert_hashes_cover_stored_bytes(ex)
+        assert payload_as_read(ex) == stored(ex)[1]
 
 
 def test_body_exactly_at_limit_is_not_truncated(http_server: TestServer) -> None:
@@ -293,6 +310,30 @@ def test_fault05_short_content_length_is_a_disconnect(http_server: TestServer) -
         _, body = stored(ex)
         assert body == ARTICLE[:100]
         assert_hashes_cover_stored_bytes(ex)
+
+
+def test_bad_chunk_size_keeps_the_good_chunks_and_names_the_bad_line(
+        http_server: TestServer) -> None:
+    """The chunks before a chunk-size line that is not a number are the body; the
+    stored response ends where they end, and the reason quotes the line."""
+    with fetch(http_server.url("/bad-chunk")) as result:
+        ex = result.final
+        assert ex.truncated == "disconnect"
+        assert ex.body_length == 1000 and stored(ex)[1] == ARTICLE[:1000]
+        assert "invalid chunk size line 'zz'" in (ex.truncated_reason or "")
+        assert_hashes_cover_stored_bytes(ex)
+        assert payload_as_read(ex) == ARTICLE[:1000]
+
+
+def test_chunk_without_its_crlf_is_stored_so_readers_get_the_same_body(
+        http_server: TestServer) -> None:
+    """A WARC reader (warcio) reads a chunk without its CRLF as not chunked at all (size
+    line and data as body): the stored response ends one byte into the chunk instead."""
+    with fetch(http_server.url("/chunk-unterminated")) as result:
+        ex = result.final
+        assert ex.truncated == "disconnect" and stored(ex)[1] == ARTICLE[:599]
+        assert_hashes_cover_stored_bytes(ex)
+        assert payload_as_read(ex) == ARTICLE[:599]
 
 
 def test_fault05_reset_mid_body_is_a_disconnect(http_server: TestServer) -> None:
@@ -411,7 +452,7 @@ def test_no_retries_when_policy_says_none(http_server: TestServer) -> None:
 
 # --------------------------------------------------------------------------- FAULT 8
 
-def test_fault08_dns_failure_is_its_own_error(tmp_path: Path) -> None:
+def test_fault08_dns_failure_is_its_own_error(tmp_path: Path, looked_up: list[str]) -> None:
     fetcher = Fetcher(local_policy(), spool_dir=tmp_path)
     with pytest.raises(DNSError, match=r"no-such-host\.invalid"):
         fetcher.fetch("http://no-such-host.invalid/news")

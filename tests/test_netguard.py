@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from archive.errors import DNSError, RefusedURLError
@@ -107,7 +109,23 @@ def test_decimal_spelling_resolves_to_loopback_and_is_refused() -> None:
         resolve_and_check("2130706433", 80, allow_private=False)
 
 
-def test_fault08_dns_failure_is_dns_error() -> None:
+def test_fault08_dns_failure_is_dns_error(looked_up: list[str]) -> None:
     with pytest.raises(DNSError, match=r"no-such-host\.invalid") as info:
         resolve_and_check("no-such-host.invalid", 80, allow_private=False, timeout=5)
-    assert "\n" not in str(info.value)
+    assert "\n" not in str(info.value) and "Name or service not known" in str(info.value)
+    assert looked_up == ["no-such-host.invalid"]
+
+
+def test_a_trailing_dot_is_looked_up_as_check_url_spells_the_name(
+        looked_up: list[str]) -> None:
+    assert check_url("http://localhost./").host == "localhost"
+    addresses = resolve_and_check("localhost.", 80, allow_private=True)
+    assert addresses == [(socket.AF_INET, "127.0.0.1")] and looked_up == ["localhost"]
+
+
+def test_a_private_address_refusal_says_which_setting_allows_it() -> None:
+    with pytest.raises(RefusedURLError, match="--allow-private-networks"):
+        resolve_and_check("127.0.0.1", 80, allow_private=False)
+    with pytest.raises(RefusedURLError) as info:  # no setting allows a metadata address
+        resolve_and_check("169.254.169.254", 80, allow_private=False)
+    assert "--allow-private-networks" not in str(info.value)

@@ -17,11 +17,13 @@ import time
 from pathlib import Path
 
 import pytest
+from servers import wait_until
 from sqlalchemy import select, text
 
 from archive.custody import check_chain, events_for
 from archive.hashing import sha256_file
 from archive.manifest import build_manifest, capture_id
+from archive.spool import Spool
 from archive.tables import warc_files
 from archive.timeutil import iso_utc
 
@@ -176,3 +178,61 @@ def test_sigkill_at_random_moments_never_loses_anything(db_url: str, tmp_path: P
     with arc.engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM captures")).scalar() > 0
     assert arc.verify(None).ok
+
+
+# --------------------------------------------------------------------------- temporary files
+
+def _spooled(*parents: Path) -> list[Path]:
+    """Files in fetch spool directories under ``parents``."""
+    return [f for parent in parents if parent.exists()
+            for d in parent.glob("archive-fetch-*") for f in d.iterdir()]
+
+
+def test_a_killed_captures_spooled_bytes_are_swept_by_the_next_verify(
+        sqlite_url: str, tmp_path: Path, http_server) -> None:
+    """Issue 12.7: kill -9 a capture holding 2 MB on disk (a stalled body): its spool is
+    under $ARCHIVE_HOME, not the system's temporary folder, and `verify` removes it."""
+    home, system_tmp = tmp_path / "home", tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    env = {**os.environ, "ARCHIVE_HOME": str(home), "ARCHIVE_DATABASE_URL": sqlite_url,
+           "ARCHIVE_ALLOW_PRIVATE_NETWORKS": "1", "ARCHIVE_DEADLINE": "60",
+           "TMPDIR": str(system_tmp), "PYTHONWARNINGS": "ignore"}
+    url = http_server.url("/stall-body?size=4000000&send=2000000")
+    proc = subprocess.Popen([sys.executable, "-m", "archive.cli", "capture", url], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: sum(f.stat().st_size for f in _spooled(
+            home / "tmp", system_tmp)) >= 2_000_000, timeout=30)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    left = _spooled(home / "tmp", system_tmp)
+    assert left  # the killed process could not clean up
+    done = subprocess.run([sys.executable, "-m", "archive.cli", "verify"], env=env,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"swept {len(left)} temporary files" in done.stdout
+    assert _spooled(home / "tmp", system_tmp) == []
+    assert list((home / "tmp").iterdir()) == [] and list(system_tmp.iterdir()) == []
+
+
+def test_a_live_spool_is_not_swept_a_stale_one_is_at_the_next_run(
+        arc, http_server) -> None:
+    """Issue 12.7: a spool whose owner is alive (it holds its lock) is never swept;
+    one without a live owner is removed when the next capture run starts."""
+    tmp = arc.settings.home / "tmp"
+    live = Spool(tmp, memory_limit=0)
+    _, body = live.pair()
+    body.write(b"still being written")
+    stale = tmp / "archive-fetch-killed"
+    stale.mkdir()
+    (stale / "001-body.bin").write_bytes(b"left by a killed process")
+    assert arc.reconcile().swept == 1
+    assert body.path is not None and body.path.exists() and not stale.exists()
+    stale.mkdir()
+    (stale / "001-response.http").write_bytes(b"left by another killed process")
+    (res,) = arc.capture([http_server.url("/article")])
+    assert res.ok and not stale.exists() and body.path.exists()
+    body.close()
+    live.remove()
+    assert not body.path.exists()
