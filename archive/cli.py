@@ -297,12 +297,22 @@ def cmd_sources_add(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    """Create the signing key, or say that it exists (``archive demo`` and the first
+    ``bundle`` create it too): running it again is no error and changes nothing."""
+    from archive.errors import ConfigError
+
     with _open(args) as arc:
-        ident = arc.init()
+        try:
+            ident, created = arc.identity(), False
+        except ConfigError:  # no key yet (a half-made key makes init() refuse, exit 2)
+            ident, created = arc.init(), True
     _emit(args, {"origin": ident.origin, "fingerprint": ident.fingerprint, "vkey": ident.vkey,
-                 "key_dir": str(arc.settings.key_dir)},
-          lambda d: f"created the signing key for {d['origin']} in {d['key_dir']}\n"
-                    f"fingerprint {d['fingerprint']}\nverifier key {d['vkey']}")
+                 "key_dir": str(arc.settings.key_dir), "created": created},
+          lambda d: (f"created the signing key for {d['origin']} in {d['key_dir']}"
+                     if d["created"] else
+                     f"the signing key for {d['origin']} already exists in {d['key_dir']}; "
+                     "nothing changed") +
+                    f"\nfingerprint {d['fingerprint']}\nverifier key {d['vkey']}")
     return 0
 
 
