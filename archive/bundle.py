@@ -32,7 +32,6 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -59,7 +58,7 @@ if TYPE_CHECKING:
 
 BUNDLE_TYPE = "provenance-archive/proof-bundle"
 BUNDLE_VERSION = 1
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "proof-bundle.schema.json"
+SCHEMA_NAME = "proof-bundle.schema.json"
 MAX_RECORD_BYTES = 512 * 1024 * 1024
 """Largest decompressed WARC record a verifier accepts (a defence against gzip bombs)."""
 
@@ -235,11 +234,9 @@ def encode(doc: dict[str, Any]) -> bytes:
 def _validator() -> Any:
     from jsonschema import Draft202012Validator
 
-    try:
-        schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"proof bundle schema not readable at {SCHEMA_PATH}: "
-                          f"{exc.strerror}; reinstall or restore the file") from exc
+    from archive.packagedata import load_schema
+
+    schema = load_schema(SCHEMA_NAME)
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
 
@@ -337,7 +334,7 @@ def verify_bundle(data: bytes, *, trusted_key: str | None = None) -> BundleRepor
         extra = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         run.add("schema", "fail", "; ".join(problems[:3]) + extra)
         return BundleReport(tuple(run.checks))
-    run.add("schema", "ok", f"matches {SCHEMA_PATH.name} (version {doc['version']})")
+    run.add("schema", "ok", f"matches {SCHEMA_NAME} (version {doc['version']})")
 
     public_key = _check_key(run, doc["key"], trusted_key)
     checkpoint = _check_checkpoint(run, doc["checkpoint"], doc["key"]["name"], public_key)
