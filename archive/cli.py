@@ -231,6 +231,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         for f in args.files:
             results.append(arc.import_warc(Path(f), accept_partial=args.accept_partial)
                            .to_json())
+            if results[-1]["captures"]:  # its records are captures: their metadata too
+                arc.extract_metadata_many(results[-1]["captures"])
 
     def human(items: list[dict[str, Any]]) -> str:
         lines = []
@@ -239,6 +241,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             state = "already imported" if r["already_imported"] else f"imported ({r['verdict']})"
             lines.append(f"{state} {r['sha256']} -> {r['stored_path']} [{counts}]")
             lines += [f"  {p['message']}" for p in r["problems"][:20]]
+            lines += [f"  capture {c}" for c in r["captures"]]
         return "\n".join(lines)
 
     _emit(args, results, human)
