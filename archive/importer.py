@@ -13,8 +13,9 @@ file's ``warcinfo`` record and that record (our own SHA-256 digests, whatever th
 declares), a content hash of the body as a reader gets it, and ``ingestion`` and
 ``message digest calculation`` events naming the capture id, so ``list``, ``show``,
 ``cite``, ``metadata``, ``bundle`` and the catalog find it like any capture. Records
-with an error, a failed digest, no target URI or date, or a record id used twice in
-the file stay in the file but become no capture (the validation event lists why).
+with an error, a failed digest, non-standard framing (line ends, trailer), no target
+URI or date, or a record id used twice in the file stay in the file but become no
+capture (the validation event lists why).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ from archive.warcscan import ScannedRecord, ScanReport, scan_warc
 IMPORT_DIR = "imports"
 IMPORTED = "imported"  # the kind of a capture made from an imported record
 _CONTENT_TYPES = ("response", "resource")
+# warnings that leave a record readable but not as a strict reader (verify-bundle) reads it
+_NONSTANDARD_FRAMING = ("header-line-ends", "odd-trailer", "missing-trailer")
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,9 @@ def _sound(rec: ScannedRecord, ids: list[str | None]) -> str | None:
     if not rec.ok or rec.digest_status == "fail":
         return "the record has errors: " + "; ".join(
             p.message for p in rec.problems if p.severity == "error")[:300]
+    odd = [p.message for p in rec.problems if p.code in _NONSTANDARD_FRAMING]
+    if odd:  # a proof bundle's verifier reads records strictly (docs/verifying.md)
+        return "its framing is not standard WARC: " + "; ".join(odd)[:300]
     if rec.record_id is None or ids.count(rec.record_id) > 1:
         return "its WARC-Record-ID is missing or used by another record of the file"
     if rec.block_sha256 is None or rec.length <= 0 or not rec.date:
