@@ -32,7 +32,6 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -59,7 +58,7 @@ if TYPE_CHECKING:
 
 BUNDLE_TYPE = "provenance-archive/proof-bundle"
 BUNDLE_VERSION = 1
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "proof-bundle.schema.json"
+SCHEMA_NAME = "proof-bundle.schema.json"
 MAX_RECORD_BYTES = 512 * 1024 * 1024
 """Largest decompressed WARC record a verifier accepts (a defence against gzip bombs)."""
 
@@ -246,11 +245,9 @@ def encode(doc: dict[str, Any]) -> bytes:
 def _validator() -> Any:
     from jsonschema import Draft202012Validator
 
-    try:
-        schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"proof bundle schema not readable at {SCHEMA_PATH}: "
-                          f"{exc.strerror}; reinstall or restore the file") from exc
+    from archive.packagedata import load_schema
+
+    schema = load_schema(SCHEMA_NAME)
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
 
@@ -352,7 +349,7 @@ def verify_bundle(data: bytes, *, trusted_key: str | None = None) -> BundleRepor
         extra = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         run.add("schema", "fail", "; ".join(problems[:3]) + extra)
         return BundleReport(tuple(run.checks))
-    run.add("schema", "ok", f"matches {SCHEMA_PATH.name} (version {doc['version']})")
+    run.add("schema", "ok", f"matches {SCHEMA_NAME} (version {doc['version']})")
 
     public_key = _check_key(run, doc["key"], trusted_key)
     checkpoint = _check_checkpoint(run, doc["checkpoint"], doc["key"]["name"], public_key)
@@ -614,12 +611,14 @@ def _check_records(run: _Run, cap: dict[str, Any],
     out: list[_Record | None] = []
     for i, r in enumerate(recs):
         m = listed[i] if i < len(listed) else None
-        out.append(_check_record(run, r, m, cap["warc_file"]["name"]))
+        out.append(_check_record(run, r, m, cap["warc_file"]["name"],
+                                 imported=manifest is not None and
+                                 manifest.get("kind") == "imported"))
     return out
 
 
 def _check_record(run: _Run, r: dict[str, Any], m: dict[str, Any] | None,
-                  file_name: str) -> _Record | None:
+                  file_name: str, *, imported: bool = False) -> _Record | None:
     name = f"record {r['record_id']} ({r['type']} at offset {r['offset']} of {file_name})"
     problems: list[str] = []
     if m is None:
@@ -646,19 +645,25 @@ def _check_record(run: _Run, r: dict[str, Any], m: dict[str, Any] | None,
         problems.append(f"its WARC-Record-ID is {headers.get('warc-record-id')}")
     if headers.get("warc-type") != r["type"]:
         problems.append(f"its WARC-Type is {headers.get('warc-type')}")
-    if not _same_digest(header_digest, block) or block_digest != m.get("block_digest"):
+    # Our records carry sha256 digests equal to the manifest's; an imported record may
+    # carry sha1 (or none): the manifest's sha256 is what the capture id commits to.
+    if not _header_agrees(header_digest, block, required=not imported) or \
+            block_digest != m.get("block_digest"):
         problems.append(f"the block hashes to {block_digest}, the WARC header says "
                         f"{header_digest} and the manifest {m.get('block_digest')}: the record "
                         "was changed")
     payload_header = headers.get("warc-payload-digest")
-    if payload_header != m.get("payload_digest"):
+    if r["type"] in ("response", "resource", "request") and (payload_header or
+                                                             m.get("payload_digest")):
+        payload = _payload(block, headers)
+        actual = PREFIX + hashlib.sha256(payload).hexdigest()
+        if not _header_agrees(payload_header, payload, required=not imported) or \
+                m.get("payload_digest") != actual:
+            problems.append(f"the payload hashes to {actual}, the WARC header says "
+                            f"{payload_header} and the manifest {m.get('payload_digest')}")
+    elif payload_header != m.get("payload_digest"):
         problems.append(f"its WARC-Payload-Digest {payload_header} differs from the "
                         f"manifest's {m.get('payload_digest')}")
-    if payload_header and r["type"] in ("response", "resource", "request"):
-        payload = _payload(block, headers)
-        if not _same_digest(payload_header, payload):
-            problems.append(f"the payload hashes to {PREFIX}{hashlib.sha256(payload).hexdigest()}"
-                            f", the WARC header says {payload_header}")
     if problems:
         run.add(name, "fail", "; ".join(problems))
         return None
@@ -667,19 +672,23 @@ def _check_record(run: _Run, r: dict[str, Any], m: dict[str, Any] | None,
 
 
 def _parse_member(member: bytes) -> tuple[tuple[dict[str, str], bytes] | None, str]:
-    """One gzip member holding one WARC record: ``((headers, block), "")`` or
-    ``(None, why)``. Strict: exactly one member, Content-Length exact, CRLFCRLF after."""
-    d = zlib.decompressobj(31)
-    try:
-        raw = d.decompress(member, MAX_RECORD_BYTES)
-    except zlib.error as exc:
-        return None, f"does not decompress ({exc})"
-    if d.unconsumed_tail:
-        return None, f"decompresses to more than {MAX_RECORD_BYTES} bytes"
-    if not d.eof:
-        return None, "is a truncated gzip member"
-    if d.unused_data:
-        return None, f"has {len(d.unused_data)} bytes after its gzip member"
+    """One gzip member holding one WARC record (or, from an imported uncompressed WARC,
+    the record's bytes as stored): ``((headers, block), "")`` or ``(None, why)``.
+    Strict: exactly one member, Content-Length exact, CRLFCRLF after."""
+    if member.startswith(b"WARC/"):
+        raw = member
+    else:
+        d = zlib.decompressobj(31)
+        try:
+            raw = d.decompress(member, MAX_RECORD_BYTES)
+        except zlib.error as exc:
+            return None, f"does not decompress ({exc})"
+        if d.unconsumed_tail:
+            return None, f"decompresses to more than {MAX_RECORD_BYTES} bytes"
+        if not d.eof:
+            return None, "is a truncated gzip member"
+        if d.unused_data:
+            return None, f"has {len(d.unused_data)} bytes after its gzip member"
     end = raw.find(b"\r\n\r\n")
     if end < 0:
         return None, "has no WARC header block"
@@ -704,6 +713,17 @@ def _parse_member(member: bytes) -> tuple[tuple[dict[str, str], bytes] | None, s
         return None, (f"has Content-Length {length} but holds {len(raw) - end - 4} bytes "
                       "after its header (4 of them should be the closing CRLF CRLF)")
     return (headers, block), ""
+
+
+def _header_agrees(value: str | None, data: bytes, *, required: bool) -> bool:
+    """Whether a WARC digest header is consistent with ``data``: it names ``data``, or
+    (``required`` false: a record of an imported WARC, whose writer chose its digests)
+    it is absent or uses an algorithm this verifier does not compute."""
+    if not value:
+        return not required
+    if not required and value.partition(":")[0].strip().lower() not in ("sha256", "sha1"):
+        return True
+    return _same_digest(value, data)
 
 
 def _same_digest(value: str | None, data: bytes) -> bool:

@@ -142,6 +142,8 @@ class _Prepared:
     revisit: Revisit | None = None
     # the provenance as its metadata record holds it (JSON), once the file is written
     provenance_text: str | None = None
+    # added to the capture's custody event (an import names its file and record)
+    event_detail: dict[str, Any] = field(default_factory=dict)
 
     def provenance_json(self) -> str:
         return self.provenance_text or _provenance_json(self.provenance)
@@ -326,6 +328,7 @@ class Recorder:
                 "http_status": p.http_status, "warc_file": stored.relpath,
                 "revisit_of": PREFIX + p.revisit_of if p.revisit_of else None,
                 "problems": p.problems}
+            detail.update(p.event_detail)
             etype = CAPTURE if p.kind == "http" else INGESTION
             if p.recovered_from:
                 etype = INGESTION
@@ -344,6 +347,8 @@ class Recorder:
                 warc_path=str(self.store.root / stored.relpath), warc_sha256=stored.sha256,
                 revisit_of=PREFIX + p.revisit_of if p.revisit_of else None,
                 problems=tuple(p.problems)))
+        if not cap_rows:  # an imported file without a capturable record
+            return results
         # One multi-row INSERT ... RETURNING for the captures, one for all their records.
         pks = conn.execute(insert(captures).returning(captures.c.id,
                                                       sort_by_parameter_order=True),

@@ -270,6 +270,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         for f in args.files:
             results.append(arc.import_warc(Path(f), accept_partial=args.accept_partial)
                            .to_json())
+            if results[-1]["captures"]:  # its records are captures: their metadata too
+                arc.extract_metadata_many(results[-1]["captures"])
 
     def human(items: list[dict[str, Any]]) -> str:
         lines = []
@@ -278,6 +280,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             state = "already imported" if r["already_imported"] else f"imported ({r['verdict']})"
             lines.append(f"{state} {r['sha256']} -> {r['stored_path']} [{counts}]")
             lines += [f"  {p['message']}" for p in r["problems"][:20]]
+            lines += [f"  capture {c}" for c in r["captures"]]
         return "\n".join(lines)
 
     _emit(args, results, human)
@@ -338,12 +341,22 @@ def cmd_sources_add(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    """Create the signing key, or say that it exists (``archive demo`` and the first
+    ``bundle`` create it too): running it again is no error and changes nothing."""
+    from archive.errors import ConfigError
+
     with _open(args) as arc:
-        ident = arc.init()
+        try:
+            ident, created = arc.identity(), False
+        except ConfigError:  # no key yet (a half-made key makes init() refuse, exit 2)
+            ident, created = arc.init(), True
     _emit(args, {"origin": ident.origin, "fingerprint": ident.fingerprint, "vkey": ident.vkey,
-                 "key_dir": str(arc.settings.key_dir)},
-          lambda d: f"created the signing key for {d['origin']} in {d['key_dir']}\n"
-                    f"fingerprint {d['fingerprint']}\nverifier key {d['vkey']}")
+                 "key_dir": str(arc.settings.key_dir), "created": created},
+          lambda d: (f"created the signing key for {d['origin']} in {d['key_dir']}"
+                     if d["created"] else
+                     f"the signing key for {d['origin']} already exists in {d['key_dir']}; "
+                     "nothing changed") +
+                    f"\nfingerprint {d['fingerprint']}\nverifier key {d['vkey']}")
     return 0
 
 

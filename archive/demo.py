@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from archive.errors import ConfigError
+from archive.packagedata import examples_dir
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEMO_PORT = 8765
 REDIRECTS = {"/latest": "/news/latest", "/news/latest": "/2024/03/04/harbour-lighthouse-vote.html"}
 
@@ -43,7 +43,9 @@ class _SiteHandler(SimpleHTTPRequestHandler):
 
 
 @contextmanager
-def serve_site(port: int = DEMO_PORT, root: Path = EXAMPLES / "site") -> Iterator[str]:
+def serve_site(port: int = DEMO_PORT, root: Path | None = None) -> Iterator[str]:
+    """Serve ``root`` (default: the bundled example site) on 127.0.0.1:``port``."""
+    root = root or examples_dir() / "site"
     try:
         server = ThreadingHTTPServer(("127.0.0.1", port),
                                      partial(_SiteHandler, directory=str(root)))
@@ -65,7 +67,7 @@ def run_demo(*, json_output: bool = False) -> int:
     from archive.config import Settings
     from archive.sources import load_sources
 
-    sources = load_sources(EXAMPLES / "sources.yaml")
+    sources = load_sources(examples_dir() / "sources.yaml")
     settings = Settings.from_env().with_fetch(allow_private_networks=True)
     with serve_site(), Archive.open(settings) as arc:
         outcomes = arc.capture([s.url for s in sources])

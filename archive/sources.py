@@ -5,7 +5,6 @@ All schema errors are collected and reported together, each with its location.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,9 +13,10 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from archive.errors import ConfigError
+from archive.packagedata import load_schema
 from archive.urls import normalize_url, partition_key
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "sources.schema.json"
+SCHEMA_NAME = "sources.schema.json"
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,7 @@ class Source:
 
 
 def _schema() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    return data
+    return load_schema(SCHEMA_NAME)
 
 
 def parse_sources(text: str, *, origin: str = "sources.yaml") -> list[Source]:

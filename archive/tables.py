@@ -54,7 +54,7 @@ captures = Table(
     Column("capture_id", String(64), nullable=False, unique=True),
     Column("content_hash", String(64), index=True),
     Column("payload_digest", String(64)),
-    Column("kind", String(16), nullable=False),  # http | document
+    Column("kind", String(16), nullable=False),  # http | document | imported
     Column("status", String(16), nullable=False),  # complete | truncated | http-error | ...
     Column("http_status", Integer),
     Column("url", Text, nullable=False, index=True),

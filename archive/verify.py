@@ -25,6 +25,7 @@ from archive.db import read
 from archive.hashing import PREFIX, sha256_file
 from archive.store import OPEN_SUFFIX, WarcStore
 from archive.tables import captures, records, warc_files
+from archive.warcread import record_bytes
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ def _check_record(fh: Any, relpath: str, r: Any) -> Problem | None:
     where = f"{relpath}: record {r.record_id} ({r.type} at offset {r.offset})"
     fh.seek(r.offset)
     try:
-        raw = zlib.decompress(fh.read(r.length), 31)
+        raw = record_bytes(fh.read(r.length))
         head_end = raw.index(b"\r\n\r\n") + 4
         head = raw[:head_end].decode("utf-8")
         length = int(next(line.split(":", 1)[1] for line in head.split("\r\n")

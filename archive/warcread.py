@@ -38,12 +38,18 @@ def read_record(path: Path, offset: int, length: int) -> StoredRecord:
         f.seek(offset)
         member = f.read(length)
     try:
-        raw = zlib.decompress(member, 31)
+        raw = record_bytes(member)
         rec = next(iter(ArchiveIterator(io.BytesIO(raw), check_digests=False)))
         return StoredRecord(rec.rec_headers, rec.http_headers, rec.raw_stream.read())
     except (zlib.error, StopIteration, Exception) as exc:
         raise WarcFormatError(f"{path.name}: record at offset {offset} is unreadable: {exc}",
                               path=path) from exc
+
+
+def record_bytes(member: bytes) -> bytes:
+    """A stored record's bytes, uncompressed: the gzip member of one of our files (or of
+    a per-record gzip import) inflated; a record of an uncompressed imported WARC as is."""
+    return zlib.decompress(member, 31) if member[:2] == b"\x1f\x8b" else member
 
 
 def decoded_payload(rec: StoredRecord, policy: FetchPolicy) -> Decoded:

@@ -28,8 +28,8 @@ from dagster import ConfigurableResource, EnvVar
 
 from archive.api import Archive
 from archive.config import Settings
-from archive.demo import EXAMPLES
 from archive.errors import ConfigError
+from archive.packagedata import examples_dir
 from archive.sources import Source, load_sources
 
 
@@ -114,7 +114,7 @@ def default_sources_path(env: Mapping[str, str]) -> Path:
     if env.get("ARCHIVE_SOURCES"):
         return Path(env["ARCHIVE_SOURCES"]).resolve()
     local = Path("sources.yaml")
-    return local.resolve() if local.exists() else EXAMPLES / "sources.yaml"
+    return local.resolve() if local.exists() else examples_dir() / "sources.yaml"
 
 
 def _number(env: Mapping[str, str], name: str, default: float, kind: type = int) -> Any:

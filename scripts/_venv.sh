@@ -9,6 +9,11 @@ fi
 stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
     echo "installing into .venv (first run or pyproject.toml changed)..." >&2
+    # pip before 23.3 compares extra names unnormalised (PEP 685): jusText asks for
+    # lxml[html_clean], lxml publishes it as html-clean, and the old pip warns that lxml
+    # "does not provide the extra" (it does). A pip that reads them as the same comes first.
+    .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade 'pip>=23.3' 2>&1 \
+        | grep -v "is ignored: it is neither a file nor a directory" >&2 || true
     # pip's "Location ... is ignored" lines come from this machine's pip config: noise.
     .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 \
         | grep -v "is ignored: it is neither a file nor a directory" >&2 || true

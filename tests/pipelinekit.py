@@ -21,7 +21,7 @@ from dagster import (
     materialize,
 )
 
-from archive.demo import EXAMPLES
+from archive.packagedata import examples_dir
 from pipelines.assets import (
     SOURCES_PARTITIONS,
     article_metadata,
@@ -49,7 +49,7 @@ ASSETS = [sources, capture, article_metadata, custody_checkpoint, catalog, fixit
 
 def example_sources(base: str, dest: Path) -> Path:
     """examples/sources.yaml with the demo site's fixed port replaced by ``base``."""
-    text = (EXAMPLES / "sources.yaml").read_text("utf-8")
+    text = (examples_dir() / "sources.yaml").read_text("utf-8")
     dest.write_text(text.replace("http://127.0.0.1:8765", base), "utf-8")
     return dest
 

@@ -27,12 +27,13 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
 from archive.api import Archive
-from archive.bundle import SCHEMA_PATH, encode, verify_bundle
+from archive.bundle import SCHEMA_NAME, encode, verify_bundle
 from archive.canonical import canonical_json
 from archive.checkpoint import vkey as make_vkey
 from archive.cli import main
 from archive.errors import ConfigError, IntegrityError, NotFoundError
 from archive.keys import fingerprint
+from archive.packagedata import load_schema
 
 ARTICLE_URL = "https://news.example/2026/11/20/storm"
 
@@ -350,7 +351,7 @@ def _warcio_index(path: Path) -> list[str]:
 
 
 def test_schema_is_valid_and_has_no_unsigned_size_or_root(bundles: dict[str, Any]) -> None:
-    schema = json.loads(SCHEMA_PATH.read_text())
+    schema = load_schema(SCHEMA_NAME)
     Draft202012Validator.check_schema(schema)
     v = Draft202012Validator(schema)
     for kind in ("document", "revisit"):

@@ -207,3 +207,52 @@ def test_fingerprint_is_stable_across_loads(tmp_path: Path) -> None:
 def test_public_key_from_bytes_rejects_wrong_lengths() -> None:
     with pytest.raises(ConfigError, match="32 bytes, got 31"):
         public_key_from_bytes(RFC8032_PUBLIC[:31])
+
+
+# ------------------------------------------------------------------ `archive init` (CLI)
+
+def test_cli_init_after_the_demo_made_the_key_reports_it_and_succeeds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """README: `archive init` after `scripts/demo`. The demo signs a checkpoint, which
+    creates the key; init then says the key exists, shows its fingerprint, exits 0 and
+    leaves the key files as they were."""
+    import json
+
+    from archive.api import Archive
+    from archive.cli import main
+    from archive.config import Settings
+
+    monkeypatch.setenv("ARCHIVE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("ARCHIVE_DATABASE_URL", raising=False)
+    with Archive.open(Settings.from_env()) as arc:  # what `archive demo` does last
+        arc.checkpoint()
+        key_dir = arc.settings.key_dir
+    before = {p.name: p.read_bytes() for p in key_dir.iterdir()}
+    assert main(["key", "--json"]) == 0
+    fp = json.loads(capsys.readouterr().out)["fingerprint"]
+
+    assert main(["init"]) == 0
+    captured = capsys.readouterr()
+    assert "already exists" in captured.out and f"fingerprint {fp}" in captured.out
+    assert captured.err == ""
+    assert main(["init", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["created"] is False and shown["fingerprint"] == fp
+    assert {p.name: p.read_bytes() for p in key_dir.iterdir()} == before
+
+
+def test_cli_init_on_a_fresh_home_creates_the_key(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    from archive.cli import main
+
+    monkeypatch.setenv("ARCHIVE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("ARCHIVE_DATABASE_URL", raising=False)
+    assert main(["init", "--json"]) == 0
+    made = json.loads(capsys.readouterr().out)
+    assert made["created"] is True and made["fingerprint"].startswith("sha256:")
+    assert main(["key", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["fingerprint"] == made["fingerprint"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import random
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,11 @@ from archive.metadata import (
     EXTRACTOR_NAME,
     EXTRACTOR_VERSION,
     FIELD_NAMES,
-    SCHEMA_PATH,
+    SCHEMA_NAME,
     Evidence,
     Field,
     extract,
+    load_schema,
     validate,
 )
 
@@ -33,8 +33,8 @@ def _valid_doc() -> dict[str, Any]:
 
 
 def test_schema_file_is_valid_2020_12() -> None:
-    assert SCHEMA_PATH.name == "article-metadata.schema.json" and SCHEMA_PATH.exists()
-    schema = json.loads(SCHEMA_PATH.read_text())
+    assert SCHEMA_NAME == "article-metadata.schema.json"
+    schema = load_schema()
     Draft202012Validator.check_schema(schema)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
 

@@ -13,8 +13,8 @@ import pytest
 from dagster import AssetKey, DagsterInstance, Definitions, materialize
 from dagster._core.instance.ref import InstanceRef
 
-from archive.demo import EXAMPLES
 from archive.errors import ConfigError
+from archive.packagedata import examples_dir
 from pipelines.assets import custody_checkpoint
 from pipelines.resources import ArchiveResource, resources_from_env
 from pipelines.storage import PooledSqliteEventLogStorage
@@ -70,7 +70,7 @@ def test_resources_come_from_the_environment(tmp_path: Path) -> None:
 
     defaults = resources_from_env({"ARCHIVE_HOME": str(tmp_path)})
     expected = (Path("sources.yaml").resolve() if Path("sources.yaml").exists()
-                else EXAMPLES / "sources.yaml")
+                else examples_dir() / "sources.yaml")
     assert defaults["sources_file"].path == str(expected)
 
     with pytest.raises(ConfigError, match="ARCHIVE_PER_HOST"):

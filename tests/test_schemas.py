@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 from jsonschema import Draft202012Validator
 
-SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+from archive.packagedata import load_schema, schema_names
 
 
 def _validator(name: str) -> Draft202012Validator:
-    schema = json.loads((SCHEMAS / name).read_text())
+    schema = load_schema(name)
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in SCHEMAS.glob("*.json")))
+@pytest.mark.parametrize("name", schema_names())
 def test_every_schema_is_valid_2020_12(name: str) -> None:
     _validator(name)
 

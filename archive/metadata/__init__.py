@@ -35,14 +35,14 @@ from .model import (
     Rejected,
 )
 from .payload import decode, sniff
-from .schema import SCHEMA_PATH, load_schema, validate
+from .schema import SCHEMA_NAME, load_schema, validate
 
 __all__ = [
     "EXTRACTOR_ID",
     "EXTRACTOR_NAME",
     "EXTRACTOR_VERSION",
     "FIELD_NAMES",
-    "SCHEMA_PATH",
+    "SCHEMA_NAME",
     "Decoding",
     "Evidence",
     "Field",

@@ -7,27 +7,18 @@ Formats (``date``, ``date-time``, ``uri``) are asserted, so ``2016-02-30`` fails
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
+from .. import packagedata
 from ..errors import MetadataError
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "article-metadata.schema.json"
+SCHEMA_NAME = "article-metadata.schema.json"
 
 
-@lru_cache(maxsize=1)
 def load_schema() -> dict[str, Any]:
-    try:
-        schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise MetadataError(
-            f"metadata schema not readable at {SCHEMA_PATH}: {exc.strerror}; "
-            "reinstall or restore the file",
-            path=str(SCHEMA_PATH),
-        ) from exc
-    return schema
+    """The article metadata schema, as shipped with the package."""
+    return packagedata.load_schema(SCHEMA_NAME)
 
 
 @lru_cache(maxsize=1)
@@ -58,7 +49,7 @@ def validate(doc: Any) -> None:
     if problems:
         noun = "error" if len(problems) == 1 else "errors"
         raise MetadataError(
-            f"metadata record fails {SCHEMA_PATH.name} ({len(problems)} {noun}): "
+            f"metadata record fails {SCHEMA_NAME} ({len(problems)} {noun}): "
             + "; ".join(problems),
             errors=problems,
         )
