@@ -55,6 +55,10 @@ def language_field(declared: list[Declared], text: str) -> tuple[Field, str | No
             return Field(detection.code, (detected_ev,), conf, ()), None
         if detection.code == primary.code:
             return Field(primary.code, (*evidence, detected_ev), 0.98), primary.region
+        if detection.unrecognised:
+            # the text is in a language the detector does not know: the declaration
+            # stands, unconfirmed, and says so by its confidence and evidence
+            return Field(primary.code, (*evidence, detected_ev), 0.5), primary.region
         conf = 0.9 if detection.code is None or detection.confidence < 0.5 else 0.8
         return Field(primary.code, evidence, conf), primary.region
     if detection.code is None or detection.confidence < _MIN_DETECTION:

@@ -29,7 +29,7 @@ from datetime import date, datetime, time
 
 from lxml.html import HtmlElement
 
-from . import ambiguity
+from . import ambiguity, timezones
 from .combine import Candidate, choose
 from .dates import MONTHS, DateMatch, find_dates, parse_timestamp, url_date
 from .jsonld import JsonLd
@@ -330,6 +330,9 @@ def published_and_modified(
         hints.append((DateMatch((found_in_url.date,), found_in_url.raw, 0, 0, "ymd"), "url-path"))
     if shown is not None:
         hints.append((shown, "text"))
+    if ctx.utc_offsets is None and any(w.match.utc and w.match.hour for w in structured):
+        # neither place nor language says where the publisher is: its other timestamps may
+        ctx = replace(ctx, utc_offsets=timezones.stated(html))
     witnesses, rejected = localise(structured, hints, ctx.utc_offsets)
     # htmldate reads the same meta tags and JSON-LD first; when they agree among
     # themselves it can add little, and its extensive text search is the slow part
@@ -368,6 +371,16 @@ def published_and_modified(
         if not declared and hd is not None and shown.date > hd.date:
             # htmldate in original-date mode leans to the earliest date it can find
             # (a join date, an older teaser); the page's own later date wins the tie
+            weight = 0.6
+        elif (
+            not declared
+            and hd is not None
+            and below_headline
+            and shown.hour is not None
+            and abs((shown.date - hd.date).days) == 1
+        ):
+            # a day off from a date and time the page shows under its headline: htmldate
+            # read a UTC timestamp as its UTC date; the reader sees the local one
             weight = 0.6
         witnesses.append(Witness(shown, "text:first-date", weight, None))
     instants: dict[tuple[str, str], str] = {}
