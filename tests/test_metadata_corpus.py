@@ -88,3 +88,30 @@ def test_a_date_and_time_under_the_headline_beats_a_utc_date_a_day_off(
     assert str(record.published.value)[:10] == truth["date"]
     assert record.published.evidence[0].source == "text:first-date"
     assert any(r.source == "htmldate" for r in record.published.rejected)
+
+
+# ------------------------------------------------------------------ invisible characters
+
+
+def test_soft_hyphens_and_invisible_characters_are_not_kept() -> None:
+    """WinFuture writes soft hyphens into its description: a reader never sees them,
+    and a citation or comparison must not carry them."""
+    path = CORPUS / "fundus" / "de_WinFuture_2024_04_29.html"
+    record, _ = page("fundus", "de_WinFuture_2024_04_29.html")
+    assert "\u00ad" in path.read_text(encoding="utf-8")
+    for name in ("title", "outlet", "description"):
+        value = record.get(name).value
+        assert isinstance(value, str) and value
+        assert not any(ch in value for ch in "\u00ad\u200b\u2060\ufeff\u200e\u200f"), name
+
+
+# ------------------------------------------------------------------ outlets
+
+
+def test_an_outlet_named_only_by_its_web_address_is_not_high_confidence() -> None:
+    """Morgunblaðið's page names its publisher only "mbl.is", in JSON-LD and meta:
+    a web brand, which the page does not confirm as the publication's name."""
+    record, truth = page("fundus", "isl_Morgunbladid_2025_04_16.html")
+    assert truth["sitename"] == "Morgunbladid"
+    assert record.outlet.value == "mbl.is"
+    assert record.outlet.confidence < HIGH

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from .combine import Candidate, choose
 from .jsonld import JsonLd
+from .markup import clean_text
 from .model import Field
 
 # Confidence of an outlet read from the URL's host alone: a label, not a name.
@@ -229,7 +230,7 @@ def from_html(
                     break
     candidates: list[Candidate] = []
     for value, source, weight in raw:
-        value = _URL_NOTE.sub("", " ".join(value.split())).strip()
+        value = _URL_NOTE.sub("", clean_text(value)).strip()
         if not plausible(value, title_element):
             continue
         if label and resembles_domain(value, label):
@@ -240,7 +241,22 @@ def from_html(
     candidates = _prefer_latin_name(candidates, label)
     if domain and max((c.weight for c in candidates), default=0.0) < 0.5:
         candidates.append(host_candidate(domain[0], url))
-    return host_capped(choose(candidates, key=_outlet_key, cap=0.97, display=_display))
+    return _web_address_capped(
+        host_capped(choose(candidates, key=_outlet_key, cap=0.97, display=_display))
+    )
+
+
+# Confidence of a name the page gives only as a web address ("mbl.is", "lrt.lt"):
+# the site's brand, which may not be the publication's name.
+WEB_ADDRESS_CONFIDENCE = 0.6
+
+
+def _web_address_capped(field: Field) -> Field:
+    """Every witness names the outlet by a host name: a web brand, not a confirmed
+    publication name, so not high confidence."""
+    if field.value is None or not all(_HOSTLIKE.match(e.raw) for e in field.evidence):
+        return field
+    return replace(field, confidence=min(field.confidence, WEB_ADDRESS_CONFIDENCE))
 
 
 def host_candidate(host: str, url: str | None) -> Candidate:
