@@ -341,16 +341,16 @@ def _targets(
         for n in ("htmldate", "htmldate-orig", "htmldate-fast")
     )
     ratio = statistics.mean(times["ours"]) / statistics.mean(times["trafilatura-meta"])
-    rows = [
-        ("published exact day >= 0.93", ours["published"] >= 0.93, f"{ours['published']:.3f}"),
+    rows = [  # issue 17's targets (set for held-out pages; here, the dev corpus)
+        ("published exact day >= 0.96", ours["published"] >= 0.96, f"{ours['published']:.3f}"),
         (
             "published >= best htmldate + 0.02",
             ours["published"] >= best_htmldate + 0.02,
             f"{ours['published']:.3f} vs {best_htmldate:.3f}",
         ),
-        ("outlet >= 0.90", ours["outlet"] >= 0.90, f"{ours['outlet']:.3f}"),
-        ("title >= 0.90", ours["title"] >= 0.90, f"{ours['title']:.3f}"),
-        ("language >= 0.97", ours["language"] >= 0.97, f"{ours['language']:.3f}"),
+        ("outlet >= 0.88", ours["outlet"] >= 0.88, f"{ours['outlet']:.3f}"),
+        ("title >= 0.92", ours["title"] >= 0.92, f"{ours['title']:.3f}"),
+        ("language >= 0.98", ours["language"] >= 0.98, f"{ours['language']:.3f}"),
         ("high-confidence wrong <= 2%", high > 0 and wrong / high <= 0.02, f"{wrong}/{high}"),
         ("ms/page <= 1.5 x trafilatura-meta", ratio <= 1.5, f"{ratio:.2f} x"),
     ]

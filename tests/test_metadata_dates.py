@@ -187,3 +187,13 @@ def test_iso_dates_round_trip(day: date) -> None:
 def test_dates_inside_hashes_are_not_url_dates() -> None:
     assert url_date("https://example.com/a/3fa20160503c9e/story") is None
     assert url_date("urn:sha256:0a2016050311ff") is None
+
+
+def test_the_zone_a_page_writes_its_timestamps_in() -> None:
+    from archive.metadata.timezones import stated
+
+    assert stated('"dateModified": "2020-05-01T23:00:00-04:00"') == (-4, -4)
+    assert stated("Fri, 01 May 2020 23:00:00 -0400 / 2020-01-02T10:00:00-05:00") == (-5, -4)
+    assert stated("2020-05-01T23:00:00Z and 2020-05-01T23:00:00+00:00") is None  # UTC only
+    assert stated("2020-05-01T10:00:00+09:00 2020-05-01T10:00:00-04:00") is None  # no one zone
+    assert stated("no timestamps here, only 10:00-12:00") is None

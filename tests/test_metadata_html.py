@@ -9,6 +9,7 @@ import pytest
 
 from archive.metadata import extract, validate
 from archive.metadata.markup import original_url
+from archive.metadata.outlet import HOST_CONFIDENCE
 from archive.metadata.titles import _strip_site
 
 DATA = Path(__file__).parent / "data" / "metadata"
@@ -28,10 +29,11 @@ def test_json_ld_article() -> None:
         "jsonld_article.html", "https://www.northern-courier.example/news/2021/03/09/harbour-crane"
     )
     assert r.content_kind == "html"
-    assert r.published.value == "2021-03-09" and r.published.confidence >= 0.9
+    # the page states the instant in UTC: it is kept with its offset (issue 12, item 11)
+    assert r.published.value == "2021-03-09T08:15:00+00:00" and r.published.confidence >= 0.9
     sources = [e.source for e in r.published.evidence]
     assert sources[:2] == ["json-ld:datePublished", "meta:article:published_time"]
-    assert r.modified.value == "2021-03-10"
+    assert r.modified.value == "2021-03-10T12:00:00+00:00"
     assert r.title.value == "Harbour crane collapses in storm"
     assert r.authors.value == ("Ada Byline", "Ben Second")
     assert r.outlet.value == "The Northern Courier" and r.outlet.confidence >= 0.9
@@ -48,9 +50,10 @@ def test_json_ld_article() -> None:
 
 
 def test_utc_timestamp_moves_to_the_publishers_day() -> None:
-    """15:30 UTC on 4 March is 5 March in Japan; the UTC date is kept as rejected."""
+    """15:30 UTC on 4 March is 5 March in Japan; the UTC date is kept as rejected, and
+    the instant is shown in Japan's one offset, on the date a reader there sees."""
     r = _extract("utc_only_japanese.html")
-    assert r.published.value == "2019-03-05"
+    assert r.published.value == "2019-03-05T00:30:00+09:00"
     (rejected,) = r.published.rejected
     assert rejected.value == "2019-03-04" and "UTC+9" in rejected.reason
     assert r.published.confidence < 0.8
@@ -60,7 +63,7 @@ def test_utc_timestamp_moves_to_the_publishers_day() -> None:
 
 def test_same_instant_with_a_local_offset_wins() -> None:
     r = _extract("utc_with_local_twin.html")
-    assert r.published.value == "2022-05-05"
+    assert r.published.value == "2022-05-05T21:00:00-05:00"  # as the local twin writes it
     assert any("local time" in rej.reason for rej in r.published.rejected)
     assert r.credited_sources.value == ("EFE",)
 
@@ -155,3 +158,17 @@ def test_garbage_html_gives_a_valid_record() -> None:
     ):
         record = extract(payload, content_type="text/html")
         validate(record.to_json())
+
+
+def test_an_outlet_read_from_the_host_name_alone_is_marked_and_low() -> None:
+    """Issue 12, item 11: a page that names no outlet gets its host name, marked
+    ``url-host`` and with low confidence, never passed off as the outlet's name."""
+    page = (
+        b"<html lang=en><head><title>Harbour crane returns to the quay</title></head><body>"
+        b"<h1>Harbour crane returns to the quay</h1><p>The crane came back on Monday, the "
+        b"port authority said, after two years of repairs.</p></body></html>"
+    )
+    record = extract(page, url="https://www.harbour-courier.co.uk/news/crane")
+    assert record.outlet.value == "harbour-courier.co.uk"
+    assert [e.source for e in record.outlet.evidence] == ["url-host"]
+    assert record.outlet.confidence <= HOST_CONFIDENCE <= 0.3

@@ -168,3 +168,60 @@ def test_a_stray_nul_byte_does_not_turn_an_html_page_into_binary() -> None:
 
     doc = extract(MALFORMED_HTML, content_type="text/html").to_json()
     assert doc["content_kind"] == "html" and doc["title"]["value"]
+
+
+_CSS = b"/* site styles */\nbody { margin: 0; font-family: serif; }\nh1 { color: red }\n"
+_JS = b'// site scripts\n"use strict";\nfunction init() { document.title = "Home"; }\n'
+_SVG = b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"><title>Logo</title></svg>'
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "url", "mime"),
+    [
+        (_CSS, "text/css", None, "text/css"),
+        (_CSS, None, "https://www.example-news.com/static/site.css?v=3", "text/css"),
+        (_CSS, None, None, "text/css"),
+        (_JS, "text/javascript; charset=utf-8", None, "text/javascript"),
+        (_JS, "application/octet-stream", "https://www.example-news.com/app.js", "text/javascript"),
+        (_JS, None, None, "text/javascript"),
+        (b"var tracker = {id: 7};\nwindow.tracker = tracker;\n", "text/plain", None,
+         "text/javascript"),
+        (_SVG, None, "https://www.example-news.com/logo", "image/svg+xml"),
+        (_SVG, "image/svg+xml", None, "image/svg+xml"),
+        (b"Logo of the site\n", "image/png", None, "image/png"),
+        (b"Logo of the site\n", None, "https://www.example-news.com/logo.webp", "image/webp"),
+    ],
+)
+def test_a_stylesheet_script_or_image_gets_no_title_and_no_outlet(
+    data: bytes, content_type: str | None, url: str | None, mime: str
+) -> None:
+    """Issue 12, item 11: a page's resources are not articles, whatever their text."""
+    record = extract(data, url=url or "https://www.example-news.com/x", content_type=content_type)
+    assert record.content_kind == "not-applicable"
+    assert sniff(data, content_type, url).mime == mime
+    assert record.reason
+    doc = record.to_json()
+    validate(doc)
+    assert all(doc[name]["value"] is None for name in ("title", "outlet", "published", "language"))
+
+
+def test_html_served_as_a_stylesheet_is_still_read_as_html() -> None:
+    """The bytes decide: an HTML page mislabelled (or named .css) is read."""
+    page = b"<!DOCTYPE html><html><head><title>Harbour crane returns</title></head></html>"
+    record = extract(page, url="https://www.example-news.com/a.css", content_type="text/css")
+    assert record.content_kind == "html"
+    assert record.title.value == "Harbour crane returns"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"Let me tell you about the harbour\nThe crane returned on Monday.\n",
+        b"Import duties rise again\nThe government said on Monday that duties will rise.\n",
+        b"Function of the new bridge\nIt carries trains and cars { and bicycles }.\n",
+    ],
+)
+def test_plain_text_is_not_mistaken_for_a_script_or_stylesheet(text: bytes) -> None:
+    record = extract(text, content_type="text/plain")
+    assert record.content_kind == "text"
+    assert record.title.value == text.decode().split("\n")[0]

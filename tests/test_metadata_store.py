@@ -84,3 +84,30 @@ def test_concurrent_extractions_of_one_capture_leave_no_orphan(arc, http_server)
         assert c.execute(text("SELECT count(*) FROM metadata_versions")).scalar() == 1
     report = arc.verify()
     assert report.ok, [p.message for p in report.problems]
+
+
+def test_records_of_an_older_extractor_version_stay_readable(arc, http_server) -> None:
+    """Issue 17: the extractor version was bumped (1.1.0 keeps full instants); a record
+    stored by 1.0.0, whose dates were calendar dates only, is still listed, unchanged,
+    beside the new one by ``metadata --all-versions``, and still verifies."""
+    (cap,) = arc.capture([http_server.url("/article")])
+
+    def old(data, **kw):
+        record = md.extract(data, **kw)
+        return dataclasses.replace(
+            record,
+            extractor_version="1.0.0",
+            published=dataclasses.replace(record.published, value="2021-03-09"),
+        )
+
+    (stored_old,) = extract_and_store(arc.recorder, [cap.capture_id], arc.agent(),
+                                      extractor=old, version="1.0.0")
+    assert md.EXTRACTOR_VERSION != "1.0.0"
+    arc.extract_metadata(cap.capture_id)
+    (found,) = arc.metadata(cap.capture_id, all_versions=True)
+    versions = found["versions"]
+    assert [v["extractor_version"] for v in versions] == ["1.0.0", md.EXTRACTOR_VERSION]
+    assert versions[0]["record"]["published"] == stored_old["published"]
+    assert versions[0]["record"]["published"]["value"] == "2021-03-09"
+    assert versions[1]["record"]["extractor_version"] == md.EXTRACTOR_VERSION
+    assert arc.verify(deep=True).ok

@@ -4,8 +4,9 @@
 or plain text) and returns a :class:`MetadataRecord`: publication and modification
 dates, title, authors, outlet, tags, language, canonical URL, description, dateline
 and the outlets the article credits, each with the evidence it rests on and a
-confidence. Unknown is null, never a guess. PDFs, images and other binaries get a
-record with ``content_kind="not-applicable"``, every field null, and the reason.
+confidence. Unknown is null, never a guess. PDFs, images, stylesheets, scripts and
+other non-articles get a record with ``content_kind="not-applicable"``, every field
+null, and the reason.
 
 The function is pure: no network, no database, no file writes. Its only use of
 the clock is that, given no ``capture_time``, dates after today are impossible.
@@ -74,7 +75,7 @@ def extract(
             "capture_time must be timezone-aware (UTC): a naive time cannot bound dates"
         )
     inputs = Inputs(url=url, content_type=content_type, capture_time=capture_time)
-    kind = sniff(data, content_type)
+    kind = sniff(data, content_type, url)
     if kind.kind == "not-applicable":
         return MetadataRecord(content_kind="not-applicable", reason=kind.reason, inputs=inputs)
     text, decoding = decode(data, content_type, html=kind.kind == "html")

@@ -10,7 +10,7 @@ from lxml.html import HtmlElement
 from . import jsonld, outlet
 from .combine import Candidate, choose
 from .language import Declared, detect, overrules, parse_tag
-from .markup import absolute, text_of
+from .markup import absolute, clean_text, text_of
 from .model import Evidence, Field
 from .titles import title_key
 
@@ -55,6 +55,10 @@ def language_field(declared: list[Declared], text: str) -> tuple[Field, str | No
             return Field(detection.code, (detected_ev,), conf, ()), None
         if detection.code == primary.code:
             return Field(primary.code, (*evidence, detected_ev), 0.98), primary.region
+        if detection.unrecognised:
+            # the text is in a language the detector does not know: the declaration
+            # stands, unconfirmed, and says so by its confidence and evidence
+            return Field(primary.code, (*evidence, detected_ev), 0.5), primary.region
         conf = 0.9 if detection.code is None or detection.confidence < 0.5 else 0.8
         return Field(primary.code, evidence, conf), primary.region
     if detection.code is None or detection.confidence < _MIN_DETECTION:
@@ -227,8 +231,8 @@ def description_field(meta: dict[str, list[str]], ld: jsonld.JsonLd) -> Field:
         ("dc.description", 0.6),
     ):
         for value in meta.get(key, [])[:1]:
-            candidates.append(Candidate(value, f"meta:{key}", value, weight))
+            candidates.append(Candidate(clean_text(value), f"meta:{key}", value, weight))
     fact = ld.text("description")
     if fact:
-        candidates.append(Candidate(" ".join(fact.value.split()), fact.source, fact.raw, 0.7))
+        candidates.append(Candidate(clean_text(fact.value), fact.source, fact.raw, 0.7))
     return choose(candidates, key=title_key, cap=0.95)

@@ -13,6 +13,10 @@ several dates and the page shows one of them right below the headline, that one
 wins; with no markup at all, the later of htmldate's date and the first visible
 date wins, because htmldate's original-date mode leans to the earliest date it
 finds (a join date, an older teaser).
+
+A field's value is the calendar date in the publisher's time zone, or, when the
+winning witness states a time and a zone, that instant with its UTC offset
+(``2025-05-14T09:30:00+02:00``); its first ten characters are always the date.
 """
 
 from __future__ import annotations
@@ -20,15 +24,16 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, datetime, time
 
 from lxml.html import HtmlElement
 
-from . import ambiguity
+from . import ambiguity, timezones
 from .combine import Candidate, choose
 from .dates import MONTHS, DateMatch, find_dates, parse_timestamp, url_date
 from .jsonld import JsonLd
-from .localdate import Witness, instant_of, localise
+from .localdate import Witness, instant_of, instant_on, localise
 from .model import Field, Rejected
 
 _STRONG_PUBLISHED = {
@@ -265,7 +270,10 @@ def _candidates(
     ctx: ambiguity.Context,
     extractor_of: dict[str, str],
     refine: Callable[[], ambiguity.Context] | None = None,
+    instants: dict[tuple[str, str], str] | None = None,
 ) -> tuple[list[Candidate], list[Rejected]]:
+    """Candidates of the witnesses' resolved dates; ``instants`` collects, per (source,
+    raw), the full instant a witness states on that date."""
     if refine is not None and any(w.match.ambiguous for w in witnesses):
         ctx = refine()
     out: list[Candidate] = []
@@ -284,6 +292,9 @@ def _candidates(
             )
             continue
         weight = w.weight * (resolution.confidence if w.match.ambiguous else 1.0)
+        moment = instant_on(w.instant, resolution.value, ctx.utc_offsets)
+        if instants is not None and moment is not None:
+            instants.setdefault((w.source, w.match.raw), moment)
         extractor = extractor_of.get(w.source)
         if extractor:
             out.append(
@@ -319,6 +330,9 @@ def published_and_modified(
         hints.append((DateMatch((found_in_url.date,), found_in_url.raw, 0, 0, "ymd"), "url-path"))
     if shown is not None:
         hints.append((shown, "text"))
+    if ctx.utc_offsets is None and any(w.match.utc and w.match.hour for w in structured):
+        # neither place nor language says where the publisher is: its other timestamps may
+        ctx = replace(ctx, utc_offsets=timezones.stated(html))
     witnesses, rejected = localise(structured, hints, ctx.utc_offsets)
     # htmldate reads the same meta tags and JSON-LD first; when they agree among
     # themselves it can add little, and its extensive text search is the slow part
@@ -358,8 +372,21 @@ def published_and_modified(
             # htmldate in original-date mode leans to the earliest date it can find
             # (a join date, an older teaser); the page's own later date wins the tie
             weight = 0.6
+        elif (
+            not declared
+            and hd is not None
+            and below_headline
+            and shown.hour is not None
+            and abs((shown.date - hd.date).days) == 1
+        ):
+            # a day off from a date and time the page shows under its headline: htmldate
+            # read a UTC timestamp as its UTC date; the reader sees the local one
+            weight = 0.6
         witnesses.append(Witness(shown, "text:first-date", weight, None))
-    candidates, more = _candidates(witnesses, ctx, {"htmldate": f"htmldate/{version}"}, refine)
+    instants: dict[tuple[str, str], str] = {}
+    candidates, more = _candidates(
+        witnesses, ctx, {"htmldate": f"htmldate/{version}"}, refine, instants
+    )
     rejected += more
     if found_in_url is not None and found_in_url.date is None:
         # year and month only: a vote against days from other months
@@ -379,7 +406,8 @@ def published_and_modified(
         [],
         ctx.utc_offsets,
     )
-    mod_candidates, more = _candidates(mod_witnesses, ctx, {}, refine)
+    mod_instants: dict[tuple[str, str], str] = {}
+    mod_candidates, more = _candidates(mod_witnesses, ctx, {}, refine, mod_instants)
     mod_rejected += more
     if isinstance(published.value, str):
         kept = []
@@ -392,4 +420,15 @@ def published_and_modified(
                 kept.append(c)
         mod_candidates = kept
     modified = choose(mod_candidates, extra_rejected=mod_rejected)
-    return published, modified
+    return _with_instant(published, instants), _with_instant(modified, mod_instants)
+
+
+def _with_instant(field: Field, instants: dict[tuple[str, str], str]) -> Field:
+    """The chosen date as the full instant that its strongest witness states, if any."""
+    if not isinstance(field.value, str):
+        return field
+    for evidence in field.evidence:  # strongest first
+        moment = instants.get((evidence.source, evidence.raw))
+        if moment is not None and moment[:10] == field.value:
+            return replace(field, value=moment)
+    return field

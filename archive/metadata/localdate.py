@@ -6,12 +6,17 @@ unless: the page writes the same instant with a local offset; the plausible time
 zones of the publisher (see ``timezones``) all give one other date; or the URL or
 the visible text shows one of the possible local dates. Every move records the
 UTC date as rejected, with the reason.
+
+``instant_on`` gives the value a date field shows when the page states a time and a
+zone (issue 12, item 11): the full instant with its UTC offset, written in the
+offset the page used, or in the publisher's one known offset when that is what
+puts it on the local date; the date alone otherwise.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 from .dates import DateMatch
 from .model import Rejected
@@ -99,7 +104,7 @@ def localise(
                         w.match.raw,
                     )
                 )
-            out.append(Witness(twin.match, w.source, w.weight, w.instant))
+            out.append(Witness(twin.match, w.source, w.weight, twin.instant))
             continue
         if offsets is not None:
             possible = _local_dates(w.match, w.instant, offsets)
@@ -159,3 +164,21 @@ def localise(
         # the local date may be another day and nothing says which: keep the date as written
         out.append(Witness(w.match, w.source, w.weight * 0.8, w.instant))
     return out, rejected
+
+
+def instant_on(
+    instant: datetime | None, day: date, offsets: tuple[float, float] | None
+) -> str | None:
+    """``instant`` as ISO 8601 with seconds and its UTC offset, if it falls on ``day``
+    as written, or in the publisher's single plausible offset. None when only the
+    date can be shown: no instant, an exact midnight (a date stored as a timestamp),
+    or a local date that no known offset gives."""
+    if instant is None or (instant.hour, instant.minute, instant.second) == (0, 0, 0):
+        return None
+    if instant.date() == day:
+        return instant.isoformat(timespec="seconds")
+    if offsets is not None and offsets[0] == offsets[1]:
+        local = instant.astimezone(timezone(timedelta(hours=offsets[0])))
+        if local.date() == day:
+            return local.isoformat(timespec="seconds")
+    return None

@@ -76,6 +76,22 @@ def clean(value: str) -> str:
     return " ".join(value.split())
 
 
+# Characters a reader never sees that break comparison and citation: the soft hyphen,
+# zero-width space, word joiner, byte-order mark, and bidirectional marks and
+# embeddings. (ZWJ and ZWNJ stay: they shape Persian, Indic scripts and emoji.)
+INVISIBLE = str.maketrans(
+    dict.fromkeys(
+        [0x00AD, 0x200B, 0x2060, 0xFEFF, 0x200E, 0x200F, *range(0x202A, 0x202F),
+         *range(0x2066, 0x206A)]
+    )
+)
+
+
+def clean_text(text: str) -> str:
+    """One line of visible text: invisible characters removed, white space collapsed."""
+    return " ".join(text.translate(INVISIBLE).split())
+
+
 def text_of(element: HtmlElement) -> str:
     return " ".join(element.text_content().split())
 

@@ -5,18 +5,27 @@ Names that resemble the domain (``Le Monde.fr`` on lemonde.fr, ``FAZ`` on faz.ne
 are more likely the outlet than a section name that some sites put in
 ``og:site_name``; agreement between independent places raises confidence.
 The public suffix list is tldextract's bundled snapshot: never fetched.
+
+The host name alone is not an outlet's name (issue 12, item 11): it is offered only
+when the page names none, marked ``url-host`` in the evidence and with confidence
+``HOST_CONFIDENCE``, so no reader mistakes it for a name the page gave.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import replace
 from functools import lru_cache
 from urllib.parse import urlsplit
 
 from .combine import Candidate, choose
 from .jsonld import JsonLd
+from .markup import clean_text
 from .model import Field
+
+# Confidence of an outlet read from the URL's host alone: a label, not a name.
+HOST_CONFIDENCE = 0.3
 
 _GENERIC = frozenset(
     {
@@ -221,7 +230,7 @@ def from_html(
                     break
     candidates: list[Candidate] = []
     for value, source, weight in raw:
-        value = _URL_NOTE.sub("", " ".join(value.split())).strip()
+        value = _URL_NOTE.sub("", clean_text(value)).strip()
         if not plausible(value, title_element):
             continue
         if label and resembles_domain(value, label):
@@ -231,8 +240,36 @@ def from_html(
         candidates.append(Candidate(value, source, value, weight))
     candidates = _prefer_latin_name(candidates, label)
     if domain and max((c.weight for c in candidates), default=0.0) < 0.5:
-        candidates.append(Candidate(domain[0], "url-host", url or domain[0], 0.5))
-    return choose(candidates, key=_outlet_key, cap=0.97, display=_display)
+        candidates.append(host_candidate(domain[0], url))
+    return _web_address_capped(
+        host_capped(choose(candidates, key=_outlet_key, cap=0.97, display=_display))
+    )
+
+
+# Confidence of a name the page gives only as a web address ("mbl.is", "lrt.lt"):
+# the site's brand, which may not be the publication's name.
+WEB_ADDRESS_CONFIDENCE = 0.6
+
+
+def _web_address_capped(field: Field) -> Field:
+    """Every witness names the outlet by a host name: a web brand, not a confirmed
+    publication name, so not high confidence."""
+    if field.value is None or not all(_HOSTLIKE.match(e.raw) for e in field.evidence):
+        return field
+    return replace(field, confidence=min(field.confidence, WEB_ADDRESS_CONFIDENCE))
+
+
+def host_candidate(host: str, url: str | None) -> Candidate:
+    """The registrable domain, offered when the page names no outlet. It competes
+    with the weight of a weak name; ``host_capped`` then marks its confidence."""
+    return Candidate(host, "url-host", url or host, 0.5)
+
+
+def host_capped(field: Field) -> Field:
+    """A value only the URL's host supports is reported with ``HOST_CONFIDENCE`` at most."""
+    if field.value is None or any(e.source != "url-host" for e in field.evidence):
+        return field
+    return replace(field, confidence=min(field.confidence, HOST_CONFIDENCE))
 
 
 def _prefer_latin_name(candidates: list[Candidate], label: str | None) -> list[Candidate]:

@@ -1,8 +1,12 @@
 """Decide what a payload is (HTML, plain text, or something we do not read) and decode it.
 
 The declared content type is a hint; the bytes decide (FAULTS 13): a PDF served as
-``text/html`` is still a PDF. Decoding records the charset and how it was found
-(FAULTS 12) and never fails: undecodable bytes are replaced and that is recorded.
+``text/html`` is still a PDF. A stylesheet, a script or an image is never an article
+(issue 12, item 11): declared as one, named as one by the URL's file extension when
+nothing is declared, or recognisable from its first bytes (an SVG root, CSS rules,
+JavaScript statements), it gets no title, outlet or date, unless its bytes are HTML.
+Decoding records the charset and how it was found (FAULTS 12) and never fails:
+undecodable bytes are replaced and that is recorded.
 """
 
 from __future__ import annotations
@@ -50,6 +54,59 @@ _META_CHARSET = re.compile(
 _XML_ENCODING = re.compile(rb"""^<\?xml[^>]+encoding\s*=\s*["']([a-zA-Z0-9_.:+-]+)""")
 _CT_CHARSET = re.compile(r"""charset\s*=\s*["']?([a-zA-Z0-9_:.+-]+)""", re.IGNORECASE)
 
+# Types that are resources of a page, never an article themselves: what they are called.
+_RESOURCE_TYPES: dict[str, str] = {
+    "text/css": "a stylesheet",
+    "text/javascript": "a script",
+    "application/javascript": "a script",
+    "application/x-javascript": "a script",
+    "application/ecmascript": "a script",
+    "text/ecmascript": "a script",
+    "text/x-javascript": "a script",
+    "text/jscript": "a script",
+    "application/wasm": "a WebAssembly module",
+}
+_RESOURCE_PREFIXES = (
+    ("image/", "an image"),
+    ("audio/", "audio"),
+    ("video/", "a video"),
+    ("font/", "a font"),
+)
+# The URL's file extension, read only when no specific type is declared.
+_RESOURCE_SUFFIXES: dict[str, tuple[str, str]] = {
+    ".css": ("text/css", "a stylesheet"),
+    ".js": ("text/javascript", "a script"),
+    ".mjs": ("text/javascript", "a script"),
+    ".svg": ("image/svg+xml", "an image"),
+    ".png": ("image/png", "an image"),
+    ".jpg": ("image/jpeg", "an image"),
+    ".jpeg": ("image/jpeg", "an image"),
+    ".gif": ("image/gif", "an image"),
+    ".webp": ("image/webp", "an image"),
+    ".avif": ("image/avif", "an image"),
+    ".ico": ("image/x-icon", "an image"),
+    ".woff": ("font/woff", "a font"),
+    ".woff2": ("font/woff2", "a font"),
+}
+_GENERIC_TYPES = frozenset({"", "text/plain", "application/octet-stream", "binary/octet-stream"})
+_SVG_START = re.compile(
+    rb"^(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*|<!DOCTYPE\s+svg[^>]*>\s*)*<svg[\s>]",
+    re.IGNORECASE | re.DOTALL,
+)
+_LEADING_COMMENTS = re.compile(r"^(?:\s+|/\*.*?\*/|//[^\n]*\n)*", re.DOTALL)
+# CSS: an at-rule or a selector opening a block of "property:" declarations.
+_CSS_START = re.compile(
+    r"@(?:charset|import|media|font-face|keyframes|layer|supports|namespace)\b|"
+    r"[^{}<>\n;]{1,200}\{\s*(?:--)?[a-zA-Z-]+\s*:"
+)
+# JavaScript: a statement form that prose does not take.
+_JS_START = re.compile(
+    r"""["']use strict["']|(?:var|let|const)\s+[\w$]+\s*=|function\s*[\w$]*\s*\(|"""
+    r"""[(!]\s*function\b|\(\s*\(\)\s*=>|import\s+(?:[\w$]+\s+from\b|[*{]|["'])|"""
+    r"""export\s+(?:default|const|let|var|function|class)\b|"""
+    r"""(?:window|document|module\.exports|self)\s*(?:\.\s*[\w$]+\s*)*(?:=|\()"""
+)
+
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "application/vnd.wap.xhtml+xml"})
 _TEXT_TYPES = frozenset({"text/plain", "text/markdown", "text/x-markdown", "text/enriched"})
 
@@ -75,8 +132,45 @@ def _media_type(content_type: str | None) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
-def sniff(data: bytes, content_type: str | None) -> Sniffed:
-    """Classify the payload; ``reason`` says why when it is not one we extract from."""
+def _url_suffix(url: str | None) -> str:
+    if not url:
+        return ""
+    path = url.split("#", 1)[0].split("?", 1)[0]
+    name = path.rsplit("/", 1)[-1].lower()
+    return name[name.rfind(".") :] if "." in name else ""
+
+
+def _resource(data: bytes, declared: str, url: str | None) -> Sniffed | None:
+    """A stylesheet, script or image (declared, named by the URL, or by its first
+    bytes): not an article. None when the payload may be one."""
+    kind = _RESOURCE_TYPES.get(declared) or next(
+        (name for prefix, name in _RESOURCE_PREFIXES if declared.startswith(prefix)), None
+    )
+    if kind is not None:
+        return Sniffed("not-applicable", declared, f"declared {declared}: {kind}, not an article")
+    head = data[:4096]
+    if _SVG_START.match(head):
+        return Sniffed("not-applicable", "image/svg+xml", "sniffed an SVG image: not an article")
+    if declared not in _GENERIC_TYPES:
+        return None
+    suffix = _url_suffix(url)
+    if suffix in _RESOURCE_SUFFIXES:
+        mime, name = _RESOURCE_SUFFIXES[suffix]
+        basis = f"declared {declared}, " if declared else "no declared type, "
+        return Sniffed(
+            "not-applicable", mime, f"{basis}the URL names {name} ({suffix}): not an article"
+        )
+    text = _LEADING_COMMENTS.sub("", head.decode("utf-8", "replace"), count=1)
+    if _JS_START.match(text):
+        return Sniffed("not-applicable", "text/javascript", "sniffed JavaScript: a script")
+    if _CSS_START.match(text):
+        return Sniffed("not-applicable", "text/css", "sniffed CSS rules: a stylesheet")
+    return None
+
+
+def sniff(data: bytes, content_type: str | None, url: str | None = None) -> Sniffed:
+    """Classify the payload; ``reason`` says why when it is not one we extract from.
+    ``url`` lends its file extension when no specific type is declared."""
     declared = _media_type(content_type)
     if not data.strip():
         return Sniffed("not-applicable", declared or "application/octet-stream", "empty payload")
@@ -101,8 +195,13 @@ def sniff(data: bytes, content_type: str | None) -> Sniffed:
         return Sniffed(
             "not-applicable", "application/xml", "an XML feed or sitemap, not an article"
         )
-    if declared in _HTML_TYPES or html_start:
+    if html_start:
         return Sniffed("html", declared or "text/html")
+    resource = _resource(data, declared, url)
+    if resource is not None:
+        return resource
+    if declared in _HTML_TYPES:
+        return Sniffed("html", declared)
     if declared in _TEXT_TYPES or declared.startswith("text/") or not declared:
         return Sniffed("text", declared or "text/plain")
     if declared in ("application/json", "application/ld+json") or declared.endswith(

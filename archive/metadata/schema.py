@@ -2,11 +2,14 @@
 
 Like pypa/packaging's metadata validation, every problem is collected and reported
 together (one line each, with its JSON path), so an operator fixes them in one go.
-Formats (``date``, ``date-time``, ``uri``) are asserted, so ``2016-02-30`` fails.
+Formats ``date`` and ``date-time`` are asserted, so ``2016-02-30`` fails, and so
+does an instant without its UTC offset (jsonschema checks ``date-time`` only with an
+optional package; the check here needs none).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -23,11 +26,23 @@ def load_schema() -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def _validator() -> Any:
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator, FormatChecker
 
     schema = load_schema()
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    checker = FormatChecker(formats=())
+    checker.checkers = dict(Draft202012Validator.FORMAT_CHECKER.checkers)
+    checker.checks("date-time", raises=ValueError)(_is_instant)
+    return Draft202012Validator(schema, format_checker=checker)
+
+
+def _is_instant(value: object) -> bool:
+    """RFC 3339 date-time: a full date and time with a UTC offset (``Z`` or ``+02:00``)."""
+    if not isinstance(value, str):
+        return True  # formats constrain strings only
+    if len(value) < 20 or value[10] not in "Tt":
+        return False
+    return datetime.fromisoformat(value.replace("z", "Z")).tzinfo is not None
 
 
 def _path(parts: Any) -> str:

@@ -18,7 +18,15 @@ from .combine import Candidate, choose
 from .dates import find_dates, past_month_mentions, url_date
 from .language import detect
 from .model import Evidence, Field, Rejected
-from .outlet import _GENERIC_KEYS, copyright_holders, fold, registrable_domain, resembles_domain
+from .outlet import (
+    _GENERIC_KEYS,
+    copyright_holders,
+    fold,
+    host_candidate,
+    host_capped,
+    registrable_domain,
+    resembles_domain,
+)
 
 _PUBLISHED_LABEL = re.compile(
     r"\b(?:published|posted|publicerad|publicerat|publiserad|publisert|udgivet|offentliggjort|"
@@ -243,7 +251,7 @@ def extract(text: str, *, url: str | None, bound_ctx: ambiguity.Context) -> dict
     for name in copyright_holders(text[-2000:]):
         outlet_candidates.append(Candidate(name, "text:copyright", name, 0.5))
     if not outlet_candidates and domain:
-        outlet_candidates.append(Candidate(domain[0], "url-host", url or domain[0], 0.5))
+        outlet_candidates.append(host_candidate(domain[0], url))
 
     # the header's first dated line is the publication line (the first "updated" one, the
     # modification); an unresolvable date stays unknown with both readings recorded
@@ -256,7 +264,9 @@ def extract(text: str, *, url: str | None, bound_ctx: ambiguity.Context) -> dict
         fields["tags"] = tags
     if authors:
         fields["authors"] = authors
-    outlet = choose(outlet_candidates, key=lambda v: fold(v) if isinstance(v, str) else "", cap=0.9)
+    outlet = host_capped(
+        choose(outlet_candidates, key=lambda v: fold(v) if isinstance(v, str) else "", cap=0.9)
+    )
     if outlet.value is not None:
         fields["outlet"] = outlet
 

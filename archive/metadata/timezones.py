@@ -6,9 +6,15 @@ needs the plausible offsets. They come from the page's region (``en-US``), its
 country-code domain (``.com.br``), or its language, in that order; each entry is
 general knowledge (offsets in hours, standard and summer time), never a
 per-site rule. None when nothing narrows it down.
+
+When none of those narrows it down, the page itself may: other timestamps in its
+source written with a local offset (``…T10:00:00-04:00``, ``Fri, 01 May 2020
+23:00:00 -0400``) say which zone the publishing system runs in (``stated``).
 """
 
 from __future__ import annotations
+
+import re
 
 Range = tuple[float, float]
 
@@ -70,3 +76,23 @@ def offsets(language: str | None, region: str | None, suffix: str | None) -> Ran
     if language and language in _LANGUAGES:
         return _LANGUAGES[language]
     return None
+
+
+_STATED = re.compile(  # ISO 8601, or RFC 2822 ("Fri, 01 May 2020 23:00:00 -0400")
+    r"(?:\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?(?:\.\d+)?|"
+    r"\d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}(?::\d{2})? )"
+    r"(?P<sign>[+-])(?P<hours>\d{2}):?(?P<minutes>\d{2})(?!\d)"
+)
+
+
+def stated(html: str) -> Range | None:
+    """The UTC offsets the page's own timestamps are written in, when there are some
+    other than UTC and they span at most an hour (standard and summer time)."""
+    found: set[float] = set()
+    for m in _STATED.finditer(html):
+        value = int(m["hours"]) + int(m["minutes"]) / 60
+        if value and value <= 14:
+            found.add(-value if m["sign"] == "-" else value)
+    if not found or max(found) - min(found) > 1:
+        return None
+    return min(found), max(found)

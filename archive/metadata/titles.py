@@ -16,7 +16,7 @@ from lxml.html import HtmlElement
 
 from . import jsonld, outlet
 from .combine import Candidate, choose
-from .markup import QUOTES, text_of
+from .markup import QUOTES, clean_text, text_of
 from .model import Field
 
 _EDGE_SEPARATORS = r"[\s|\-–—:·•»«/›‹_~]*[|\-–—:·•»«/›‹_~][\s|\-–—:·•»«/›‹_~]*"
@@ -251,7 +251,7 @@ def title_field(
         raw.append((title_text, "html:title", 0.5))
     values: list[tuple[str, str, str, float]] = []
     for value, source, weight in raw:
-        clean_value = _strip_site(" ".join(value.split()), site_names, site_keys)
+        clean_value = _strip_site(clean_text(value), site_names, site_keys)
         if source in ("html:title", "meta:og:title", "meta:twitter:title", "meta:title"):
             clean_value = _drop_sections(clean_value)
         clean_value = _DANGLING.sub("", clean_value) or clean_value
