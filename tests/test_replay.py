@@ -24,9 +24,11 @@ from pathlib import Path
 import pytest
 from helpers import require
 from servers import ARTICLE, TestServer, minimal_png
+from warcio.archiveiterator import ArchiveIterator
 
 from archive.api import Archive
 from archive.capture import CaptureResult
+from archive.warc import PROVENANCE, about_uri
 
 ROOT = Path(__file__).resolve().parents[1]
 PYWB_BIN = Path(os.environ.get("ARCHIVE_PYWB_BIN") or ROOT / ".venv-pywb" / "bin")
@@ -131,13 +133,20 @@ def _timestamp(warc_date: str) -> str:
     return "".join(c for c in warc_date[:19] if c.isdigit())
 
 
+def _refers_to(path: str, record_id: str) -> str | None:
+    with open(path, "rb") as f:
+        for rec in ArchiveIterator(f):
+            if rec.rec_headers.get_header("WARC-Record-ID") == record_id:
+                return rec.rec_headers.get_header("WARC-Refers-To")
+    raise AssertionError(f"no record {record_id} in {path}")
+
+
 def _warcio_check(path: Path) -> None:
     proc = subprocess.run([str(Path(sys.executable).parent / "warcio"), "check", "-v",
                            str(path)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.slow
 def test_pywb_replays_page_stylesheet_and_image_not_our_provenance(
         archive_factory, wayback: Wayback) -> None:
     arc: Archive = archive_factory(fetch={"allow_private_networks": True, "deadline": 10.0})
@@ -165,6 +174,10 @@ def test_pywb_replays_page_stylesheet_and_image_not_our_provenance(
         response = next(r for r in shown["records"] if r["type"] == "response")
         ts = _timestamp(response["date"])
         body, ctype = expected[res.url]
+        # the provenance is still there, under its own URN, linked to the response
+        meta = next(r for r in shown["records"] if r["type"] == "metadata")
+        assert meta["target_uri"] == about_uri(PROVENANCE, res.url)
+        assert _refers_to(res.warc_path, meta["record_id"]) == response["record_id"]
         # the capture's own second, and the newest capture (what a reader is shown first)
         for when in (ts, "29991231235959"):
             got = wayback.get(f"/{coll}/{when}id_/{res.url}")
