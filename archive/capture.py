@@ -45,11 +45,13 @@ from archive.urls import url_key
 from archive.warc import (
     HTTP_REQUEST_TYPE,
     HTTP_RESPONSE_TYPE,
+    PROVENANCE,
     REVISIT_PROFILE,
     Block,
     RecordIdFactory,
     WarcWriter,
     WrittenRecord,
+    about_uri,
     digests,
     new_record_id,
     warc_date,
@@ -456,8 +458,10 @@ class Recorder:
 
     def _metadata_record(self, w: WarcWriter, target: str, refers: WrittenRecord,
                          prov: str, when: datetime, info_id: str) -> WrittenRecord:
+        """The capture's provenance, about ``refers`` (its final response or resource);
+        under its own URN so that replay tools never serve it for ``target``."""
         body = prov.encode("utf-8")
-        return w.write("metadata", [("WARC-Target-URI", target),
+        return w.write("metadata", [("WARC-Target-URI", about_uri(PROVENANCE, target)),
                                     ("WARC-Refers-To", refers.record_id),
                                     ("WARC-Warcinfo-ID", info_id)],
                        Block.of(body), record_id=self.new_id(), date=warc_date(when),

@@ -31,7 +31,7 @@ from archive.metadata.schema import errors as schema_errors
 from archive.parallel import worker_context
 from archive.tables import captures, metadata_versions, records, warc_files
 from archive.timeutil import iso_utc, parse_iso
-from archive.warc import Block, WarcWriter, warc_date, warc_fields
+from archive.warc import ARTICLE_METADATA, Block, WarcWriter, about_uri, warc_date, warc_fields
 from archive.warcread import decoded_payload, read_record
 
 RECORD_TYPE = "provenance-archive/article-metadata"
@@ -179,7 +179,7 @@ def _store(recorder: Recorder, jobs: list[_Job], agent: Agent) -> list[dict[str,
             record_id=info_id, date=warc_date(moment), content_type="application/warc-fields")
         for job, body in zip(jobs, bodies, strict=True):
             written.append(w.write(
-                "metadata", [("WARC-Target-URI", job.url),
+                "metadata", [("WARC-Target-URI", about_uri(ARTICLE_METADATA, job.url)),
                              ("WARC-Refers-To", job.source_record_id),
                              ("WARC-Warcinfo-ID", info_id)],
                 Block.of(body), record_id=recorder.new_id(), date=warc_date(moment),

@@ -31,6 +31,25 @@ _ONE_PASS = 4 << 20  # blocks up to this size are read into memory once
 RecordIdFactory = Callable[[], str]
 
 
+# Replay tools (pywb, ReplayWeb.page) index every record, metadata ones included, by its
+# WARC-Target-URI: a JSON record about a page that carried the page's own URL and second
+# would be served in its place. Records *about* a URL (our capture provenance, extracted
+# article metadata) are therefore addressed by a URN that names what they are and ends
+# with that URL, as Browsertrix Crawler addresses its page records (``urn:pageinfo:<url>``);
+# WARC-Refers-To links each to the record it describes.
+ABOUT_URN = "urn:provenance-archive:"
+PROVENANCE = "provenance"  # a capture's provenance (the metadata record of every capture)
+ARTICLE_METADATA = "article-metadata"  # an extractor's result for a capture
+
+
+def about_uri(kind: str, target: str) -> str:
+    """The WARC-Target-URI of a ``kind`` record about ``target``, e.g.
+    ``urn:provenance-archive:provenance:https://news.example/a``. Readers find such
+    records by WARC-Type and body, never by this URI: files written before it carry
+    ``target`` itself, and must still be adopted, imported and verified."""
+    return f"{ABOUT_URN}{kind}:{target}"
+
+
 def new_record_id() -> str:
     return f"<urn:uuid:{uuid.uuid4()}>"
 

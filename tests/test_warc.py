@@ -87,3 +87,29 @@ def test_warcio_check_accepts_what_we_write(archive_factory) -> None:
                           text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "digest pass" in proc.stdout
+
+
+def test_a_file_written_before_provenance_urns_is_adopted_imported_and_verified(
+        archive_factory, db_url: str, tmp_path: Path) -> None:
+    """tests/data/golden/document-old-form.warc.gz is, byte for byte, what the golden
+    ingest wrote when the provenance metadata record carried the document's own URL as
+    its WARC-Target-URI. Found in a store without a row (a crash before the commit),
+    it is adopted under the capture id it was written with, and it imports as valid."""
+    old = GOLDEN / "document-old-form.warc.gz"
+    arc = archive_factory(db_url=db_url)
+    orphan = arc.settings.warc_dir / "2026" / "01" / "02" / \
+        "ARCHIVE-20260102030405678-000000000001-testhost.warc.gz"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(old.read_bytes())
+    report = arc.reconcile()
+    expected = (GOLDEN / "document-old-form.capture_id").read_text().strip()
+    assert [a["captures"] for a in report.adopted] == [[expected]]
+    (shown,) = arc.show(expected)
+    meta = next(r for r in shown["records"] if r["type"] == "metadata")
+    assert meta["target_uri"] == "https://news.example/2016/05/03/note"  # the old form
+    assert shown["provenance"]["original_url"] == "https://news.example/2016/05/03/note"
+    assert arc.verify(expected, deep=True).ok
+    copy = tmp_path / "old.warc.gz"
+    copy.write_bytes(old.read_bytes())
+    imported = arc.import_warc(copy)
+    assert imported.verdict == "valid" and imported.record_counts["metadata"] == 1
