@@ -1,7 +1,7 @@
 """The error classes of issue 17, each on real pages of the development corpus.
 
-The pages are read from ``../shared/corpus/html`` at test time (set
-``ARCHIVE_TEST_CORPUS`` to another copy of the corpus folder), never copied into
+The pages are read from ``../shared/corpus/html`` at test time (``helpers.SHARED``:
+``ARCHIVE_TEST_SHARED`` names another copy of the shared folder), never copied into
 the project; without the corpus the tests skip saying why, and fail under
 ``CI=true``. Each test names the class of error and asserts the principle, not a
 page's quirk: the pages stand for their class.
@@ -10,19 +10,15 @@ page's quirk: the pages stand for their class.
 from __future__ import annotations
 
 import json
-import os
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import SHARED, missing_path, require
 
 from archive.metadata import MetadataRecord, extract
 
-CORPUS = (
-    Path(os.environ.get("ARCHIVE_TEST_CORPUS") or Path(__file__).resolve().parents[2] / "shared"
-         / "corpus") / "html"
-)
+CORPUS = SHARED / "corpus" / "html"
 HIGH = 0.8
 
 
@@ -35,11 +31,7 @@ def _truth(source: str) -> dict[str, dict[str, Any]]:
 def page(source: str, name: str) -> tuple[MetadataRecord, dict[str, Any]]:
     """Our record of one corpus page and its known truth."""
     path = CORPUS / source / name
-    if not path.exists():
-        reason = f"development corpus page {path} is not available"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require(missing_path(path, "development corpus page"))
     truth = _truth(source)[name]
     return extract(path.read_bytes(), url=truth.get("url"), content_type="text/html"), truth
 
