@@ -104,7 +104,8 @@ def test_metadata_prints_values_as_text_with_their_evidence(
     fields = {line.split()[0]: line.strip() for line in out.splitlines()[2:]}
     assert fields["authors"] == "authors          Anna Berg  [confidence 0.75; json-ld:author]"
     assert fields["tags"].startswith("tags             weather  [confidence ")
-    assert fields["published"].startswith("published        2026-11-20  [confidence ")
+    assert fields["published"].startswith(  # the instant and offset the page states
+        "published        2026-11-20T08:30:00+01:00  [confidence ")
     assert "json-ld:datePublished" in fields["published"]
     assert fields["credited_sources"].startswith("credited_sources Sky News  [")
     assert fields["dateline"] == "dateline         unknown"
