@@ -191,7 +191,8 @@ def _adopt_metadata(recorder: Recorder, path: Path, stored: StoredFile,
                 record=canonical_json(doc).decode(),
                 record_sha256=hex_part(rec.block_sha256 or ""),
                 warc_file_id=file_pk, warc_record_id=rec.record_id,
-                created_at=iso_utc(utc_now())))
+                # when the version was made (its record's date), as `verify --deep` checks
+                created_at=rec.date or iso_utc(utc_now())))
             events.append(NewEvent(METADATA_EXTRACTION,
                                    [body["capture_id"], rec.block_sha256 or ""],
                                    "success", {"extractor": doc["extractor"],
