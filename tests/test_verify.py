@@ -233,3 +233,53 @@ def test_a_forged_metadata_version_date_is_named_by_deep_verify(arc, tmp_path: P
     problems = arc.verify(deep=True).problems
     assert [(p.capture_id, p.field) for p in problems] == [
         (res.capture_id, "metadata_versions.created_at")]
+
+
+# ------------------------------------------------ issue 12.2: every capture has its events
+
+def _drop_events_of(arc, capture_id: str) -> list[int]:
+    """Delete every event naming ``capture_id`` (the last ones of the log) and repair the
+    log head, as someone with write access to the database would."""
+    with arc.engine.begin() as c:
+        seqs = [r.seq for r in c.execute(text(
+            "SELECT seq FROM event_objects WHERE object_hash = :h ORDER BY seq"),
+            {"h": capture_id.removeprefix("sha256:")})]
+        c.execute(text(f"DELETE FROM event_objects WHERE seq >= {min(seqs)}"))  # noqa: S608
+        c.execute(text(f"DELETE FROM events WHERE seq >= {min(seqs)}"))  # noqa: S608
+        last = c.execute(text("SELECT seq, entry_hash FROM events ORDER BY seq DESC LIMIT 1")
+                         ).one()
+        c.execute(text("UPDATE log_head SET size = :s, head_hash = :h"),
+                  {"s": last.seq + 1, "h": last.entry_hash})
+    return seqs
+
+
+def test_a_capture_whose_events_were_deleted_is_named(arc, tmp_path: Path) -> None:
+    """FAULTS 37: the events of a capture made after the last checkpoint deleted and the
+    log head repaired: the chain and the checkpoints still verify, the capture does not."""
+    arc.init()
+    _ingest(arc, tmp_path)
+    arc.checkpoint()
+    late = _ingest(arc, tmp_path, "late.txt", "Written after the checkpoint.\n")
+    assert arc.verify().ok
+    assert _drop_events_of(arc, late.capture_id)
+    report = arc.verify()
+    assert [(p.kind, p.capture_id) for p in report.problems] == [("custody", late.capture_id)]
+    assert "has no capture or ingestion and no message digest calculation event" in \
+        report.problems[0].message
+    assert arc.check_custody().ok  # the log itself is consistent: only the capture betrays it
+    (one,) = arc.verify(late.capture_id).problems  # also when verifying that capture alone
+    assert one.kind == "custody" and one.capture_id == late.capture_id
+
+
+def test_an_event_naming_a_capture_that_does_not_exist_is_named(arc, tmp_path: Path) -> None:
+    _ingest(arc, tmp_path)
+    gone = _ingest(arc, tmp_path, "gone.txt", "Removed behind the log's back.\n")
+    with arc.engine.begin() as c:
+        c.execute(text("DELETE FROM records WHERE capture_pk = (SELECT id FROM captures "
+                       "WHERE capture_id = :h)"), {"h": gone.capture_id[7:]})
+        c.execute(text("DELETE FROM captures WHERE capture_id = :h"),
+                  {"h": gone.capture_id[7:]})
+    (problem,) = arc.verify().problems
+    assert problem.kind == "custody" and problem.capture_id == gone.capture_id
+    assert "ingestion, message digest calculation" in problem.message
+    assert "not in the database" in problem.message
