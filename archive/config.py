@@ -12,6 +12,7 @@
 | ARCHIVE_DEADLINE | total seconds allowed for one capture | 120 |
 | ARCHIVE_CA_BUNDLE | PEM file of CA certificates to trust instead of certifi's | (none) |
 | ARCHIVE_LOG_ORIGIN | the custody log's name in signed checkpoints | <host>/provenance-archive |
+| ARCHIVE_TRUSTED_KEYS | file of keys verify-bundle trusts (fingerprint or vkey a line) | (none) |
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class Settings:
     hostname: str = "localhost"
     log_origin_override: str | None = None
     ca_bundle: str | None = None  # extra CA certificates (PEM) to trust, e.g. a corporate CA
+    trusted_keys: Path | None = None  # keys verify-bundle trusts without --key
 
     @property
     def log_origin(self) -> str:
@@ -104,6 +106,8 @@ class Settings:
             hostname=socket.gethostname(),
             log_origin_override=env.get("ARCHIVE_LOG_ORIGIN") or None,
             ca_bundle=env.get("ARCHIVE_CA_BUNDLE") or None,
+            trusted_keys=Path(env["ARCHIVE_TRUSTED_KEYS"]).expanduser()
+            if env.get("ARCHIVE_TRUSTED_KEYS") else None,
         )
         return replace(settings, **overrides) if overrides else settings
 
