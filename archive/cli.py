@@ -214,6 +214,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
                     print(f"RECOVERED {a['from']}: adopted {len(a['captures'])} capture(s)")
                 for q in recovered.quarantined:
                     print(f"QUARANTINED {q['path']}: {q['reason']}")
+                for n in recovered.notes_filed:
+                    print(f"FILED {n}: a signed checkpoint's note, not written out before")
         report = arc.verify(args.hash, deep=args.deep)
 
     def human(r: dict[str, Any]) -> str:
@@ -263,7 +265,9 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     _emit(args, rep.to_json(), lambda d: "\n".join(
         [f"RECOVERED {a['from']}: adopted {len(a['captures'])} capture(s)" for a in d["adopted"]]
         + [f"QUARANTINED {q['path']} as {q['quarantined_as']}: {q['reason']}"
-           for q in d["quarantined"]]) or "nothing to reconcile")
+           for q in d["quarantined"]]
+        + [f"FILED {n}: a signed checkpoint's note, not written out before"
+           for n in d["notes_filed"]]) or "nothing to reconcile")
     return 0
 
 

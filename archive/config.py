@@ -12,6 +12,7 @@
 | ARCHIVE_DEADLINE | total seconds allowed for one capture | 120 |
 | ARCHIVE_CA_BUNDLE | PEM file of CA certificates to trust instead of certifi's | (none) |
 | ARCHIVE_LOG_ORIGIN | the custody log's name in signed checkpoints | <host>/provenance-archive |
+| ARCHIVE_CHECKPOINT_MIRROR | second directory every signed checkpoint note is written to | (none) |
 | ARCHIVE_TRUSTED_KEYS | file of keys verify-bundle trusts (fingerprint or vkey a line) | (none) |
 """
 
@@ -60,6 +61,7 @@ class Settings:
     log_origin_override: str | None = None
     ca_bundle: str | None = None  # extra CA certificates (PEM) to trust, e.g. a corporate CA
     trusted_keys: Path | None = None  # keys verify-bundle trusts without --key
+    checkpoint_mirror: Path | None = None  # a second home for signed checkpoint notes
 
     @property
     def log_origin(self) -> str:
@@ -77,6 +79,12 @@ class Settings:
     @property
     def key_dir(self) -> Path:
         return self.home / "keys"
+
+    @property
+    def note_dirs(self) -> tuple[Path, ...]:
+        """Where every signed checkpoint note is filed (see :mod:`archive.notes`)."""
+        mirror = (self.checkpoint_mirror,) if self.checkpoint_mirror else ()
+        return (self.home / "checkpoints", *mirror)
 
     def with_fetch(self, **changes: Any) -> Settings:
         return replace(self, fetch=replace(self.fetch, **changes))
@@ -108,6 +116,8 @@ class Settings:
             ca_bundle=env.get("ARCHIVE_CA_BUNDLE") or None,
             trusted_keys=Path(env["ARCHIVE_TRUSTED_KEYS"]).expanduser()
             if env.get("ARCHIVE_TRUSTED_KEYS") else None,
+            checkpoint_mirror=Path(env["ARCHIVE_CHECKPOINT_MIRROR"]).expanduser().resolve()
+            if env.get("ARCHIVE_CHECKPOINT_MIRROR") else None,
         )
         return replace(settings, **overrides) if overrides else settings
 

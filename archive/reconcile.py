@@ -40,14 +40,15 @@ class ReconcileReport:
     adopted: list[dict[str, Any]] = field(default_factory=list)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     in_flight: list[str] = field(default_factory=list)  # locked by a live writer: left alone
+    notes_filed: list[str] = field(default_factory=list)  # checkpoint notes written out
 
     @property
     def changed(self) -> bool:
-        return bool(self.adopted or self.quarantined)
+        return bool(self.adopted or self.quarantined or self.notes_filed)
 
     def to_json(self) -> dict[str, Any]:
         return {"adopted": self.adopted, "quarantined": self.quarantined,
-                "in_flight": self.in_flight}
+                "in_flight": self.in_flight, "notes_filed": self.notes_filed}
 
 
 def reconcile(recorder: Recorder, agent: Agent) -> ReconcileReport:
