@@ -38,7 +38,7 @@ from archive.custody import (
 from archive.db import in_chunks, read
 from archive.hashing import PREFIX, sha256_file
 from archive.store import OPEN_SUFFIX, WarcStore
-from archive.tables import captures, metadata_versions, records, warc_files
+from archive.tables import captures, event_objects, metadata_versions, records, warc_files
 
 CONTENT_TYPES = ("response", "resource", "revisit")
 """Record types whose payload digest is the capture's (the last one in a manifest)."""
@@ -101,8 +101,10 @@ def verify(engine: Engine, store: WarcStore, *, capture_ids: Iterable[str] | Non
             _check_file(store, f, by_file.get(f.id, []), report, deep)
         named: dict[str, set[str]] = {}  # capture id -> event types naming it
         meta_events: dict[str, list[Event]] = {}  # capture id -> its metadata extractions
+        index = _IndexCheck(conn, report)
 
         def observe(ev: Event) -> None:
+            index.add(ev)
             for cid in capture_ids_named(ev):
                 named.setdefault(cid, set()).add(ev.type)
                 if ev.type == METADATA_EXTRACTION:
@@ -110,6 +112,7 @@ def verify(engine: Engine, store: WarcStore, *, capture_ids: Iterable[str] | Non
 
         if wanted is None:
             count, chain_problems = check_chain(conn, observe)
+            index.flush()
             report.events = count
             report.problems += [Problem("chain", p.message) for p in chain_problems]
         else:
@@ -227,6 +230,41 @@ def _check_record(fh: Any, relpath: str, r: Any) -> Problem | None:
                        f"{r.block_digest}", path=relpath, record_id=r.record_id,
                        expected=PREFIX + r.block_digest, actual=PREFIX + actual)
     return None
+
+
+class _IndexCheck:
+    """``event_objects`` (how `show`, bundles and the withdrawn mark find an object's
+    events) is a cache of each event's hashed ``objects``: compared per batch of events
+    during the chain pass, one query per batch."""
+
+    BATCH = 5000
+
+    def __init__(self, conn: Connection, report: VerifyReport) -> None:
+        self.conn, self.report = conn, report
+        self.pending: dict[int, set[str]] = {}
+
+    def add(self, ev: Event) -> None:
+        self.pending[ev.seq] = {o.removeprefix(PREFIX) for o in ev.objects}
+        if len(self.pending) >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        lo, hi = min(self.pending), max(self.pending)
+        found: dict[int, set[str]] = {}
+        for r in self.conn.execute(select(event_objects.c.seq, event_objects.c.object_hash)
+                                   .where(event_objects.c.seq.between(lo, hi))):
+            found.setdefault(int(r.seq), set()).add(r.object_hash)
+        for seq in sorted(self.pending.keys() | found.keys()):
+            want, have = self.pending.get(seq, set()), found.get(seq, set())
+            if want != have:
+                self.report.problems.append(Problem(
+                    "custody", f"event seq {seq}: the event_objects index lists "
+                    f"{sorted(have)} but the event names {sorted(want)}; `show` and bundles "
+                    "look events up through it: the index was edited",
+                    field="event_objects.object_hash"))
+        self.pending.clear()
 
 
 def _prefixed(hex_value: str | None) -> str | None:

@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
+from sqlalchemy import text as sql
 
 from archive.checkpoint import (
     MAX_TREE_SIZE,
@@ -391,7 +391,7 @@ def test_checkpoints_deleted_from_the_database_are_caught_by_the_files(arc, tmp_
     _ingest(arc, tmp_path, "b.txt")
     arc.checkpoint()
     with arc.engine.begin() as c:
-        c.execute(text("DELETE FROM checkpoints"))
+        c.execute(sql("DELETE FROM checkpoints"))
     problems = _checkpoint_problems(arc)
     assert len([m for m in problems if "has no checkpoint in the database" in m]) == 2
     assert not arc.check_custody().ok
@@ -416,12 +416,12 @@ def _rewrite_event(arc, seq: int) -> None:
             detail = {**ev.detail, "forged": True} if ev.seq == seq else ev.detail
             new = replace_event(ev, detail=detail, prev_hash=prev)
             data = new.entry_bytes()
-            c.execute(text("UPDATE events SET detail = :d, prev_hash = :p, entry_hash = :h, "
+            c.execute(sql("UPDATE events SET detail = :d, prev_hash = :p, entry_hash = :h, "
                            "leaf_hash = :l WHERE seq = :s"),
                       {"d": json.dumps(new.detail), "p": prev, "h": entry_hash(data),
                        "l": leaf_hash_hex(data), "s": ev.seq})
             prev = entry_hash(data)
-        c.execute(text("UPDATE log_head SET head_hash = :h"), {"h": prev})
+        c.execute(sql("UPDATE log_head SET head_hash = :h"), {"h": prev})
 
 
 def replace_event(ev, **changes):
@@ -437,7 +437,7 @@ def test_a_rewritten_checkpoint_row_is_caught_by_its_file(arc, tmp_path) -> None
     _ingest(arc, tmp_path, "b.txt")
     second = arc.checkpoint()
     with arc.engine.begin() as c:  # the second row replaced by a copy of the first
-        c.execute(text("UPDATE checkpoints SET note = (SELECT note FROM checkpoints WHERE "
+        c.execute(sql("UPDATE checkpoints SET note = (SELECT note FROM checkpoints WHERE "
                        "id = :a), size = (SELECT size FROM checkpoints WHERE id = :a), "
                        "root_hash = (SELECT root_hash FROM checkpoints WHERE id = :a) "
                        "WHERE id = :b"), {"a": second["id"] - 1, "b": second["id"]})

@@ -283,3 +283,16 @@ def test_an_event_naming_a_capture_that_does_not_exist_is_named(arc, tmp_path: P
     assert problem.kind == "custody" and problem.capture_id == gone.capture_id
     assert "ingestion, message digest calculation" in problem.message
     assert "not in the database" in problem.message
+
+
+def test_an_edited_event_index_is_named(arc, tmp_path: Path) -> None:
+    """`show` finds the tombstone of a withdrawn capture through event_objects: removing
+    its index rows would hide the withdrawal; verify names the event."""
+    res = _ingest(arc, tmp_path)
+    arc.delete(res.capture_id, reason="takedown request")
+    with arc.engine.begin() as c:
+        seq = c.execute(text("SELECT seq FROM events WHERE type = 'deletion'")).scalar_one()
+        c.execute(text("DELETE FROM event_objects WHERE seq = :s"), {"s": seq})
+    assert not arc.show(res.capture_id)[0]["withdrawn"]  # what the hole would show
+    (problem,) = arc.verify().problems
+    assert problem.field == "event_objects.object_hash" and f"event seq {seq}" in problem.message
