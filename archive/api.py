@@ -475,8 +475,9 @@ class Archive:
             except ConfigError:
                 ident = None  # no key yet: nothing has been signed, nothing to check
             if ident is not None:
-                report.problems += [Problem("checkpoint", msg)
-                                    for msg in logtree.check_checkpoints(self.engine, ident)]
+                report.problems += [Problem("checkpoint", msg) for msg in
+                                    logtree.check_checkpoints(self.engine, ident,
+                                                              self.settings.note_dirs)]
         return report
 
     # -- metadata ----------------------------------------------------------------------------
@@ -534,7 +535,8 @@ class Archive:
     def checkpoint(self, agent: Agent | None = None, *, create_key: bool = True
                    ) -> dict[str, Any]:
         """Sign the log's current head; returns size, root hash and the signed note."""
-        ckpt = logtree.make_checkpoint(self.engine, self.identity(create=create_key))
+        ckpt = logtree.make_checkpoint(self.engine, self.identity(create=create_key),
+                                       self.settings.note_dirs)
         return ckpt.to_json()
 
     def prove(self, hash_or_prefix: str, checkpoint: str = "latest") -> dict[str, Any]:
@@ -574,10 +576,19 @@ class Archive:
     # -- crash recovery and audits ----------------------------------------------------------
 
     def reconcile(self, agent: Agent | None = None) -> ReconcileReport:
-        """Adopt complete orphaned WARC files, quarantine the rest (never deletes)."""
+        """Adopt complete orphaned WARC files, quarantine the rest (never deletes); file
+        the notes of signed checkpoints that a crash left recorded but not written out."""
         from archive.reconcile import reconcile
 
-        return reconcile(self.recorder, agent or self.agent())
+        report = reconcile(self.recorder, agent or self.agent())
+        try:
+            ident = logtree.load_identity(self.settings.key_dir, need_private=False)
+        except ConfigError:
+            return report  # no key: nothing was ever signed
+        # checkpoint notes a crash left unfiled (recorded, signed, not yet written out)
+        report.notes_filed += [str(p) for p in logtree.write_pending_notes(
+            self.engine, ident, self.settings.note_dirs)]
+        return report
 
     def fixity(self, agent: Agent | None = None) -> FixityReport:
         """Re-hash every stored file; one fixity-check event per file."""
@@ -589,14 +600,16 @@ class Archive:
             count, chain_problems = check_chain(conn)
         status = CustodyStatus(count, None, [p.message for p in chain_problems])
         latest = logtree.latest_checkpoint(self.engine)
-        if latest is not None:
-            status.checkpoint_size = latest.size
+        filed = any(d.is_dir() and any(d.glob("*.note")) for d in self.settings.note_dirs)
+        if latest is not None or filed:
+            status.checkpoint_size = latest.size if latest is not None else None
             try:
                 ident = logtree.load_identity(self.settings.key_dir, need_private=False)
             except ArchiveError as exc:
                 status.problems.append(f"checkpoints exist but cannot be checked: {exc}")
             else:
-                status.problems += logtree.check_checkpoints(self.engine, ident)
+                status.problems += logtree.check_checkpoints(self.engine, ident,
+                                                             self.settings.note_dirs)
         return status
 
     def stats(self) -> dict[str, int]:

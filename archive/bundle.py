@@ -128,7 +128,7 @@ def make_bundle(archive: Archive, hash_or_prefix: str, *, checkpoint: str | None
         raise IntegrityError("the bundle does not match proof-bundle.schema.json: "
                              + "; ".join(problems[:3]))
     data = encode(doc)
-    report = verify_bundle(data)
+    report = verify_bundle(data, trusted_key=ident.fingerprint)
     if not report.ok:
         first = next(c for c in report.checks if c.status == "fail")
         raise IntegrityError(
@@ -283,8 +283,13 @@ class Check:
 
 @dataclass(frozen=True)
 class BundleReport:
+    """``ok``: no check failed. ``trusted``: the key was one the caller trusts; a bundle is
+    *verified* only when both hold (its own key proves nothing: anyone can re-sign)."""
+
     checks: tuple[Check, ...]
     capture_id: str | None = None
+    trusted: bool = False
+    key_fingerprint: str | None = None  # the bundle's key, as checked
     withdrawn: str | None = None
     """``<time> by <person>: <reason>`` when a bundled deletion event withdraws the
     capture: its bytes still verify, but the archive no longer stands behind it."""
@@ -294,12 +299,20 @@ class BundleReport:
         return all(c.status in ("ok", "warn") for c in self.checks)
 
     @property
+    def verified(self) -> bool:
+        return self.ok and self.trusted
+
+    @property
     def failures(self) -> list[Check]:
         return [c for c in self.checks if c.status == "fail"]
 
     def summary(self) -> str:
         warned = sum(c.status == "warn" for c in self.checks)
         gone = f"; the capture was WITHDRAWN {self.withdrawn}" if self.withdrawn else ""
+        if self.ok and not self.trusted:
+            return (f"NOT VERIFIED: all {len(self.checks)} checks passed, but against the "
+                    f"bundle's own key {self.key_fingerprint}, not one you trust (pass --key "
+                    f"or list it in ARCHIVE_TRUSTED_KEYS){gone}")
         if self.ok:
             tail = f" ({warned} warning{'s' if warned != 1 else ''})" if warned else ""
             return f"verified: all {len(self.checks)} checks passed{tail}{gone}"
@@ -308,7 +321,9 @@ class BundleReport:
                    if any(c.status == "skip" for c in self.checks) else "") + gone)
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "capture_id": self.capture_id, "withdrawn": self.withdrawn,
+        return {"ok": self.ok, "trusted": self.trusted, "verified": self.verified,
+                "key_fingerprint": self.key_fingerprint, "capture_id": self.capture_id,
+                "withdrawn": self.withdrawn,
                 "checks": [c.to_json() for c in self.checks], "summary": self.summary()}
 
 
@@ -328,15 +343,17 @@ class _Record:
     block: bytes
 
 
-def verify_bundle(data: bytes, *, trusted_key: str | None = None) -> BundleReport:
+def verify_bundle(data: bytes, *, trusted_key: str | Sequence[str] | None = None
+                  ) -> BundleReport:
     """Check a bundle end to end, in the order trust flows (docs/verifying.md):
     schema; key; checkpoint signature; each event's hashes, chain link and inclusion
     proof; that the events name the captures; each manifest against its capture id;
     each WARC record against the manifest and its own header; the content hash.
 
     ``trusted_key`` is a fingerprint (``sha256:<hex>``) or verifier key obtained
-    independently; without it the bundled key is trusted on first use (a warning).
-    Never raises for a bad bundle: every problem is a failed check with a message.
+    independently, or several (the bundle's key must be one of them); without it every
+    other check still runs under the bundle's own key (a warning) and the report is not
+    ``trusted``. Never raises for a bad bundle: every problem is a failed check.
     """
     run = _Run()
     try:
@@ -351,7 +368,8 @@ def verify_bundle(data: bytes, *, trusted_key: str | None = None) -> BundleRepor
         return BundleReport(tuple(run.checks))
     run.add("schema", "ok", f"matches {SCHEMA_NAME} (version {doc['version']})")
 
-    public_key = _check_key(run, doc["key"], trusted_key)
+    trusted = [trusted_key] if isinstance(trusted_key, str) else trusted_key
+    public_key = _check_key(run, doc["key"], trusted)
     checkpoint = _check_checkpoint(run, doc["checkpoint"], doc["key"]["name"], public_key)
     entries = _check_events(run, doc["events"], checkpoint)
     _check_coverage(run, doc, entries)
@@ -360,12 +378,17 @@ def verify_bundle(data: bytes, *, trusted_key: str | None = None) -> BundleRepor
     records = [_check_records(run, cap, manifests.get(cap["capture_id"]))
                for cap in doc["captures"]]
     _check_content(run, doc, manifests, records)
-    return BundleReport(tuple(run.checks), doc["capture_id"], withdrawn)
+    key_ok = next(c.status == "ok" for c in run.checks if c.name == "key")
+    return BundleReport(tuple(run.checks), doc["capture_id"],
+                        trusted=bool(trusted) and key_ok,
+                        key_fingerprint=keymod.fingerprint(public_key) if public_key else None,
+                        withdrawn=withdrawn)
 
 
 # ------------------------------------------------------------------- key, checkpoint
 
-def _check_key(run: _Run, key: dict[str, str], trusted: str | None) -> Ed25519PublicKey | None:
+def _check_key(run: _Run, key: dict[str, str], trusted: Sequence[str] | None
+               ) -> Ed25519PublicKey | None:
     try:
         name, public_key = cp.parse_vkey(key["vkey"])
     except ConfigError as exc:
@@ -380,29 +403,31 @@ def _check_key(run: _Run, key: dict[str, str], trusted: str | None) -> Ed25519Pu
         run.add("key", "fail", f"the bundled fingerprint {key['fingerprint']} is not that of "
                                f"the verifier key ({actual}): one of them was changed")
         return None
-    if trusted is None:
-        run.add("key", "warn", f"{actual} is trusted on first use; pass --key with the "
-                               "archive's fingerprint, obtained independently, to pin it")
+    if not trusted:
+        run.add("key", "warn", f"{actual} is the bundle's own key, not checked against one "
+                               "you trust: pass --key with the archive's fingerprint, obtained "
+                               "independently, or list it in ARCHIVE_TRUSTED_KEYS")
         return public_key
-    want = trusted.strip()
-    try:
-        if want.lower().startswith(PREFIX) or (len(want) == 64 and "+" not in want):
-            match = hex_part(want) == hex_part(actual) and len(hex_part(want)) == 64
-            given = PREFIX + hex_part(want)
-        else:
-            want_name, want_key = cp.parse_vkey(want)
-            match = (want_name == name and keymod.public_key_bytes(want_key)
-                     == keymod.public_key_bytes(public_key))
-            given = f"{want_name} {keymod.fingerprint(want_key)}"
-    except (ConfigError, ValueError) as exc:
-        run.add("key", "fail", f"--key is neither a fingerprint nor a verifier key: {exc}")
-        return None
-    if not match:
-        run.add("key", "fail", f"the bundle's key {name} {actual} is not the key you trust "
-                               f"({given})")
-        return None
-    run.add("key", "ok", f"{name} {actual} is the key you gave")
-    return public_key
+    given = []
+    for want in (t.strip() for t in trusted):
+        try:
+            if want.lower().startswith(PREFIX) or (len(want) == 64 and "+" not in want):
+                match = hex_part(want) == hex_part(actual) and len(hex_part(want)) == 64
+                given.append(PREFIX + hex_part(want))
+            else:
+                want_name, want_key = cp.parse_vkey(want)
+                match = (want_name == name and keymod.public_key_bytes(want_key)
+                         == keymod.public_key_bytes(public_key))
+                given.append(f"{want_name} {keymod.fingerprint(want_key)}")
+        except (ConfigError, ValueError) as exc:
+            run.add("key", "fail", f"--key is neither a fingerprint nor a verifier key: {exc}")
+            return None
+        if match:
+            run.add("key", "ok", f"{name} {actual} is the key you gave")
+            return public_key
+    run.add("key", "fail", f"the bundle's key {name} {actual} is not the key you trust "
+                           f"({', '.join(given)})")
+    return None
 
 
 def _check_checkpoint(run: _Run, note: str, key_name: str,

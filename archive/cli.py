@@ -16,6 +16,7 @@ from archive.errors import ArchiveError, ConfigError, RefusedURLError
 
 EXIT_CAPTURE = 3
 EXIT_MISMATCH = 5
+EXIT_UNTRUSTED = 8
 EXIT_PIPE = 141  # what a shell reports for a command ended by SIGPIPE
 
 EXIT_CODES = """\
@@ -28,6 +29,8 @@ exit codes:
   5    verification found a mismatch (hash, record, manifest or custody chain)
   6    no capture matches the hash given (or a prefix is ambiguous)
   7    the custody database failed
+  8    verify-bundle: every check passed, but not against a key you trust (give --key
+       or list the archive's key in ARCHIVE_TRUSTED_KEYS)
   141  the reader stopped reading (e.g. piped into head); nothing is changed by it"""
 
 
@@ -247,6 +250,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
                     print(f"RECOVERED {a['from']}: adopted {len(a['captures'])} capture(s)")
                 for q in recovered.quarantined:
                     print(f"QUARANTINED {q['path']}: {q['reason']}")
+                for n in recovered.notes_filed:
+                    print(f"FILED {n}: a signed checkpoint's note, not written out before")
             swept = recovered.sweep_line()
             if swept and not args.json:
                 print(swept)
@@ -303,7 +308,9 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     _emit(args, rep.to_json(), lambda d: "\n".join(
         [f"RECOVERED {a['from']}: adopted {len(a['captures'])} capture(s)" for a in d["adopted"]]
         + [f"QUARANTINED {q['path']} as {q['quarantined_as']}: {q['reason']}"
-           for q in d["quarantined"]] + ([swept] if swept else []))
+           for q in d["quarantined"]]
+        + [f"FILED {n}: a signed checkpoint's note, not written out before"
+           for n in d["notes_filed"]] + ([swept] if swept else []))
         or "nothing to reconcile")
     return 0
 
@@ -462,10 +469,19 @@ def cmd_verify_bundle(args: argparse.Namespace) -> int:
         data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
     except OSError as exc:
         raise ArchiveError(f"cannot read {args.file}: {exc.strerror}") from exc
-    report = verify_bundle(data, trusted_key=args.key)
+    trusted: list[str] | None = [args.key] if args.key else None
+    if trusted is None:
+        from archive.config import Settings
+        from archive.keys import read_trusted_keys
+
+        keys_file = Settings.from_env().trusted_keys
+        trusted = read_trusted_keys(keys_file) if keys_file is not None else None
+    report = verify_bundle(data, trusted_key=trusted)
     _emit(args, report.to_json(), lambda d: "\n".join(
         [c.line() for c in report.checks] + [report.summary()]))
-    return 0 if report.ok else EXIT_MISMATCH
+    if not report.ok:
+        return EXIT_MISMATCH
+    return 0 if report.trusted else EXIT_UNTRUSTED
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -572,7 +588,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("file", metavar="FILE", help="'-' for stdin")
     sp.add_argument("--key", metavar="FINGERPRINT_OR_VKEY",
                     help="the archive's key fingerprint (sha256:...) or verifier key, obtained "
-                         "independently; without it the bundled key is trusted on first use")
+                         "independently (default: the keys in ARCHIVE_TRUSTED_KEYS); without "
+                         "a trusted key every other check runs and the exit code is 8")
 
     add("demo", cmd_demo, "serve the bundled example news site and archive it end to end")
     return p

@@ -14,6 +14,8 @@
 | ARCHIVE_LOG_ORIGIN | the custody log's name in signed checkpoints | <host>/provenance-archive |
 | ARCHIVE_NAME | the archive's name in citations (never the host name) | provenance-archive |
 | ARCHIVE_PUBLIC_URL | the archive's public base URL; citations link <url>/c/<id> | (none) |
+| ARCHIVE_CHECKPOINT_MIRROR | second directory every signed checkpoint note is written to | (none) |
+| ARCHIVE_TRUSTED_KEYS | file of keys verify-bundle trusts (fingerprint or vkey a line) | (none) |
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ class Settings:
     ca_bundle: str | None = None  # extra CA certificates (PEM) to trust, e.g. a corporate CA
     archive_name: str = "provenance-archive"  # named in citations as the archive
     public_url: str | None = None  # where the archive serves captures, if anywhere
+    trusted_keys: Path | None = None  # keys verify-bundle trusts without --key
+    checkpoint_mirror: Path | None = None  # a second home for signed checkpoint notes
 
     @property
     def log_origin(self) -> str:
@@ -85,6 +89,12 @@ class Settings:
     @property
     def key_dir(self) -> Path:
         return self.home / "keys"
+
+    @property
+    def note_dirs(self) -> tuple[Path, ...]:
+        """Where every signed checkpoint note is filed (see :mod:`archive.notes`)."""
+        mirror = (self.checkpoint_mirror,) if self.checkpoint_mirror else ()
+        return (self.home / "checkpoints", *mirror)
 
     def with_fetch(self, **changes: Any) -> Settings:
         return replace(self, fetch=replace(self.fetch, **changes))
@@ -116,6 +126,10 @@ class Settings:
             ca_bundle=env.get("ARCHIVE_CA_BUNDLE") or None,
             archive_name=(env.get("ARCHIVE_NAME") or "").strip() or cls.archive_name,
             public_url=_public_url(env.get("ARCHIVE_PUBLIC_URL")),
+            trusted_keys=Path(env["ARCHIVE_TRUSTED_KEYS"]).expanduser()
+            if env.get("ARCHIVE_TRUSTED_KEYS") else None,
+            checkpoint_mirror=Path(env["ARCHIVE_CHECKPOINT_MIRROR"]).expanduser().resolve()
+            if env.get("ARCHIVE_CHECKPOINT_MIRROR") else None,
         )
         return replace(settings, **overrides) if overrides else settings
 

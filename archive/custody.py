@@ -206,6 +206,35 @@ def events_for(conn: Connection, object_hash: str) -> list[Event]:
     return [row_to_event(r) for r in rows]
 
 
+RECORDING_TYPES = frozenset({CAPTURE, INGESTION})
+"""Event types that record a stored capture (with a message digest calculation beside)."""
+
+
+def capture_ids_named(ev: Event) -> tuple[str, ...]:
+    """The capture ids (``sha256:<hex>``) an event is about, by where each type puts them.
+
+    - ``capture`` / ``ingestion`` of a stored capture (``detail`` has ``status`` and
+      ``warc_file``): the first object. A failed fetch names only its URL key and an
+      imported WARC file only its file hash: no capture.
+    - ``message digest calculation``, ``metadata extraction``, ``deletion``: the first
+      object.
+    - ``fixity check``: every object after the file's hash (the file's captures).
+    - others (validation, quarantine, ...) name files, not captures.
+
+    ``archive verify`` holds the log to this: every capture is named by a recording
+    event and a message digest calculation, and every capture named exists.
+    """
+    if ev.type in RECORDING_TYPES:
+        if "status" in ev.detail and "warc_file" in ev.detail:
+            return ev.objects[:1]
+        return ()
+    if ev.type in (MESSAGE_DIGEST_CALCULATION, METADATA_EXTRACTION, DELETION):
+        return ev.objects[:1]
+    if ev.type == FIXITY_CHECK:
+        return ev.objects[1:]
+    return ()
+
+
 @dataclass(frozen=True)
 class Withdrawal:
     """A capture's withdrawal, as its ``deletion`` event (the tombstone) records it."""
@@ -259,14 +288,20 @@ class ChainProblem:
     message: str
 
 
-def check_chain(conn: Connection) -> tuple[int, list[ChainProblem]]:
-    """Recompute every entry hash and link; returns (events checked, problems)."""
+def check_chain(conn: Connection, observe: Callable[[Event], None] | None = None,
+                ) -> tuple[int, list[ChainProblem]]:
+    """Recompute every entry hash and link; returns (events checked, problems).
+
+    ``observe`` sees every event on the way, so a caller that needs to look at the whole
+    log (which captures it names) does so in the same pass."""
     problems: list[ChainProblem] = []
     prev = ZERO_HASH
     expected_seq = 0
     count = 0
     for ev in iter_events(conn):
         count += 1
+        if observe is not None:
+            observe(ev)
         if ev.seq != expected_seq:
             problems.append(ChainProblem(ev.seq, f"event seq {ev.seq}: expected seq "
                                                  f"{expected_seq} (a gap or reordering)"))

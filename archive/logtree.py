@@ -3,12 +3,23 @@
 The tree's leaves are the events in ``seq`` order (leaf hash stored per event). A
 checkpoint is taken under the log-head lock, so its size and root describe one
 consistent prefix of the log even while other runs append.
+
+Each signed note is also kept as a file (:mod:`archive.notes`) in every directory of
+``note_dirs``. Crash ordering: the database row commits first, then the note files are
+written and fsynced. A crash in between leaves a recorded checkpoint without its file,
+which is harmless (the row is signed and checked) and never reported: a row newer than
+every note filed in a directory is *pending*, and the next checkpoint or
+``archive reconcile`` writes it. The other way round is never a crash's doing, so it is
+always reported: a note file the database does not hold (a checkpoint deleted or
+rewritten there), a file whose content is not the note its name commits to, and a row
+missing its file while a later row has one (the file was removed).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +29,7 @@ from sqlalchemy import Connection, Engine, insert, select
 
 from archive import checkpoint as cp
 from archive import keys as keymod
+from archive import notes
 from archive.custody import iter_events, leaf_hash_hex
 from archive.db import inserted_id, read, run_write
 from archive.errors import ConfigError, IntegrityError, NotFoundError
@@ -101,8 +113,10 @@ def _row(r: Any) -> StoredCheckpoint:
                             r.created_at)
 
 
-def make_checkpoint(engine: Engine, ident: LogIdentity) -> StoredCheckpoint:
-    """Sign the current log head and store the note."""
+def make_checkpoint(engine: Engine, ident: LogIdentity, note_dirs: Sequence[Path] = (),
+                    ) -> StoredCheckpoint:
+    """Sign the current log head, store the note, then file it in ``note_dirs`` (with
+    any earlier note still pending there)."""
     if ident.private_key is None:
         raise ConfigError("signing a checkpoint needs the private key")
     key = ident.private_key
@@ -119,7 +133,37 @@ def make_checkpoint(engine: Engine, ident: LogIdentity) -> StoredCheckpoint:
             created_at=now)))
         return StoredCheckpoint(pk, size, PREFIX + root.hex(), ident.origin, note, now)
 
-    return run_write(engine, work)
+    made = run_write(engine, work)
+    write_pending_notes(engine, ident, note_dirs)
+    return made
+
+
+def _pending(rows: Sequence[StoredCheckpoint], filed: set[str]) -> list[StoredCheckpoint]:
+    """Rows newer than every row whose note is filed: those a crash (or a concurrent
+    writer) may not have filed yet."""
+    newest = max((c.id for c in rows if notes.note_filename(c.size, c.note) in filed),
+                 default=0)
+    return [c for c in rows if c.id > newest and notes.note_filename(c.size, c.note)
+            not in filed]
+
+
+def write_pending_notes(engine: Engine, ident: LogIdentity, note_dirs: Sequence[Path],
+                        ) -> list[Path]:
+    """File the notes of pending checkpoints (see the module docstring) that verify
+    under the archive's key, oldest first; returns the files written."""
+    if not note_dirs:
+        return []
+    with read(engine) as conn:
+        rows = [_row(r) for r in conn.execute(select(checkpoints).order_by(checkpoints.c.id))]
+    written = []
+    for directory in note_dirs:
+        for c in _pending(rows, set(notes.read_notes(directory))):
+            try:
+                cp.parse_and_verify(c.note, ident.public_key, ident.origin)
+            except IntegrityError:
+                continue  # never publish a note that does not verify; verify reports it
+            written.append(notes.write_note(directory, c.size, c.note))
+    return written
 
 
 def latest_checkpoint(engine: Engine) -> StoredCheckpoint | None:
@@ -165,9 +209,12 @@ def b64(proof: list[bytes]) -> list[str]:
     return [base64.b64encode(h).decode() for h in proof]
 
 
-def check_checkpoints(engine: Engine, ident: LogIdentity) -> list[str]:
+def check_checkpoints(engine: Engine, ident: LogIdentity, note_dirs: Sequence[Path] = (),
+                      ) -> list[str]:
     """Every stored checkpoint: signature valid, root equal to the recomputed tree root,
-    and each consistent with the next. Returns one message per problem."""
+    and each consistent with the next; then the note files of ``note_dirs`` against the
+    database and the log, both ways (see the module docstring). Returns one message per
+    problem."""
     problems: list[str] = []
     with read(engine) as conn:
         rows = [_row(r) for r in conn.execute(select(checkpoints).order_by(checkpoints.c.id))]
@@ -199,9 +246,46 @@ def check_checkpoints(engine: Engine, ident: LogIdentity) -> list[str]:
                                       bytes.fromhex(prev.root_hash[7:]), parsed.root, proof):
                 problems.append(f"checkpoints {prev.id} and {c.id} are not consistent")
         prev = c
+    for directory in note_dirs:
+        problems += _check_notes(directory, rows, tree, ident)
+    return problems
+
+
+def _check_notes(directory: Path, rows: Sequence[StoredCheckpoint], tree: MerkleTree,
+                 ident: LogIdentity) -> list[str]:
+    problems: list[str] = []
+    files = notes.read_notes(directory)
+    by_name = {notes.note_filename(c.size, c.note): c for c in rows}
+    for name, text in files.items():
+        where = f"checkpoint note {directory / name}"
+        if not notes.matches_name(name, text):
+            problems.append(f"{where}: its content is not the note its name commits to; "
+                            "the file was changed")
+            continue
+        try:
+            parsed = cp.parse_and_verify(text, ident.public_key, ident.origin)
+        except IntegrityError as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        if name not in by_name:
+            problems.append(f"{where} (size {parsed.size}) has no checkpoint in the database: "
+                            "a checkpoint was deleted or rewritten there")
+        if parsed.size > tree.size:
+            problems.append(f"{where} covers {parsed.size} events but the log has only "
+                            f"{tree.size}: events were removed")
+        elif tree.root(parsed.size) != parsed.root:
+            problems.append(f"{where} (size {parsed.size}): the log's events no longer hash "
+                            "to its signed root; the log was rewritten")
+    pending = {c.id for c in _pending(rows, set(files))}
+    for c in rows:
+        name = notes.note_filename(c.size, c.note)
+        if name not in files and c.id not in pending:
+            problems.append(f"checkpoint {c.id} (size {c.size}) has no note file {name} in "
+                            f"{directory}, though later checkpoints do: the file was removed")
     return problems
 
 
 __all__ = ["LogIdentity", "StoredCheckpoint", "b64", "check_checkpoints", "consistency",
            "ensure_identity", "get_checkpoint", "inclusion", "init_identity",
-           "latest_checkpoint", "load_identity", "make_checkpoint", "verify_inclusion"]
+           "latest_checkpoint", "load_identity", "make_checkpoint", "verify_inclusion",
+           "write_pending_notes"]

@@ -44,11 +44,13 @@ class ReconcileReport:
     in_flight: list[str] = field(default_factory=list)  # locked by a live writer: left alone
     swept: int = 0  # temporary files of killed captures removed (never custody data)
     swept_bytes: int = 0
+    notes_filed: list[str] = field(default_factory=list)  # checkpoint notes written out
 
     @property
     def changed(self) -> bool:
-        """Custody changed (files adopted or quarantined); sweeping is not a change."""
-        return bool(self.adopted or self.quarantined)
+        """Custody changed (files adopted or quarantined, checkpoint notes filed);
+        sweeping is not a change."""
+        return bool(self.adopted or self.quarantined or self.notes_filed)
 
     def sweep_line(self) -> str | None:
         """What the sweep did, for a person (None when there was nothing to sweep)."""
@@ -59,7 +61,7 @@ class ReconcileReport:
 
     def to_json(self) -> dict[str, Any]:
         return {"adopted": self.adopted, "quarantined": self.quarantined,
-                "in_flight": self.in_flight,
+                "in_flight": self.in_flight, "notes_filed": self.notes_filed,
                 "swept": {"files": self.swept, "bytes": self.swept_bytes}}
 
 
@@ -205,7 +207,8 @@ def _adopt_metadata(recorder: Recorder, path: Path, stored: StoredFile,
                 record=canonical_json(doc).decode(),
                 record_sha256=hex_part(rec.block_sha256 or ""),
                 warc_file_id=file_pk, warc_record_id=rec.record_id,
-                created_at=iso_utc(utc_now())))
+                # when the version was made (its record's date), as `verify --deep` checks
+                created_at=rec.date or iso_utc(utc_now())))
             events.append(NewEvent(METADATA_EXTRACTION,
                                    [body["capture_id"], rec.block_sha256 or ""],
                                    "success", {"extractor": doc["extractor"],

@@ -439,8 +439,9 @@ def _extract_all(arc: Archive, capture_ids: list[str], agent: Agent, processes: 
 def custody_checkpoint(context: AssetExecutionContext, archive: ArchiveResource,
                        ) -> MaterializeResult:
     """A signed checkpoint (Ed25519, C2SP tlog-checkpoint) of the custody log's Merkle
-    tree, stored in the custody database: what every later consistency check compares
-    the log with."""
+    tree, stored in the custody database and filed as a note under
+    ``$ARCHIVE_HOME/checkpoints`` (and ``ARCHIVE_CHECKPOINT_MIRROR``): what every later
+    consistency check compares the log with."""
     with archive.open() as arc:
         cp = arc.checkpoint(agent=arc.agent(run_id=context.run.run_id))
     return MaterializeResult(

@@ -300,18 +300,56 @@ def test_cli_bundle_and_verify_bundle(arc: Archive, tmp_path: Path, capsys: Any,
     assert out.read_bytes() == first == arc.bundle(res.capture_id)
     assert info["sha256"] == _h(first) and info["bytes"] == len(first)
 
-    assert main(["verify-bundle", str(out)]) == 0
+    # no key the user trusts: everything else is checked, and it never exits 0 (issue 12.4)
+    assert main(["verify-bundle", str(out)]) == 8
     text_out = capsys.readouterr().out
-    assert "WARN key:" in text_out and "trusted on first use" in text_out
-    assert text_out.rstrip().endswith("checks passed (1 warning)")
+    assert f"WARN key: {ident.fingerprint} is the bundle's own key" in text_out
+    *checks, last = text_out.rstrip().splitlines()
+    assert last == (
+        f"NOT VERIFIED: all {len(checks)} checks passed, but against the bundle's own key "
+        f"{ident.fingerprint}, not one you trust (pass --key or list it in "
+        "ARCHIVE_TRUSTED_KEYS)")
     for key in (ident.fingerprint, ident.vkey):
         assert main(["verify-bundle", str(out), "--key", key]) == 0
         assert f"OK   key: {ident.origin} {ident.fingerprint} is the key you gave" in \
             capsys.readouterr().out
     assert main(["verify-bundle", str(out), "--key", "sha256:" + "0" * 64]) == 5
     assert "FAIL key:" in capsys.readouterr().out
-    assert main(["verify-bundle", str(out), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["ok"] is True
+    assert main(["verify-bundle", str(out), "--json"]) == 8
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] is True and doc["trusted"] is False and doc["verified"] is False
+    assert doc["key_fingerprint"] == ident.fingerprint
+    assert main(["verify-bundle", str(out), "--json", "--key", ident.vkey]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["trusted"] is True and doc["verified"] is True
+
+
+def test_trusted_keys_file_pins_the_key(bundles: dict[str, Any], tmp_path: Path, capsys: Any,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """ARCHIVE_TRUSTED_KEYS: a file the user controls, one fingerprint or vkey a line."""
+    path = tmp_path / "b.json"
+    path.write_bytes(bundles["document"])
+    doc = json.loads(bundles["document"])
+    keys = tmp_path / "trusted-keys"
+    monkeypatch.setenv("ARCHIVE_TRUSTED_KEYS", str(keys))
+    other = fingerprint(Ed25519PrivateKey.generate().public_key())
+    for lines, code in ((["# archives I trust\n", f"{other}  # another archive\n",
+                          f"\n{bundles['fingerprint']}\n"], 0),
+                        ([doc["key"]["vkey"] + "\n"], 0),
+                        ([other + "\n"], 5)):
+        keys.write_text("".join(lines))
+        assert main(["verify-bundle", str(path)]) == code, lines
+        out = capsys.readouterr().out
+        assert ("OK   key:" in out) == (code == 0) and ("FAIL key:" in out) == (code == 5)
+    keys.write_text("sha256:1234\n")
+    assert main(["verify-bundle", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{keys} line 1" in err and len(err.strip().splitlines()) == 1
+    keys.unlink()
+    assert main(["verify-bundle", str(path)]) == 2
+    assert str(keys) in capsys.readouterr().err
+    # --key wins over the file
+    assert main(["verify-bundle", str(path), "--key", bundles["fingerprint"]]) == 0
 
 
 def test_standard_tools_agree(bundles: dict[str, Any], tmp_path: Path) -> None:
@@ -551,7 +589,7 @@ def test_a_withdrawn_capture_s_bundle_carries_and_reports_its_deletion(
     out = tmp_path / "withdrawn.json"
     out.write_bytes(data)
     capsys.readouterr()
-    assert main(["verify-bundle", str(out)]) == 0
+    assert main(["verify-bundle", str(out), "--key", arc.identity().fingerprint]) == 0
     printed = capsys.readouterr().out
     assert "WARN withdrawn:" in printed and "court order 2026-12-01" in printed
     assert "WITHDRAWN" in printed.rstrip().splitlines()[-1]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text as sql
 
 from archive.checkpoint import (
     MAX_TREE_SIZE,
@@ -331,3 +333,147 @@ def test_signing_rejects_invalid_key_names_and_texts() -> None:
     for text in ("no newline", "blank end\n\n", "\n", "ctrl\x01\n"):
         with pytest.raises(ValueError, match="note text"):
             sign_note(text, KEY, ORIGIN)
+
+
+# ------------------------------------- issue 12.3: signed notes kept outside the database
+
+def _ingest(arc, tmp_path, name: str) -> None:
+    p = tmp_path / name
+    p.write_text(f"document {name}\n")
+    arc.ingest([p])
+
+
+def _notes(directory) -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted(directory.glob("*.note"))}
+
+
+def _checkpoint_problems(arc) -> list[str]:
+    return [p.message for p in arc.verify().problems if p.kind == "checkpoint"]
+
+
+def test_every_signed_checkpoint_is_filed_in_home_and_mirror(db_url: str, tmp_path) -> None:
+    from archive.api import Archive
+    from archive.config import Settings
+
+    mirror = tmp_path / "mirror"
+    settings = Settings.from_env({"ARCHIVE_HOME": str(tmp_path / "home"),
+                                  "ARCHIVE_DATABASE_URL": db_url,
+                                  "ARCHIVE_CHECKPOINT_MIRROR": str(mirror)})
+    assert settings.note_dirs == (tmp_path / "home" / "checkpoints", mirror)
+    with Archive.open(settings) as arc:
+        _check_filing(arc, tmp_path, mirror)
+
+
+def _check_filing(arc, tmp_path, mirror) -> None:
+    arc.init()
+    _ingest(arc, tmp_path, "a.txt")
+    first = arc.checkpoint()
+    _ingest(arc, tmp_path, "b.txt")
+    second = arc.checkpoint()
+    home_dir = arc.settings.home / "checkpoints"
+    for directory in (home_dir, mirror):
+        assert sorted(_notes(directory).values()) == sorted([first["note"], second["note"]])
+        assert all((p.stat().st_mode & 0o777) == 0o444 for p in directory.glob("*.note"))
+    assert arc.verify().ok and arc.check_custody().ok
+    # a note rewritten in the mirror is caught there
+    (mine,) = [p for p in mirror.glob("*.note") if p.read_text() == first["note"]]
+    mine.chmod(0o644)
+    mine.write_text(second["note"])
+    assert any(str(mine) in m and "not the note its name commits to" in m
+               for m in _checkpoint_problems(arc))
+
+
+def test_checkpoints_deleted_from_the_database_are_caught_by_the_files(arc, tmp_path) -> None:
+    """FAULTS 38: DELETE FROM checkpoints (after rewriting the log) leaves the notes."""
+    arc.init()
+    _ingest(arc, tmp_path, "a.txt")
+    arc.checkpoint()
+    _ingest(arc, tmp_path, "b.txt")
+    arc.checkpoint()
+    with arc.engine.begin() as c:
+        c.execute(sql("DELETE FROM checkpoints"))
+    problems = _checkpoint_problems(arc)
+    assert len([m for m in problems if "has no checkpoint in the database" in m]) == 2
+    assert not arc.check_custody().ok
+    # rewrite the log's history (a middle event forged with consistent hashes all the way
+    # to the head) and sign it anew with the archive's own key: only the files still
+    # remember what was signed before
+    _rewrite_event(arc, seq=1)
+    assert not [p for p in arc.verify().problems if p.kind == "chain"]
+    arc.checkpoint()
+    problems = _checkpoint_problems(arc)
+    assert sum("no longer hash to its signed root" in m for m in problems) == 2
+    assert sum("has no checkpoint in the database" in m for m in problems) == 2
+
+
+def _rewrite_event(arc, seq: int) -> None:
+    from archive.custody import entry_hash, iter_events, leaf_hash_hex
+
+    with arc.engine.begin() as c:
+        evs = list(iter_events(c))
+        prev = evs[seq - 1].entry_hash
+        for ev in evs[seq:]:
+            detail = {**ev.detail, "forged": True} if ev.seq == seq else ev.detail
+            new = replace_event(ev, detail=detail, prev_hash=prev)
+            data = new.entry_bytes()
+            c.execute(sql("UPDATE events SET detail = :d, prev_hash = :p, entry_hash = :h, "
+                           "leaf_hash = :l WHERE seq = :s"),
+                      {"d": json.dumps(new.detail), "p": prev, "h": entry_hash(data),
+                       "l": leaf_hash_hex(data), "s": ev.seq})
+            prev = entry_hash(data)
+        c.execute(sql("UPDATE log_head SET head_hash = :h"), {"h": prev})
+
+
+def replace_event(ev, **changes):
+    from dataclasses import replace
+
+    return replace(ev, **changes)
+
+
+def test_a_rewritten_checkpoint_row_is_caught_by_its_file(arc, tmp_path) -> None:
+    arc.init()
+    _ingest(arc, tmp_path, "a.txt")
+    arc.checkpoint()
+    _ingest(arc, tmp_path, "b.txt")
+    second = arc.checkpoint()
+    with arc.engine.begin() as c:  # the second row replaced by a copy of the first
+        c.execute(sql("UPDATE checkpoints SET note = (SELECT note FROM checkpoints WHERE "
+                       "id = :a), size = (SELECT size FROM checkpoints WHERE id = :a), "
+                       "root_hash = (SELECT root_hash FROM checkpoints WHERE id = :a) "
+                       "WHERE id = :b"), {"a": second["id"] - 1, "b": second["id"]})
+    problems = _checkpoint_problems(arc)
+    assert any(f"size {second['size']}) has no checkpoint in the database" in m
+               for m in problems), problems
+
+
+def test_a_crash_between_the_row_and_the_file_is_not_a_problem(arc, tmp_path,
+                                                               capsys, monkeypatch) -> None:
+    """The row commits first; a note not yet filed is pending, filed by the next
+    checkpoint or reconcile. A note removed once a later one is filed is reported."""
+    from archive.cli import main
+
+    arc.init()
+    _ingest(arc, tmp_path, "a.txt")
+    first = arc.checkpoint()
+    notes_dir = arc.settings.home / "checkpoints"
+    (path,) = notes_dir.glob("*.note")
+    path.unlink()  # as if the process died after COMMIT, before writing the file
+    assert arc.verify().ok and arc.check_custody().ok
+    monkeypatch.setenv("ARCHIVE_HOME", str(arc.settings.home))
+    monkeypatch.setenv("ARCHIVE_DATABASE_URL", arc.settings.database_url)
+    monkeypatch.setenv("ARCHIVE_LOG_ORIGIN", arc.origin)
+    assert main(["verify"]) == 0  # reconcile files it first
+    assert f"FILED {path}" in capsys.readouterr().out
+    assert path.read_text() == first["note"]
+    path.chmod(0o644)
+    path.unlink()
+    _ingest(arc, tmp_path, "b.txt")
+    arc.checkpoint()  # files the pending note too
+    assert sorted(_notes(notes_dir)) == sorted([path.name, *(
+        n for n in _notes(notes_dir) if n != path.name)])
+    assert path.exists() and arc.verify().ok
+    path.chmod(0o644)
+    path.unlink()  # now a later note is filed: this one was removed
+    (problem,) = _checkpoint_problems(arc)
+    assert f"checkpoint {first['id']} (size {first['size']}) has no note file" in problem
+    assert "the file was removed" in problem

@@ -145,8 +145,11 @@ def test_scheduled_range_runs_in_one_step(env: dict[str, str], instance: Dagster
 
     checkpoint = asset_meta(instance, custody_checkpoint.key)
     assert checkpoint["size"] > 0 and checkpoint["root_hash"].startswith("sha256:")
-
     home = Path(env["ARCHIVE_HOME"])
+    # the signed note is also filed outside the database (issue 12.3)
+    filed = [p.read_text() for p in (home / "checkpoints").glob("*.note")]
+    assert any(note in str(checkpoint["note"]) for note in filed), (filed, checkpoint["note"])
+
     with (home / "catalog" / "catalog.csv").open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     jsonl = [json.loads(line) for line in
