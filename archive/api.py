@@ -17,15 +17,30 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from archive.importer import ImportResult
-    from archive.reconcile import ReconcileReport
+    from archive.audit.importer import ImportResult
+    from archive.audit.reconcile import ReconcileReport
 
 from sqlalchemy import Engine, func, or_, select
 
-from archive import logtree
-from archive.capture import CaptureFailure, CaptureResult, Recorder, _Prepared, host_of
-from archive.config import Settings
-from archive.custody import (
+from archive.audit.fixity import FixityReport, audit
+from archive.audit.verify import Problem, VerifyReport, verify
+from archive.capture.processes import capture_in_processes
+from archive.capture.record import CaptureFailure, CaptureResult, Recorder, _Prepared, host_of
+from archive.core.config import Settings
+from archive.core.hashing import PREFIX, hex_part
+from archive.core.timeutil import utc_now
+from archive.errors import (
+    AmbiguousHashError,
+    ArchiveError,
+    ConfigError,
+    FetchError,
+    NotFoundError,
+    RefusedURLError,
+)
+from archive.http.fetch import Fetcher, FetchResult
+from archive.http.robots import Robots
+from archive.http.spool import sweep
+from archive.ledger.custody import (
     DELETION,
     Agent,
     Event,
@@ -37,28 +52,13 @@ from archive.custody import (
     withdrawal_of,
     withdrawals,
 )
-from archive.db import in_chunks, open_database, read, run_write
-from archive.errors import (
-    AmbiguousHashError,
-    ArchiveError,
-    ConfigError,
-    FetchError,
-    NotFoundError,
-    RefusedURLError,
-)
-from archive.fetch import Fetcher, FetchResult
-from archive.fixity import FixityReport, audit
-from archive.hashing import PREFIX, hex_part
-from archive.logtree import LogIdentity
-from archive.merkle import verify_consistency
-from archive.parallel import capture_in_processes
-from archive.robots import Robots
-from archive.spool import sweep
-from archive.store import WarcStore
-from archive.tables import captures, event_objects, events, records, warc_files
-from archive.timeutil import utc_now
-from archive.verify import Problem, VerifyReport, verify
-from archive.warc import RecordIdFactory, new_record_id
+from archive.ledger.db import in_chunks, open_database, read, run_write
+from archive.ledger.tables import captures, event_objects, events, records, warc_files
+from archive.proof import logtree
+from archive.proof.logtree import LogIdentity
+from archive.proof.merkle import verify_consistency
+from archive.warc.store import WarcStore
+from archive.warc.writer import RecordIdFactory, new_record_id
 
 Outcome = CaptureResult | CaptureFailure
 _LULL = 0.5  # seconds without a finished fetch after which the pages ready are written
@@ -152,7 +152,7 @@ class Archive:
         host (politeness); finished fetches are written in batches, one WARC file per
         batch, so a batch costs one fsync and one transaction. With ``processes`` > 1
         and enough URLs, that runs in several worker processes (see
-        :mod:`archive.parallel`), ``per_host`` still holding across them. robots.txt is
+        :mod:`archive.capture.processes`), ``per_host`` still holding across them. robots.txt is
         obeyed unless ``ignore_robots`` maps the URL (or ``"*"``) to the operator's
         reason, which is recorded in the capture's provenance. Calls that pass one
         ``session`` share its kept connections and robots.txt answers; without one, a
@@ -487,7 +487,7 @@ class Archive:
         """Extract and store metadata for captures (a new version only when the extractor
         version is new); returns each capture's current record. ``processes`` > 1 spreads
         the extraction of many captures over that many worker processes."""
-        from archive.metadata_store import extract_and_store
+        from archive.metadata.store import extract_and_store
 
         ids = [c["capture_id"] for cid in capture_ids for c in self.resolve(cid)[:1]]
         return extract_and_store(self.recorder, ids, agent or self.agent(), force=force,
@@ -500,7 +500,7 @@ class Archive:
     def metadata(self, hash_or_prefix: str, *, all_versions: bool = False
                  ) -> list[dict[str, Any]]:
         """Stored metadata versions of the matching capture(s), newest last."""
-        from archive.metadata_store import stored_versions
+        from archive.metadata.store import stored_versions
 
         out = []
         for cap in self.resolve(hash_or_prefix):
@@ -513,7 +513,7 @@ class Archive:
         """The newest stored metadata version of each of these exact capture ids, keyed by
         capture id, in the form of :meth:`metadata`'s versions; captures without one are
         left out. A few queries for any number of ids (a pipeline step over a range)."""
-        from archive.metadata_store import latest_versions
+        from archive.metadata.store import latest_versions
 
         return latest_versions(self.recorder, capture_ids)
 
@@ -568,7 +568,7 @@ class Archive:
     def import_warc(self, path: Path, *, accept_partial: bool = False,
                     agent: Agent | None = None) -> ImportResult:
         """Bring a foreign WARC under custody (idempotent by file hash)."""
-        from archive.importer import import_warc
+        from archive.audit.importer import import_warc
 
         return import_warc(self.recorder, path, agent or self.agent(),
                            accept_partial=accept_partial)
@@ -578,7 +578,7 @@ class Archive:
     def reconcile(self, agent: Agent | None = None) -> ReconcileReport:
         """Adopt complete orphaned WARC files, quarantine the rest (never deletes); file
         the notes of signed checkpoints that a crash left recorded but not written out."""
-        from archive.reconcile import reconcile
+        from archive.audit.reconcile import reconcile
 
         report = reconcile(self.recorder, agent or self.agent())
         try:
@@ -625,8 +625,8 @@ class Archive:
     def cite(self, hash_or_prefix: str, fmt: str = "text") -> str:
         """Citations of the matching captures in ``fmt`` (``text``, ``bibtex``,
         ``csl-json``, ``ris``, ``robust-link``); deterministic for a given capture and
-        its latest stored metadata version (see :mod:`archive.citation`)."""
-        from archive.citation import load_citation_data, render
+        its latest stored metadata version (see :mod:`archive.cite`)."""
+        from archive.cite import load_citation_data, render
 
         found = self.resolve(hash_or_prefix)
         with read(self.engine) as conn:
@@ -640,7 +640,7 @@ class Archive:
         """Each capture's citation on its own (what :meth:`cite` gives for its id), for
         many exact capture ids at once, keyed by capture id; ids not stored are left
         out. A few queries per 500 ids (the catalogue cites every capture)."""
-        from archive.citation import load_citation_data_many, render
+        from archive.cite import load_citation_data_many, render
 
         with read(self.engine) as conn:
             items = load_citation_data_many(conn, capture_ids,
@@ -650,9 +650,9 @@ class Archive:
 
     def bundle(self, hash_or_prefix: str, *, checkpoint: str | None = None,
                create_key: bool = True) -> bytes:
-        """The self-contained proof bundle of one capture (see :mod:`archive.bundle`);
+        """The self-contained proof bundle of one capture (see :mod:`archive.proof.bundle`);
         signs a new checkpoint first when the capture's newest event is not in one."""
-        from archive.bundle import make_bundle
+        from archive.proof.bundle import make_bundle
 
         return make_bundle(self, hash_or_prefix, checkpoint=checkpoint, create_key=create_key)
 

@@ -36,9 +36,9 @@ class _Clock:
 
 def run(urls: list[str], home: str, batch: int) -> dict[str, Any]:
     from archive.api import Archive
-    from archive.config import Settings
-    from archive.db import run_write
-    from archive.fetch import Fetcher
+    from archive.core.config import Settings
+    from archive.http.fetch import Fetcher
+    from archive.ledger.db import run_write
 
     settings = Settings.from_env(
         {"ARCHIVE_HOME": home, "ARCHIVE_ALLOW_PRIVATE_NETWORKS": "1", "ARCHIVE_OPERATOR": "bench"}

@@ -36,7 +36,7 @@ def _cpu() -> float:
 
 def ours(args: argparse.Namespace) -> dict[str, Any]:
     from archive.api import Archive
-    from archive.config import Settings
+    from archive.core.config import Settings
 
     urls = Path(args.urls).read_text("utf-8").split()
     settings = Settings.from_env(
@@ -104,8 +104,8 @@ def warcio_capture(args: argparse.Namespace) -> dict[str, Any]:
 
 def verify(args: argparse.Namespace) -> dict[str, Any]:
     from archive.api import Archive
-    from archive.config import Settings
-    from archive.hashing import sha256_file
+    from archive.core.config import Settings
+    from archive.core.hashing import sha256_file
 
     settings = Settings.from_env({"ARCHIVE_HOME": args.home, "ARCHIVE_OPERATOR": "bench"})
     with Archive.open(settings) as arc:

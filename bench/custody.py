@@ -14,7 +14,7 @@ PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def _events(n: int, offset: int) -> list[Any]:
-    from archive.custody import CAPTURE, NewEvent
+    from archive.ledger.custody import CAPTURE, NewEvent
 
     out = []
     for i in range(offset, offset + n):
@@ -37,8 +37,8 @@ def _events(n: int, offset: int) -> list[Any]:
 
 
 def _measure(url: str, single: int, batches: int, batch: int, runs: int) -> dict[str, Any]:
-    from archive.custody import Agent, CustodyLog
-    from archive.db import open_database, run_write
+    from archive.ledger.custody import Agent, CustodyLog
+    from archive.ledger.db import open_database, run_write
 
     engine = open_database(url)
     log = CustodyLog()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from archive.merkle import (
+from archive.proof.merkle import (
     HASH_SIZE,
     Frontier,
     MerkleTree,

@@ -31,9 +31,10 @@ from dagster import (
 )
 
 from archive.api import Archive
-from archive.canonical import canonical_hash
-from archive.capture import CaptureFailure, CaptureResult
-from archive.custody import Agent, Withdrawal
+from archive.capture.record import CaptureFailure, CaptureResult
+from archive.core.canonical import canonical_hash
+from archive.core.hashing import sha256_bytes
+from archive.core.sources import Source
 from archive.errors import (
     ArchiveError,
     MetadataError,
@@ -42,8 +43,7 @@ from archive.errors import (
     RefusedURLError,
     TLSError,
 )
-from archive.hashing import sha256_bytes
-from archive.sources import Source
+from archive.ledger.custody import Agent, Withdrawal
 from pipelines.partitioned import (
     PartitionReport,
     batch_label,
@@ -57,7 +57,7 @@ from pipelines.resources import ArchiveResource, SourcesFileResource
 
 SOURCES_PARTITIONS = "sources"
 source_partitions = DynamicPartitionsDefinition(name=SOURCES_PARTITIONS)
-"""One partition per source, keyed by ``archive.urls.partition_key`` (16 hex of the
+"""One partition per source, keyed by ``archive.core.urls.partition_key`` (16 hex of the
 SHA-256 of the normalised URL): short, stable, and never the URL itself."""
 
 CAPTURE_POOL = "archive_capture"

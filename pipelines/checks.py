@@ -25,9 +25,9 @@ from dagster import (
 )
 
 from archive.api import Archive, CustodyStatus
+from archive.audit.verify import verify
 from archive.errors import MetadataError
 from archive.metadata import validate
-from archive.verify import verify
 from pipelines.assets import (
     OK_STATUSES,
     SOURCES_PARTITIONS,
@@ -123,7 +123,7 @@ def capture_integrity(context: AssetCheckExecutionContext, archive: ArchiveResou
     cids = {k: metadata_of(mats.get(k)).get("capture_id") for k in keys}
     with archive.open() as arc:
         shown = arc.show_many([c for c in cids.values() if c])
-        # Exact ids, so archive.verify directly (Archive.verify resolves each as a prefix).
+        # Exact ids, so archive.audit.verify directly (Archive.verify resolves each as a prefix).
         report = verify(arc.engine, arc.store, capture_ids=list(shown), deep=True)
         custody = custody_status(arc) if CUSTODY_CONSISTENT in wanted else CustodyStatus()
     for key in keys:

@@ -2,7 +2,7 @@
 
 ``resources_from_env`` is the one place the pipeline reads environment variables. The
 library's own variables (``ARCHIVE_HOME``, ``ARCHIVE_DATABASE_URL``, ...) are parsed by
-``archive.config.Settings.from_env``; the pipeline adds a few of its own:
+``archive.core.config.Settings.from_env``; the pipeline adds a few of its own:
 
 | variable | meaning | default |
 |---|---|---|
@@ -27,10 +27,10 @@ from typing import Any
 from dagster import ConfigurableResource, EnvVar
 
 from archive.api import Archive
-from archive.config import Settings
+from archive.core.config import Settings
+from archive.core.packagedata import examples_dir
+from archive.core.sources import Source, load_sources
 from archive.errors import ConfigError
-from archive.packagedata import examples_dir
-from archive.sources import Source, load_sources
 
 
 class WarcStoreResource(ConfigurableResource):

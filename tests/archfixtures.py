@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from archive.api import Archive
-from archive.config import Settings
+from archive.core.config import Settings
 
 
 def make_settings(home: Path, db_url: str | None = None, **fetch: Any) -> Settings:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from servers import TestServer, TLSMaterial, make_tls_material
 
-from archive.netguard import set_resolver
+from archive.http.netguard import set_resolver
 
 # Database fixtures (SQLite and PostgreSQL) and archive fixtures live in their own modules.
 pytest_plugins = ["dbfixtures", "archfixtures"]
@@ -53,7 +53,7 @@ def bad_tls_servers(tls_material: TLSMaterial) -> Iterator[dict[str, TestServer]
 
 # --------------------------------------------------------------------------- name resolution
 # Tests never ask DNS about a name /etc/hosts does not hold: a DNS failure comes from
-# this resolver, injected through archive.netguard.set_resolver.
+# this resolver, injected through archive.http.netguard.set_resolver.
 
 
 @pytest.fixture

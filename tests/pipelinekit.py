@@ -21,7 +21,7 @@ from dagster import (
     materialize,
 )
 
-from archive.packagedata import examples_dir
+from archive.core.packagedata import examples_dir
 from pipelines.assets import (
     SOURCES_PARTITIONS,
     article_metadata,

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from archive.config import FetchPolicy
+from archive.core.config import FetchPolicy
 
 Headers = list[tuple[str, str]]
 Handler = Callable[["Request", "Conn"], None]

@@ -8,9 +8,9 @@ import uuid
 from servers import article_html
 from sqlalchemy import select
 
-from archive.citation import FORMATS
-from archive.hashing import PREFIX
-from archive.tables import captures, metadata_versions
+from archive.cite import FORMATS
+from archive.core.hashing import PREFIX
+from archive.ledger.tables import captures, metadata_versions
 
 
 def _pages(http_server, n: int) -> list[str]:

@@ -27,13 +27,13 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
 from archive.api import Archive
-from archive.bundle import SCHEMA_NAME, encode, verify_bundle
-from archive.canonical import canonical_json
-from archive.checkpoint import vkey as make_vkey
 from archive.cli import main
+from archive.core.canonical import canonical_json
+from archive.core.packagedata import load_schema
 from archive.errors import ConfigError, IntegrityError, NotFoundError
-from archive.keys import fingerprint
-from archive.packagedata import load_schema
+from archive.proof.bundle import SCHEMA_NAME, encode, verify_bundle
+from archive.proof.checkpoint import vkey as make_vkey
+from archive.proof.keys import fingerprint
 
 ARTICLE_URL = "https://news.example/2026/11/20/storm"
 

@@ -6,7 +6,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archive.canonical import canonical_json
+from archive.core.canonical import canonical_json
 
 scalars = st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text()
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=5)

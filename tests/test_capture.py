@@ -18,11 +18,11 @@ from servers import ARTICLE
 from sqlalchemy import text
 from warcio.archiveiterator import ArchiveIterator
 
-from archive.capture import CaptureFailure, CaptureResult
+from archive.capture.record import CaptureFailure, CaptureResult
 from archive.cli import main
-from archive.custody import events_for
+from archive.core.urls import url_key
 from archive.errors import RefusedURLError
-from archive.urls import url_key
+from archive.ledger.custody import events_for
 
 
 def _records(path: str) -> list:

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text as sql
 
-from archive.checkpoint import (
+from archive.errors import ConfigError, IntegrityError
+from archive.proof.checkpoint import (
     MAX_TREE_SIZE,
     Checkpoint,
     key_id,
@@ -23,9 +24,8 @@ from archive.checkpoint import (
     sign_note,
     vkey,
 )
-from archive.errors import ConfigError, IntegrityError
-from archive.keys import public_key_bytes
-from archive.merkle import EMPTY_ROOT, MerkleTree, leaf_hash
+from archive.proof.keys import public_key_bytes
+from archive.proof.merkle import EMPTY_ROOT, MerkleTree, leaf_hash
 
 # The worked example in the documentation of Go's golang.org/x/mod/sumdb/note:
 # a signer key, its verifier key, a text, and the exact signed note Go produces.
@@ -353,7 +353,7 @@ def _checkpoint_problems(arc) -> list[str]:
 
 def test_every_signed_checkpoint_is_filed_in_home_and_mirror(db_url: str, tmp_path) -> None:
     from archive.api import Archive
-    from archive.config import Settings
+    from archive.core.config import Settings
 
     mirror = tmp_path / "mirror"
     settings = Settings.from_env({"ARCHIVE_HOME": str(tmp_path / "home"),
@@ -407,7 +407,7 @@ def test_checkpoints_deleted_from_the_database_are_caught_by_the_files(arc, tmp_
 
 
 def _rewrite_event(arc, seq: int) -> None:
-    from archive.custody import entry_hash, iter_events, leaf_hash_hex
+    from archive.ledger.custody import entry_hash, iter_events, leaf_hash_hex
 
     with arc.engine.begin() as c:
         evs = list(iter_events(c))

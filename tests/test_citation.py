@@ -15,7 +15,7 @@ from jsonschema import Draft202012Validator
 from servers import ARTICLE
 
 from archive.api import Archive
-from archive.citation import (
+from archive.cite import (
     FORMATS,
     CitationData,
     bibtex_escape,
@@ -29,9 +29,9 @@ from archive.citation import (
     render,
 )
 from archive.cli import main
-from archive.config import Settings
+from archive.core.config import Settings
+from archive.core.hashing import hex_part
 from archive.errors import ConfigError
-from archive.hashing import hex_part
 
 CID = "sha256:" + "ab" * 32
 CONTENT = "sha256:" + "cd" * 32

@@ -4,7 +4,7 @@ with the exit code the README promises (2 bad arguments or settings, 3 capture f
 The CLI is driven for real (``archive.cli.main``, or a subprocess where the old
 behaviour was to hang); targets are test servers on 127.0.0.1. DNS failures come from
 an injected resolver (the ``looked_up`` fixture, through
-:func:`archive.netguard.set_resolver`): no name that /etc/hosts does not hold is looked up.
+:func:`archive.http.netguard.set_resolver`): no name that /etc/hosts does not hold is looked up.
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ import multiprocessing as mp
 
 import pytest
 
-from archive.custody import CAPTURE, Agent, CustodyLog, NewEvent, check_chain, iter_events
-from archive.db import open_database, run_write
-from archive.hashing import sha256_bytes
-from archive.merkle import MerkleTree
+from archive.core.hashing import sha256_bytes
+from archive.ledger.custody import CAPTURE, Agent, CustodyLog, NewEvent, check_chain, iter_events
+from archive.ledger.db import open_database, run_write
+from archive.proof.merkle import MerkleTree
 
 PROCS, APPENDS = 8, 200
 
@@ -29,8 +29,7 @@ def _worker(args: tuple[str, int]) -> int:
 
 @pytest.mark.slow
 def test_parallel_appends_keep_one_contiguous_chain(db_url: str, tmp_path) -> None:
-    from archive import logtree
-
+    from archive.proof import logtree
     engine = open_database(db_url)  # migrate once up front
     ctx = mp.get_context("spawn")
     with ctx.Pool(PROCS) as pool:

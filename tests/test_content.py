@@ -1,4 +1,4 @@
-"""archive.content: content-coding with caps, type sniffing, charsets (FAULTS 9-14)."""
+"""archive.core.content: content-coding with caps, type sniffing, charsets (FAULTS 9-14)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from servers import (
     minimal_png,
 )
 
-from archive.content import (
+from archive.core.content import (
     Decoded,
     decode_body,
     guess_charset,

@@ -15,8 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, delete, insert, text, update
 
-from archive.canonical import canonical_json
-from archive.custody import (
+from archive.core.canonical import canonical_json
+from archive.core.hashing import hex_part, sha256_bytes
+from archive.ledger.custody import (
     CAPTURE,
     FIXITY_CHECK,
     Agent,
@@ -29,9 +30,8 @@ from archive.custody import (
     iter_events,
     leaf_hash_hex,
 )
-from archive.db import open_database, run_write
-from archive.hashing import hex_part, sha256_bytes
-from archive.tables import event_objects, events, log_head
+from archive.ledger.db import open_database, run_write
+from archive.ledger.tables import event_objects, events, log_head
 
 OBJ = sha256_bytes(b"object")
 

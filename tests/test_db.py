@@ -8,14 +8,14 @@ import sys
 
 from sqlalchemy import inspect
 
-from archive.db import (
+from archive.ledger.db import (
     SCHEMA_HEAD,
     current_revision,
     head_revision,
     make_engine,
     open_database,
 )
-from archive.tables import metadata
+from archive.ledger.tables import metadata
 
 
 def test_migrations_create_the_tables_the_code_uses(db_url: str) -> None:
@@ -61,7 +61,7 @@ def test_the_schema_head_the_code_knows_is_alembics_head() -> None:
 
 def test_opening_a_current_database_does_not_import_alembic(sqlite_url: str) -> None:
     open_database(sqlite_url).dispose()  # migrated here, in this process
-    probe = ("import sys; from archive.api import Archive; from archive.db import "
+    probe = ("import sys; from archive.api import Archive; from archive.ledger.db import "
              f"open_database; open_database({sqlite_url!r}).dispose(); "
              "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,

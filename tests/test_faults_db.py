@@ -8,9 +8,9 @@ import pytest
 from servers import article_html
 from sqlalchemy import create_engine, event, text
 
-from archive.capture import CaptureResult
-from archive.db import DatabaseError
+from archive.capture.record import CaptureResult
 from archive.errors import NotFoundError
+from archive.ledger.db import DatabaseError
 
 NASTY = "x' OR '1'='1'; DROP TABLE captures; -- %_\\"
 

@@ -1,4 +1,4 @@
-"""archive.fetch against real local servers (FAULTS 1-9, 12-14, 28-30; no mocks)."""
+"""archive.http.fetch against real local servers (FAULTS 1-9, 12-14, 28-30; no mocks)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ from servers import (
 )
 from warcio.bufferedreaders import ChunkedDataReader
 
-from archive.content import decode_body, sniff_type
+from archive.core.content import decode_body, sniff_type
+from archive.core.hashing import sha256_bytes
 from archive.errors import (
     DNSError,
     FetchError,
@@ -35,8 +36,7 @@ from archive.errors import (
     RefusedURLError,
     TLSError,
 )
-from archive.fetch import Exchange, Fetcher, FetchResult
-from archive.hashing import sha256_bytes
+from archive.http.fetch import Exchange, Fetcher, FetchResult
 from archive.metadata import extract
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from archive.custody import events_for
+from archive.ledger.custody import events_for
 
 
 def _ingest(arc, tmp_path: Path, name: str) -> object:

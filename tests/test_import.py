@@ -10,8 +10,8 @@ import pytest
 from helpers import SHARED, each, missing_path, require
 from sqlalchemy import text
 
-from archive.custody import events_for
 from archive.errors import WarcFormatError
+from archive.ledger.custody import events_for
 
 CORPUS = SHARED / "corpus" / "warc"
 TRUTH = CORPUS / "truth.jsonl"

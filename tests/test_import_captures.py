@@ -23,9 +23,9 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from archive.api import Archive
-from archive.bundle import verify_bundle
 from archive.cli import main
-from archive.tables import captures, events
+from archive.ledger.tables import captures, events
+from archive.proof.bundle import verify_bundle
 from pipelines.assets import catalog
 from pipelines.resources import resources_from_env
 

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed448 import Ed448PrivateKey
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from archive.errors import ConfigError
-from archive.keys import (
+from archive.proof.keys import (
     KeyPair,
     fingerprint,
     generate_key,
@@ -221,7 +221,7 @@ def test_cli_init_after_the_demo_made_the_key_reports_it_and_succeeds(
 
     from archive.api import Archive
     from archive.cli import main
-    from archive.config import Settings
+    from archive.core.config import Settings
 
     monkeypatch.setenv("ARCHIVE_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("ARCHIVE_DATABASE_URL", raising=False)

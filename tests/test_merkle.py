@@ -3,7 +3,7 @@
 The reference functions below are the RFC's recursive definitions (§2.1.1 MTH,
 §2.1.3.1 PATH, §2.1.4.1 PROOF/SUBPROOF) transcribed as plainly as possible over leaf
 *data*, with hashlib only: slow, obviously right, and sharing no code with
-archive.merkle.
+archive.proof.merkle.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from archive import merkle
 from archive.errors import IntegrityError
-from archive.merkle import (
+from archive.proof import merkle
+from archive.proof.merkle import (
     EMPTY_ROOT,
     Frontier,
     MerkleTree,

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from archive.citation import CitationData, render
+from archive.cite import CitationData, render
 from archive.metadata import extract, validate
 from archive.metadata.schema import errors
 

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from warcio.archiveiterator import ArchiveIterator
 
 from archive import metadata as md
-from archive.metadata_store import extract_and_store
+from archive.metadata.store import extract_and_store
 
 
 def test_extraction_is_stored_three_ways_and_not_repeated(arc, http_server) -> None:

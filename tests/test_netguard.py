@@ -1,4 +1,4 @@
-"""archive.netguard: URL text checks, address policy, resolve-then-check (FAULTS 28, 29)."""
+"""archive.http.netguard: URL text checks, address policy, resolve-then-check (FAULTS 28, 29)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from archive.errors import DNSError, RefusedURLError
-from archive.netguard import address_problem, check_address, check_url, resolve_and_check
+from archive.http.netguard import address_problem, check_address, check_url, resolve_and_check
 
 # --------------------------------------------------------------------------- check_url
 

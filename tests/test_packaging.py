@@ -1,5 +1,5 @@
 """The built wheel works outside the checkout: schemas and the example site ship inside
-the package (archive/packagedata.py) and nothing reads a path into a checkout."""
+the package (archive/core/packagedata.py) and nothing reads a path into a checkout."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from servers import ARTICLE
 
-from archive import packagedata
+from archive.core import packagedata
 
 ROOT = Path(__file__).resolve().parent.parent
 # what a source distribution would hold: the checkout without its caches and data
@@ -94,7 +94,7 @@ def test_the_wheel_installed_in_a_fresh_venv_extracts_captures_and_verifies(
     work.mkdir()
     env.update(ARCHIVE_HOME=str(work / "home"), PATH=f"{venv / 'bin'}{os.pathsep}{env['PATH']}")
     where = json.loads(_run([str(py), "-c", (
-        "import json, archive, archive.packagedata as p; print(json.dumps("
+        "import json, archive, archive.core.packagedata as p; print(json.dumps("
         "[archive.__file__, str(p.examples_dir())]))")], cwd=work, env=env).stdout)
     assert all(Path(w).resolve().is_relative_to(venv.resolve()) for w in where), where
 

@@ -18,9 +18,9 @@ import pytest
 from servers import Conn, Request, TestServer, article_html
 
 from archive.api import Archive
-from archive.capture import CaptureFailure, CaptureResult
+from archive.capture.processes import Chunk, Scheduler, WorkerLost, per_worker_limit, plan_chunks
+from archive.capture.record import CaptureFailure, CaptureResult
 from archive.errors import StorageError
-from archive.parallel import Chunk, Scheduler, WorkerLost, per_worker_limit, plan_chunks
 
 # --------------------------------------------------------------------------- the plan
 
@@ -193,7 +193,7 @@ import multiprocessing, os, sys, threading
 from pathlib import Path
 from servers import TestServer, article_html
 from archive.api import Archive
-from archive.config import Settings
+from archive.core.config import Settings
 
 def page(request, conn):
     conn.respond(200, article_html(title=request.path).encode())

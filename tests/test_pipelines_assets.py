@@ -36,11 +36,11 @@ from servers import TestServer
 from sqlalchemy import text
 
 from archive.api import Archive
-from archive.config import Settings
-from archive.custody import check_chain
-from archive.db import read
-from archive.demo import serve_site
-from archive.urls import partition_key
+from archive.cli.demo import serve_site
+from archive.core.config import Settings
+from archive.core.urls import partition_key
+from archive.ledger.custody import check_chain
+from archive.ledger.db import read
 from pipelines.assets import article_metadata, capture, catalog, custody_checkpoint
 from pipelines.checks import (
     ALL_CHECKS,
@@ -290,7 +290,7 @@ def test_a_run_starts_by_adopting_what_a_crash_left(env: dict[str, str],
                                                     site: str) -> None:
     """Issue 3: the reconciler runs at the start of every pipeline run."""
     from archive.api import Archive
-    from archive.config import Settings
+    from archive.core.config import Settings
 
     register_sources(env, instance)
     key = partition_key(site + ARTICLE)

@@ -18,7 +18,7 @@ from dagster import (
 )
 from pipelinekit import write_sources
 
-from archive.urls import partition_key
+from archive.core.urls import partition_key
 from pipelines.assets import SOURCES_PARTITIONS
 from pipelines.automation import (
     MAX_NEW_SOURCES_PER_TICK,

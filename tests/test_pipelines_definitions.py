@@ -13,8 +13,8 @@ import pytest
 from dagster import AssetKey, DagsterInstance, Definitions, materialize
 from dagster._core.instance.ref import InstanceRef
 
+from archive.core.packagedata import examples_dir
 from archive.errors import ConfigError
-from archive.packagedata import examples_dir
 from pipelines.assets import custody_checkpoint
 from pipelines.resources import ArchiveResource, resources_from_env
 from pipelines.storage import PooledSqliteEventLogStorage

@@ -20,10 +20,10 @@ from pipelinekit import (
 )
 
 from archive.api import Archive
-from archive.config import Settings
-from archive.custody import check_chain
-from archive.db import read
-from archive.demo import serve_site
+from archive.cli.demo import serve_site
+from archive.core.config import Settings
+from archive.ledger.custody import check_chain
+from archive.ledger.db import read
 from pipelines.partitioned import range_tags
 
 pytestmark = pytest.mark.slow

@@ -25,11 +25,11 @@ from pipelinekit import (
 from sqlalchemy import create_engine, text
 
 from archive.api import Archive
-from archive.config import Settings
-from archive.custody import check_chain
-from archive.db import read
-from archive.demo import serve_site
-from archive.urls import partition_key
+from archive.cli.demo import serve_site
+from archive.core.config import Settings
+from archive.core.urls import partition_key
+from archive.ledger.custody import check_chain
+from archive.ledger.db import read
 from pipelines.assets import article_metadata, capture
 from pipelines.checks import ALL_CHECKS
 from pipelines.resources import resources_from_env

@@ -27,7 +27,7 @@ from pipelinekit import (
     run_archive_job,
 )
 
-from archive.demo import serve_site
+from archive.cli.demo import serve_site
 from pipelines.assets import article_metadata, capture
 from pipelines.checks import (
     CAPTURE_COMPLETE,

@@ -20,12 +20,12 @@ import pytest
 from servers import wait_until
 from sqlalchemy import select, text
 
-from archive.custody import check_chain, events_for
-from archive.hashing import sha256_file
-from archive.manifest import build_manifest, capture_id
-from archive.spool import Spool
-from archive.tables import warc_files
-from archive.timeutil import iso_utc
+from archive.capture.manifest import build_manifest, capture_id
+from archive.core.hashing import sha256_file
+from archive.core.timeutil import iso_utc
+from archive.http.spool import Spool
+from archive.ledger.custody import check_chain, events_for
+from archive.ledger.tables import warc_files
 
 
 def _doc(arc, tmp_path: Path, name: str, body: bytes):
@@ -144,7 +144,7 @@ CHILD = textwrap.dedent("""
     from dataclasses import replace
     from pathlib import Path
     from archive.api import Archive
-    from archive.config import Settings
+    from archive.core.config import Settings
     s = Settings.from_env({"ARCHIVE_HOME": sys.argv[1], "ARCHIVE_DATABASE_URL": sys.argv[2]})
     arc = Archive.open(s)
     i = 0

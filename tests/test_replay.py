@@ -27,8 +27,8 @@ from servers import ARTICLE, TestServer, minimal_png
 from warcio.archiveiterator import ArchiveIterator
 
 from archive.api import Archive
-from archive.capture import CaptureResult
-from archive.warc import PROVENANCE, about_uri
+from archive.capture.record import CaptureResult
+from archive.warc.writer import PROVENANCE, about_uri
 
 ROOT = Path(__file__).resolve().parents[1]
 PYWB_BIN = Path(os.environ.get("ARCHIVE_PYWB_BIN") or ROOT / ".venv-pywb" / "bin")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from jsonschema import Draft202012Validator
 
-from archive.packagedata import load_schema, schema_names
+from archive.core.packagedata import load_schema, schema_names
 
 
 def _validator(name: str) -> Draft202012Validator:

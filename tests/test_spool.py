@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from archive.spool import Spool
+from archive.http.spool import Spool
 
 
 def test_in_memory_bytes_read_back_whole_each_time_and_writing_ends_at_close() -> None:

@@ -13,7 +13,7 @@ from helpers import require
 from sqlalchemy import text
 
 from archive.errors import StorageError
-from archive.store import OPEN_SUFFIX, WarcStore
+from archive.warc.store import OPEN_SUFFIX, WarcStore
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from archive.warc import Block, WarcWriter, digests
+from archive.warc.writer import Block, WarcWriter, digests
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 

@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 from warcio.archiveiterator import ArchiveIterator
 
 from archive.errors import ConfigError, WarcFormatError
-from archive.warc import Block, WarcWriter, warc_fields
-from archive.warcscan import ScanReport, scan_stream, scan_warc
+from archive.warc.scan import ScanReport, scan_stream, scan_warc
+from archive.warc.writer import Block, WarcWriter, warc_fields
 
 CORPUS = SHARED / "corpus" / "warc"
 TRUTH = CORPUS / "truth.jsonl"

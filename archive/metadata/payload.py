@@ -15,7 +15,7 @@ import codecs
 import re
 from dataclasses import dataclass
 
-from archive.content import guess_charset
+from archive.core.content import guess_charset
 
 from .model import ContentKind, Decoding
 

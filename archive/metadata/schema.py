@@ -13,7 +13,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from .. import packagedata
+from archive.core import packagedata
+
 from ..errors import MetadataError
 
 SCHEMA_NAME = "article-metadata.schema.json"

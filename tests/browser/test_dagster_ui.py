@@ -27,8 +27,8 @@ from pipelinekit import (
     run_archive_job,
 )
 
-from archive.demo import serve_site
-from archive.urls import partition_key
+from archive.cli.demo import serve_site
+from archive.core.urls import partition_key
 from pipelines.assets import capture
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,0 +1,251 @@
+"""Find WARC files a crash left without database rows; adopt or quarantine them.
+
+A capture writes its file durably before its rows (see ``archive.capture.record``), so a
+crash can leave (a) a ``.open`` file, complete or not, or (b) a finished file with
+no rows. A complete file whose every record is digest-valid is adopted: its rows
+are rebuilt from its own metadata records (which carry the capture's facts), so
+the capture id is the one the interrupted run would have recorded, and the event
+says it was recovered. Anything else moves to the quarantine folder, named by its
+hash, with a quarantine event. Nothing is ever deleted, except the temporary spool
+files of captures killed mid-fetch (never custody data; see :func:`archive.http.spool.sweep`).
+Running it twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from archive.capture.record import Recorder, _Prepared
+from archive.core.canonical import canonical_json
+from archive.core.hashing import hex_part, sha256_file
+from archive.core.timeutil import iso_utc, parse_iso, utc_now
+from archive.http.spool import sweep
+from archive.ledger.custody import METADATA_EXTRACTION, QUARANTINE, Agent, NewEvent
+from archive.ledger.db import DatabaseError, inserted_id, read, run_write
+from archive.ledger.tables import captures, metadata_versions, warc_files
+from archive.metadata.store import RECORD_TYPE
+from archive.warc.scan import ScannedRecord, scan_warc
+from archive.warc.store import OPEN_SUFFIX, StoredFile
+from archive.warc.writer import WrittenRecord
+
+
+@dataclass
+class ReconcileReport:
+    adopted: list[dict[str, Any]] = field(default_factory=list)
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
+    in_flight: list[str] = field(default_factory=list)  # locked by a live writer: left alone
+    swept: int = 0  # temporary files of killed captures removed (never custody data)
+    swept_bytes: int = 0
+    notes_filed: list[str] = field(default_factory=list)  # checkpoint notes written out
+
+    @property
+    def changed(self) -> bool:
+        """Custody changed (files adopted or quarantined, checkpoint notes filed);
+        sweeping is not a change."""
+        return bool(self.adopted or self.quarantined or self.notes_filed)
+
+    def sweep_line(self) -> str | None:
+        """What the sweep did, for a person (None when there was nothing to sweep)."""
+        if not self.swept:
+            return None
+        return (f"swept {self.swept} temporary files ({self.swept_bytes} bytes) left by "
+                "killed captures")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"adopted": self.adopted, "quarantined": self.quarantined,
+                "in_flight": self.in_flight, "notes_filed": self.notes_filed,
+                "swept": {"files": self.swept, "bytes": self.swept_bytes}}
+
+
+def reconcile(recorder: Recorder, agent: Agent) -> ReconcileReport:
+    store = recorder.store
+    report = ReconcileReport()
+    report.swept, report.swept_bytes = sweep(recorder.settings.tmp_dir)
+    with read(recorder.engine) as conn:
+        known = {r.relpath for r in conn.execute(select(warc_files.c.relpath))}
+    for path in list(store.iter_files()):
+        rel = store.relpath(path)
+        if rel in known:
+            continue
+        lock = store.try_lock(path)
+        if lock is None:
+            report.in_flight.append(rel)  # a live writer holds it until its commit
+            continue
+        try:
+            _reconcile_one(recorder, path, rel, agent, report)
+        finally:
+            os.close(lock)
+    return report
+
+
+def _reconcile_one(recorder: Recorder, path: Path, rel: str, agent: Agent,
+                   report: ReconcileReport) -> None:
+    store = recorder.store
+    final_rel = rel.removesuffix(OPEN_SUFFIX)
+    if _recorded(recorder, final_rel):  # a writer may have committed while we waited
+        return
+    reason = _adoptable(path)
+    if reason is None:
+        final = path
+        if path.name.endswith(OPEN_SUFFIX):
+            final = path.with_name(path.name[: -len(OPEN_SUFFIX)])
+            path.rename(final)
+            store.fsync_dir(final.parent)
+        try:
+            captures = _adopt(recorder, final, rel, agent)
+        except DatabaseError:
+            # A killed writer's COMMIT can still be reaching the database after its lock
+            # is gone: its row appears under ours. Then the file is no orphan.
+            if _recorded(recorder, final_rel):
+                return
+            raise
+        report.adopted.append({"path": store.relpath(final), "from": rel,
+                               "captures": captures})
+    else:
+        report.quarantined.append(_quarantine(recorder, path, rel, reason, agent))
+
+
+def _recorded(recorder: Recorder, relpath: str) -> bool:
+    with read(recorder.engine) as conn:
+        return conn.execute(select(warc_files.c.id).where(
+            warc_files.c.relpath == relpath)).first() is not None
+
+
+def _adoptable(path: Path) -> str | None:
+    """None if the file is complete and every record is digest-valid; else why not."""
+    if path.stat().st_size == 0:
+        return "the file is empty"
+    scan = scan_warc(path)
+    if scan.verdict != "valid":
+        first = scan.problems[0].message if scan.problems else scan.verdict
+        return f"not a complete, valid WARC ({first})"
+    bad = [r for r in scan.records if r.digest_status == "fail"]
+    if bad:
+        return f"record {bad[0].record_id} at offset {bad[0].offset} fails its digest"
+    if not scan.records or scan.records[-1].type != "metadata":
+        return "the file does not end with a capture's metadata record (interrupted write)"
+    return None
+
+
+def _member(path: Path, rec: ScannedRecord) -> bytes:
+    with path.open("rb") as f:
+        f.seek(rec.offset)
+        raw = zlib.decompress(f.read(rec.length), 31)
+    head_end = raw.index(b"\r\n\r\n") + 4
+    return raw[head_end: head_end + (rec.content_length or 0)]
+
+
+def _written(rec: ScannedRecord) -> WrittenRecord:
+    # _adoptable() accepted only valid scans, where every one of these is present
+    if rec.record_id is None or rec.type is None or rec.block_sha256 is None or \
+            rec.content_length is None:
+        raise ValueError(f"record at offset {rec.offset} lacks an id, type, length or digest")
+    return WrittenRecord(
+        record_id=rec.record_id, type=rec.type, target_uri=rec.target_uri, date=rec.date or "",
+        offset=rec.offset, length=rec.length, content_length=rec.content_length,
+        block_digest=rec.block_sha256, payload_digest=rec.payload_digest_declared)
+
+
+def _adopt(recorder: Recorder, path: Path, old_rel: str, agent: Agent) -> list[str]:
+    scan = scan_warc(path)
+    rel = recorder.store.relpath(path)
+    stored = StoredFile(relpath=rel, name=path.name, sha256=scan.sha256, size=scan.size)
+    info: WrittenRecord | None = None
+    group: list[WrittenRecord] = []
+    batch: list[_Prepared] = []
+    written: list[list[WrittenRecord]] = []
+    for rec in scan.records:
+        w = _written(rec)
+        if rec.type == "warcinfo":
+            info = w
+            continue
+        group.append(w)
+        if rec.type != "metadata":
+            continue
+        prov = json.loads(_member(path, rec))
+        if prov.get("type") == RECORD_TYPE:  # a file of metadata versions, not captures
+            return _adopt_metadata(recorder, path, stored, list(scan.records), old_rel, agent)
+        facts = prov.get("capture")
+        if not isinstance(facts, dict):
+            raise ValueError(f"{rel}: metadata record {rec.record_id} has no capture facts")
+        batch.append(_prepared_from(facts, prov, old_rel))
+        written.append(([info] if info else []) + group)
+        group = []
+    moment = datetime.fromtimestamp(path.stat().st_mtime).astimezone()
+    results = run_write(recorder.engine, lambda conn: recorder._commit(
+        conn, stored, moment, batch, written, agent))
+    return [r.capture_id for r in results]
+
+
+def _adopt_metadata(recorder: Recorder, path: Path, stored: StoredFile,
+                    recs: list[ScannedRecord], old_rel: str, agent: Agent) -> list[str]:
+    """Rebuild metadata_versions rows (and their events) from a metadata-only file."""
+    docs = [(r, json.loads(_member(path, r))) for r in recs if r.type == "metadata"]
+
+    def work(conn: Connection) -> list[str]:
+        file_pk = inserted_id(conn.execute(insert(warc_files).values(
+            relpath=stored.relpath, name=stored.name, sha256=hex_part(stored.sha256),
+            size=stored.size, created_at=iso_utc(utc_now()))))
+        events, adopted = [], []
+        for rec, body in docs:
+            cap = conn.execute(select(captures.c.id).where(
+                captures.c.capture_id == hex_part(body["capture_id"]))).first()
+            doc = body["metadata"]
+            if cap is None:
+                continue
+            conn.execute(insert(metadata_versions).values(
+                capture_pk=cap.id, extractor=doc["extractor"],
+                extractor_version=doc["extractor_version"],
+                record=canonical_json(doc).decode(),
+                record_sha256=hex_part(rec.block_sha256 or ""),
+                warc_file_id=file_pk, warc_record_id=rec.record_id,
+                # when the version was made (its record's date), as `verify --deep` checks
+                created_at=rec.date or iso_utc(utc_now())))
+            events.append(NewEvent(METADATA_EXTRACTION,
+                                   [body["capture_id"], rec.block_sha256 or ""],
+                                   "success", {"extractor": doc["extractor"],
+                                               "extractor_version": doc["extractor_version"],
+                                               "recovered": True, "recovered_from": old_rel}))
+            adopted.append(body["capture_id"])
+        recorder.log.append(conn, events, agent)
+        return adopted
+
+    return run_write(recorder.engine, work)
+
+
+def _prepared_from(facts: dict[str, Any], prov: dict[str, Any], old_rel: str) -> _Prepared:
+    return _Prepared(
+        url=facts["url"], kind=facts["kind"], started_at=parse_iso(facts["started_at"]),
+        ended_at=parse_iso(facts["ended_at"]), content_hash=facts.get("content_hash"),
+        content_type=facts.get("content_type"), status=facts["status"],
+        http_status=facts.get("http_status"), final_url=facts.get("final_url"),
+        provenance=prov, write=lambda _w, _i, _p: [], revisit_of=facts.get("revisit_of"),
+        problems=list(facts.get("problems", [])), recovered_from=old_rel,
+        run_id=prov.get("run_id") or (prov.get("agent") or {}).get("run_id"))
+
+
+def _quarantine(recorder: Recorder, path: Path, rel: str, reason: str,
+                agent: Agent) -> dict[str, Any]:
+    digest, size = sha256_file(path)
+    qdir = recorder.settings.quarantine_dir
+    qdir.mkdir(parents=True, exist_ok=True)
+    suffix = ".warc.gz.open" if path.name.endswith(OPEN_SUFFIX) else ".warc.gz"
+    target = qdir / (digest.removeprefix("sha256:") + suffix)
+    if target.exists():  # the same bytes were quarantined before: keep both, never clobber
+        target = target.with_name(f"{target.name}.{os.getpid()}-{path.stat().st_ino}")
+    path.rename(target)
+    recorder.store.fsync_dir(target.parent)
+    recorder.store.fsync_dir(path.parent)
+    event = NewEvent(QUARANTINE, [digest], "warning",
+                     {"original_path": rel, "quarantine_path": target.name, "size": size,
+                      "reason": reason})
+    run_write(recorder.engine, lambda conn: recorder.log.append(conn, [event], agent))
+    return {"path": rel, "quarantined_as": target.name, "sha256": digest, "reason": reason}

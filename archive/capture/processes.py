@@ -1,0 +1,271 @@
+"""Capture on several processes, keeping the per-host politeness limit across them.
+
+One interpreter tops out near 350 pages/s however many fetch threads it runs (the
+GIL: fetching, gzip and hashing are all CPU work on a fast network). Each worker
+process opens the same store and database and runs the ordinary single-process
+capture on chunks of URLs: every WARC file, row and custody event is written exactly
+as it would be by one process; SQLite serialises the commits (WAL, BEGIN IMMEDIATE),
+PostgreSQL locks the log head.
+
+Politeness: a host's URLs are cut into chunks of one host each, and a host is leased
+to at most ``k = min(processes, per_host)`` workers at a time, each allowed
+``per_host // k`` fetches of it at once, so a host never sees more than ``per_host``.
+
+The scheduling (:class:`Scheduler`) is pure; :func:`capture_in_processes` does the I/O.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from archive.capture.record import CaptureFailure, CaptureResult, host_of
+from archive.errors import ArchiveError, FetchError
+
+if TYPE_CHECKING:
+    from archive.api import Archive
+    from archive.core.config import Settings
+    from archive.ledger.custody import Agent
+
+Outcome = CaptureResult | CaptureFailure
+_POLL = 0.5  # seconds between checks that every worker is still alive
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """URLs of one host, with their positions in the caller's list."""
+
+    id: int
+    host: str
+    positions: tuple[int, ...]
+    urls: tuple[str, ...]
+
+
+def plan_chunks(urls: Sequence[tuple[int, str]], size: int) -> list[Chunk]:
+    """Group (position, url) pairs by host, in first-seen order; cut into ``size``."""
+    by_host: dict[str, list[tuple[int, str]]] = {}
+    for pos, url in urls:
+        by_host.setdefault(host_of(url), []).append((pos, url))
+    chunks: list[Chunk] = []
+    for host, items in by_host.items():
+        for i in range(0, len(items), max(1, size)):
+            part = items[i:i + size]
+            chunks.append(Chunk(len(chunks), host, tuple(p for p, _ in part),
+                                tuple(u for _, u in part)))
+    return chunks
+
+
+class Scheduler:
+    """Which chunk a worker takes next: never more than ``leases`` workers on a host.
+
+    Hosts with the most work left go first, so a big host does not end the run alone.
+    """
+
+    def __init__(self, chunks: Sequence[Chunk], leases: int) -> None:
+        self.leases = max(1, leases)
+        self._waiting: dict[str, deque[Chunk]] = {}
+        for chunk in chunks:
+            self._waiting.setdefault(chunk.host, deque()).append(chunk)
+        self._holders: dict[str, dict[int, int]] = {}  # host -> worker -> chunks held
+
+    def take(self, worker: int) -> Chunk | None:
+        candidates = [h for h, q in self._waiting.items() if q and self._allowed(h, worker)]
+        if not candidates:
+            return None
+        host = max(candidates, key=lambda h: len(self._waiting[h]))
+        chunk = self._waiting[host].popleft()
+        held = self._holders.setdefault(host, {})
+        held[worker] = held.get(worker, 0) + 1
+        return chunk
+
+    def _allowed(self, host: str, worker: int) -> bool:
+        held = self._holders.get(host, {})
+        return worker in held or len(held) < self.leases
+
+    def done(self, chunk: Chunk, worker: int) -> None:
+        held = self._holders[chunk.host]
+        held[worker] -= 1
+        if not held[worker]:
+            del held[worker]
+
+    @property
+    def waiting(self) -> int:
+        return sum(len(q) for q in self._waiting.values())
+
+    def drain(self) -> list[Chunk]:
+        """Every chunk not yet handed out (the run is being abandoned)."""
+        left = [c for q in self._waiting.values() for c in q]
+        self._waiting.clear()
+        return left
+
+
+def per_worker_limit(per_host: int, processes: int) -> tuple[int, int]:
+    """(workers a host may be spread over, fetches of it each of them may make)."""
+    spread = max(1, min(processes, per_host))
+    return spread, max(1, per_host // spread)
+
+
+# --------------------------------------------------------------------------- processes
+
+@dataclass(frozen=True)
+class _Job:
+    settings: Settings
+    agent: Agent
+    concurrency: int
+    per_host: int
+    batch_size: int
+    ignore_robots: dict[str, str] | None
+
+
+def worker_context() -> Any:  # a multiprocessing context
+    """fork when this process runs one thread (children start in milliseconds and share
+    the imports); otherwise spawn, because forking a threaded process can copy a lock
+    that another thread holds. Not forkserver: its server is one per process, started
+    once with the environment and preloads of that moment, and Dagster's multiprocess
+    executor starts its step processes from it; sharing it would hand later steps a
+    stale environment. A spawned worker imports the library afresh (about a second)."""
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def _worker(worker: int, job: _Job, tasks: Any, results: Any) -> None:
+    """A worker process: capture each chunk it is sent, report, until told to stop."""
+    from archive.api import Archive
+    from archive.ledger.db import make_engine
+
+    try:
+        arc = Archive(job.settings, make_engine(job.settings.database_url))
+    except BaseException as exc:  # reported to the parent, which raises it
+        results.put(("error", worker, None, _portable(exc)))
+        return
+    with arc, arc.capture_session() as session:  # one robots.txt per host, kept connections
+        while (chunk := tasks.get()) is not None:
+            try:
+                outcomes = arc.capture(list(chunk.urls), agent=job.agent,
+                                       concurrency=job.concurrency, per_host=job.per_host,
+                                       batch_size=job.batch_size,
+                                       ignore_robots=job.ignore_robots, processes=1,
+                                       session=session)
+            except BaseException as exc:  # reported to the parent
+                results.put(("error", worker, chunk, _portable(exc)))
+                return
+            results.put(("done", worker, chunk, outcomes))
+
+
+def _portable(exc: BaseException) -> ArchiveError:
+    """The exception as an ArchiveError that survives pickling with its message."""
+    if isinstance(exc, ArchiveError):
+        return exc
+    return ArchiveError(f"capture worker failed: {type(exc).__name__}: {exc}")
+
+
+class WorkerLost(FetchError):
+    """A capture worker process ended before reporting these URLs."""
+
+
+def capture_in_processes(
+    arc: Archive, todo: Sequence[tuple[int, str]], *, agent: Agent, processes: int,
+    concurrency: int, per_host: int, batch_size: int,
+    ignore_robots: dict[str, str] | None,
+    on_chunk: Callable[[Sequence[int], Sequence[Outcome]], None],
+) -> None:
+    """Capture ``todo`` ((position, url) pairs) on ``processes`` worker processes.
+
+    ``on_chunk`` receives each finished chunk's positions and outcomes. A worker that
+    dies leaves its chunk's URLs as failures (with a custody failure event); an error
+    a worker raises (disk full, database down) stops the others after their current
+    chunk and is raised here.
+    """
+    spread, limit = per_worker_limit(per_host, processes)
+    # A chunk is one batch: small chunks keep every worker busy to the end (four batches
+    # a chunk left one of three workers idle for the last quarter of a 1,000-page run).
+    chunks = plan_chunks(todo, batch_size)
+    workers_n = max(1, min(processes, len(chunks)))
+    sched = Scheduler(chunks, spread)
+    job = _Job(arc.settings, agent, concurrency, limit, batch_size, ignore_robots)
+    ctx = worker_context()
+    # No database connection may cross a fork (SQLite's own rule): close the pooled ones.
+    arc.engine.dispose()
+    results = ctx.Queue()
+    tasks = [ctx.Queue() for _ in range(workers_n)]
+    procs = [ctx.Process(target=_worker, args=(w, job, tasks[w], results), daemon=True,
+                         name=f"archive-capture-{w}") for w in range(workers_n)]
+    for p in procs:
+        p.start()
+    held: dict[int, list[Chunk]] = {w: [] for w in range(workers_n)}
+    alive = set(range(workers_n))
+    error: ArchiveError | None = None
+
+    def feed() -> None:
+        """Every worker one chunk to run, then one queued behind it: in rounds, so an
+        idle worker gets a host before a busy one leases a second."""
+        for depth in (1, 2):
+            for w in sorted(alive):
+                if error is None and len(held[w]) < depth:
+                    chunk = sched.take(w)
+                    if chunk is not None:
+                        held[w].append(chunk)
+                        tasks[w].put(chunk)
+
+    def lose(w: int, why: str) -> None:
+        alive.discard(w)
+        for chunk in held.pop(w, []):
+            sched.done(chunk, w)
+            _fail(arc, agent, chunk, why, on_chunk)
+
+    try:
+        while alive:
+            feed()
+            if not any(held[w] for w in alive):
+                break  # nothing left to hand out
+            try:
+                kind, w, chunk, payload = results.get(timeout=_POLL)
+            except queue.Empty:
+                for w in list(alive):
+                    code = procs[w].exitcode
+                    if code is not None and results.empty():
+                        lose(w, f"capture worker process {procs[w].pid} exited "
+                                f"({_exit_reason(code)}) before reporting these URLs")
+                continue
+            if kind == "done":
+                held[w].remove(chunk)
+                sched.done(chunk, w)
+                on_chunk(chunk.positions, payload)
+            else:  # "error": the worker stopped; the others finish their chunk, then stop
+                error = error or payload
+                alive.discard(w)
+                held.pop(w, None)
+        if error is None:
+            for chunk in sched.drain():  # only when every worker died
+                _fail(arc, agent, chunk, "every capture worker process ended", on_chunk)
+    finally:
+        for w in range(workers_n):
+            tasks[w].put(None)
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.kill()
+                p.join()
+        results.close()
+        for t in tasks:
+            t.close()
+    if error is not None:
+        raise error
+
+
+def _fail(arc: Archive, agent: Agent, chunk: Chunk, why: str,
+          on_chunk: Callable[[Sequence[int], Sequence[Outcome]], None]) -> None:
+    outcomes = [arc.recorder.record_failure(
+        url, WorkerLost(f"{url}: {why}; run the capture again", url=url), agent)
+        for url in chunk.urls]
+    on_chunk(chunk.positions, outcomes)
+
+
+def _exit_reason(code: int) -> str:
+    return f"killed by signal {-code}" if code < 0 else f"exit status {code}"

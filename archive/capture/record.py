@@ -1,0 +1,579 @@
+"""From a fetched URL or a local document to a durable, recorded capture.
+
+Order of effects, which the crash guarantees depend on:
+1. fetch (spooled to temp files; nothing in the store yet);
+2. write one WARC file under ``.open``, fsync, rename, fsync the directory;
+3. one database transaction: file row, capture rows, record rows, custody events.
+A crash between 2 and 3 leaves a complete file without rows; ``archive verify``'s
+reconciler finds it. A row therefore never points at a missing file.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Connection, Engine, func, insert, select
+
+from archive.capture.manifest import build_manifest
+from archive.core.canonical import canonical_json
+from archive.core.config import Settings
+from archive.core.content import Decoded, decode_body, parse_codings, sniff_type
+from archive.core.hashing import PREFIX, hex_part, sha256_bytes
+from archive.core.timeutil import iso_utc, utc_now
+from archive.core.urls import url_key
+from archive.core.version import SOFTWARE, SOFTWARE_NAME, __version__
+from archive.errors import ArchiveError, FetchError, StorageError
+from archive.http.fetch import Exchange, FetchResult
+from archive.ledger.custody import (
+    CAPTURE,
+    INGESTION,
+    MESSAGE_DIGEST_CALCULATION,
+    Agent,
+    CustodyLog,
+    NewEvent,
+)
+from archive.ledger.db import DatabaseError, inserted_id, run_write
+from archive.ledger.tables import captures, records, warc_files
+from archive.warc.store import StoredFile, WarcStore
+from archive.warc.writer import (
+    HTTP_REQUEST_TYPE,
+    HTTP_RESPONSE_TYPE,
+    PROVENANCE,
+    REVISIT_PROFILE,
+    Block,
+    RecordIdFactory,
+    WarcWriter,
+    WrittenRecord,
+    about_uri,
+    digests,
+    new_record_id,
+    warc_date,
+    warc_fields,
+)
+
+WARC_1_1_SPEC = "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/"
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    """One stored capture, as the CLI, the API and Dagster report it."""
+
+    capture_id: str
+    content_hash: str | None
+    url: str
+    final_url: str | None
+    kind: str
+    status: str
+    http_status: int | None
+    content_type: str | None
+    started_at: str
+    warc_path: str
+    warc_sha256: str
+    revisit_of: str | None = None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("complete", "revisit")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "capture_id": self.capture_id, "content_hash": self.content_hash, "url": self.url,
+            "final_url": self.final_url, "kind": self.kind, "status": self.status,
+            "http_status": self.http_status, "content_type": self.content_type,
+            "captured_at": self.started_at, "warc_path": self.warc_path,
+            "warc_sha256": self.warc_sha256, "revisit_of": self.revisit_of,
+            "problems": list(self.problems),
+        }
+
+
+@dataclass(frozen=True)
+class CaptureFailure:
+    """A URL that produced no HTTP response at all (refused, DNS, TLS, timeout...)."""
+
+    url: str
+    error: ArchiveError
+
+    ok = False
+    status = "failed"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"url": self.url, "status": "failed", **self.error.to_dict()}
+
+
+@dataclass(frozen=True)
+class _Content:
+    """What a capture records of its content (as :class:`Decoded` gives it), known
+    without decoding when the body has no content coding."""
+
+    sha256: str
+    size: int
+    codings: tuple[str, ...]
+    error: str | None
+
+
+@dataclass
+class _Prepared:
+    """A capture whose bytes are in hand and whose records are about to be written."""
+
+    url: str
+    kind: str
+    started_at: datetime
+    ended_at: datetime
+    content_hash: str | None
+    content_type: str | None
+    status: str
+    http_status: int | None
+    final_url: str | None
+    provenance: dict[str, Any]
+    # writes the records: (writer, warcinfo id, this capture) -> records written
+    write: Callable[[WarcWriter, str, _Prepared], list[WrittenRecord]]
+    revisit_of: str | None = None
+    problems: list[str] = field(default_factory=list)
+    recovered_from: str | None = None  # set when a reconciler adopts an orphaned file
+    run_id: str | None = None  # the orchestrator run that asked for it
+    # a complete HTTP payload that may repeat the URL's last capture (looked up per batch)
+    payload_digest: str | None = None
+    revisit: Revisit | None = None
+    # the provenance as its metadata record holds it (JSON), once the file is written
+    provenance_text: str | None = None
+    # added to the capture's custody event (an import names its file and record)
+    event_detail: dict[str, Any] = field(default_factory=dict)
+
+    def provenance_json(self) -> str:
+        return self.provenance_text or _provenance_json(self.provenance)
+
+
+@dataclass(frozen=True)
+class Revisit:
+    """The capture whose response a revisit record refers to."""
+
+    capture_id: str
+    record_id: str
+    target_uri: str
+    date: str
+
+
+class Recorder:
+    """Writes prepared captures to one WARC file and the custody DB."""
+
+    def __init__(self, settings: Settings, engine: Engine, *,
+                 clock: Callable[[], datetime] = utc_now,
+                 new_id: RecordIdFactory = new_record_id,
+                 store: WarcStore | None = None,
+                 log: CustodyLog | None = None) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.clock = clock
+        self.new_id = new_id
+        self.store = store or WarcStore(settings.warc_dir)
+        self.log = log or CustodyLog(clock=clock)
+
+    # -- preparing -----------------------------------------------------------------
+
+    def prepare_fetch(self, result: FetchResult, agent: Agent,
+                      robots: dict[str, Any] | None = None) -> _Prepared:
+        final = result.exchanges[-1]
+        ctype = final.header("content-type")
+        policy = result.policy
+        if not parse_codings(final.content_encoding) and \
+                final.body_length <= policy.max_decoded_bytes:
+            # No content coding: the content is the body the fetcher already hashed.
+            content = _Content(final.body_sha256, final.body_length, (), None)
+            prepared = self._prepare_decoded(result, agent, content, ctype)
+        else:
+            with final.open_body() as body, decode_body(
+                    body, final.content_encoding, max_output=policy.max_decoded_bytes,
+                    max_depth=policy.max_encoding_depth) as decoded:
+                prepared = self._prepare_decoded(result, agent, decoded, ctype)
+        prepared.provenance["robots"] = robots or {"policy": "not checked"}
+        prepared.run_id = agent.run_id
+        return prepared
+
+    def _prepare_decoded(self, result: FetchResult, agent: Agent, decoded: _Content | Decoded,
+                         ctype: str | None) -> _Prepared:
+        final = result.exchanges[-1]
+        problems: list[str] = []
+        if decoded.error:
+            problems.append(f"content not decodable: {decoded.error}")
+        truncated = final.truncated
+        if truncated:
+            status = "truncated"
+            why = f": {final.truncated_reason}" if final.truncated_reason else ""
+            problems.append(f"response truncated ({truncated}) after {final.body_length} "
+                            f"bytes{why}")
+        elif final.status >= 400:
+            status = "http-error"
+            problems.append(f"HTTP {final.status} {final.reason}".rstrip())
+        else:
+            status = "complete"
+        content_hash = decoded.sha256 if not decoded.error else None
+        payload_digest = _payload_digest(final)
+        prov = self._fetch_provenance(result, agent, decoded, ctype)
+        return _Prepared(
+            url=result.requested_url, kind="http", started_at=result.started_at,
+            ended_at=result.ended_at, content_hash=content_hash, content_type=ctype,
+            status=status, http_status=final.status, final_url=result.final_url,
+            provenance=prov, problems=problems,
+            write=lambda w, info_id, p: self._write_exchanges(
+                w, info_id, result, p.provenance_json(), p.revisit, payload_digest),
+            payload_digest=None if truncated else payload_digest,
+        )
+
+    def prepare_document(self, data: bytes, *, name: str, url: str | None,
+                         content_type: str | None, agent: Agent) -> _Prepared:
+        now = self.clock()
+        content_hash = sha256_bytes(data)
+        ctype = content_type or mimetypes.guess_type(name)[0] or sniff_type(data[:4096], None)
+        target = url or f"urn:sha256:{hex_part(content_hash)}"
+        prov = {
+            "type": "document-ingest", "software": SOFTWARE_NAME, "software_version": __version__,
+            "original_url": url, "file_name": Path(name).name, "size": len(data),
+            "content_type": ctype, "content_hash": content_hash, "ingested_at": iso_utc(now),
+            "host": self.settings.hostname, "operator": self.settings.operator,
+            "agent": agent.to_json(),
+        }
+
+        def write(w: WarcWriter, info_id: str, _p: _Prepared) -> list[WrittenRecord]:
+            res = w.write("resource", [("WARC-Target-URI", target), ("WARC-Warcinfo-ID", info_id)],
+                          Block.of(data, payload_offset=0), record_id=self.new_id(),
+                          date=warc_date(now), content_type=ctype)
+            meta = self._metadata_record(w, target, res, _p.provenance_json(), now, info_id)
+            return [res, meta]
+
+        return _Prepared(url=target, kind="document", started_at=now, ended_at=now,
+                         content_hash=content_hash, content_type=ctype, status="complete",
+                         http_status=None, final_url=url, provenance=prov, write=write,
+                         run_id=agent.run_id)
+
+    # -- writing --------------------------------------------------------------------
+
+    def record(self, batch: Sequence[_Prepared], agent: Agent) -> list[CaptureResult]:
+        """Write ``batch`` to one durable WARC file, then commit its rows and events."""
+        if not batch:
+            return []
+        stored, moment, written = self.write_file(batch, agent)
+        try:
+            return run_write(self.engine, lambda conn: self._commit(conn, stored, moment, batch,
+                                                                    written, agent))
+        except DatabaseError as exc:
+            raise DatabaseError(
+                f"{exc.message}; the WARC file {stored.relpath} is stored but not recorded: "
+                "run `archive verify` to adopt it", path=stored.relpath) from exc
+        finally:
+            self.store.release(stored.relpath)
+
+    def write_file(self, batch: Sequence[_Prepared], agent: Agent
+                   ) -> tuple[StoredFile, datetime, list[list[WrittenRecord]]]:
+        """Step 1 of :meth:`record`: the durable WARC file, before any row exists."""
+        moment = self.clock()
+        self._find_revisits(batch)
+        for p in batch:  # the metadata record carries what a reconciler needs to adopt
+            p.provenance["capture"] = capture_facts(p)
+            p.provenance_text = _provenance_json(p.provenance)  # the record's and the row's
+        written: list[list[WrittenRecord]] = []
+        with self.store.new_file(moment, self.settings.hostname) as out:
+            w = WarcWriter(out)
+            info_id = self.new_id()
+            info = w.write("warcinfo", [("WARC-Filename", out.name)],
+                           Block.of(self._warcinfo(agent)), record_id=info_id,
+                           date=warc_date(moment), content_type="application/warc-fields")
+            for p in batch:
+                written.append([info, *p.write(w, info_id, p)])
+        assert out.stored is not None
+        return out.stored, moment, written
+
+    def _commit(self, conn: Connection, stored: StoredFile, moment: datetime,
+                batch: Sequence[_Prepared], written: list[list[WrittenRecord]],
+                agent: Agent) -> list[CaptureResult]:
+        file_pk = inserted_id(conn.execute(insert(warc_files).values(
+            relpath=stored.relpath, name=stored.name, sha256=hex_part(stored.sha256),
+            size=stored.size, created_at=iso_utc(moment))))
+        results: list[CaptureResult] = []
+        new_events: list[NewEvent] = []
+        cap_rows: list[dict[str, Any]] = []
+        for p, recs in zip(batch, written, strict=True):
+            started = iso_utc(p.started_at)
+            manifest = build_manifest(
+                url=p.url, final_url=p.final_url, capture_time=started, kind=p.kind,
+                status=p.status, http_status=p.http_status, content_hash=p.content_hash,
+                stored=stored, records=recs,
+                revisit_of=PREFIX + p.revisit_of if p.revisit_of else None)
+            manifest_json = canonical_json(manifest)
+            cid = sha256_bytes(manifest_json)  # = capture_id(manifest), serialised once
+            final_payload = next((r.payload_digest for r in reversed(recs)
+                                  if r.type in ("response", "resource", "revisit")), None)
+            cap_rows.append({
+                "capture_id": hex_part(cid),
+                "content_hash": hex_part(p.content_hash) if p.content_hash else None,
+                "payload_digest": hex_part(final_payload) if final_payload else None,
+                "kind": p.kind, "status": p.status, "http_status": p.http_status, "url": p.url,
+                "final_url": p.final_url, "content_type": p.content_type, "started_at": started,
+                "ended_at": iso_utc(p.ended_at), "warc_file_id": file_pk,
+                "revisit_of": p.revisit_of,
+                "manifest": manifest_json.decode(),
+                "provenance": p.provenance_json(),
+                "run_id": p.run_id,
+            })
+            objects = [cid, stored.sha256] + ([p.content_hash] if p.content_hash else [])
+            objects.append(url_key(p.url))
+            outcome = "success" if p.status in ("complete", "revisit") else "warning"
+            detail: dict[str, Any] = {
+                "url": p.url, "final_url": p.final_url, "status": p.status,
+                "http_status": p.http_status, "warc_file": stored.relpath,
+                "revisit_of": PREFIX + p.revisit_of if p.revisit_of else None,
+                "problems": p.problems}
+            detail.update(p.event_detail)
+            etype = CAPTURE if p.kind == "http" else INGESTION
+            if p.recovered_from:
+                etype = INGESTION
+                detail.update(recovered=True, recovered_from=p.recovered_from,
+                              note="adopted by the reconciler: the file was complete and "
+                                   "digest-valid but had no database row (interrupted run)")
+            new_events.append(NewEvent(etype, objects, outcome, detail))
+            new_events.append(NewEvent(
+                MESSAGE_DIGEST_CALCULATION, [cid], "success",
+                {"algorithm": "SHA-256", "warc_file": stored.sha256,
+                 "content_hash": p.content_hash, "records": len(recs)}))
+            results.append(CaptureResult(
+                capture_id=cid, content_hash=p.content_hash, url=p.url, final_url=p.final_url,
+                kind=p.kind, status=p.status, http_status=p.http_status,
+                content_type=p.content_type, started_at=started,
+                warc_path=str(self.store.root / stored.relpath), warc_sha256=stored.sha256,
+                revisit_of=PREFIX + p.revisit_of if p.revisit_of else None,
+                problems=tuple(p.problems)))
+        if not cap_rows:  # an imported file without a capturable record
+            return results
+        # One multi-row INSERT ... RETURNING for the captures, one for all their records.
+        pks = conn.execute(insert(captures).returning(captures.c.id,
+                                                      sort_by_parameter_order=True),
+                           cap_rows).scalars().all()
+        conn.execute(insert(records), [
+            {"capture_pk": pk, "warc_file_id": file_pk, "record_id": r.record_id,
+             "type": r.type, "target_uri": r.target_uri, "date": r.date,
+             "offset": r.offset, "length": r.length,
+             "block_digest": hex_part(r.block_digest),
+             "payload_digest": hex_part(r.payload_digest) if r.payload_digest else None}
+            for pk, recs in zip(pks, written, strict=True) for r in recs])
+        self.log.append(conn, new_events, agent)
+        return results
+
+    def record_failure(self, url: str, error: FetchError, agent: Agent) -> CaptureFailure:
+        """A fetch that produced nothing to store still leaves a failure event."""
+        event = NewEvent(CAPTURE, [url_key(url)], "failure",
+                         {"url": url, "error": type(error).__name__, "message": error.message})
+        run_write(self.engine, lambda conn: self.log.append(conn, [event], agent))
+        return CaptureFailure(url, error)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _find_revisits(self, batch: Sequence[_Prepared]) -> None:
+        """Mark each capture whose payload is byte-identical to the last whole capture of
+        its URL as a revisit of that capture's original (one query per batch, not per
+        page). A truncated capture is never an original: its payload may be a prefix of a
+        whole one that happens to match (a body cut short of its declared length)."""
+        candidates: dict[str, list[_Prepared]] = {}
+        for p in batch:
+            if p.payload_digest is not None and p.revisit is None:
+                candidates.setdefault(p.url, []).append(p)
+        if not candidates:
+            return
+        with self.engine.connect() as conn:
+            latest = (select(func.max(captures.c.id))
+                      .where(captures.c.url.in_(list(candidates)), captures.c.kind == "http",
+                             captures.c.status != "truncated")
+                      .group_by(captures.c.url))
+            originals: dict[str, list[_Prepared]] = {}
+            for last in conn.execute(
+                    select(captures.c.url, captures.c.capture_id, captures.c.payload_digest,
+                           captures.c.revisit_of).where(captures.c.id.in_(latest))):
+                for p in candidates[last.url]:
+                    if p.payload_digest is not None and \
+                            last.payload_digest == hex_part(p.payload_digest):
+                        originals.setdefault(last.revisit_of or last.capture_id, []).append(p)
+            if not originals:
+                return
+            responses = conn.execute(
+                select(captures.c.capture_id, records.c.record_id, records.c.target_uri,
+                       records.c.date)
+                .join(captures, captures.c.id == records.c.capture_pk)
+                .where(captures.c.capture_id.in_(list(originals)),
+                       records.c.type == "response")
+                .order_by(records.c.id)).all()
+        found = {r.capture_id: Revisit(r.capture_id, r.record_id, r.target_uri, r.date)
+                 for r in responses}  # the last response record of each original wins
+        for original, prepared in originals.items():
+            if original in found:
+                for p in prepared:
+                    p.revisit, p.revisit_of = found[original], original
+                    if p.status == "complete":
+                        p.status = "revisit"
+
+    def _write_exchanges(self, w: WarcWriter, info_id: str, result: FetchResult,
+                         prov: str, revisit: Revisit | None,
+                         final_payload_digest: str) -> list[WrittenRecord]:
+        out: list[WrittenRecord] = []
+        last = len(result.exchanges) - 1
+        for i, ex in enumerate(result.exchanges):
+            resp_id, req_id = self.new_id(), self.new_id()
+            date = warc_date(ex.started_at)
+            common = [("WARC-Target-URI", ex.url), ("WARC-Warcinfo-ID", info_id)]
+            ip = [("WARC-IP-Address", ex.remote_ip)] if ex.remote_ip else []
+            if i == last and revisit is not None:
+                with ex.open_response() as raw:
+                    head = raw.read(ex.header_length)
+                resp = w.write("revisit", common + ip + [
+                    ("WARC-Profile", REVISIT_PROFILE), ("WARC-Refers-To", revisit.record_id),
+                    ("WARC-Refers-To-Target-URI", revisit.target_uri),
+                    ("WARC-Refers-To-Date", revisit.date)],
+                    Block.of(head), record_id=resp_id, date=date,
+                    content_type=HTTP_RESPONSE_TYPE, payload_digest=final_payload_digest)
+            else:
+                trunc: list[tuple[str, str]] = (
+                    [("WARC-Truncated", str(ex.truncated))] if ex.truncated else [])
+                with ex.open_response() as raw:  # digests known from the fetch
+                    resp = w.write("response", common + ip + trunc,
+                                   Block(raw, ex.response_length, ex.header_length),
+                                   record_id=resp_id, date=date,
+                                   content_type=HTTP_RESPONSE_TYPE,
+                                   block_digest=ex.response_sha256,
+                                   payload_digest=final_payload_digest if i == last
+                                   else _payload_digest(ex))
+            req_body = ex.request_bytes.find(b"\r\n\r\n")
+            req = w.write("request", [*common, ("WARC-Concurrent-To", resp_id)],
+                          Block.of(ex.request_bytes,
+                                   payload_offset=req_body + 4 if req_body >= 0 else None),
+                          record_id=req_id, date=date, content_type=HTTP_REQUEST_TYPE)
+            out += [req, resp]
+        out.append(self._metadata_record(w, result.final_url, out[-1], prov,
+                                         result.ended_at, info_id))
+        return out
+
+    def _metadata_record(self, w: WarcWriter, target: str, refers: WrittenRecord,
+                         prov: str, when: datetime, info_id: str) -> WrittenRecord:
+        """The capture's provenance, about ``refers`` (its final response or resource);
+        under its own URN so that replay tools never serve it for ``target``."""
+        body = prov.encode("utf-8")
+        return w.write("metadata", [("WARC-Target-URI", about_uri(PROVENANCE, target)),
+                                    ("WARC-Refers-To", refers.record_id),
+                                    ("WARC-Warcinfo-ID", info_id)],
+                       Block.of(body), record_id=self.new_id(), date=warc_date(when),
+                       content_type="application/json", compute_payload_digest=False)
+
+    def _warcinfo(self, agent: Agent) -> bytes:
+        return warc_fields([
+            ("software", SOFTWARE),
+            ("format", "WARC File Format 1.1"),
+            ("conformsTo", WARC_1_1_SPEC),
+            ("hostname", self.settings.hostname),
+            ("operator", self.settings.operator),
+            ("http-header-user-agent", self.settings.fetch.user_agent),
+            ("robots", "obey"),  # overrides are per capture, with a reason, in provenance
+            ("dagster-run-id", agent.run_id or ""),
+        ])
+
+    def _fetch_provenance(self, result: FetchResult, agent: Agent,
+                          decoded: _Content | Decoded,
+                          ctype: str | None) -> dict[str, Any]:
+        final = result.exchanges[-1]
+        policy = result.policy
+        hops = [{"url": ex.url, "status": ex.status, "location": ex.header("location"),
+                 "remote_ip": ex.remote_ip, "started_at": iso_utc(ex.started_at),
+                 "truncated": ex.truncated}
+                for ex in result.exchanges]
+        tls = None
+        if final.tls is not None:
+            tls = {"version": final.tls.version, "cipher": final.tls.cipher,
+                   "peer_certificate_sha256": final.tls.cert_sha256,
+                   "verified": final.tls.verified}
+        with final.open_body() as body:
+            head = body.read(4096)
+        return {
+            "type": "http-capture",
+            "requested_url": result.requested_url,
+            "final_url": result.final_url,
+            "redirects": hops[:-1],
+            "http_status": final.status,
+            "http_reason": final.reason,
+            "response_headers": [[k, v] for k, v in final.headers],
+            "request_headers": [[k, v] for k, v in final.request_headers],
+            "remote_ip": final.remote_ip,
+            "remote_port": final.remote_port,
+            "tls": tls,
+            "tls_verified": result.tls_verified,
+            "retries": [{"url": r.url, "status": r.status, "waited_seconds": r.waited,
+                         "detail": r.detail} for r in result.retries],
+            "started_at": iso_utc(result.started_at),
+            "ended_at": iso_utc(result.ended_at),
+            "attempts": result.attempts,
+            "truncated": final.truncated,
+            "body_bytes": final.body_length,
+            "content": {
+                "declared_type": ctype, "sniffed_type": sniff_type(head, ctype),
+                "content_encoding": final.content_encoding,
+                "decoded_with": list(decoded.codings),
+                "content_hash": decoded.sha256 if not decoded.error else None,
+                "decoded_bytes": decoded.size, "decode_error": decoded.error,
+            },
+            "software": SOFTWARE_NAME,
+            "software_version": __version__,
+            "host": self.settings.hostname,
+            "operator": self.settings.operator,
+            "run_id": agent.run_id,
+            "partition_key": agent.partition_key,
+            "policy": {
+                "user_agent": policy.user_agent,
+                "allow_private_networks": policy.allow_private_networks,
+                "verify_tls": policy.verify_tls, "max_bytes": policy.max_bytes,
+                "deadline_seconds": policy.deadline, "max_redirects": policy.max_redirects,
+            },
+        }
+
+
+def capture_facts(p: _Prepared) -> dict[str, Any]:
+    """Capture-level facts, stored in the WARC metadata record and used on adoption."""
+    return {"url": p.url, "final_url": p.final_url, "kind": p.kind, "status": p.status,
+            "http_status": p.http_status, "content_hash": p.content_hash,
+            "content_type": p.content_type, "revisit_of": p.revisit_of,
+            "started_at": iso_utc(p.started_at), "ended_at": iso_utc(p.ended_at),
+            "problems": list(p.problems)}
+
+
+def _payload_digest(ex: Exchange) -> str:
+    """WARC payload digest of a response: the raw bytes after the HTTP header block.
+
+    Without a transfer coding those bytes are the entity body the fetcher already
+    hashed (equal lengths prove it: chunk framing always adds bytes)."""
+    if ex.response_length - ex.header_length == ex.body_length and \
+            ex.header("transfer-encoding") is None:
+        return ex.body_sha256
+    with ex.open_response() as raw:
+        _, payload = digests(Block(raw, ex.response_length, ex.header_length))
+    assert payload is not None
+    return payload
+
+
+def host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+__all__ = [
+    "CaptureFailure",
+    "CaptureResult",
+    "Exchange",
+    "Recorder",
+    "StorageError",
+    "host_of",
+]
+
+
+def _provenance_json(prov: dict[str, Any]) -> str:
+    """The provenance as the metadata record and the captures row hold it."""
+    return json.dumps(prov, sort_keys=True, ensure_ascii=False)

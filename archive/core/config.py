@@ -1,0 +1,151 @@
+"""Settings, read from the environment in exactly one place.
+
+| variable | meaning | default |
+|---|---|---|
+| ARCHIVE_HOME | data directory (WARCs, SQLite DB, keys) | ./data |
+| ARCHIVE_DATABASE_URL | SQLAlchemy URL of the custody DB | sqlite:///$ARCHIVE_HOME/custody.sqlite |
+| ARCHIVE_ALLOW_PRIVATE_NETWORKS | 1 to allow loopback/private targets | 0 |
+| ARCHIVE_USER_AGENT | User-Agent sent with every request | provenance-archive/<v> (+contact) |
+| ARCHIVE_CONTACT | contact named in the User-Agent | (none) |
+| ARCHIVE_OPERATOR | operator named in warcinfo and events | the login name |
+| ARCHIVE_MAX_BYTES | response size limit in bytes | 52428800 |
+| ARCHIVE_DEADLINE | total seconds allowed for one capture | 120 |
+| ARCHIVE_CA_BUNDLE | PEM file of CA certificates to trust instead of certifi's | (none) |
+| ARCHIVE_LOG_ORIGIN | the custody log's name in signed checkpoints | <host>/provenance-archive |
+| ARCHIVE_NAME | the archive's name in citations (never the host name) | provenance-archive |
+| ARCHIVE_PUBLIC_URL | the archive's public base URL; citations link <url>/c/<id> | (none) |
+| ARCHIVE_CHECKPOINT_MIRROR | second directory every signed checkpoint note is written to | (none) |
+| ARCHIVE_TRUSTED_KEYS | file of keys verify-bundle trusts (fingerprint or vkey a line) | (none) |
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from archive.core.version import SOFTWARE
+from archive.errors import ConfigError
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """Limits and switches for one fetch. Every field ends up in the capture's provenance."""
+
+    user_agent: str = SOFTWARE
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    deadline: float = 120.0
+    max_bytes: int = 50 * 1024 * 1024
+    max_redirects: int = 10
+    allow_private_networks: bool = False
+    verify_tls: bool = True
+    max_retries: int = 2
+    backoff_base: float = 0.5
+    max_retry_after: float = 30.0
+    max_decoded_bytes: int = 200 * 1024 * 1024
+    max_encoding_depth: int = 2
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str
+    fetch: FetchPolicy = field(default_factory=FetchPolicy)
+    operator: str = "unknown"
+    hostname: str = "localhost"
+    log_origin_override: str | None = None
+    ca_bundle: str | None = None  # extra CA certificates (PEM) to trust, e.g. a corporate CA
+    archive_name: str = "provenance-archive"  # named in citations as the archive
+    public_url: str | None = None  # where the archive serves captures, if anywhere
+    trusted_keys: Path | None = None  # keys verify-bundle trusts without --key
+    checkpoint_mirror: Path | None = None  # a second home for signed checkpoint notes
+
+    @property
+    def log_origin(self) -> str:
+        """The custody log's name in checkpoints (C2SP origin; also the signing key name)."""
+        return self.log_origin_override or f"{self.hostname}/provenance-archive"
+
+    @property
+    def warc_dir(self) -> Path:
+        return self.home / "warcs"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.home / "quarantine"
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Where fetches spool large bodies: inside the archive, so what a killed
+        capture leaves is found and swept (:func:`archive.http.spool.sweep`)."""
+        return self.home / "tmp"
+
+    @property
+    def key_dir(self) -> Path:
+        return self.home / "keys"
+
+    @property
+    def note_dirs(self) -> tuple[Path, ...]:
+        """Where every signed checkpoint note is filed (see :mod:`archive.proof.notes`)."""
+        mirror = (self.checkpoint_mirror,) if self.checkpoint_mirror else ()
+        return (self.home / "checkpoints", *mirror)
+
+    def with_fetch(self, **changes: Any) -> Settings:
+        return replace(self, fetch=replace(self.fetch, **changes))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if env is None else env
+        home = Path(env.get("ARCHIVE_HOME") or "data").resolve()
+        db_url = env.get("ARCHIVE_DATABASE_URL") or f"sqlite:///{home / 'custody.sqlite'}"
+        contact = env.get("ARCHIVE_CONTACT", "").strip()
+        default_ua = f"{SOFTWARE} (+{contact})" if contact else SOFTWARE
+        try:
+            policy = FetchPolicy(
+                user_agent=env.get("ARCHIVE_USER_AGENT") or default_ua,
+                allow_private_networks=env.get("ARCHIVE_ALLOW_PRIVATE_NETWORKS", "").lower()
+                in _TRUE,
+                max_bytes=int(env.get("ARCHIVE_MAX_BYTES") or FetchPolicy.max_bytes),
+                deadline=float(env.get("ARCHIVE_DEADLINE") or FetchPolicy.deadline),
+            )
+        except ValueError as exc:
+            raise ConfigError(f"bad number in the environment: {exc}") from exc
+        settings = cls(
+            home=home,
+            database_url=db_url,
+            fetch=policy,
+            operator=env.get("ARCHIVE_OPERATOR") or _login(),
+            hostname=socket.gethostname(),
+            log_origin_override=env.get("ARCHIVE_LOG_ORIGIN") or None,
+            ca_bundle=env.get("ARCHIVE_CA_BUNDLE") or None,
+            archive_name=(env.get("ARCHIVE_NAME") or "").strip() or cls.archive_name,
+            public_url=_public_url(env.get("ARCHIVE_PUBLIC_URL")),
+            trusted_keys=Path(env["ARCHIVE_TRUSTED_KEYS"]).expanduser()
+            if env.get("ARCHIVE_TRUSTED_KEYS") else None,
+            checkpoint_mirror=Path(env["ARCHIVE_CHECKPOINT_MIRROR"]).expanduser().resolve()
+            if env.get("ARCHIVE_CHECKPOINT_MIRROR") else None,
+        )
+        return replace(settings, **overrides) if overrides else settings
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "unknown"
+
+
+def _public_url(value: str | None) -> str | None:
+    """``ARCHIVE_PUBLIC_URL`` without a trailing slash; an http(s) URL or nothing."""
+    text = (value or "").strip().rstrip("/")
+    if not text:
+        return None
+    if not text.startswith(("https://", "http://")):
+        raise ConfigError(f"ARCHIVE_PUBLIC_URL must be an http(s) URL, not {text!r}")
+    return text

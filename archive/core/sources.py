@@ -1,0 +1,88 @@
+"""The operator's list of sources (``sources.yaml``), validated against its schema.
+
+All schema errors are collected and reported together, each with its location.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+
+from archive.core.packagedata import load_schema
+from archive.core.urls import normalize_url, partition_key
+from archive.errors import ConfigError
+
+SCHEMA_NAME = "sources.schema.json"
+
+
+@dataclass(frozen=True)
+class Source:
+    url: str
+    label: str | None = None
+    outlet: str | None = None
+    group: str | None = None
+    allow_private_networks: bool = False
+
+    @property
+    def key(self) -> str:
+        return partition_key(self.url)
+
+
+def _schema() -> dict[str, Any]:
+    return load_schema(SCHEMA_NAME)
+
+
+def parse_sources(text: str, *, origin: str = "sources.yaml") -> list[Source]:
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{origin}: not valid YAML: {exc}".replace("\n", " ")) from exc
+    errors = sorted(Draft202012Validator(_schema()).iter_errors(doc), key=lambda e: list(e.path))
+    if errors:
+        msgs = [f"{'/'.join(map(str, e.path)) or '(top)'}: {e.message}" for e in errors]
+        raise ConfigError(f"{origin}: {len(msgs)} problem(s): " + "; ".join(msgs))
+    seen: dict[str, str] = {}
+    out = []
+    for item in doc["sources"]:
+        src = Source(url=item["url"], label=item.get("label"), outlet=item.get("outlet"),
+                     group=item.get("group"),
+                     allow_private_networks=item.get("allow_private_networks", False))
+        norm = normalize_url(src.url)
+        if norm in seen:
+            raise ConfigError(f"{origin}: {src.url} is listed twice")
+        seen[norm] = src.url
+        out.append(src)
+    return out
+
+
+def load_sources(path: Path) -> list[Source]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read sources file {path}: {exc.strerror}") from exc
+    return parse_sources(text, origin=str(path))
+
+
+def add_source(path: Path, url: str, *, label: str | None = None,
+               outlet: str | None = None) -> Source:
+    """Append a source to the file (creating it), refusing duplicates."""
+    existing = load_sources(path) if path.exists() else []
+    if any(normalize_url(s.url) == normalize_url(url) for s in existing):
+        raise ConfigError(f"{url} is already in {path}")
+    entry: dict[str, Any] = {"url": url}
+    if label:
+        entry["label"] = label
+    if outlet:
+        entry["outlet"] = outlet
+    doc = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+    doc = doc or {"sources": []}
+    doc["sources"].append(entry)
+    parse_sources(yaml.safe_dump(doc), origin=str(path))  # validate before writing
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    tmp.replace(path)
+    return Source(url=url, label=label, outlet=outlet)

@@ -1,0 +1,331 @@
+"""The append-only custody log.
+
+Every action on an archived object is an :class:`Event` (PREMIS event types). An
+event's *entry* is the RFC 8785 canonical JSON of its fields plus ``seq`` and the
+previous entry's hash, so each entry commits to all before it. The same bytes are
+the leaf of the RFC 9162 Merkle tree that signed checkpoints commit to.
+
+Appends happen inside the caller's write transaction (so a capture's rows and its
+events commit together or not at all) and lock the single ``log_head`` row first:
+``SELECT ... FOR UPDATE`` on PostgreSQL, and the ``BEGIN IMMEDIATE`` write lock on
+SQLite. Sequence numbers are therefore contiguous and the chain never forks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from archive.core.canonical import canonical_json
+from archive.core.hashing import PREFIX, hex_part
+from archive.core.timeutil import iso_utc, utc_now
+from archive.core.version import SOFTWARE
+from archive.ledger.db import in_chunks
+from archive.ledger.tables import event_objects, events, log_head
+
+ZERO_HASH = "0" * 64
+
+# PREMIS event types (id.loc.gov/vocabulary/preservation/eventType) we use.
+CAPTURE = "capture"
+INGESTION = "ingestion"
+MESSAGE_DIGEST_CALCULATION = "message digest calculation"
+METADATA_EXTRACTION = "metadata extraction"
+FIXITY_CHECK = "fixity check"
+VALIDATION = "validation"
+REPLICATION = "replication"
+MIGRATION = "migration"
+DELETION = "deletion"
+QUARANTINE = "quarantine"
+EVENT_TYPES = frozenset({CAPTURE, INGESTION, MESSAGE_DIGEST_CALCULATION, METADATA_EXTRACTION,
+                         FIXITY_CHECK, VALIDATION, REPLICATION, MIGRATION, DELETION, QUARANTINE})
+OUTCOMES = frozenset({"success", "failure", "warning"})
+
+
+@dataclass(frozen=True)
+class Agent:
+    """Who acted: the software, where, under which run, and the person if a person did."""
+
+    software: str = SOFTWARE
+    host: str | None = None
+    run_id: str | None = None
+    partition_key: str | None = None
+    person: str | None = None
+
+    def to_json(self) -> dict[str, str]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    type: str
+    objects: Sequence[str]  # "sha256:<hex>" identifiers of the objects acted on
+    outcome: str = "success"
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.type not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {self.type!r}")
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"unknown outcome {self.outcome!r}")
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    event_id: str
+    type: str
+    time: str
+    objects: tuple[str, ...]
+    agent: dict[str, Any]
+    outcome: str
+    detail: dict[str, Any]
+    prev_hash: str  # hex
+    entry_hash: str  # hex
+    leaf_hash: str | None = None  # hex, RFC 9162 leaf hash (None only before migration 0002)
+
+    def entry(self) -> dict[str, Any]:
+        return entry_dict(self.seq, self.event_id, self.type, self.time, list(self.objects),
+                          self.agent, self.outcome, self.detail, self.prev_hash)
+
+    def entry_bytes(self) -> bytes:
+        return canonical_json(self.entry())
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.entry(), "hash": PREFIX + self.entry_hash}
+
+
+def entry_dict(seq: int, event_id: str, etype: str, time: str, objects: list[str],
+               agent: dict[str, Any], outcome: str, detail: dict[str, Any],
+               prev_hash: str) -> dict[str, Any]:
+    """The committed form of an event (what is hashed, chained and put in the tree)."""
+    return {
+        "seq": seq,
+        "event_id": event_id,
+        "type": etype,
+        "time": time,
+        "objects": objects,
+        "agent": agent,
+        "outcome": outcome,
+        "detail": detail,
+        "prev": PREFIX + prev_hash,
+    }
+
+
+def entry_hash(entry_bytes: bytes) -> str:
+    return hashlib.sha256(entry_bytes).hexdigest()
+
+
+def leaf_hash_hex(entry_bytes: bytes) -> str:
+    """RFC 9162 leaf hash of an entry: SHA-256(0x00 || entry)."""
+    return hashlib.sha256(b"\x00" + entry_bytes).hexdigest()
+
+
+class CustodyLog:
+    def __init__(self, *, clock: Callable[[], datetime] = utc_now,
+                 new_id: Callable[[], str] = lambda: str(uuid.uuid4())) -> None:
+        self._clock = clock
+        self._new_id = new_id
+
+    def append(self, conn: Connection, new: Iterable[NewEvent], agent: Agent) -> list[Event]:
+        """Append events inside ``conn``'s write transaction; returns them as stored."""
+        items = list(new)
+        if not items:
+            return []
+        head = conn.execute(
+            select(log_head.c.size, log_head.c.head_hash).where(log_head.c.id == 1)
+            .with_for_update()
+        ).one()
+        size, prev = int(head.size), str(head.head_hash)
+        stored: list[Event] = []
+        detail_text: list[str] = []
+        agent_json = agent.to_json()
+        agent_text = canonical_json(agent_json).decode()
+        for ev in items:
+            objects = [PREFIX + hex_part(o) for o in ev.objects]
+            detail_bytes = canonical_json(ev.detail)
+            detail = json.loads(detail_bytes)  # normalise (tuples, etc.)
+            detail_text.append(detail_bytes.decode())
+            time = iso_utc(self._clock())
+            event_id = self._new_id()
+            entry = entry_dict(size, event_id, ev.type, time, objects, agent_json, ev.outcome,
+                               detail, prev)
+            entry_bytes = canonical_json(entry)
+            h = entry_hash(entry_bytes)
+            stored.append(Event(size, event_id, ev.type, time, tuple(objects), agent_json,
+                                ev.outcome, detail, prev, h, leaf_hash_hex(entry_bytes)))
+            size, prev = size + 1, h
+        conn.execute(insert(events), [
+            {"seq": e.seq, "event_id": e.event_id, "type": e.type, "time": e.time,
+             "objects": canonical_json(list(e.objects)).decode(),
+             "agent": agent_text, "outcome": e.outcome, "detail": text,
+             "prev_hash": e.prev_hash, "entry_hash": e.entry_hash, "leaf_hash": e.leaf_hash}
+            for e, text in zip(stored, detail_text, strict=True)
+        ])
+        links = {(hex_part(o), e.seq) for e in stored for o in e.objects}
+        if links:
+            conn.execute(insert(event_objects),
+                         [{"object_hash": o, "seq": s} for o, s in sorted(links)])
+        conn.execute(update(log_head).where(log_head.c.id == 1)
+                     .values(size=size, head_hash=prev))
+        return stored
+
+
+def row_to_event(row: Any) -> Event:
+    return Event(
+        seq=int(row.seq), event_id=row.event_id, type=row.type, time=row.time,
+        objects=tuple(json.loads(row.objects)), agent=json.loads(row.agent),
+        outcome=row.outcome, detail=json.loads(row.detail), prev_hash=row.prev_hash,
+        entry_hash=row.entry_hash, leaf_hash=row.leaf_hash,
+    )
+
+
+def iter_events(conn: Connection, *, start: int = 0, batch: int = 5000) -> Iterator[Event]:
+    seq = start
+    while True:
+        rows = conn.execute(select(events).where(events.c.seq >= seq)
+                            .order_by(events.c.seq).limit(batch)).all()
+        if not rows:
+            return
+        for r in rows:
+            yield row_to_event(r)
+        seq = int(rows[-1].seq) + 1
+
+
+def events_for(conn: Connection, object_hash: str) -> list[Event]:
+    rows = conn.execute(
+        select(events).join(event_objects, event_objects.c.seq == events.c.seq)
+        .where(event_objects.c.object_hash == hex_part(object_hash)).order_by(events.c.seq)
+    ).all()
+    return [row_to_event(r) for r in rows]
+
+
+RECORDING_TYPES = frozenset({CAPTURE, INGESTION})
+"""Event types that record a stored capture (with a message digest calculation beside)."""
+
+
+def capture_ids_named(ev: Event) -> tuple[str, ...]:
+    """The capture ids (``sha256:<hex>``) an event is about, by where each type puts them.
+
+    - ``capture`` / ``ingestion`` of a stored capture (``detail`` has ``status`` and
+      ``warc_file``): the first object. A failed fetch names only its URL key and an
+      imported WARC file only its file hash: no capture.
+    - ``message digest calculation``, ``metadata extraction``, ``deletion``: the first
+      object.
+    - ``fixity check``: every object after the file's hash (the file's captures).
+    - others (validation, quarantine, ...) name files, not captures.
+
+    ``archive verify`` holds the log to this: every capture is named by a recording
+    event and a message digest calculation, and every capture named exists.
+    """
+    if ev.type in RECORDING_TYPES:
+        if "status" in ev.detail and "warc_file" in ev.detail:
+            return ev.objects[:1]
+        return ()
+    if ev.type in (MESSAGE_DIGEST_CALCULATION, METADATA_EXTRACTION, DELETION):
+        return ev.objects[:1]
+    if ev.type == FIXITY_CHECK:
+        return ev.objects[1:]
+    return ()
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """A capture's withdrawal, as its ``deletion`` event (the tombstone) records it."""
+
+    seq: int
+    time: str
+    reason: str
+    person: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"event": self.seq, "time": self.time, "reason": self.reason,
+                "person": self.person}
+
+    def line(self) -> str:
+        """``withdrawn <time> by <person>: <reason>``, for people."""
+        who = f" by {self.person}" if self.person else ""
+        return f"withdrawn {self.time}{who}: {self.reason}"
+
+
+def withdrawal_of(ev: Event, capture_id: str) -> Withdrawal | None:
+    """The withdrawal ``ev`` records for ``capture_id``, read from its hashed entry (its
+    type and objects), or ``None`` when it is not a deletion naming that capture."""
+    if ev.type != DELETION or PREFIX + hex_part(capture_id) not in ev.objects:
+        return None
+    person = ev.agent.get("person")
+    return Withdrawal(ev.seq, ev.time, str(ev.detail.get("reason") or "no reason given"),
+                      person if isinstance(person, str) else None)
+
+
+def withdrawals(conn: Connection, capture_ids: Iterable[str]) -> dict[str, Withdrawal]:
+    """The first deletion event of each withdrawn capture among ``capture_ids``, keyed
+    by ``sha256:<hex>`` capture id. Withdrawn is a fact of the custody log (a hashed,
+    chained entry that ``verify`` re-checks), never of a mutable column."""
+    out: dict[str, Withdrawal] = {}
+    for chunk in in_chunks(hex_part(c) for c in capture_ids):
+        rows = conn.execute(
+            select(events, event_objects.c.object_hash)
+            .join(event_objects, event_objects.c.seq == events.c.seq)
+            .where(event_objects.c.object_hash.in_(chunk), events.c.type == DELETION)
+            .order_by(events.c.seq)).all()
+        for row in rows:
+            found = withdrawal_of(row_to_event(row), row.object_hash)
+            if found is not None:
+                out.setdefault(PREFIX + row.object_hash, found)
+    return out
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    seq: int
+    message: str
+
+
+def check_chain(conn: Connection, observe: Callable[[Event], None] | None = None,
+                ) -> tuple[int, list[ChainProblem]]:
+    """Recompute every entry hash and link; returns (events checked, problems).
+
+    ``observe`` sees every event on the way, so a caller that needs to look at the whole
+    log (which captures it names) does so in the same pass."""
+    problems: list[ChainProblem] = []
+    prev = ZERO_HASH
+    expected_seq = 0
+    count = 0
+    for ev in iter_events(conn):
+        count += 1
+        if observe is not None:
+            observe(ev)
+        if ev.seq != expected_seq:
+            problems.append(ChainProblem(ev.seq, f"event seq {ev.seq}: expected seq "
+                                                 f"{expected_seq} (a gap or reordering)"))
+        entry_bytes = ev.entry_bytes()
+        recomputed = entry_hash(entry_bytes)
+        if recomputed == ev.entry_hash and ev.leaf_hash is not None and \
+                leaf_hash_hex(entry_bytes) != ev.leaf_hash:
+            problems.append(ChainProblem(ev.seq, (
+                f"event seq {ev.seq} ({ev.type}, {ev.event_id}): its stored Merkle leaf hash "
+                "does not match its fields; the row was edited")))
+        if recomputed != ev.entry_hash:
+            problems.append(ChainProblem(ev.seq, (
+                f"event seq {ev.seq} ({ev.type}, {ev.event_id}): its fields no longer match "
+                f"its hash (stored sha256:{ev.entry_hash}, recomputed sha256:{recomputed}); "
+                "the row was edited")))
+        if ev.prev_hash != prev:
+            problems.append(ChainProblem(ev.seq, (
+                f"event seq {ev.seq}: prev is sha256:{ev.prev_hash} but the previous entry "
+                f"hashes to sha256:{prev}; the chain is broken here")))
+        prev = ev.entry_hash
+        expected_seq = ev.seq + 1
+    head = conn.execute(select(log_head).where(log_head.c.id == 1)).one()
+    if int(head.size) != count or head.head_hash != prev:
+        problems.append(ChainProblem(count, (
+            f"log head says size {head.size} ending sha256:{head.head_hash}, but the events "
+            f"give size {count} ending sha256:{prev}")))
+    return count, problems

@@ -1,0 +1,289 @@
+"""Run the metadata extractor over stored captures and keep every version.
+
+A version is stored three ways that agree: a WARC ``metadata`` record (refers to the
+response or resource record it was extracted from), a ``metadata_versions`` row, and a
+``metadata extraction`` custody event naming the extractor version. A capture that
+already has a version from the same extractor version is left alone, so re-running is
+cheap and a newer extractor adds a version without touching the old ones.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
+
+from archive import metadata as md
+from archive.capture.processes import worker_context
+from archive.capture.record import Recorder
+from archive.core.canonical import canonical_json
+from archive.core.hashing import PREFIX, hex_part, sha256_bytes
+from archive.core.timeutil import iso_utc, parse_iso
+from archive.errors import MetadataError, NotFoundError
+from archive.ledger.custody import METADATA_EXTRACTION, Agent, NewEvent
+from archive.ledger.db import DatabaseError, in_chunks, inserted_id, read, run_write
+from archive.ledger.tables import captures, metadata_versions, records, warc_files
+from archive.metadata.schema import errors as schema_errors
+from archive.warc.reader import decoded_payload, read_record
+from archive.warc.writer import (
+    ARTICLE_METADATA,
+    Block,
+    WarcWriter,
+    about_uri,
+    warc_date,
+    warc_fields,
+)
+
+RECORD_TYPE = "provenance-archive/article-metadata"
+
+
+@dataclass(frozen=True)
+class _Job:
+    capture_pk: int
+    capture_id: str  # sha256:...
+    content_hash: str | None
+    url: str
+    source_record_id: str
+    document: dict[str, Any]
+
+
+def _source_record(conn: Connection, cap: Any) -> Any:
+    """The response/resource record holding the capture's payload (a revisit's original)."""
+    target = cap.revisit_of or cap.capture_id
+    return conn.execute(
+        select(records.c.record_id, records.c.offset, records.c.length, warc_files.c.relpath)
+        .join(captures, captures.c.id == records.c.capture_pk)
+        .join(warc_files, warc_files.c.id == records.c.warc_file_id)
+        .where(captures.c.capture_id == target, records.c.type.in_(("response", "resource")))
+        .order_by(records.c.id.desc()).limit(1)).first()
+
+
+Extractor = Callable[..., Any]  # extract(data, *, url, content_type, capture_time) -> record
+
+
+_CHUNK = 256  # captures read, extracted and held in memory at a time
+_MIN_PARALLEL = 32  # fewer captures than this are extracted in this process
+
+
+@dataclass(frozen=True)
+class _Input:
+    """One capture's payload and what the extractor needs besides (picklable)."""
+
+    data: bytes
+    url: str
+    content_type: str | None
+    capture_time: datetime
+    problem: str | None
+
+
+def _extract(extractor: Extractor, item: _Input) -> tuple[dict[str, Any], bool]:
+    """(record JSON, whether it validates): the CPU work, in a worker process or here."""
+    record = extractor(item.data, url=item.url, content_type=item.content_type,
+                       capture_time=item.capture_time)
+    doc: dict[str, Any] = record.to_json()
+    if item.problem:
+        doc["payload_problem"] = item.problem  # extraction saw no (or partial) content
+    return doc, not schema_errors(doc)
+
+
+def extract_and_store(recorder: Recorder, capture_ids: Sequence[str], agent: Agent,
+                      *, force: bool = False, extractor: Extractor = md.extract,
+                      version: str = md.EXTRACTOR_VERSION, processes: int = 1,
+                      ) -> list[dict[str, Any]]:
+    """Extract metadata for each capture; store new versions in one WARC file.
+
+    ``extractor``/``version`` default to the current extractor; passing another (an
+    upgraded release) adds its version beside the stored ones. With ``processes`` > 1
+    and enough captures, extraction and validation (CPU work, about 30 ms a page) run
+    on that many worker processes; ``extractor`` must then be a module-level function.
+    Nothing is stored unless every record validates.
+    """
+    jobs: list[_Job] = []
+    results: dict[str, dict[str, Any]] = {}
+    pool: ProcessPoolExecutor | None = None
+    try:
+        for i in range(0, len(capture_ids), _CHUNK):
+            todo = _read_payloads(recorder, capture_ids[i:i + _CHUNK], version, force,
+                                  results)
+            if pool is None and processes > 1 and len(capture_ids) - i >= _MIN_PARALLEL:
+                pool = ProcessPoolExecutor(max_workers=processes, mp_context=worker_context())
+            work = partial(_extract, extractor)
+            items = [item for _, _, _, item in todo]
+            done = (pool.map(work, items, chunksize=max(1, len(items) // (4 * processes)))
+                    if pool is not None else map(work, items))
+            for (cid, cap, src, _), (doc, valid) in zip(todo, done, strict=True):
+                if not valid:
+                    try:
+                        md.validate(doc)
+                    except MetadataError as exc:
+                        raise MetadataError(f"metadata for {cid} does not validate: {exc}",
+                                            errors=exc.errors) from exc
+                jobs.append(_Job(cap.id, PREFIX + cap.capture_id,
+                                 PREFIX + cap.content_hash if cap.content_hash else None,
+                                 cap.final_url or cap.url, src.record_id, doc))
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    if jobs:
+        for r in _store(recorder, jobs, agent):
+            results[r["capture_id"]] = r
+    return [results[cid] for cid in capture_ids]
+
+
+def _read_payloads(recorder: Recorder, capture_ids: Sequence[str], version: str, force: bool,
+                   results: dict[str, dict[str, Any]]) -> list[tuple[str, Any, Any, _Input]]:
+    """(capture id, capture row, source record row, extractor input) of each capture
+    that still needs a ``version`` record; those that have one go into ``results``."""
+    todo = []
+    with read(recorder.engine) as conn:
+        for cid in capture_ids:
+            cap = conn.execute(select(captures).where(
+                captures.c.capture_id == hex_part(cid))).first()
+            if cap is None:
+                raise NotFoundError(f"no capture {cid}")
+            existing = conn.execute(select(metadata_versions).where(
+                metadata_versions.c.capture_pk == cap.id,
+                metadata_versions.c.extractor == md.EXTRACTOR_NAME,
+                metadata_versions.c.extractor_version == version)).first()
+            if existing is not None and not force:
+                results[cid] = {**json.loads(existing.record), "capture_id": PREFIX +
+                                cap.capture_id, "stored": "existing",
+                                "metadata_sha256": PREFIX + existing.record_sha256}
+                continue
+            src = _source_record(conn, cap)
+            if src is None:
+                raise NotFoundError(f"capture {cid} has no response or resource record")
+            rec = read_record(recorder.store.root / src.relpath, src.offset, src.length)
+            with decoded_payload(rec, recorder.settings.fetch) as payload:
+                data = payload.read() if payload.ok else b""
+                problem = payload.error
+            ctype = rec.http_header("Content-Type") if rec.http_headers is not None else \
+                rec.header("Content-Type")
+            todo.append((cid, cap, src, _Input(data, cap.final_url or cap.url, ctype,
+                                               parse_iso(cap.started_at), problem)))
+    return todo
+
+
+def _store(recorder: Recorder, jobs: list[_Job], agent: Agent) -> list[dict[str, Any]]:
+    moment = recorder.clock()
+    bodies = [canonical_json({"type": RECORD_TYPE, "capture_id": j.capture_id,
+                              "content_hash": j.content_hash, "metadata": j.document})
+              for j in jobs]
+    written = []
+    with recorder.store.new_file(moment, recorder.settings.hostname) as out:
+        w = WarcWriter(out)
+        info_id = recorder.new_id()
+        w.write("warcinfo", [("WARC-Filename", out.name)], Block.of(warc_fields([
+            ("software", agent.software), ("format", "WARC File Format 1.1"),
+            ("description", "article metadata extracted from earlier captures")])),
+            record_id=info_id, date=warc_date(moment), content_type="application/warc-fields")
+        for job, body in zip(jobs, bodies, strict=True):
+            written.append(w.write(
+                "metadata", [("WARC-Target-URI", about_uri(ARTICLE_METADATA, job.url)),
+                             ("WARC-Refers-To", job.source_record_id),
+                             ("WARC-Warcinfo-ID", info_id)],
+                Block.of(body), record_id=recorder.new_id(), date=warc_date(moment),
+                content_type="application/json", compute_payload_digest=False))
+    stored = out.stored
+    assert stored is not None
+
+    def commit(conn: Connection) -> list[dict[str, Any]]:
+        file_pk = inserted_id(conn.execute(insert(warc_files).values(
+            relpath=stored.relpath, name=stored.name, sha256=hex_part(stored.sha256),
+            size=stored.size, created_at=iso_utc(moment))))
+        out_docs, events = [], []
+        for job, body, rec in zip(jobs, bodies, written, strict=True):
+            digest = sha256_bytes(body)
+            version = job.document["extractor_version"]
+            existing = conn.execute(select(metadata_versions.c.record_sha256).where(
+                metadata_versions.c.capture_pk == job.capture_pk,
+                metadata_versions.c.extractor == job.document["extractor"],
+                metadata_versions.c.extractor_version == version)).first()
+            if existing is not None:
+                # Another run stored this version first. Our file stays recorded (never an
+                # orphan) and the event says its record duplicates the stored version.
+                events.append(NewEvent(METADATA_EXTRACTION, [job.capture_id, digest],
+                                       "warning", {
+                    "extractor": job.document["extractor"], "extractor_version": version,
+                    "warc_file": stored.relpath, "warc_record_id": rec.record_id,
+                    "duplicate_of": PREFIX + existing.record_sha256,
+                    "note": "a concurrent run stored this extractor version first"}))
+                out_docs.append({**job.document, "capture_id": job.capture_id,
+                                 "stored": "existing",
+                                 "metadata_sha256": PREFIX + existing.record_sha256})
+                continue
+            conn.execute(insert(metadata_versions).values(
+                capture_pk=job.capture_pk, extractor=job.document["extractor"],
+                extractor_version=job.document["extractor_version"],
+                record=canonical_json(job.document).decode(), record_sha256=hex_part(digest),
+                warc_file_id=file_pk, warc_record_id=rec.record_id, created_at=iso_utc(moment)))
+            objects = [job.capture_id, digest] + ([job.content_hash] if job.content_hash else [])
+            fields = {k: v["value"] is not None for k, v in job.document.items()
+                      if isinstance(v, dict) and "value" in v}
+            events.append(NewEvent(METADATA_EXTRACTION, objects, "success", {
+                "extractor": job.document["extractor"],
+                "extractor_version": job.document["extractor_version"],
+                "warc_file": stored.relpath, "warc_record_id": rec.record_id,
+                "fields_found": sorted(k for k, found in fields.items() if found)}))
+            out_docs.append({**job.document, "capture_id": job.capture_id, "stored": "new",
+                             "metadata_sha256": digest})
+        recorder.log.append(conn, events, agent)
+        return out_docs
+
+    try:
+        for attempt in range(3):
+            try:
+                return run_write(recorder.engine, commit)
+            except DatabaseError as exc:
+                # PostgreSQL: a concurrent run inserted the same version between our check
+                # and our insert; the next attempt sees its row and records a duplicate.
+                if attempt == 2 or not isinstance(exc.__cause__, SAIntegrityError):
+                    raise
+        raise AssertionError("unreachable")
+    finally:
+        recorder.store.release(stored.relpath)
+
+
+def stored_versions(recorder: Recorder, capture_id: str) -> list[dict[str, Any]]:
+    """Every stored version for a capture, oldest first."""
+    with read(recorder.engine) as conn:
+        cap = conn.execute(select(captures.c.id).where(
+            captures.c.capture_id == hex_part(capture_id))).first()
+        if cap is None:
+            raise NotFoundError(f"no capture {capture_id}")
+        rows = conn.execute(select(metadata_versions).where(
+            metadata_versions.c.capture_pk == cap.id).order_by(metadata_versions.c.id)).all()
+    return [_version_json(r) for r in rows]
+
+
+def latest_versions(recorder: Recorder, capture_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The newest stored version of each capture in ``capture_ids`` (``sha256:<hex>``),
+    keyed by capture id, in :func:`stored_versions`' form; captures without one are left
+    out. Two queries per 500 ids."""
+    out: dict[str, dict[str, Any]] = {}
+    with read(recorder.engine) as conn:
+        for chunk in in_chunks(hex_part(c) for c in capture_ids):
+            newest = (select(func.max(metadata_versions.c.id))
+                      .join(captures, captures.c.id == metadata_versions.c.capture_pk)
+                      .where(captures.c.capture_id.in_(chunk))
+                      .group_by(metadata_versions.c.capture_pk))
+            rows = conn.execute(
+                select(metadata_versions, captures.c.capture_id)
+                .join(captures, captures.c.id == metadata_versions.c.capture_pk)
+                .where(metadata_versions.c.id.in_(newest))).all()
+            for r in rows:
+                out[PREFIX + r.capture_id] = _version_json(r)
+    return out
+
+
+def _version_json(r: Any) -> dict[str, Any]:
+    return {"extractor": r.extractor, "extractor_version": r.extractor_version,
+            "created_at": r.created_at, "metadata_sha256": PREFIX + r.record_sha256,
+            "warc_record_id": r.warc_record_id, "record": json.loads(r.record)}

@@ -1,0 +1,291 @@
+"""The custody log as a transparency log: signed checkpoints and proofs from the DB.
+
+The tree's leaves are the events in ``seq`` order (leaf hash stored per event). A
+checkpoint is taken under the log-head lock, so its size and root describe one
+consistent prefix of the log even while other runs append.
+
+Each signed note is also kept as a file (:mod:`archive.proof.notes`) in every directory of
+``note_dirs``. Crash ordering: the database row commits first, then the note files are
+written and fsynced. A crash in between leaves a recorded checkpoint without its file,
+which is harmless (the row is signed and checked) and never reported: a row newer than
+every note filed in a directory is *pending*, and the next checkpoint or
+``archive reconcile`` writes it. The other way round is never a crash's doing, so it is
+always reported: a note file the database does not hold (a checkpoint deleted or
+rewritten there), a file whose content is not the note its name commits to, and a row
+missing its file while a later row has one (the file was removed).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import Connection, Engine, insert, select
+
+from archive.core.hashing import PREFIX
+from archive.core.timeutil import iso_utc, utc_now
+from archive.errors import ConfigError, IntegrityError, NotFoundError
+from archive.ledger.custody import iter_events, leaf_hash_hex
+from archive.ledger.db import inserted_id, read, run_write
+from archive.ledger.tables import checkpoints, events, log_head
+from archive.proof import checkpoint as cp
+from archive.proof import keys as keymod
+from archive.proof import notes
+from archive.proof.merkle import MerkleTree, verify_consistency, verify_inclusion
+
+KEY_FILE_STEM = "archive"
+LOG_FILE = "log.json"
+
+
+@dataclass(frozen=True)
+class LogIdentity:
+    """Who signs: the log's origin line (also the note key name) and its key pair."""
+
+    origin: str
+    private_key: Ed25519PrivateKey | None
+    public_key: Ed25519PublicKey
+
+    @property
+    def fingerprint(self) -> str:
+        return keymod.fingerprint(self.public_key)
+
+    @property
+    def vkey(self) -> str:
+        return cp.vkey(self.origin, self.public_key)
+
+
+def init_identity(key_dir: Path, origin: str) -> LogIdentity:
+    """Create the archive's signing key and record its origin (refuses to overwrite)."""
+    keymod.generate_key(key_dir, KEY_FILE_STEM)
+    (key_dir / LOG_FILE).write_text(json.dumps({"origin": origin}, indent=1) + "\n")
+    return load_identity(key_dir)
+
+
+def load_identity(key_dir: Path, *, need_private: bool = True) -> LogIdentity:
+    priv_path, pub_path = keymod.key_paths(key_dir, KEY_FILE_STEM)
+    if not pub_path.exists() or not (key_dir / LOG_FILE).exists():
+        raise ConfigError(f"no signing key in {key_dir}; run `archive init` first")
+    origin = str(json.loads((key_dir / LOG_FILE).read_text())["origin"])
+    private = keymod.load_private_key(priv_path) if need_private else None
+    return LogIdentity(origin, private, keymod.load_public_key(pub_path))
+
+
+def ensure_identity(key_dir: Path, origin: str) -> LogIdentity:
+    try:
+        return load_identity(key_dir)
+    except ConfigError:
+        return init_identity(key_dir, origin)
+
+
+def _leaf_hashes(conn: Connection, size: int) -> list[bytes]:
+    rows = conn.execute(select(events.c.leaf_hash).where(events.c.seq < size)
+                        .order_by(events.c.seq)).all()
+    if len(rows) != size:
+        raise IntegrityError(f"the log should hold {size} events but {len(rows)} were found")
+    return [bytes.fromhex(r.leaf_hash) for r in rows]
+
+
+def tree_at(conn: Connection, size: int) -> MerkleTree:
+    return MerkleTree(_leaf_hashes(conn, size))
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    id: int
+    size: int
+    root_hash: str  # sha256:<hex>
+    origin: str
+    note: str
+    created_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "size": self.size, "root_hash": self.root_hash,
+                "origin": self.origin, "note": self.note, "created_at": self.created_at}
+
+
+def _row(r: Any) -> StoredCheckpoint:
+    return StoredCheckpoint(r.id, int(r.size), PREFIX + r.root_hash, r.origin, r.note,
+                            r.created_at)
+
+
+def make_checkpoint(engine: Engine, ident: LogIdentity, note_dirs: Sequence[Path] = (),
+                    ) -> StoredCheckpoint:
+    """Sign the current log head, store the note, then file it in ``note_dirs`` (with
+    any earlier note still pending there)."""
+    if ident.private_key is None:
+        raise ConfigError("signing a checkpoint needs the private key")
+    key = ident.private_key
+
+    def work(conn: Connection) -> StoredCheckpoint:
+        size = int(conn.execute(select(log_head.c.size).where(log_head.c.id == 1)
+                                .with_for_update()).scalar_one())
+        root = tree_at(conn, size).root()
+        note = cp.sign(cp.Checkpoint(ident.origin, size, root), key, ident.origin)
+        now = iso_utc(utc_now())
+        pk = inserted_id(conn.execute(insert(checkpoints).values(
+            size=size, root_hash=root.hex(), origin=ident.origin,
+            key_fingerprint=ident.fingerprint.removeprefix(PREFIX), note=note,
+            created_at=now)))
+        return StoredCheckpoint(pk, size, PREFIX + root.hex(), ident.origin, note, now)
+
+    made = run_write(engine, work)
+    write_pending_notes(engine, ident, note_dirs)
+    return made
+
+
+def _pending(rows: Sequence[StoredCheckpoint], filed: set[str]) -> list[StoredCheckpoint]:
+    """Rows newer than every row whose note is filed: those a crash (or a concurrent
+    writer) may not have filed yet."""
+    newest = max((c.id for c in rows if notes.note_filename(c.size, c.note) in filed),
+                 default=0)
+    return [c for c in rows if c.id > newest and notes.note_filename(c.size, c.note)
+            not in filed]
+
+
+def write_pending_notes(engine: Engine, ident: LogIdentity, note_dirs: Sequence[Path],
+                        ) -> list[Path]:
+    """File the notes of pending checkpoints (see the module docstring) that verify
+    under the archive's key, oldest first; returns the files written."""
+    if not note_dirs:
+        return []
+    with read(engine) as conn:
+        rows = [_row(r) for r in conn.execute(select(checkpoints).order_by(checkpoints.c.id))]
+    written = []
+    for directory in note_dirs:
+        for c in _pending(rows, set(notes.read_notes(directory))):
+            try:
+                cp.parse_and_verify(c.note, ident.public_key, ident.origin)
+            except IntegrityError:
+                continue  # never publish a note that does not verify; verify reports it
+            written.append(notes.write_note(directory, c.size, c.note))
+    return written
+
+
+def latest_checkpoint(engine: Engine) -> StoredCheckpoint | None:
+    with read(engine) as conn:
+        r = conn.execute(select(checkpoints).order_by(checkpoints.c.id.desc()).limit(1)).first()
+    return _row(r) if r else None
+
+
+def get_checkpoint(engine: Engine, ref: str | int) -> StoredCheckpoint:
+    """A checkpoint by id, by tree size (``size:N``), or ``latest``."""
+    with read(engine) as conn:
+        q = select(checkpoints)
+        if ref == "latest":
+            q = q.order_by(checkpoints.c.id.desc())
+        elif isinstance(ref, str) and ref.startswith("size:"):
+            q = q.where(checkpoints.c.size == int(ref[5:])).order_by(checkpoints.c.id.desc())
+        else:
+            q = q.where(checkpoints.c.id == int(ref))
+        r = conn.execute(q.limit(1)).first()
+    if r is None:
+        raise NotFoundError(f"no checkpoint {ref}")
+    return _row(r)
+
+
+def inclusion(engine: Engine, seq: int, ckpt: StoredCheckpoint) -> list[bytes]:
+    if seq >= ckpt.size:
+        raise NotFoundError(f"event {seq} is not in checkpoint {ckpt.id} (size {ckpt.size})")
+    with read(engine) as conn:
+        tree = tree_at(conn, ckpt.size)
+    return tree.inclusion_proof(seq)
+
+
+def consistency(engine: Engine, old: StoredCheckpoint, new: StoredCheckpoint) -> list[bytes]:
+    if old.size > new.size:
+        raise ConfigError(f"checkpoint {old.id} (size {old.size}) is newer than {new.id} "
+                          f"(size {new.size}); give the older one first")
+    with read(engine) as conn:
+        tree = tree_at(conn, new.size)
+    return tree.consistency_proof(old.size, new.size)
+
+
+def b64(proof: list[bytes]) -> list[str]:
+    return [base64.b64encode(h).decode() for h in proof]
+
+
+def check_checkpoints(engine: Engine, ident: LogIdentity, note_dirs: Sequence[Path] = (),
+                      ) -> list[str]:
+    """Every stored checkpoint: signature valid, root equal to the recomputed tree root,
+    and each consistent with the next; then the note files of ``note_dirs`` against the
+    database and the log, both ways (see the module docstring). Returns one message per
+    problem."""
+    problems: list[str] = []
+    with read(engine) as conn:
+        rows = [_row(r) for r in conn.execute(select(checkpoints).order_by(checkpoints.c.id))]
+        # Leaves recomputed from each event's fields, not read from the stored column:
+        # verification must not trust what it is verifying.
+        tree = MerkleTree(bytes.fromhex(leaf_hash_hex(ev.entry_bytes()))
+                          for ev in iter_events(conn))
+    size = tree.size
+    prev: StoredCheckpoint | None = None
+    for c in rows:
+        try:
+            parsed = cp.parse_and_verify(c.note, ident.public_key, ident.origin)
+        except IntegrityError as exc:
+            problems.append(f"checkpoint {c.id}: {exc}")
+            continue
+        if parsed.size != c.size or PREFIX + parsed.root.hex() != c.root_hash:
+            problems.append(f"checkpoint {c.id}: its row (size {c.size}, {c.root_hash}) "
+                            "differs from its signed note")
+        if parsed.size > size:
+            problems.append(f"checkpoint {c.id} covers {parsed.size} events but the log has "
+                            f"only {size}: events were removed")
+            continue
+        if tree.root(parsed.size) != parsed.root:
+            problems.append(f"checkpoint {c.id} (size {parsed.size}): the log's events no "
+                            "longer hash to its signed root; an event was changed or removed")
+        if prev is not None and prev.size <= parsed.size:
+            proof = tree.consistency_proof(prev.size, parsed.size)
+            if not verify_consistency(prev.size, parsed.size,
+                                      bytes.fromhex(prev.root_hash[7:]), parsed.root, proof):
+                problems.append(f"checkpoints {prev.id} and {c.id} are not consistent")
+        prev = c
+    for directory in note_dirs:
+        problems += _check_notes(directory, rows, tree, ident)
+    return problems
+
+
+def _check_notes(directory: Path, rows: Sequence[StoredCheckpoint], tree: MerkleTree,
+                 ident: LogIdentity) -> list[str]:
+    problems: list[str] = []
+    files = notes.read_notes(directory)
+    by_name = {notes.note_filename(c.size, c.note): c for c in rows}
+    for name, text in files.items():
+        where = f"checkpoint note {directory / name}"
+        if not notes.matches_name(name, text):
+            problems.append(f"{where}: its content is not the note its name commits to; "
+                            "the file was changed")
+            continue
+        try:
+            parsed = cp.parse_and_verify(text, ident.public_key, ident.origin)
+        except IntegrityError as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        if name not in by_name:
+            problems.append(f"{where} (size {parsed.size}) has no checkpoint in the database: "
+                            "a checkpoint was deleted or rewritten there")
+        if parsed.size > tree.size:
+            problems.append(f"{where} covers {parsed.size} events but the log has only "
+                            f"{tree.size}: events were removed")
+        elif tree.root(parsed.size) != parsed.root:
+            problems.append(f"{where} (size {parsed.size}): the log's events no longer hash "
+                            "to its signed root; the log was rewritten")
+    pending = {c.id for c in _pending(rows, set(files))}
+    for c in rows:
+        name = notes.note_filename(c.size, c.note)
+        if name not in files and c.id not in pending:
+            problems.append(f"checkpoint {c.id} (size {c.size}) has no note file {name} in "
+                            f"{directory}, though later checkpoints do: the file was removed")
+    return problems
+
+
+__all__ = ["LogIdentity", "StoredCheckpoint", "b64", "check_checkpoints", "consistency",
+           "ensure_identity", "get_checkpoint", "inclusion", "init_identity",
+           "latest_checkpoint", "load_identity", "make_checkpoint", "verify_inclusion",
+           "write_pending_notes"]
