@@ -37,7 +37,8 @@ from archive.errors import (
     NotFoundError,
     RefusedURLError,
 )
-from archive.http.fetch import Fetcher, FetchResult
+from archive.http.fetch import Fetcher
+from archive.http.models import FetchResult
 from archive.http.robots import Robots
 from archive.http.spool import sweep
 from archive.ledger.custody import (

@@ -36,7 +36,8 @@ from archive.errors import (
     RefusedURLError,
     TLSError,
 )
-from archive.http.fetch import Exchange, Fetcher, FetchResult
+from archive.http.fetch import Fetcher
+from archive.http.models import Exchange, FetchResult
 from archive.metadata import extract
 
 

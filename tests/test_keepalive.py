@@ -14,8 +14,9 @@ import pytest
 from servers import TestServer, TLSMaterial, local_policy
 from warcio.archiveiterator import ArchiveIterator
 
-from archive.http.fetch import Exchange, Fetcher
+from archive.http.fetch import Fetcher
 from archive.http.keepalive import ConnectionPool, IdleConnection, has_input
+from archive.http.models import Exchange
 
 ORIGIN = ("http", "127.0.0.1", 80)
 OTHER = ("http", "127.0.0.1", 81)

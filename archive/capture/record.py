@@ -30,7 +30,7 @@ from archive.core.timeutil import iso_utc, utc_now
 from archive.core.urls import url_key
 from archive.core.version import SOFTWARE, SOFTWARE_NAME, __version__
 from archive.errors import ArchiveError, FetchError, StorageError
-from archive.http.fetch import Exchange, FetchResult
+from archive.http.models import Exchange, FetchResult
 from archive.ledger.custody import (
     CAPTURE,
     INGESTION,

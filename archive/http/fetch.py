@@ -28,26 +28,17 @@ closes what it keeps.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import heapq
 import http.client
-import io
-import ipaddress
-import itertools
-import os
 import random
-import socket
 import ssl
-import threading
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 import requests
@@ -55,11 +46,10 @@ from requests.cookies import MockRequest, MockResponse, RequestsCookieJar
 from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
 from archive.core.config import FetchPolicy
-from archive.core.hashing import HashingWriter, sha256_bytes, sha256_stream
+from archive.core.hashing import HashingWriter, sha256_stream
 from archive.core.timeutil import Clock, utc_now
 from archive.errors import (
     ConfigError,
-    ConnectError,
     FetchError,
     FetchTimeoutError,
     ProtocolError,
@@ -68,541 +58,19 @@ from archive.errors import (
     TLSError,
 )
 from archive.http.keepalive import ConnectionPool, IdleConnection, Origin
-from archive.http.netguard import check_url, resolve_and_check
-from archive.http.spool import DEFAULT_MEMORY_LIMIT, Spool, SpoolFile
-
-Truncation = Literal["length", "time", "disconnect"]
-
-ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
-ACCEPT_ENCODING = "gzip, deflate"   # only what archive.core.content can undo
-HEADER_ALLOWANCE = 1024 * 1024      # raw response may exceed the body limit by this much
-REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-_BODY_CHUNK = 64 * 1024
-_MAX_CHUNK_LINE = 65537             # http.client's _MAXLINE + 1
-_READ_BUFFER = 16 * 1024
-_WATCHDOG_GRACE = 0.25              # the recv-level check normally fires first
-_DEADLINE_SLACK = 0.05              # a socket timeout this close to the deadline is the deadline
-# Acknowledge every segment at once (Linux; the kernel drops back to delayed ACKs by
-# itself, so this is set before each receive). On a kept connection a server that
-# holds its last small segment until the previous one is acknowledged (Nagle; nginx
-# with tcp_nopush does) otherwise waits out our 40 ms delayed-ACK timer: measured on
-# loopback, 1 to 6 fetches in 1,000 took 43 ms instead of 0.8.
-_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
-
-
-# --------------------------------------------------------------------------- results
-
-@dataclass(frozen=True)
-class TLSInfo:
-    """TLS facts taken from the socket that delivered the response."""
-
-    version: str
-    cipher: str
-    cert_der: bytes | None = field(repr=False)
-    cert_sha256: str | None
-    verified: bool
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """One HTTP hop: the request as sent and the response as received.
-
-    ``response_file`` holds the raw response (status line, headers, body with transfer-
-    and content-coding as sent); ``body_file`` the entity body (transfer-coding undone,
-    content-coding kept). The digests and lengths cover exactly the stored bytes.
-    """
-
-    url: str
-    method: str
-    request_bytes: bytes
-    response_file: SpoolFile = field(repr=False)
-    response_length: int
-    response_sha256: str
-    header_length: int
-    protocol: str
-    status: int
-    reason: str
-    headers: tuple[tuple[str, str], ...]
-    body_file: SpoolFile = field(repr=False)
-    body_length: int
-    body_sha256: str
-    truncated: Truncation | None
-    truncated_reason: str | None
-    started_at: datetime
-    ended_at: datetime
-    remote_ip: str
-    remote_port: int
-    tls: TLSInfo | None
-
-    def open_response(self) -> BinaryIO:
-        return self.response_file.open()
-
-    def open_body(self) -> BinaryIO:
-        return self.body_file.open()
-
-    @property
-    def response_path(self) -> Path | None:
-        """Where the raw response spilled to disk (None while it is held in memory)."""
-        return self.response_file.path
-
-    @property
-    def body_path(self) -> Path | None:
-        return self.body_file.path
-
-    def header_values(self, name: str) -> list[str]:
-        wanted = name.lower()
-        return [value for key, value in self.headers if key.lower() == wanted]
-
-    def header(self, name: str) -> str | None:
-        """The field value; repeated lines are combined with ", " (RFC 9110 section 5.3),
-        so ``Content-Encoding`` sent on ten lines reads as a list of ten codings. Use
-        :meth:`header_values` for fields that must not be combined (Set-Cookie)."""
-        values = self.header_values(name)
-        return ", ".join(values) if values else None
-
-    @property
-    def payload_digest(self) -> str:
-        """WARC-Payload-Digest: the entity body as stored (alias of ``body_sha256``)."""
-        return self.body_sha256
-
-    @property
-    def content_type(self) -> str | None:
-        return self.header("Content-Type")
-
-    @property
-    def content_encoding(self) -> str | None:
-        """All Content-Encoding lines joined in order (a repeated header is one list)."""
-        return self.header("Content-Encoding")
-
-    @property
-    def request_headers(self) -> list[tuple[str, str]]:
-        head = self.request_bytes.split(b"\r\n\r\n", 1)[0].decode("latin-1")
-        return _header_pairs(head.split("\r\n")[1:])
-
-
-@dataclass(frozen=True)
-class RetryNote:
-    """A retryable answer (5xx, 429) and what was done about it."""
-
-    url: str
-    status: int
-    waited: float       # seconds slept before the retry (0 when not retried)
-    retried: bool       # False: no retry was made (it would have passed the deadline)
-    detail: str
-
-
-@dataclass(frozen=True)
-class FetchResult:
-    """Every hop of one fetch, in order; the last one is the final response.
-
-    Spooled bytes live until :meth:`close` (or garbage collection) removes them.
-    ``attempts`` is 1 plus the number of retries made anywhere in the chain.
-    """
-
-    requested_url: str
-    final_url: str
-    exchanges: tuple[Exchange, ...]
-    attempts: int
-    started_at: datetime
-    ended_at: datetime
-    policy: FetchPolicy
-    retries: tuple[RetryNote, ...] = ()
-    _spool: Spool | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def final(self) -> Exchange:
-        return self.exchanges[-1]
-
-    @property
-    def status(self) -> int:
-        return self.final.status
-
-    @property
-    def truncated(self) -> Truncation | None:
-        return self.final.truncated
-
-    @property
-    def redirects(self) -> tuple[str, ...]:
-        return tuple(ex.url for ex in self.exchanges[:-1])
-
-    @property
-    def tls_verified(self) -> bool | None:
-        """None when no hop used TLS; otherwise whether every TLS hop was verified."""
-        tls = [ex.tls for ex in self.exchanges if ex.tls is not None]
-        return all(t.verified for t in tls) if tls else None
-
-    def close(self) -> None:
-        """Release the spooled bytes, in memory and on disk (idempotent)."""
-        _discard(self.exchanges)
-        if self._spool is not None:
-            self._spool.remove()
-
-    @property
-    def spool_dir(self) -> Path | None:
-        """The temporary directory of bodies too large to hold in memory, if any."""
-        return self._spool.dir if self._spool is not None else None
-
-    def __enter__(self) -> FetchResult:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
-
-# --------------------------------------------------------------------------- the wire
-
-class _DeadlineExceeded(TimeoutError):
-    """The fetch's total deadline passed (recorded by recv, raised by send)."""
-
-
-class _RawLimitReached(OSError):
-    """The raw response reached its size limit (recorded by recv)."""
-
-
-class _Watchdog:
-    """One daemon thread for every exchange's deadline (a Timer thread per exchange cost
-    a thread start and a cancel per page). ``arm`` returns a handle; ``disarm`` drops it.
-    At its time the callback runs on the watchdog thread (it must be quick)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._heap: list[tuple[float, int]] = []
-        self._callbacks: dict[int, Any] = {}
-        self._ids = itertools.count()
-        self._thread: threading.Thread | None = None
-
-    def arm(self, delay: float, callback: Any) -> int:
-        handle = next(self._ids)
-        with self._cond:
-            self._callbacks[handle] = callback
-            heapq.heappush(self._heap, (time.monotonic() + delay, handle))
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="archive-fetch-watchdog",
-                                                daemon=True)
-                self._thread.start()
-            elif self._heap[0][1] == handle:
-                self._cond.notify()
-        return handle
-
-    def disarm(self, handle: int) -> None:
-        with self._cond:
-            self._callbacks.pop(handle, None)
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while self._heap and self._heap[0][1] not in self._callbacks:
-                    heapq.heappop(self._heap)  # disarmed
-                if not self._heap:
-                    self._cond.wait(60)
-                    if not self._heap:
-                        self._thread = None
-                        return
-                    continue
-                when, handle = self._heap[0]
-                wait = when - time.monotonic()
-                if wait > 0:
-                    self._cond.wait(wait)
-                    continue
-                heapq.heappop(self._heap)
-                callback = self._callbacks.pop(handle, None)
-            if callback is not None:
-                with contextlib.suppress(Exception):
-                    callback()
-
-
-_WATCHDOG = _Watchdog()
-# A forked child (Dagster's multiprocess executor) has no watchdog thread and may hold a
-# copy of a lock taken by a thread that does not exist there: start afresh.
-os.register_at_fork(after_in_child=lambda: _WATCHDOG.__init__())  # type: ignore[misc]
-
-
-class _Wire:
-    """Everything one exchange's connection did: bytes both ways, peer, TLS, deadline.
-
-    Created per exchange; :meth:`finish` closes every socket it ever held.
-    """
-
-    def __init__(self, url: str, policy: FetchPolicy, deadline: float, raw: SpoolFile) -> None:
-        self.url = url
-        self.policy = policy
-        self.deadline = deadline
-        self.sent = bytearray()
-        self._raw_file = raw
-        self.raw = HashingWriter(raw)
-        self.raw_limit = policy.max_bytes + HEADER_ALLOWANCE
-        self.raw_overflow = False
-        self.deadline_hit = False
-        self.read_error: OSError | None = None  # first receive error; reads then see EOF
-        self.remote: tuple[str, int] | None = None
-        self.tls: TLSInfo | None = None
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._finished = False
-        self._watchdog: int | None = None
-        self._kill: socket.socket | None = None
-        self._attached: socket.socket | None = None  # the socket the exchange runs on
-
-    def remaining(self) -> float:
-        return self.deadline - time.monotonic()
-
-    def deadline_error(self) -> _DeadlineExceeded:
-        self.deadline_hit = True
-        return _DeadlineExceeded(f"the {self.policy.deadline:g} s deadline passed")
-
-    def connect(self, host: str, port: int,
-                options: list[tuple[int, int, int | bytes]] | None) -> socket.socket:
-        """Resolve, check every address, connect to a checked one; start the watchdog."""
-        if self.remaining() <= 0:
-            raise FetchTimeoutError(f"{self.url}: the {self.policy.deadline:g} s deadline "
-                                    "passed before connecting", url=self.url)
-        # An IP literal needs no DNS: getaddrinfo returns at once, so it is called
-        # directly instead of through the time-bounded resolver thread.
-        addresses = resolve_and_check(host, port, url=self.url,
-                                      timeout=None if _is_ip_literal(host) else self.remaining(),
-                                      allow_private=self.policy.allow_private_networks)
-        problems: list[str] = []
-        timed_out = True
-        for family, ip in addresses:
-            remaining = self.remaining()
-            if remaining <= 0:
-                break
-            limit = min(self.policy.connect_timeout, remaining)
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            try:
-                for option in options or ():
-                    sock.setsockopt(*option)
-                sock.settimeout(limit)
-                sock.connect((ip, port))
-            except TimeoutError:
-                sock.close()
-                problems.append(f"{ip}: no answer within {limit:.1f} s")
-                continue
-            except OSError as exc:
-                sock.close()
-                timed_out = False
-                problems.append(f"{ip}: {exc.strerror or exc}")
-                continue
-            self.remote = (ip, port)
-            self._sockets.append(sock)
-            # A duplicate descriptor survives the TLS wrap (which detaches ``sock``), so
-            # the watchdog can stop a handshake or a send that the recv check cannot see.
-            self._guard(sock.dup())
-            return sock
-        detail = "; ".join(problems) or f"the {self.policy.deadline:g} s deadline passed"
-        if timed_out:
-            raise FetchTimeoutError(f"connecting to {self.url} timed out ({detail})",
-                                    url=self.url)
-        raise ConnectError(f"could not connect to {self.url} ({detail})", url=self.url)
-
-    def resume(self, idle: IdleConnection) -> socket.socket:
-        """Carry on over a kept connection (no DNS, no handshake: its checks held)."""
-        if self.remaining() <= 0:
-            idle.close()
-            raise FetchTimeoutError(f"{self.url}: the {self.policy.deadline:g} s deadline "
-                                    "passed before sending", url=self.url)
-        self.remote, self.tls = idle.remote, idle.tls
-        self._guard(idle.kill)
-        return idle.sock
-
-    def _guard(self, kill: socket.socket) -> None:
-        self._kill = kill
-        self._watchdog = _WATCHDOG.arm(max(self.remaining(), 0) + _WATCHDOG_GRACE,
-                                       self._expire)
-
-    def detach(self, origin: Origin) -> IdleConnection | None:
-        """Take the connection out of this exchange, open, for the next one (None when
-        the deadline already ended it)."""
-        with self._lock:
-            if self._finished or self._kill is None or self._attached is None \
-                    or self.remote is None or self.deadline_hit:
-                return None
-            if self._watchdog is not None:
-                _WATCHDOG.disarm(self._watchdog)
-                self._watchdog = None
-            sock, kill = self._attached, self._kill
-            self._sockets = [s for s in self._sockets if s is not sock]  # plain: listed twice
-            self._attached = self._kill = None
-        return IdleConnection(origin, sock, kill, self.remote, self.tls)
-
-    def _expire(self) -> None:
-        with self._lock:
-            if self._finished or self._kill is None:
-                return
-            self.deadline_hit = True
-            with contextlib.suppress(OSError):
-                self._kill.shutdown(socket.SHUT_RDWR)
-
-    def record_tls(self, sock: ssl.SSLSocket, verified: bool) -> None:
-        der = sock.getpeercert(binary_form=True)
-        cipher = sock.cipher()
-        self.tls = TLSInfo(version=sock.version() or "unknown",
-                           cipher=cipher[0] if cipher else "unknown",
-                           cert_der=der, cert_sha256=sha256_bytes(der) if der else None,
-                           verified=verified)
-
-    def attach(self, sock: socket.socket) -> _TeeSocket:
-        self._sockets.append(sock)
-        self._attached = sock
-        return _TeeSocket(sock, self)
-
-    def record_sent(self, data: bytes) -> None:
-        self.sent += data
-
-    def record_received(self, data: memoryview) -> int:
-        """Tee received bytes; returns how many fit under the raw limit."""
-        room = self.raw_limit - self.raw.size
-        if len(data) > room:
-            self.raw.write(data[:room])
-            self.raw_overflow = True
-            self.read_error = _RawLimitReached(f"raw response exceeds {self.raw_limit} bytes")
-            return room
-        self.raw.write(data)
-        return len(data)
-
-    def finish(self) -> None:
-        with self._lock:
-            self._finished = True
-            if self._watchdog is not None:
-                _WATCHDOG.disarm(self._watchdog)
-            for sock in [*self._sockets, *([self._kill] if self._kill else [])]:
-                with contextlib.suppress(OSError):
-                    sock.close()
-            self._sockets.clear()
-            self._kill = self._attached = None
-        if not self._raw_file.closed:
-            self._raw_file.close()
-
-
-class _TeeSocket:
-    """Socket stand-in for http.client: tees bytes, bounds every recv by the deadline.
-
-    ``close`` only marks: http.client closes the connection as soon as it has the headers
-    of a ``Connection: close`` response, while the body is still being read through
-    :meth:`makefile`; the real sockets are closed by :meth:`_Wire.finish`.
-    """
-
-    def __init__(self, sock: socket.socket, wire: _Wire) -> None:
-        self._sock = sock
-        self._wire = wire
-        self._timeout: float | None = sock.gettimeout()
-
-    def settimeout(self, value: float | None) -> None:
-        self._timeout = value
-
-    def gettimeout(self) -> float | None:
-        return self._timeout
-
-    def _bounded_timeout(self) -> float:
-        remaining = self._wire.remaining()
-        if remaining <= 0:
-            raise self._wire.deadline_error()
-        return remaining if self._timeout is None else min(self._timeout, remaining)
-
-    def sendall(self, data: bytes | bytearray | memoryview) -> None:
-        self._sock.settimeout(self._bounded_timeout())
-        self._sock.sendall(data)
-        self._wire.record_sent(bytes(data))
-
-    def recv_into(self, buffer: memoryview | bytearray, nbytes: int = 0) -> int:
-        """Receive, tee and return bytes; after any error, record it and report EOF.
-
-        Reporting EOF instead of raising keeps the bytes that arrived before a reset or
-        the deadline: io.BufferedReader drops the partial data of a read that raises.
-        The fetcher reads the recorded error to say why the response ended.
-        """
-        wire = self._wire
-        if wire.read_error is not None:
-            return 0
-        try:
-            self._sock.settimeout(self._bounded_timeout())
-            if _QUICKACK is not None:  # see _QUICKACK
-                self._sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
-            count = self._sock.recv_into(buffer, nbytes)
-            if count == 0 and wire.deadline_hit:  # the watchdog shut the socket down
-                raise wire.deadline_error()
-        except OSError as exc:
-            expired = wire.deadline_hit or wire.remaining() <= _DEADLINE_SLACK
-            wire.read_error = wire.deadline_error() if expired else exc
-            return 0
-        return wire.record_received(memoryview(buffer)[:count])
-
-    def recv(self, bufsize: int) -> bytes:
-        buffer = bytearray(bufsize)
-        count = self.recv_into(buffer, bufsize)
-        return bytes(buffer[:count])
-
-    def makefile(self, mode: str = "r", *args: Any, **kwargs: Any) -> io.BufferedReader:
-        if mode not in ("rb", "br"):
-            raise ValueError(f"only binary reading is supported, not {mode!r}")
-        return io.BufferedReader(_TeeReader(self), _READ_BUFFER)
-
-    def fileno(self) -> int:
-        return self._sock.fileno()
-
-    def shutdown(self, how: int) -> None:
-        self._sock.shutdown(how)
-
-    def close(self) -> None:
-        pass
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
-
-
-class _TeeReader(io.RawIOBase):
-    def __init__(self, sock: _TeeSocket) -> None:
-        super().__init__()
-        self._sock = sock
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        return self._sock.recv_into(buffer)
-
-
-# --------------------------------------------------------------------------- http.client glue
-
-_SOCKET_OPTIONS: list[tuple[int, int, int | bytes]] = [
-    (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-
-
-class _WireConnection(http.client.HTTPConnection):
-    """One HTTP/1.1 exchange on the exchange's :class:`_Wire`: over a kept connection
-    from ``pool`` when there is one, else the host is resolved and checked by the wire,
-    TLS (for https) is recorded from the socket; every byte goes through the tee."""
-
-    def __init__(self, host: str, port: int, wire: _Wire, tls: ssl.SSLContext | None,
-                 read_timeout: float, pool: ConnectionPool | None, origin: Origin) -> None:
-        # A trailing dot (an absolute name) is, like urllib3 and browsers do, left out of
-        # the Host header and the TLS server name, and netguard looks the name up without
-        # it too: the name checked is the name resolved (``localhost.`` is in no hosts file).
-        super().__init__(host.rstrip("."), port)
-        self.default_port = 443 if tls is not None else 80  # Host gets ":port" otherwise
-        self._wire = wire
-        self._tls = tls
-        self._read_timeout = read_timeout
-        self._pool = pool
-        self.origin = origin
-        self.reused = False
-
-    def connect(self) -> None:
-        wire = self._wire
-        idle = self._pool.take(self.origin) if self._pool is not None else None
-        if idle is not None:
-            sock = wire.resume(idle)
-            self.reused = True
-        else:
-            sock = wire.connect(self.host, self.port, _SOCKET_OPTIONS)
-            if self._tls is not None:
-                sock = self._tls.wrap_socket(sock, server_hostname=self.host)
-                wire.record_tls(sock, verified=self._tls.verify_mode == ssl.CERT_REQUIRED)
-        tee = wire.attach(sock)
-        tee.settimeout(self._read_timeout)
-        self.sock = tee
-
+from archive.http.models import Exchange, FetchResult, RetryNote, Truncation, discard, header_pairs
+from archive.http.netguard import check_url
+from archive.http.spool import DEFAULT_MEMORY_LIMIT, Spool
+from archive.http.wire import (
+    ACCEPT,
+    ACCEPT_ENCODING,
+    BODY_CHUNK,
+    DEADLINE_SLACK,
+    MAX_CHUNK_LINE,
+    REDIRECT_STATUSES,
+    Wire,
+    WireConnection,
+)
 
 # --------------------------------------------------------------------------- fetcher
 
@@ -727,7 +195,7 @@ class _Run:
                 break
             self.retries.append(RetryNote(url, exchange.status, wait, True,
                                           f"HTTP {exchange.status}, retried after {wait:.1f} s"))
-            _discard([exchange])
+            discard([exchange])
             exchange, location = newer, newer_location
             attempt += 1
         return exchange, location
@@ -759,8 +227,8 @@ class _Run:
         pool = self.pool
         while True:
             raw_file, body_file = self.spool.pair()
-            wire = _Wire(sent_url, policy, self.deadline, raw_file)
-            conn = _WireConnection(host, port, wire, self.tls if https else None,
+            wire = Wire(sent_url, policy, self.deadline, raw_file)
+            conn = WireConnection(host, port, wire, self.tls if https else None,
                                    policy.read_timeout, pool, origin)
             started_at = self.clock()
             idle: IdleConnection | None = None
@@ -831,7 +299,7 @@ class _Run:
         return exchange, _redirect_target(exchange)
 
 
-def _may_keep(response: http.client.HTTPResponse, wire: _Wire) -> bool:
+def _may_keep(response: http.client.HTTPResponse, wire: Wire) -> bool:
     """The connection may carry another exchange: HTTP/1.1 without ``Connection:
     close``, a Content-Length body read to its end, nothing gone wrong on the wire."""
     return (response.version == 11 and not response.will_close and not response.chunked
@@ -844,7 +312,7 @@ def _declared_length(response: http.client.HTTPResponse) -> int | None:
     return int(value) if value.isascii() and value.isdigit() else None
 
 
-def _read_body(response: http.client.HTTPResponse, sink: HashingWriter, wire: _Wire,
+def _read_body(response: http.client.HTTPResponse, sink: HashingWriter, wire: Wire,
                policy: FetchPolicy) -> tuple[Truncation | None, str | None]:
     """Copy the entity body (content-coding kept) to ``sink`` within the limits.
 
@@ -854,7 +322,7 @@ def _read_body(response: http.client.HTTPResponse, sink: HashingWriter, wire: _W
     limit = policy.max_bytes
     error: BaseException | None = None
     try:
-        while chunk := response.read(_BODY_CHUNK):
+        while chunk := response.read(BODY_CHUNK):
             if not _keep(sink, chunk, limit):
                 return "length", f"body exceeds the limit of {limit} bytes"
         if response.length:  # http.client ends a short Content-Length body quietly
@@ -903,7 +371,7 @@ def _stored_end(raw: BinaryIO, header_length: int, body_length: int, chunked: bo
     raw.seek(header_length)
     pos, left = header_length, body_length
     while True:
-        line = raw.readline(_MAX_CHUNK_LINE)
+        line = raw.readline(MAX_CHUNK_LINE)
         try:
             size = int(line.split(b";", 1)[0], 16)
         except ValueError:
@@ -961,10 +429,10 @@ def _redirect_target(exchange: Exchange) -> str | None:
         return location
 
 
-def _pre_response_error(exc: Exception, wire: _Wire, url: str) -> FetchError:
+def _pre_response_error(exc: Exception, wire: Wire, url: str) -> FetchError:
     """Map whatever was raised before a status line into our error tree.
 
-    Receive errors never surface as exceptions (see ``_TeeSocket.recv_into``); the wire
+    Receive errors never surface as exceptions (see ``TeeSocket.recv_into``); the wire
     recorded them, so it is consulted before the exception chain.
     """
     causes = list(_causes(exc))
@@ -972,7 +440,7 @@ def _pre_response_error(exc: Exception, wire: _Wire, url: str) -> FetchError:
         if isinstance(cause, FetchError):
             return cause
     timed_out = any(isinstance(c, TimeoutError) for c in causes)
-    if wire.deadline_hit or (timed_out and wire.remaining() <= _DEADLINE_SLACK):
+    if wire.deadline_hit or (timed_out and wire.remaining() <= DEADLINE_SLACK):
         return FetchTimeoutError(f"no response from {url} within the "
                                  f"{wire.policy.deadline:g} s deadline", url=url)
     for cause in causes:
@@ -1035,14 +503,6 @@ def _load_tls_context(verify: bool, cafile: str, _mtime: int, _size: int) -> ssl
     return context
 
 
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
-
-
 def _retryable(status: int) -> bool:
     return status == 429 or 500 <= status <= 599
 
@@ -1079,26 +539,7 @@ def _parse_head(stream: BinaryIO, size: int) -> tuple[int, str, list[tuple[str, 
         if len(parts) >= 2 and parts[1] == "100" and stream.tell() < size:
             continue
         protocol = parts[0] if parts else ""
-        return stream.tell(), protocol, _header_pairs(lines)
-
-
-def _header_pairs(lines: list[str]) -> list[tuple[str, str]]:
-    pairs: list[tuple[str, str]] = []
-    for line in lines:
-        if line[:1] in (" ", "\t") and pairs:  # obsolete line folding
-            name, value = pairs[-1]
-            pairs[-1] = (name, f"{value} {line.strip()}")
-            continue
-        name, sep, value = line.partition(":")
-        if sep:
-            pairs.append((name.strip(), value.strip()))
-    return pairs
-
-
-def _discard(exchanges: Iterable[Exchange]) -> None:
-    for exchange in exchanges:
-        exchange.response_file.discard()
-        exchange.body_file.discard()
+        return stream.tell(), protocol, header_pairs(lines)
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:

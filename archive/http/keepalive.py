@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from archive.http.fetch import TLSInfo
+    from archive.http.models import TLSInfo
 
 Origin = tuple[str, str, int]  # scheme, host as resolved, port
 
