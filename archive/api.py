@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import functools
-import json
+import contextlib
 import os
-import queue
 import stat
-import threading
-import time
-from collections.abc import Callable, Iterable, Sequence, Sized
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -20,68 +15,36 @@ if TYPE_CHECKING:
     from archive.audit.importer import ImportResult
     from archive.audit.reconcile import ReconcileReport
 
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Engine
 
 from archive.audit.fixity import FixityReport, audit
 from archive.audit.verify import Problem, VerifyReport, verify
 from archive.capture.processes import capture_in_processes
-from archive.capture.record import CaptureFailure, CaptureResult, Recorder, _Prepared, host_of
+from archive.capture.record import Recorder
+from archive.capture.results import CaptureResult, Outcome
+from archive.capture.runs import captures_in_run
+from archive.capture.scheduler import CaptureSession, capture_urls, open_session
 from archive.core.config import Settings
-from archive.core.hashing import PREFIX, hex_part
 from archive.core.timeutil import utc_now
 from archive.errors import (
-    AmbiguousHashError,
     ArchiveError,
     ConfigError,
-    FetchError,
-    NotFoundError,
-    RefusedURLError,
 )
-from archive.http.fetch import Fetcher
-from archive.http.models import FetchResult
-from archive.http.robots import Robots
-from archive.http.spool import sweep
+from archive.ledger import queries
 from archive.ledger.custody import (
     DELETION,
     Agent,
-    Event,
     NewEvent,
     Withdrawal,
     check_chain,
-    events_for,
-    row_to_event,
     withdrawal_of,
-    withdrawals,
 )
-from archive.ledger.db import in_chunks, open_database, read, run_write
-from archive.ledger.tables import captures, event_objects, events, records, warc_files
+from archive.ledger.db import open_database, read, run_write
 from archive.proof import logtree
 from archive.proof.logtree import LogIdentity
 from archive.proof.merkle import verify_consistency
 from archive.warc.store import WarcStore
 from archive.warc.writer import RecordIdFactory, new_record_id
-
-Outcome = CaptureResult | CaptureFailure
-_LULL = 0.5  # seconds without a finished fetch after which the pages ready are written
-
-
-@dataclass(frozen=True)
-class CaptureSession:
-    """What successive captures of one run share: the fetcher (its kept connections) and
-    the robots.txt answers. A capture worker process keeps one for every chunk of URLs
-    it is sent, so a host's robots.txt is fetched once per run, not once per chunk."""
-
-    fetcher: Fetcher
-    robots: Robots
-
-    def close(self) -> None:
-        self.fetcher.close()
-
-    def __enter__(self) -> CaptureSession:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 @dataclass
@@ -136,11 +99,7 @@ class Archive:
 
         Large bodies spool under the archive's ``tmp`` folder; what a killed run left
         there is swept first (live runs' spools are locked and kept)."""
-        tmp = self.settings.tmp_dir
-        sweep(tmp)
-        return CaptureSession(Fetcher(self.settings.fetch, ca_bundle=self.settings.ca_bundle,
-                                      spool_dir=tmp),
-                              Robots(self.settings.fetch, ca_bundle=self.settings.ca_bundle))
+        return open_session(self.settings)
 
     def capture(self, urls: Sequence[str], *, agent: Agent | None = None,
                 concurrency: int = 4, per_host: int = 1, batch_size: int = 32,
@@ -151,187 +110,55 @@ class Archive:
 
         Fetches run on ``concurrency`` threads with at most ``per_host`` at a time per
         host (politeness); finished fetches are written in batches, one WARC file per
-        batch, so a batch costs one fsync and one transaction. With ``processes`` > 1
-        and enough URLs, that runs in several worker processes (see
-        :mod:`archive.capture.processes`), ``per_host`` still holding across them. robots.txt is
-        obeyed unless ``ignore_robots`` maps the URL (or ``"*"``) to the operator's
-        reason, which is recorded in the capture's provenance. Calls that pass one
-        ``session`` share its kept connections and robots.txt answers; without one, a
-        session lives for this call.
+        batch, so a batch costs one fsync and one transaction
+        (:mod:`archive.capture.scheduler`). With ``processes`` > 1 and enough URLs, that
+        runs in several worker processes (see :mod:`archive.capture.processes`),
+        ``per_host`` still holding across them. robots.txt is obeyed unless
+        ``ignore_robots`` maps the URL (or ``"*"``) to the operator's reason, which is
+        recorded in the capture's provenance. Calls that pass one ``session`` share its
+        kept connections and robots.txt answers; without one, a session lives for this
+        call. A retried step of the same run (``agent.run_id``) does not capture again
+        what an earlier attempt committed (:func:`archive.capture.runs.captures_in_run`).
         """
-        if session is None:
-            with self.capture_session() as session:
-                return self.capture(urls, agent=agent, concurrency=concurrency,
-                                    per_host=per_host, batch_size=batch_size,
-                                    processes=processes, ignore_robots=ignore_robots,
-                                    on_done=on_done, session=session)
         agent = agent or self.agent()
-        fetcher, robots = session.fetcher, session.robots
-        overrides = ignore_robots or {}
-        host_slots: dict[str, threading.Semaphore] = {}
-        slots_lock = threading.Lock()
-
-        def slot(url: str) -> threading.Semaphore:
-            with slots_lock:
-                return host_slots.setdefault(host_of(url), threading.Semaphore(per_host))
-
-        def fetch_one(url: str) -> tuple[str, FetchResult | FetchError, _Prepared | None]:
-            with slot(url):
-                try:
-                    override = overrides.get(url, overrides.get("*"))
-                    if override:
-                        robots_note: dict[str, Any] = {"policy": "ignored", "reason": override}
-                    else:
-                        decision = robots.check(url)
-                        if not decision.allowed:
-                            raise RefusedURLError(
-                                f"{url}: {decision.reason} ({decision.robots_url}); capture "
-                                "it anyway with --ignore-robots REASON", url=url)
-                        robots_note = {"policy": "obey", **decision.to_json()}
-                    result = fetcher.fetch(url)
-                except FetchError as exc:
-                    return url, exc, None
-            try:
-                return url, result, self.recorder.prepare_fetch(result, agent,
-                                                                robots=robots_note)
-            except BaseException:
-                result.close()
-                raise
-
         outcomes: dict[int, Outcome] = {}
+
+        def done(idx: int, res: Outcome) -> None:
+            outcomes[idx] = res
+            if on_done:
+                on_done(res)
+
         if agent.run_id:
             # A retried step of the same run must not capture again what an earlier
             # attempt already committed (it may have crashed before reporting success).
             done_before = self.captures_in_run(agent.run_id, urls)
             for i, url in enumerate(urls):
                 if url in done_before:
-                    outcomes[i] = done_before[url]
-                    if on_done:
-                        on_done(outcomes[i])
-        todo_pairs = [(i, u) for i, u in enumerate(urls) if i not in outcomes]
-        if processes > 1 and len(todo_pairs) > 4 * batch_size:
+                    done(i, done_before[url])
+        todo = [(i, u) for i, u in enumerate(urls) if i not in outcomes]
+        if processes > 1 and len(todo) > 4 * batch_size:
             def chunk_done(positions: Sequence[int], results: Sequence[Outcome]) -> None:
                 for idx, res in zip(positions, results, strict=True):
-                    outcomes[idx] = res
-                    if on_done:
-                        on_done(res)
+                    done(idx, res)
 
-            capture_in_processes(self, todo_pairs, agent=agent, processes=processes,
+            capture_in_processes(self.recorder, todo, agent=agent, processes=processes,
                                  concurrency=concurrency, per_host=per_host,
                                  batch_size=batch_size, ignore_robots=ignore_robots,
                                  on_chunk=chunk_done)
-            return [outcomes[i] for i in range(len(urls))]
-        pending: list[tuple[int, FetchResult, _Prepared]] = []
-
-        def flush() -> None:
-            if not pending:
-                return
-            try:
-                stored = self.recorder.record([p for _, _, p in pending], agent)
-                for (idx, _, _), res in zip(pending, stored, strict=True):
-                    outcomes[idx] = res
-                    if on_done:
-                        on_done(res)
-            finally:
-                for _, fr, _ in pending:
-                    fr.close()
-                pending.clear()
-
-        def settle(idx: int, url: str, res: FetchResult | FetchError,
-                   prepared: _Prepared | None) -> None:
-            if isinstance(res, FetchError):
-                outcomes[idx] = self.recorder.record_failure(url, res, agent)
-                if on_done:
-                    on_done(outcomes[idx])
-            else:
-                assert prepared is not None
-                pending.append((idx, res, prepared))
-                if len(pending) >= batch_size:
-                    flush()
-
-        if concurrency <= 1:
-            # One fetch at a time runs on this thread: a pool's hand-offs between threads
-            # cost more CPU than a fast server's page (worker processes, not threads,
-            # make a loopback capture parallel).
-            for idx, url in todo_pairs:
-                started = time.monotonic()
-                settle(idx, *fetch_one(url))
-                if time.monotonic() - started >= _LULL:  # slow fetches: write what is
-                    flush()                               # ready meanwhile
-            flush()
-        else:
-            self._fetch_in_threads(todo_pairs, fetch_one, settle, flush, concurrency,
-                                   batch_size, pending)
+        elif todo:
+            with contextlib.ExitStack() as stack:
+                if session is None:
+                    session = stack.enter_context(self.capture_session())
+                capture_urls(self.recorder, session, todo, agent=agent,
+                             concurrency=concurrency, per_host=per_host,
+                             batch_size=batch_size, ignore_robots=ignore_robots,
+                             on_done=done)
         return [outcomes[i] for i in range(len(urls))]
-
-    @staticmethod
-    def _fetch_in_threads(todo_pairs: Sequence[tuple[int, str]], fetch_one: Callable[..., Any],
-                          settle: Callable[..., None], flush: Callable[[], None],
-                          concurrency: int, batch_size: int, pending: Sized) -> None:
-        """Fetch on ``concurrency`` threads; settle each result on this thread.
-
-        A bounded window of fetches in flight keeps memory flat in the number of URLs:
-        finished fetches hold spooled bodies until their batch is written (``pending``,
-        which counts against the window). Finished
-        fetches arrive on a queue (concurrent.futures.wait over the whole window took a
-        lock on every future in flight per page).
-        """
-        window = 4 * concurrency + batch_size
-        finished: queue.SimpleQueue[tuple[int, Future[Any]]] = queue.SimpleQueue()
-        in_flight = 0
-        todo = iter(todo_pairs)
-        with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            def refill() -> None:
-                nonlocal in_flight
-                while in_flight + len(pending) < window:
-                    nxt = next(todo, None)
-                    if nxt is None:
-                        return
-                    future = pool.submit(fetch_one, nxt[1])
-                    future.add_done_callback(functools.partial(_post, finished, nxt[0]))
-                    in_flight += 1
-
-            refill()
-            while in_flight:
-                try:
-                    idx, fut = finished.get(timeout=_LULL)
-                except queue.Empty:  # slow fetches: write what is ready meanwhile
-                    flush()
-                    continue
-                in_flight -= 1
-                settle(idx, *fut.result())
-                if not in_flight:
-                    flush()
-                refill()
-            flush()
 
     def captures_in_run(self, run_id: str, urls: Iterable[str]) -> dict[str, CaptureResult]:
         """The latest capture of each URL made by orchestrator run ``run_id``, leaving out
         transient answers (5xx, 429) that a retry is meant to fetch again."""
-        found: dict[str, CaptureResult] = {}
-        with read(self.engine) as conn:
-            for chunk in in_chunks(urls):
-                rows = conn.execute(
-                    select(captures, warc_files.c.relpath, warc_files.c.sha256.label("wsha"))
-                    .join(warc_files, warc_files.c.id == captures.c.warc_file_id)
-                    .where(captures.c.run_id == run_id, captures.c.url.in_(chunk))
-                    .order_by(captures.c.id)).all()
-                for r in rows:
-                    if r.http_status is not None and (r.http_status >= 500 or
-                                                      r.http_status == 429):
-                        found.pop(r.url, None)
-                        continue
-                    found[r.url] = CaptureResult(
-                        capture_id=PREFIX + r.capture_id,
-                        content_hash=PREFIX + r.content_hash if r.content_hash else None,
-                        url=r.url, final_url=r.final_url, kind=r.kind, status=r.status,
-                        http_status=r.http_status, content_type=r.content_type,
-                        started_at=r.started_at, warc_path=str(self.store.root / r.relpath),
-                        warc_sha256=PREFIX + r.wsha,
-                        revisit_of=PREFIX + r.revisit_of if r.revisit_of else None,
-                        problems=tuple(json.loads(r.provenance).get("capture", {})
-                                       .get("problems", [])))
-        return found
+        return captures_in_run(self.engine, self.store, run_id, urls)
 
     def ingest(self, paths: Iterable[Path], *, url: str | None = None,
                content_type: str | None = None, agent: Agent | None = None) -> list[CaptureResult]:
@@ -348,61 +175,18 @@ class Archive:
     # -- lookup -----------------------------------------------------------------------
 
     def list_captures(self, *, limit: int | None = None) -> list[dict[str, Any]]:
-        with read(self.engine) as conn:
-            q = select(captures, warc_files.c.relpath).join(
-                warc_files, warc_files.c.id == captures.c.warc_file_id).order_by(
-                captures.c.id.desc())
-            if limit:
-                q = q.limit(limit)
-            found = [_capture_summary(r) for r in conn.execute(q).all()]
-            gone = withdrawals(conn, [c["capture_id"] for c in found])
-        return [_with_withdrawal(c, gone.get(c["capture_id"])) for c in found]
+        return queries.list_captures(self.engine, limit=limit)
 
     def resolve(self, hash_or_prefix: str) -> list[dict[str, Any]]:
         """Captures whose capture id or content hash is ``hash_or_prefix`` (or starts with it).
 
         A prefix that matches more than one distinct hash raises ``AmbiguousHashError``.
         """
-        try:
-            h = hex_part(hash_or_prefix)
-        except ValueError as exc:
-            raise NotFoundError(str(exc)) from exc
-        if len(h) < 4:
-            raise NotFoundError(f"hash prefix {hash_or_prefix!r} is too short; give at least "
-                                "4 hex digits")
-        upper = h + "g"  # hex digits sort below "g": [h, h+"g") is exactly the prefix range
-        with read(self.engine) as conn:
-            q = select(captures, warc_files.c.relpath).join(
-                warc_files, warc_files.c.id == captures.c.warc_file_id).where(or_(
-                    (captures.c.capture_id >= h) & (captures.c.capture_id < upper),
-                    (captures.c.content_hash >= h) & (captures.c.content_hash < upper),
-                )).order_by(captures.c.id)
-            rows = conn.execute(q).all()
-        if not rows:
-            raise NotFoundError(f"no capture has a capture id or content hash {hash_or_prefix}")
-        ids = {r.capture_id for r in rows if r.capture_id.startswith(h)}
-        contents = {r.content_hash for r in rows if (r.content_hash or "").startswith(h)}
-        if len(ids) + len(contents) > 1 and not (len(ids) == 0 and len(contents) == 1):
-            raise AmbiguousHashError(
-                f"hash prefix {hash_or_prefix} matches {len(ids)} capture ids and "
-                f"{len(contents)} content hashes; give more digits")
-        return [_capture_summary(r) for r in rows]
+        return queries.resolve(self.engine, hash_or_prefix)
 
     def show(self, hash_or_prefix: str) -> list[dict[str, Any]]:
         """Everything we know of the matching captures: rows, records, provenance, events."""
-        out = []
-        for cap in self.resolve(hash_or_prefix):
-            with read(self.engine) as conn:
-                row = conn.execute(select(captures).where(
-                    captures.c.capture_id == hex_part(cap["capture_id"]))).one()
-                recs = conn.execute(select(records).where(records.c.capture_pk == row.id)
-                                    .order_by(records.c.offset)).all()
-                evs: dict[int, Event] = {}
-                for obj in filter(None, [cap["capture_id"], cap["content_hash"]]):
-                    for e in events_for(conn, obj):
-                        evs[e.seq] = e
-            out.append(_shown(cap, row, recs, [evs[k] for k in sorted(evs)]))
-        return out
+        return queries.show(self.engine, hash_or_prefix)
 
     def show_many(self, capture_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """:meth:`show` for many exact capture ids at once (``sha256:<hex>``), keyed by
@@ -410,36 +194,12 @@ class Archive:
         there are, for a pipeline step that checks a whole range of captures. ``events``
         are those naming the capture id itself (``show`` adds those naming its content
         hash, which grow with every revisit of an unchanged page)."""
-        out: dict[str, dict[str, Any]] = {}
-        with read(self.engine) as conn:
-            for chunk in in_chunks(hex_part(c) for c in capture_ids):
-                rows = conn.execute(
-                    select(captures, warc_files.c.relpath)
-                    .join(warc_files, warc_files.c.id == captures.c.warc_file_id)
-                    .where(captures.c.capture_id.in_(chunk))).all()
-                recs: dict[int, list[Any]] = {}
-                for r in conn.execute(select(records)
-                                      .where(records.c.capture_pk.in_([r.id for r in rows]))
-                                      .order_by(records.c.capture_pk, records.c.offset)):
-                    recs.setdefault(r.capture_pk, []).append(r)
-                evs: dict[str, list[Event]] = {}
-                for e in conn.execute(
-                        select(events, event_objects.c.object_hash)
-                        .join(event_objects, event_objects.c.seq == events.c.seq)
-                        .where(event_objects.c.object_hash.in_(chunk))
-                        .order_by(events.c.seq)):
-                    evs.setdefault(e.object_hash, []).append(row_to_event(e))
-                for row in rows:
-                    cap = _capture_summary(row)
-                    out[cap["capture_id"]] = _shown(cap, row, recs.get(row.id, []),
-                                                    evs.get(row.capture_id, []))
-        return out
+        return queries.show_many(self.engine, capture_ids)
 
     def withdrawn(self, capture_ids: Iterable[str]) -> dict[str, Withdrawal]:
         """The withdrawn captures among these exact capture ids, keyed by capture id,
         each with its deletion event's time, reason and person (from the custody log)."""
-        with read(self.engine) as conn:
-            return withdrawals(conn, capture_ids)
+        return queries.withdrawn(self.engine, capture_ids)
 
     def delete(self, hash_or_prefix: str, *, reason: str, person: str | None = None
                ) -> list[dict[str, Any]]:
@@ -458,7 +218,7 @@ class Archive:
                                     "bytes_kept": True}) for c in found]
         stored = run_write(self.engine,
                            lambda conn: self.recorder.log.append(conn, new, agent))
-        return [_with_withdrawal(c, withdrawal_of(ev, c["capture_id"]))
+        return [queries.with_withdrawal(c, withdrawal_of(ev, c["capture_id"]))
                 for c, ev in zip(found, stored, strict=True)]
 
     def verify(self, hash_or_prefix: str | Sequence[str] | None = None, *,
@@ -614,12 +374,7 @@ class Archive:
         return status
 
     def stats(self) -> dict[str, int]:
-        with read(self.engine) as conn:
-            return {
-                "captures": conn.execute(select(func.count()).select_from(captures)).scalar_one(),
-                "warc_files": conn.execute(
-                    select(func.count()).select_from(warc_files)).scalar_one(),
-            }
+        return queries.stats(self.engine)
 
     # -- citations and proof bundles ------------------------------------------------------
 
@@ -656,50 +411,6 @@ class Archive:
         from archive.proof.bundle import make_bundle
 
         return make_bundle(self, hash_or_prefix, checkpoint=checkpoint, create_key=create_key)
-
-
-def _capture_summary(r: Any) -> dict[str, Any]:
-    return {
-        "capture_id": PREFIX + r.capture_id,
-        "content_hash": PREFIX + r.content_hash if r.content_hash else None,
-        "url": r.url, "final_url": r.final_url, "kind": r.kind, "status": r.status,
-        "http_status": r.http_status, "content_type": r.content_type,
-        "captured_at": r.started_at, "warc_file": r.relpath,
-        "revisit_of": PREFIX + r.revisit_of if r.revisit_of else None,
-    }
-
-
-def _with_withdrawal(cap: dict[str, Any], gone: Withdrawal | None) -> dict[str, Any]:
-    """``cap`` with ``withdrawn`` (whether a deletion event names it) and ``withdrawal``
-    (that event's time, reason, person and seq, or ``None``)."""
-    return {**cap, "withdrawn": gone is not None,
-            "withdrawal": gone.to_json() if gone is not None else None}
-
-
-def _shown(cap: dict[str, Any], row: Any, recs: Sequence[Any], evs: Sequence[Event],
-           ) -> dict[str, Any]:
-    """What :meth:`Archive.show` says of one capture: its summary, the stored manifest
-    and provenance, its WARC records and the custody events given (in log order)."""
-    gone = next(filter(None, (withdrawal_of(e, cap["capture_id"]) for e in evs)), None)
-    return {
-        **_with_withdrawal(cap, gone),
-        "manifest": json.loads(row.manifest),
-        "provenance": json.loads(row.provenance),
-        "records": [_record_json(r) for r in recs],
-        "events": [e.to_json() for e in evs],
-    }
-
-
-def _record_json(r: Any) -> dict[str, Any]:
-    return {"record_id": r.record_id, "type": r.type, "target_uri": r.target_uri,
-            "date": r.date, "offset": r.offset, "length": r.length,
-            "block_digest": PREFIX + r.block_digest,
-            "payload_digest": PREFIX + r.payload_digest if r.payload_digest else None}
-
-
-def _post(finished: queue.SimpleQueue[tuple[int, Future[Any]]], index: int,
-          future: Future[Any]) -> None:
-    finished.put((index, future))
 
 
 def _read_document(path: Path) -> bytes:

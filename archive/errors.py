@@ -84,10 +84,20 @@ class ProtocolError(FetchError):
     """The server closed without a response or sent something that is not HTTP."""
 
 
+class WorkerLost(FetchError):
+    """A capture worker process ended before reporting these URLs."""
+
+
 class StorageError(ArchiveError):
     """Writing or reading the WARC store failed (disk full, fsync error, missing file)."""
 
     exit_code = 4
+
+
+class DatabaseError(ArchiveError):
+    """The custody database failed or went away."""
+
+    exit_code = 7
 
 
 class IntegrityError(ArchiveError):

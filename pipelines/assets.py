@@ -31,7 +31,7 @@ from dagster import (
 )
 
 from archive.api import Archive
-from archive.capture.record import CaptureFailure, CaptureResult
+from archive.capture.results import CaptureFailure, CaptureResult
 from archive.core.canonical import canonical_hash
 from archive.core.hashing import sha256_bytes
 from archive.core.sources import Source

@@ -18,7 +18,7 @@ from servers import ARTICLE
 from sqlalchemy import text
 from warcio.archiveiterator import ArchiveIterator
 
-from archive.capture.record import CaptureFailure, CaptureResult
+from archive.capture.results import CaptureFailure, CaptureResult
 from archive.cli import main
 from archive.core.urls import url_key
 from archive.errors import RefusedURLError

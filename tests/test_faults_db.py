@@ -8,9 +8,8 @@ import pytest
 from servers import article_html
 from sqlalchemy import create_engine, event, text
 
-from archive.capture.record import CaptureResult
-from archive.errors import NotFoundError
-from archive.ledger.db import DatabaseError
+from archive.capture.results import CaptureResult
+from archive.errors import DatabaseError, NotFoundError
 
 NASTY = "x' OR '1'='1'; DROP TABLE captures; -- %_\\"
 

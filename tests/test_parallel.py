@@ -19,7 +19,7 @@ from servers import Conn, Request, TestServer, article_html
 
 from archive.api import Archive
 from archive.capture.processes import Chunk, Scheduler, WorkerLost, per_worker_limit, plan_chunks
-from archive.capture.record import CaptureFailure, CaptureResult
+from archive.capture.results import CaptureFailure, CaptureResult
 from archive.errors import StorageError
 
 # --------------------------------------------------------------------------- the plan

@@ -27,7 +27,7 @@ from servers import ARTICLE, TestServer, minimal_png
 from warcio.archiveiterator import ArchiveIterator
 
 from archive.api import Archive
-from archive.capture.record import CaptureResult
+from archive.capture.results import CaptureResult
 from archive.warc.writer import PROVENANCE, about_uri
 
 ROOT = Path(__file__).resolve().parents[1]

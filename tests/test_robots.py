@@ -7,7 +7,7 @@ import json
 from servers import TestServer, article_html
 from warcio.archiveiterator import ArchiveIterator
 
-from archive.capture.record import CaptureFailure, CaptureResult
+from archive.capture.results import CaptureFailure, CaptureResult
 from archive.errors import RefusedURLError
 
 

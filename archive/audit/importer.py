@@ -27,7 +27,9 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from archive.capture.record import CaptureResult, Recorder, _Prepared, capture_facts
+from archive.capture.prepare import Prepared, capture_facts
+from archive.capture.record import Recorder
+from archive.capture.results import CaptureResult
 from archive.core.hashing import PREFIX, hex_part
 from archive.core.timeutil import iso_utc, parse_iso
 from archive.core.version import SOFTWARE_NAME, __version__
@@ -128,14 +130,14 @@ def import_warc(recorder: Recorder, path: Path, agent: Agent, *,
 
 
 def _captures_of(recorder: Recorder, stored: Path, scan: ScanReport, original_name: str,
-                 agent: Agent) -> tuple[list[_Prepared], list[list[WrittenRecord]],
+                 agent: Agent) -> tuple[list[Prepared], list[list[WrittenRecord]],
                                         list[dict[str, Any]]]:
     """A capture per sound response/resource record of the stored copy (with the file's
     warcinfo record), and why each other such record became none."""
     ids = [r.record_id for r in scan.records]
     info = next((r for r in scan.records if r.type == "warcinfo" and _sound(r, ids) is None),
                 None)
-    batch: list[_Prepared] = []
+    batch: list[Prepared] = []
     written: list[list[WrittenRecord]] = []
     skipped: list[dict[str, Any]] = []
     for rec in scan.records:
@@ -182,7 +184,7 @@ def _written(rec: ScannedRecord) -> WrittenRecord:
 
 
 def _prepared(recorder: Recorder, stored: Path, rec: ScannedRecord, scan: ScanReport,
-              original_name: str, agent: Agent) -> _Prepared:
+              original_name: str, agent: Agent) -> Prepared:
     """What the capture of one imported record records, read from the stored copy."""
     assert rec.target_uri is not None and rec.date is not None
     data = read_record(stored, rec.offset, rec.length)
@@ -221,7 +223,7 @@ def _prepared(recorder: Recorder, stored: Path, rec: ScannedRecord, scan: ScanRe
         "content": {"content_type": ctype, "content_hash": content_hash,
                     "decode_error": decode_error},
     }
-    prepared = _Prepared(
+    prepared = Prepared(
         url=rec.target_uri, kind=IMPORTED, started_at=moment, ended_at=moment,
         content_hash=content_hash, content_type=ctype, status=status, http_status=http_status,
         final_url=rec.target_uri, provenance=prov, write=lambda _w, _i, _p: [],

@@ -23,13 +23,15 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from archive.capture.record import Recorder, _Prepared
+from archive.capture.prepare import Prepared
+from archive.capture.record import Recorder
 from archive.core.canonical import canonical_json
 from archive.core.hashing import hex_part, sha256_file
 from archive.core.timeutil import iso_utc, parse_iso, utc_now
+from archive.errors import DatabaseError
 from archive.http.spool import sweep
 from archive.ledger.custody import METADATA_EXTRACTION, QUARANTINE, Agent, NewEvent
-from archive.ledger.db import DatabaseError, inserted_id, read, run_write
+from archive.ledger.db import inserted_id, read, run_write
 from archive.ledger.tables import captures, metadata_versions, warc_files
 from archive.metadata.store import RECORD_TYPE
 from archive.warc.scan import ScannedRecord, scan_warc
@@ -160,7 +162,7 @@ def _adopt(recorder: Recorder, path: Path, old_rel: str, agent: Agent) -> list[s
     stored = StoredFile(relpath=rel, name=path.name, sha256=scan.sha256, size=scan.size)
     info: WrittenRecord | None = None
     group: list[WrittenRecord] = []
-    batch: list[_Prepared] = []
+    batch: list[Prepared] = []
     written: list[list[WrittenRecord]] = []
     for rec in scan.records:
         w = _written(rec)
@@ -221,8 +223,8 @@ def _adopt_metadata(recorder: Recorder, path: Path, stored: StoredFile,
     return run_write(recorder.engine, work)
 
 
-def _prepared_from(facts: dict[str, Any], prov: dict[str, Any], old_rel: str) -> _Prepared:
-    return _Prepared(
+def _prepared_from(facts: dict[str, Any], prov: dict[str, Any], old_rel: str) -> Prepared:
+    return Prepared(
         url=facts["url"], kind=facts["kind"], started_at=parse_iso(facts["started_at"]),
         ended_at=parse_iso(facts["ended_at"]), content_hash=facts.get("content_hash"),
         content_type=facts.get("content_type"), status=facts["status"],

@@ -12,6 +12,8 @@ to at most ``k = min(processes, per_host)`` workers at a time, each allowed
 ``per_host // k`` fetches of it at once, so a host never sees more than ``per_host``.
 
 The scheduling (:class:`Scheduler`) is pure; :func:`capture_in_processes` does the I/O.
+Workers run the in-process engine (:func:`archive.capture.scheduler.capture_urls`) with
+a recorder of their own; they never build the façade.
 """
 
 from __future__ import annotations
@@ -22,17 +24,18 @@ import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from archive.capture.record import CaptureFailure, CaptureResult, host_of
-from archive.errors import ArchiveError, FetchError
+from archive.capture.prepare import host_of
+from archive.capture.record import Recorder
+from archive.capture.results import Outcome
+from archive.capture.scheduler import capture_urls, open_session
+from archive.core.config import Settings
+from archive.errors import ArchiveError, WorkerLost
+from archive.ledger.custody import Agent
+from archive.ledger.db import make_engine
+from archive.warc.store import WarcStore
 
-if TYPE_CHECKING:
-    from archive.api import Archive
-    from archive.core.config import Settings
-    from archive.ledger.custody import Agent
-
-Outcome = CaptureResult | CaptureFailure
 _POLL = 0.5  # seconds between checks that every worker is still alive
 
 
@@ -136,26 +139,30 @@ def worker_context() -> Any:  # a multiprocessing context
 
 def _worker(worker: int, job: _Job, tasks: Any, results: Any) -> None:
     """A worker process: capture each chunk it is sent, report, until told to stop."""
-    from archive.api import Archive
-    from archive.ledger.db import make_engine
-
     try:
-        arc = Archive(job.settings, make_engine(job.settings.database_url))
+        engine = make_engine(job.settings.database_url)
+        recorder = Recorder(job.settings, engine, store=WarcStore(job.settings.warc_dir))
+        session = open_session(job.settings)
     except BaseException as exc:  # reported to the parent, which raises it
         results.put(("error", worker, None, _portable(exc)))
         return
-    with arc, arc.capture_session() as session:  # one robots.txt per host, kept connections
-        while (chunk := tasks.get()) is not None:
-            try:
-                outcomes = arc.capture(list(chunk.urls), agent=job.agent,
-                                       concurrency=job.concurrency, per_host=job.per_host,
-                                       batch_size=job.batch_size,
-                                       ignore_robots=job.ignore_robots, processes=1,
-                                       session=session)
-            except BaseException as exc:  # reported to the parent
-                results.put(("error", worker, chunk, _portable(exc)))
-                return
-            results.put(("done", worker, chunk, outcomes))
+    try:
+        with session:  # one robots.txt per host, kept connections
+            while (chunk := tasks.get()) is not None:
+                outcomes: dict[int, Outcome] = {}
+                try:
+                    capture_urls(recorder, session, list(enumerate(chunk.urls)),
+                                 agent=job.agent, concurrency=job.concurrency,
+                                 per_host=job.per_host, batch_size=job.batch_size,
+                                 ignore_robots=job.ignore_robots,
+                                 on_done=outcomes.__setitem__)
+                except BaseException as exc:  # reported to the parent
+                    results.put(("error", worker, chunk, _portable(exc)))
+                    return
+                results.put(("done", worker, chunk,
+                             [outcomes[i] for i in range(len(chunk.urls))]))
+    finally:
+        engine.dispose()
 
 
 def _portable(exc: BaseException) -> ArchiveError:
@@ -165,12 +172,8 @@ def _portable(exc: BaseException) -> ArchiveError:
     return ArchiveError(f"capture worker failed: {type(exc).__name__}: {exc}")
 
 
-class WorkerLost(FetchError):
-    """A capture worker process ended before reporting these URLs."""
-
-
 def capture_in_processes(
-    arc: Archive, todo: Sequence[tuple[int, str]], *, agent: Agent, processes: int,
+    recorder: Recorder, todo: Sequence[tuple[int, str]], *, agent: Agent, processes: int,
     concurrency: int, per_host: int, batch_size: int,
     ignore_robots: dict[str, str] | None,
     on_chunk: Callable[[Sequence[int], Sequence[Outcome]], None],
@@ -188,10 +191,10 @@ def capture_in_processes(
     chunks = plan_chunks(todo, batch_size)
     workers_n = max(1, min(processes, len(chunks)))
     sched = Scheduler(chunks, spread)
-    job = _Job(arc.settings, agent, concurrency, limit, batch_size, ignore_robots)
+    job = _Job(recorder.settings, agent, concurrency, limit, batch_size, ignore_robots)
     ctx = worker_context()
     # No database connection may cross a fork (SQLite's own rule): close the pooled ones.
-    arc.engine.dispose()
+    recorder.engine.dispose()
     results = ctx.Queue()
     tasks = [ctx.Queue() for _ in range(workers_n)]
     procs = [ctx.Process(target=_worker, args=(w, job, tasks[w], results), daemon=True,
@@ -217,7 +220,7 @@ def capture_in_processes(
         alive.discard(w)
         for chunk in held.pop(w, []):
             sched.done(chunk, w)
-            _fail(arc, agent, chunk, why, on_chunk)
+            _fail(recorder, agent, chunk, why, on_chunk)
 
     try:
         while alive:
@@ -243,7 +246,7 @@ def capture_in_processes(
                 held.pop(w, None)
         if error is None:
             for chunk in sched.drain():  # only when every worker died
-                _fail(arc, agent, chunk, "every capture worker process ended", on_chunk)
+                _fail(recorder, agent, chunk, "every capture worker process ended", on_chunk)
     finally:
         for w in range(workers_n):
             tasks[w].put(None)
@@ -259,9 +262,9 @@ def capture_in_processes(
         raise error
 
 
-def _fail(arc: Archive, agent: Agent, chunk: Chunk, why: str,
+def _fail(recorder: Recorder, agent: Agent, chunk: Chunk, why: str,
           on_chunk: Callable[[Sequence[int], Sequence[Outcome]], None]) -> None:
-    outcomes = [arc.recorder.record_failure(
+    outcomes = [recorder.record_failure(
         url, WorkerLost(f"{url}: {why}; run the capture again", url=url), agent)
         for url in chunk.urls]
     on_chunk(chunk.positions, outcomes)

@@ -10,18 +10,24 @@ reconciler finds it. A row therefore never points at a missing file.
 
 from __future__ import annotations
 
-import json
 import mimetypes
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, Engine, func, insert, select
 
 from archive.capture.manifest import build_manifest
+from archive.capture.prepare import (
+    Content,
+    Prepared,
+    Revisit,
+    capture_facts,
+    dump_provenance,
+    response_payload_digest,
+)
+from archive.capture.results import CaptureFailure, CaptureResult
 from archive.core.canonical import canonical_json
 from archive.core.config import Settings
 from archive.core.content import Decoded, decode_body, parse_codings, sniff_type
@@ -29,8 +35,8 @@ from archive.core.hashing import PREFIX, hex_part, sha256_bytes
 from archive.core.timeutil import iso_utc, utc_now
 from archive.core.urls import url_key
 from archive.core.version import SOFTWARE, SOFTWARE_NAME, __version__
-from archive.errors import ArchiveError, FetchError, StorageError
-from archive.http.models import Exchange, FetchResult
+from archive.errors import DatabaseError, FetchError
+from archive.http.models import FetchResult
 from archive.ledger.custody import (
     CAPTURE,
     INGESTION,
@@ -39,7 +45,7 @@ from archive.ledger.custody import (
     CustodyLog,
     NewEvent,
 )
-from archive.ledger.db import DatabaseError, inserted_id, run_write
+from archive.ledger.db import inserted_id, run_write
 from archive.ledger.tables import captures, records, warc_files
 from archive.warc.store import StoredFile, WarcStore
 from archive.warc.writer import (
@@ -52,113 +58,12 @@ from archive.warc.writer import (
     WarcWriter,
     WrittenRecord,
     about_uri,
-    digests,
     new_record_id,
     warc_date,
     warc_fields,
 )
 
 WARC_1_1_SPEC = "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/"
-
-
-@dataclass(frozen=True)
-class CaptureResult:
-    """One stored capture, as the CLI, the API and Dagster report it."""
-
-    capture_id: str
-    content_hash: str | None
-    url: str
-    final_url: str | None
-    kind: str
-    status: str
-    http_status: int | None
-    content_type: str | None
-    started_at: str
-    warc_path: str
-    warc_sha256: str
-    revisit_of: str | None = None
-    problems: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return self.status in ("complete", "revisit")
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "capture_id": self.capture_id, "content_hash": self.content_hash, "url": self.url,
-            "final_url": self.final_url, "kind": self.kind, "status": self.status,
-            "http_status": self.http_status, "content_type": self.content_type,
-            "captured_at": self.started_at, "warc_path": self.warc_path,
-            "warc_sha256": self.warc_sha256, "revisit_of": self.revisit_of,
-            "problems": list(self.problems),
-        }
-
-
-@dataclass(frozen=True)
-class CaptureFailure:
-    """A URL that produced no HTTP response at all (refused, DNS, TLS, timeout...)."""
-
-    url: str
-    error: ArchiveError
-
-    ok = False
-    status = "failed"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"url": self.url, "status": "failed", **self.error.to_dict()}
-
-
-@dataclass(frozen=True)
-class _Content:
-    """What a capture records of its content (as :class:`Decoded` gives it), known
-    without decoding when the body has no content coding."""
-
-    sha256: str
-    size: int
-    codings: tuple[str, ...]
-    error: str | None
-
-
-@dataclass
-class _Prepared:
-    """A capture whose bytes are in hand and whose records are about to be written."""
-
-    url: str
-    kind: str
-    started_at: datetime
-    ended_at: datetime
-    content_hash: str | None
-    content_type: str | None
-    status: str
-    http_status: int | None
-    final_url: str | None
-    provenance: dict[str, Any]
-    # writes the records: (writer, warcinfo id, this capture) -> records written
-    write: Callable[[WarcWriter, str, _Prepared], list[WrittenRecord]]
-    revisit_of: str | None = None
-    problems: list[str] = field(default_factory=list)
-    recovered_from: str | None = None  # set when a reconciler adopts an orphaned file
-    run_id: str | None = None  # the orchestrator run that asked for it
-    # a complete HTTP payload that may repeat the URL's last capture (looked up per batch)
-    payload_digest: str | None = None
-    revisit: Revisit | None = None
-    # the provenance as its metadata record holds it (JSON), once the file is written
-    provenance_text: str | None = None
-    # added to the capture's custody event (an import names its file and record)
-    event_detail: dict[str, Any] = field(default_factory=dict)
-
-    def provenance_json(self) -> str:
-        return self.provenance_text or _provenance_json(self.provenance)
-
-
-@dataclass(frozen=True)
-class Revisit:
-    """The capture whose response a revisit record refers to."""
-
-    capture_id: str
-    record_id: str
-    target_uri: str
-    date: str
 
 
 class Recorder:
@@ -179,14 +84,14 @@ class Recorder:
     # -- preparing -----------------------------------------------------------------
 
     def prepare_fetch(self, result: FetchResult, agent: Agent,
-                      robots: dict[str, Any] | None = None) -> _Prepared:
+                      robots: dict[str, Any] | None = None) -> Prepared:
         final = result.exchanges[-1]
         ctype = final.header("content-type")
         policy = result.policy
         if not parse_codings(final.content_encoding) and \
                 final.body_length <= policy.max_decoded_bytes:
             # No content coding: the content is the body the fetcher already hashed.
-            content = _Content(final.body_sha256, final.body_length, (), None)
+            content = Content(final.body_sha256, final.body_length, (), None)
             prepared = self._prepare_decoded(result, agent, content, ctype)
         else:
             with final.open_body() as body, decode_body(
@@ -197,8 +102,8 @@ class Recorder:
         prepared.run_id = agent.run_id
         return prepared
 
-    def _prepare_decoded(self, result: FetchResult, agent: Agent, decoded: _Content | Decoded,
-                         ctype: str | None) -> _Prepared:
+    def _prepare_decoded(self, result: FetchResult, agent: Agent, decoded: Content | Decoded,
+                         ctype: str | None) -> Prepared:
         final = result.exchanges[-1]
         problems: list[str] = []
         if decoded.error:
@@ -215,9 +120,9 @@ class Recorder:
         else:
             status = "complete"
         content_hash = decoded.sha256 if not decoded.error else None
-        payload_digest = _payload_digest(final)
+        payload_digest = response_payload_digest(final)
         prov = self._fetch_provenance(result, agent, decoded, ctype)
-        return _Prepared(
+        return Prepared(
             url=result.requested_url, kind="http", started_at=result.started_at,
             ended_at=result.ended_at, content_hash=content_hash, content_type=ctype,
             status=status, http_status=final.status, final_url=result.final_url,
@@ -228,7 +133,7 @@ class Recorder:
         )
 
     def prepare_document(self, data: bytes, *, name: str, url: str | None,
-                         content_type: str | None, agent: Agent) -> _Prepared:
+                         content_type: str | None, agent: Agent) -> Prepared:
         now = self.clock()
         content_hash = sha256_bytes(data)
         ctype = content_type or mimetypes.guess_type(name)[0] or sniff_type(data[:4096], None)
@@ -241,21 +146,21 @@ class Recorder:
             "agent": agent.to_json(),
         }
 
-        def write(w: WarcWriter, info_id: str, _p: _Prepared) -> list[WrittenRecord]:
+        def write(w: WarcWriter, info_id: str, _p: Prepared) -> list[WrittenRecord]:
             res = w.write("resource", [("WARC-Target-URI", target), ("WARC-Warcinfo-ID", info_id)],
                           Block.of(data, payload_offset=0), record_id=self.new_id(),
                           date=warc_date(now), content_type=ctype)
             meta = self._metadata_record(w, target, res, _p.provenance_json(), now, info_id)
             return [res, meta]
 
-        return _Prepared(url=target, kind="document", started_at=now, ended_at=now,
+        return Prepared(url=target, kind="document", started_at=now, ended_at=now,
                          content_hash=content_hash, content_type=ctype, status="complete",
                          http_status=None, final_url=url, provenance=prov, write=write,
                          run_id=agent.run_id)
 
     # -- writing --------------------------------------------------------------------
 
-    def record(self, batch: Sequence[_Prepared], agent: Agent) -> list[CaptureResult]:
+    def record(self, batch: Sequence[Prepared], agent: Agent) -> list[CaptureResult]:
         """Write ``batch`` to one durable WARC file, then commit its rows and events."""
         if not batch:
             return []
@@ -270,14 +175,14 @@ class Recorder:
         finally:
             self.store.release(stored.relpath)
 
-    def write_file(self, batch: Sequence[_Prepared], agent: Agent
+    def write_file(self, batch: Sequence[Prepared], agent: Agent
                    ) -> tuple[StoredFile, datetime, list[list[WrittenRecord]]]:
         """Step 1 of :meth:`record`: the durable WARC file, before any row exists."""
         moment = self.clock()
         self._find_revisits(batch)
         for p in batch:  # the metadata record carries what a reconciler needs to adopt
             p.provenance["capture"] = capture_facts(p)
-            p.provenance_text = _provenance_json(p.provenance)  # the record's and the row's
+            p.provenance_text = dump_provenance(p.provenance)  # the record's and the row's
         written: list[list[WrittenRecord]] = []
         with self.store.new_file(moment, self.settings.hostname) as out:
             w = WarcWriter(out)
@@ -291,7 +196,7 @@ class Recorder:
         return out.stored, moment, written
 
     def _commit(self, conn: Connection, stored: StoredFile, moment: datetime,
-                batch: Sequence[_Prepared], written: list[list[WrittenRecord]],
+                batch: Sequence[Prepared], written: list[list[WrittenRecord]],
                 agent: Agent) -> list[CaptureResult]:
         file_pk = inserted_id(conn.execute(insert(warc_files).values(
             relpath=stored.relpath, name=stored.name, sha256=hex_part(stored.sha256),
@@ -374,12 +279,12 @@ class Recorder:
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _find_revisits(self, batch: Sequence[_Prepared]) -> None:
+    def _find_revisits(self, batch: Sequence[Prepared]) -> None:
         """Mark each capture whose payload is byte-identical to the last whole capture of
         its URL as a revisit of that capture's original (one query per batch, not per
         page). A truncated capture is never an original: its payload may be a prefix of a
         whole one that happens to match (a body cut short of its declared length)."""
-        candidates: dict[str, list[_Prepared]] = {}
+        candidates: dict[str, list[Prepared]] = {}
         for p in batch:
             if p.payload_digest is not None and p.revisit is None:
                 candidates.setdefault(p.url, []).append(p)
@@ -390,7 +295,7 @@ class Recorder:
                       .where(captures.c.url.in_(list(candidates)), captures.c.kind == "http",
                              captures.c.status != "truncated")
                       .group_by(captures.c.url))
-            originals: dict[str, list[_Prepared]] = {}
+            originals: dict[str, list[Prepared]] = {}
             for last in conn.execute(
                     select(captures.c.url, captures.c.capture_id, captures.c.payload_digest,
                            captures.c.revisit_of).where(captures.c.id.in_(latest))):
@@ -445,7 +350,7 @@ class Recorder:
                                    content_type=HTTP_RESPONSE_TYPE,
                                    block_digest=ex.response_sha256,
                                    payload_digest=final_payload_digest if i == last
-                                   else _payload_digest(ex))
+                                   else response_payload_digest(ex))
             req_body = ex.request_bytes.find(b"\r\n\r\n")
             req = w.write("request", [*common, ("WARC-Concurrent-To", resp_id)],
                           Block.of(ex.request_bytes,
@@ -480,7 +385,7 @@ class Recorder:
         ])
 
     def _fetch_provenance(self, result: FetchResult, agent: Agent,
-                          decoded: _Content | Decoded,
+                          decoded: Content | Decoded,
                           ctype: str | None) -> dict[str, Any]:
         final = result.exchanges[-1]
         policy = result.policy
@@ -537,43 +442,4 @@ class Recorder:
         }
 
 
-def capture_facts(p: _Prepared) -> dict[str, Any]:
-    """Capture-level facts, stored in the WARC metadata record and used on adoption."""
-    return {"url": p.url, "final_url": p.final_url, "kind": p.kind, "status": p.status,
-            "http_status": p.http_status, "content_hash": p.content_hash,
-            "content_type": p.content_type, "revisit_of": p.revisit_of,
-            "started_at": iso_utc(p.started_at), "ended_at": iso_utc(p.ended_at),
-            "problems": list(p.problems)}
 
-
-def _payload_digest(ex: Exchange) -> str:
-    """WARC payload digest of a response: the raw bytes after the HTTP header block.
-
-    Without a transfer coding those bytes are the entity body the fetcher already
-    hashed (equal lengths prove it: chunk framing always adds bytes)."""
-    if ex.response_length - ex.header_length == ex.body_length and \
-            ex.header("transfer-encoding") is None:
-        return ex.body_sha256
-    with ex.open_response() as raw:
-        _, payload = digests(Block(raw, ex.response_length, ex.header_length))
-    assert payload is not None
-    return payload
-
-
-def host_of(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower()
-
-
-__all__ = [
-    "CaptureFailure",
-    "CaptureResult",
-    "Exchange",
-    "Recorder",
-    "StorageError",
-    "host_of",
-]
-
-
-def _provenance_json(prov: dict[str, Any]) -> str:
-    """The provenance as the metadata record and the captures row hold it."""
-    return json.dumps(prov, sort_keys=True, ensure_ascii=False)

@@ -472,7 +472,7 @@ def cmd_verify_bundle(args: argparse.Namespace) -> int:
     trusted: list[str] | None = [args.key] if args.key else None
     if trusted is None:
         from archive.core.config import Settings
-        from archive.proof.keys import read_trusted_keys
+        from archive.proof.checkpoint import read_trusted_keys
 
         keys_file = Settings.from_env().trusted_keys
         trusted = read_trusted_keys(keys_file) if keys_file is not None else None

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from archive.errors import ArchiveError, ConfigError
+from archive.errors import ConfigError, DatabaseError
 
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -34,12 +34,6 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SCHEMA_HEAD = "0004"
 _SQLITE_BUSY_MS = 30_000
 _PG_LOCK_KEY = 0x41524348  # "ARCH": advisory lock id for migrations
-
-
-class DatabaseError(ArchiveError):
-    """The custody database failed or went away."""
-
-    exit_code = 7
 
 
 def make_engine(url: str) -> Engine:

@@ -26,9 +26,9 @@ from archive.capture.record import Recorder
 from archive.core.canonical import canonical_json
 from archive.core.hashing import PREFIX, hex_part, sha256_bytes
 from archive.core.timeutil import iso_utc, parse_iso
-from archive.errors import MetadataError, NotFoundError
+from archive.errors import DatabaseError, MetadataError, NotFoundError
 from archive.ledger.custody import METADATA_EXTRACTION, Agent, NewEvent
-from archive.ledger.db import DatabaseError, in_chunks, inserted_id, read, run_write
+from archive.ledger.db import in_chunks, inserted_id, read, run_write
 from archive.ledger.tables import captures, metadata_versions, records, warc_files
 from archive.metadata.schema import errors as schema_errors
 from archive.warc.reader import decoded_payload, read_record

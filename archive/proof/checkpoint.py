@@ -38,6 +38,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -66,6 +67,7 @@ MAX_TREE_SIZE = (1 << 64) - 1
 
 _CONTROL_RE = re.compile(r"[\x00-\x09\x0b-\x1f]")
 _SIZE_RE = re.compile(r"[0-9]+")
+_FINGERPRINT_RE = re.compile(r"sha256:[0-9a-f]{64}")
 _HEX8_RE = re.compile(r"[0-9a-f]{8}")
 
 
@@ -406,3 +408,34 @@ def _check_key_name(key_name: str) -> None:
     if not isinstance(key_name, str) or not _is_valid_key_name(key_name):
         raise ValueError(
             f"key name {key_name!r} must be non-empty, without spaces or '+'")
+
+
+def read_trusted_keys(path: Path) -> list[str]:
+    """The keys a user trusts, from a file they control (``ARCHIVE_TRUSTED_KEYS``).
+
+    One key a line: a fingerprint ``sha256:<64 hex>`` or a verifier key
+    ``<name>+<key ID>+<base64 key>``; blank lines and ``#`` comments are ignored. A line
+    that is neither is a :class:`ConfigError` naming the file and line, never skipped:
+    a typo must not silently leave a bundle unverified or verified against nothing.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"cannot read the trusted keys file {path} (ARCHIVE_TRUSTED_KEYS): "
+                          f"{why}", path=path) from None
+    out = []
+    for number, line in enumerate(text.splitlines(), 1):
+        value = line.split("#", 1)[0].strip()
+        if not value:
+            continue
+        if _FINGERPRINT_RE.fullmatch(value.lower()):
+            out.append(value.lower())
+            continue
+        try:
+            parse_vkey(value)
+        except ConfigError as exc:
+            raise ConfigError(f"{path} line {number}: neither a fingerprint (sha256:<64 hex>) "
+                              f"nor a verifier key ({exc})", path=path) from None
+        out.append(value)
+    return out

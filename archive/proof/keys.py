@@ -46,7 +46,6 @@ PRIVATE_MODE = 0o600
 PUBLIC_MODE = 0o644
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _MAX_KEY_FILE = 64 * 1024
-_FINGERPRINT_RE = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -201,39 +200,6 @@ def fingerprint(public_key: Ed25519PublicKey) -> str:
     independent of file format, so anyone holding the key in any form can recompute it.
     """
     return sha256_bytes(public_key_bytes(public_key))
-
-
-def read_trusted_keys(path: Path) -> list[str]:
-    """The keys a user trusts, from a file they control (``ARCHIVE_TRUSTED_KEYS``).
-
-    One key a line: a fingerprint ``sha256:<64 hex>`` or a verifier key
-    ``<name>+<key ID>+<base64 key>``; blank lines and ``#`` comments are ignored. A line
-    that is neither is a :class:`ConfigError` naming the file and line, never skipped:
-    a typo must not silently leave a bundle unverified or verified against nothing.
-    """
-    from archive.proof.checkpoint import parse_vkey  # checkpoint imports this module
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigError(f"cannot read the trusted keys file {path} (ARCHIVE_TRUSTED_KEYS): "
-                          f"{why}", path=path) from None
-    out = []
-    for number, line in enumerate(text.splitlines(), 1):
-        value = line.split("#", 1)[0].strip()
-        if not value:
-            continue
-        if _FINGERPRINT_RE.fullmatch(value.lower()):
-            out.append(value.lower())
-            continue
-        try:
-            parse_vkey(value)
-        except ConfigError as exc:
-            raise ConfigError(f"{path} line {number}: neither a fingerprint (sha256:<64 hex>) "
-                              f"nor a verifier key ({exc})", path=path) from None
-        out.append(value)
-    return out
 
 
 # ------------------------------------------------------------------------ helpers

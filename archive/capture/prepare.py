@@ -1,0 +1,105 @@
+"""A capture whose bytes are in hand and whose records are about to be written: the
+prepared form every path (fetch, ingest, import, adoption) hands to the recorder,
+and the facts derived from it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from archive.core.timeutil import iso_utc
+from archive.http.models import Exchange
+from archive.warc.writer import (
+    Block,
+    WarcWriter,
+    WrittenRecord,
+    digests,
+)
+
+
+@dataclass(frozen=True)
+class Content:
+    """What a capture records of its content (as :class:`Decoded` gives it), known
+    without decoding when the body has no content coding."""
+
+    sha256: str
+    size: int
+    codings: tuple[str, ...]
+    error: str | None
+
+
+@dataclass
+class Prepared:
+    """A capture whose bytes are in hand and whose records are about to be written."""
+
+    url: str
+    kind: str
+    started_at: datetime
+    ended_at: datetime
+    content_hash: str | None
+    content_type: str | None
+    status: str
+    http_status: int | None
+    final_url: str | None
+    provenance: dict[str, Any]
+    # writes the records: (writer, warcinfo id, this capture) -> records written
+    write: Callable[[WarcWriter, str, Prepared], list[WrittenRecord]]
+    revisit_of: str | None = None
+    problems: list[str] = field(default_factory=list)
+    recovered_from: str | None = None  # set when a reconciler adopts an orphaned file
+    run_id: str | None = None  # the orchestrator run that asked for it
+    # a complete HTTP payload that may repeat the URL's last capture (looked up per batch)
+    payload_digest: str | None = None
+    revisit: Revisit | None = None
+    # the provenance as its metadata record holds it (JSON), once the file is written
+    provenance_text: str | None = None
+    # added to the capture's custody event (an import names its file and record)
+    event_detail: dict[str, Any] = field(default_factory=dict)
+
+    def provenance_json(self) -> str:
+        return self.provenance_text or dump_provenance(self.provenance)
+
+
+@dataclass(frozen=True)
+class Revisit:
+    """The capture whose response a revisit record refers to."""
+
+    capture_id: str
+    record_id: str
+    target_uri: str
+    date: str
+
+def capture_facts(p: Prepared) -> dict[str, Any]:
+    """Capture-level facts, stored in the WARC metadata record and used on adoption."""
+    return {"url": p.url, "final_url": p.final_url, "kind": p.kind, "status": p.status,
+            "http_status": p.http_status, "content_hash": p.content_hash,
+            "content_type": p.content_type, "revisit_of": p.revisit_of,
+            "started_at": iso_utc(p.started_at), "ended_at": iso_utc(p.ended_at),
+            "problems": list(p.problems)}
+
+def response_payload_digest(ex: Exchange) -> str:
+    """WARC payload digest of a response: the raw bytes after the HTTP header block.
+
+    Without a transfer coding those bytes are the entity body the fetcher already
+    hashed (equal lengths prove it: chunk framing always adds bytes)."""
+    if ex.response_length - ex.header_length == ex.body_length and \
+            ex.header("transfer-encoding") is None:
+        return ex.body_sha256
+    with ex.open_response() as raw:
+        _, payload = digests(Block(raw, ex.response_length, ex.header_length))
+    assert payload is not None
+    return payload
+
+
+def host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+def dump_provenance(prov: dict[str, Any]) -> str:
+    """The provenance as the metadata record and the captures row hold it."""
+    return json.dumps(prov, sort_keys=True, ensure_ascii=False)

@@ -1,0 +1,60 @@
+"""What a capture returns: a stored capture or a recorded failure (frozen, with
+the JSON the CLI and the pipeline show).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from archive.errors import ArchiveError
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    """One stored capture, as the CLI, the API and Dagster report it."""
+
+    capture_id: str
+    content_hash: str | None
+    url: str
+    final_url: str | None
+    kind: str
+    status: str
+    http_status: int | None
+    content_type: str | None
+    started_at: str
+    warc_path: str
+    warc_sha256: str
+    revisit_of: str | None = None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("complete", "revisit")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "capture_id": self.capture_id, "content_hash": self.content_hash, "url": self.url,
+            "final_url": self.final_url, "kind": self.kind, "status": self.status,
+            "http_status": self.http_status, "content_type": self.content_type,
+            "captured_at": self.started_at, "warc_path": self.warc_path,
+            "warc_sha256": self.warc_sha256, "revisit_of": self.revisit_of,
+            "problems": list(self.problems),
+        }
+
+
+@dataclass(frozen=True)
+class CaptureFailure:
+    """A URL that produced no HTTP response at all (refused, DNS, TLS, timeout...)."""
+
+    url: str
+    error: ArchiveError
+
+    ok = False
+    status = "failed"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"url": self.url, "status": "failed", **self.error.to_dict()}
+
+
+Outcome = CaptureResult | CaptureFailure

@@ -1,0 +1,192 @@
+"""The in-process capture engine: fetch URLs under the politeness limits, write the
+finished ones in batches, record failures.
+
+:func:`capture_urls` is what :meth:`archive.api.Archive.capture` runs in its own
+process and what each worker process of :mod:`archive.capture.processes` runs on its
+chunks (workers call this engine, never the façade). Fetches run on ``concurrency``
+threads with at most ``per_host`` at a time per host; finished fetches are written in
+batches, one WARC file per batch (:meth:`Recorder.record`), so a batch costs one fsync
+and one transaction. One URL's failure never raises: it is recorded and returned.
+"""
+
+from __future__ import annotations
+
+import functools
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence, Sized
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from archive.capture.prepare import Prepared, host_of
+from archive.capture.record import Recorder
+from archive.capture.results import Outcome
+from archive.core.config import Settings
+from archive.errors import FetchError, RefusedURLError
+from archive.http.fetch import Fetcher
+from archive.http.models import FetchResult
+from archive.http.robots import Robots
+from archive.http.spool import sweep
+from archive.ledger.custody import Agent
+
+_LULL = 0.5  # seconds without a finished fetch after which the pages ready are written
+
+
+@dataclass(frozen=True)
+class CaptureSession:
+    """What successive captures of one run share: the fetcher (its kept connections) and
+    the robots.txt answers. A capture worker process keeps one for every chunk of URLs
+    it is sent, so a host's robots.txt is fetched once per run, not once per chunk."""
+
+    fetcher: Fetcher
+    robots: Robots
+
+    def close(self) -> None:
+        self.fetcher.close()
+
+    def __enter__(self) -> CaptureSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_session(settings: Settings) -> CaptureSession:
+    """A fetcher and robots.txt cache for the captures of one run.
+
+    Large bodies spool under the archive's ``tmp`` folder; what a killed run left there
+    is swept first (live runs' spools are locked and kept)."""
+    tmp = settings.tmp_dir
+    sweep(tmp)
+    return CaptureSession(Fetcher(settings.fetch, ca_bundle=settings.ca_bundle, spool_dir=tmp),
+                          Robots(settings.fetch, ca_bundle=settings.ca_bundle))
+
+
+def capture_urls(recorder: Recorder, session: CaptureSession,
+                 todo: Sequence[tuple[int, str]], *, agent: Agent, concurrency: int,
+                 per_host: int, batch_size: int, ignore_robots: dict[str, str] | None,
+                 on_done: Callable[[int, Outcome], None]) -> None:
+    """Capture each (position, url) of ``todo``; ``on_done(position, outcome)`` is
+    called once for each, on this thread, as soon as its outcome is recorded.
+
+    robots.txt is obeyed unless ``ignore_robots`` maps the URL (or ``"*"``) to the
+    operator's reason, which is recorded in the capture's provenance.
+    """
+    fetcher, robots = session.fetcher, session.robots
+    overrides = ignore_robots or {}
+    host_slots: dict[str, threading.Semaphore] = {}
+    slots_lock = threading.Lock()
+
+    def slot(url: str) -> threading.Semaphore:
+        with slots_lock:
+            return host_slots.setdefault(host_of(url), threading.Semaphore(per_host))
+
+    def fetch_one(url: str) -> tuple[str, FetchResult | FetchError, Prepared | None]:
+        with slot(url):
+            try:
+                override = overrides.get(url, overrides.get("*"))
+                if override:
+                    robots_note: dict[str, Any] = {"policy": "ignored", "reason": override}
+                else:
+                    decision = robots.check(url)
+                    if not decision.allowed:
+                        raise RefusedURLError(
+                            f"{url}: {decision.reason} ({decision.robots_url}); capture "
+                            "it anyway with --ignore-robots REASON", url=url)
+                    robots_note = {"policy": "obey", **decision.to_json()}
+                result = fetcher.fetch(url)
+            except FetchError as exc:
+                return url, exc, None
+        try:
+            return url, result, recorder.prepare_fetch(result, agent, robots=robots_note)
+        except BaseException:
+            result.close()
+            raise
+
+    pending: list[tuple[int, FetchResult, Prepared]] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        try:
+            stored = recorder.record([p for _, _, p in pending], agent)
+            for (idx, _, _), res in zip(pending, stored, strict=True):
+                on_done(idx, res)
+        finally:
+            for _, fr, _ in pending:
+                fr.close()
+            pending.clear()
+
+    def settle(idx: int, url: str, res: FetchResult | FetchError,
+               prepared: Prepared | None) -> None:
+        if isinstance(res, FetchError):
+            on_done(idx, recorder.record_failure(url, res, agent))
+        else:
+            assert prepared is not None
+            pending.append((idx, res, prepared))
+            if len(pending) >= batch_size:
+                flush()
+
+    if concurrency <= 1:
+        # One fetch at a time runs on this thread: a pool's hand-offs between threads
+        # cost more CPU than a fast server's page (worker processes, not threads,
+        # make a loopback capture parallel).
+        for idx, url in todo:
+            started = time.monotonic()
+            settle(idx, *fetch_one(url))
+            if time.monotonic() - started >= _LULL:  # slow fetches: write what is
+                flush()                               # ready meanwhile
+        flush()
+    else:
+        _fetch_in_threads(todo, fetch_one, settle, flush, concurrency, batch_size, pending)
+
+
+def _fetch_in_threads(todo_pairs: Sequence[tuple[int, str]], fetch_one: Callable[..., Any],
+                      settle: Callable[..., None], flush: Callable[[], None],
+                      concurrency: int, batch_size: int, pending: Sized) -> None:
+    """Fetch on ``concurrency`` threads; settle each result on this thread.
+
+    A bounded window of fetches in flight keeps memory flat in the number of URLs:
+    finished fetches hold spooled bodies until their batch is written (``pending``,
+    which counts against the window). Finished
+    fetches arrive on a queue (concurrent.futures.wait over the whole window took a
+    lock on every future in flight per page).
+    """
+    window = 4 * concurrency + batch_size
+    finished: queue.SimpleQueue[tuple[int, Future[Any]]] = queue.SimpleQueue()
+    in_flight = 0
+    todo = iter(todo_pairs)
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        def refill() -> None:
+            nonlocal in_flight
+            while in_flight + len(pending) < window:
+                nxt = next(todo, None)
+                if nxt is None:
+                    return
+                future = pool.submit(fetch_one, nxt[1])
+                future.add_done_callback(functools.partial(_post, finished, nxt[0]))
+                in_flight += 1
+
+        refill()
+        while in_flight:
+            try:
+                idx, fut = finished.get(timeout=_LULL)
+            except queue.Empty:  # slow fetches: write what is ready meanwhile
+                flush()
+                continue
+            in_flight -= 1
+            settle(idx, *fut.result())
+            if not in_flight:
+                flush()
+            refill()
+        flush()
+
+
+def _post(finished: queue.SimpleQueue[tuple[int, Future[Any]]], index: int,
+          future: Future[Any]) -> None:
+    finished.put((index, future))
+
+
+__all__ = ["CaptureSession", "capture_urls", "open_session"]

@@ -1,0 +1,169 @@
+"""Read queries over the custody database: list, resolve a hash (prefix), show
+captures with their records and custody events, withdrawals, counts.
+
+Pure reads (one connection each); what they return is what ``archive list``,
+``show`` and the pipeline's checks display, every hash as ``sha256:<hex>``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Engine, func, or_, select
+
+from archive.core.hashing import PREFIX, hex_part
+from archive.errors import AmbiguousHashError, NotFoundError
+from archive.ledger.custody import (
+    Event,
+    Withdrawal,
+    events_for,
+    row_to_event,
+    withdrawal_of,
+    withdrawals,
+)
+from archive.ledger.db import in_chunks, read
+from archive.ledger.tables import captures, event_objects, events, records, warc_files
+
+
+def list_captures(engine: Engine, *, limit: int | None = None) -> list[dict[str, Any]]:
+    with read(engine) as conn:
+        q = select(captures, warc_files.c.relpath).join(
+            warc_files, warc_files.c.id == captures.c.warc_file_id).order_by(
+            captures.c.id.desc())
+        if limit:
+            q = q.limit(limit)
+        found = [_capture_summary(r) for r in conn.execute(q).all()]
+        gone = withdrawals(conn, [c["capture_id"] for c in found])
+    return [with_withdrawal(c, gone.get(c["capture_id"])) for c in found]
+
+def resolve(engine: Engine, hash_or_prefix: str) -> list[dict[str, Any]]:
+    """Captures whose capture id or content hash is ``hash_or_prefix`` (or starts with it).
+
+    A prefix that matches more than one distinct hash raises ``AmbiguousHashError``.
+    """
+    try:
+        h = hex_part(hash_or_prefix)
+    except ValueError as exc:
+        raise NotFoundError(str(exc)) from exc
+    if len(h) < 4:
+        raise NotFoundError(f"hash prefix {hash_or_prefix!r} is too short; give at least "
+                            "4 hex digits")
+    upper = h + "g"  # hex digits sort below "g": [h, h+"g") is exactly the prefix range
+    with read(engine) as conn:
+        q = select(captures, warc_files.c.relpath).join(
+            warc_files, warc_files.c.id == captures.c.warc_file_id).where(or_(
+                (captures.c.capture_id >= h) & (captures.c.capture_id < upper),
+                (captures.c.content_hash >= h) & (captures.c.content_hash < upper),
+            )).order_by(captures.c.id)
+        rows = conn.execute(q).all()
+    if not rows:
+        raise NotFoundError(f"no capture has a capture id or content hash {hash_or_prefix}")
+    ids = {r.capture_id for r in rows if r.capture_id.startswith(h)}
+    contents = {r.content_hash for r in rows if (r.content_hash or "").startswith(h)}
+    if len(ids) + len(contents) > 1 and not (len(ids) == 0 and len(contents) == 1):
+        raise AmbiguousHashError(
+            f"hash prefix {hash_or_prefix} matches {len(ids)} capture ids and "
+            f"{len(contents)} content hashes; give more digits")
+    return [_capture_summary(r) for r in rows]
+
+def show(engine: Engine, hash_or_prefix: str) -> list[dict[str, Any]]:
+    """Everything we know of the matching captures: rows, records, provenance, events."""
+    out = []
+    for cap in resolve(engine, hash_or_prefix):
+        with read(engine) as conn:
+            row = conn.execute(select(captures).where(
+                captures.c.capture_id == hex_part(cap["capture_id"]))).one()
+            recs = conn.execute(select(records).where(records.c.capture_pk == row.id)
+                                .order_by(records.c.offset)).all()
+            evs: dict[int, Event] = {}
+            for obj in filter(None, [cap["capture_id"], cap["content_hash"]]):
+                for e in events_for(conn, obj):
+                    evs[e.seq] = e
+        out.append(_shown(cap, row, recs, [evs[k] for k in sorted(evs)]))
+    return out
+
+def show_many(engine: Engine, capture_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """:meth:`show` for many exact capture ids at once (``sha256:<hex>``), keyed by
+    capture id; ids not stored are left out. A few queries per 500 ids however many
+    there are, for a pipeline step that checks a whole range of captures. ``events``
+    are those naming the capture id itself (``show`` adds those naming its content
+    hash, which grow with every revisit of an unchanged page)."""
+    out: dict[str, dict[str, Any]] = {}
+    with read(engine) as conn:
+        for chunk in in_chunks(hex_part(c) for c in capture_ids):
+            rows = conn.execute(
+                select(captures, warc_files.c.relpath)
+                .join(warc_files, warc_files.c.id == captures.c.warc_file_id)
+                .where(captures.c.capture_id.in_(chunk))).all()
+            recs: dict[int, list[Any]] = {}
+            for r in conn.execute(select(records)
+                                  .where(records.c.capture_pk.in_([r.id for r in rows]))
+                                  .order_by(records.c.capture_pk, records.c.offset)):
+                recs.setdefault(r.capture_pk, []).append(r)
+            evs: dict[str, list[Event]] = {}
+            for e in conn.execute(
+                    select(events, event_objects.c.object_hash)
+                    .join(event_objects, event_objects.c.seq == events.c.seq)
+                    .where(event_objects.c.object_hash.in_(chunk))
+                    .order_by(events.c.seq)):
+                evs.setdefault(e.object_hash, []).append(row_to_event(e))
+            for row in rows:
+                cap = _capture_summary(row)
+                out[cap["capture_id"]] = _shown(cap, row, recs.get(row.id, []),
+                                                evs.get(row.capture_id, []))
+    return out
+
+def withdrawn(engine: Engine, capture_ids: Iterable[str]) -> dict[str, Withdrawal]:
+    """The withdrawn captures among these exact capture ids, keyed by capture id,
+    each with its deletion event's time, reason and person (from the custody log)."""
+    with read(engine) as conn:
+        return withdrawals(conn, capture_ids)
+
+def stats(engine: Engine) -> dict[str, int]:
+    with read(engine) as conn:
+        return {
+            "captures": conn.execute(select(func.count()).select_from(captures)).scalar_one(),
+            "warc_files": conn.execute(
+                select(func.count()).select_from(warc_files)).scalar_one(),
+        }
+
+
+def _capture_summary(r: Any) -> dict[str, Any]:
+    return {
+        "capture_id": PREFIX + r.capture_id,
+        "content_hash": PREFIX + r.content_hash if r.content_hash else None,
+        "url": r.url, "final_url": r.final_url, "kind": r.kind, "status": r.status,
+        "http_status": r.http_status, "content_type": r.content_type,
+        "captured_at": r.started_at, "warc_file": r.relpath,
+        "revisit_of": PREFIX + r.revisit_of if r.revisit_of else None,
+    }
+
+
+def with_withdrawal(cap: dict[str, Any], gone: Withdrawal | None) -> dict[str, Any]:
+    """``cap`` with ``withdrawn`` (whether a deletion event names it) and ``withdrawal``
+    (that event's time, reason, person and seq, or ``None``)."""
+    return {**cap, "withdrawn": gone is not None,
+            "withdrawal": gone.to_json() if gone is not None else None}
+
+
+def _shown(cap: dict[str, Any], row: Any, recs: Sequence[Any], evs: Sequence[Event],
+           ) -> dict[str, Any]:
+    """What :meth:`Archive.show` says of one capture: its summary, the stored manifest
+    and provenance, its WARC records and the custody events given (in log order)."""
+    gone = next(filter(None, (withdrawal_of(e, cap["capture_id"]) for e in evs)), None)
+    return {
+        **with_withdrawal(cap, gone),
+        "manifest": json.loads(row.manifest),
+        "provenance": json.loads(row.provenance),
+        "records": [_record_json(r) for r in recs],
+        "events": [e.to_json() for e in evs],
+    }
+
+
+def _record_json(r: Any) -> dict[str, Any]:
+    return {"record_id": r.record_id, "type": r.type, "target_uri": r.target_uri,
+            "date": r.date, "offset": r.offset, "length": r.length,
+            "block_digest": PREFIX + r.block_digest,
+            "payload_digest": PREFIX + r.payload_digest if r.payload_digest else None}
