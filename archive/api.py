@@ -41,6 +41,7 @@ from archive.ledger.custody import (
 )
 from archive.ledger.db import open_database, read, run_write
 from archive.proof import logtree
+from archive.proof.bundle_build import make_bundle
 from archive.proof.logtree import LogIdentity
 from archive.proof.merkle import verify_consistency
 from archive.warc.store import WarcStore
@@ -406,11 +407,11 @@ class Archive:
 
     def bundle(self, hash_or_prefix: str, *, checkpoint: str | None = None,
                create_key: bool = True) -> bytes:
-        """The self-contained proof bundle of one capture (see :mod:`archive.proof.bundle`);
+        """The self-contained proof bundle of one capture (see :mod:`archive.proof.bundle_build`);
         signs a new checkpoint first when the capture's newest event is not in one."""
-        from archive.proof.bundle import make_bundle
-
-        return make_bundle(self, hash_or_prefix, checkpoint=checkpoint, create_key=create_key)
+        return make_bundle(self.engine, self.store, hash_or_prefix,
+                           identity=lambda: self.identity(create=create_key),
+                           note_dirs=self.settings.note_dirs, checkpoint=checkpoint)
 
 
 def _read_document(path: Path) -> bytes:

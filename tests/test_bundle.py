@@ -31,7 +31,8 @@ from archive.cli import main
 from archive.core.canonical import canonical_json
 from archive.core.packagedata import load_schema
 from archive.errors import ConfigError, IntegrityError, NotFoundError
-from archive.proof.bundle import SCHEMA_NAME, encode, verify_bundle
+from archive.proof.bundle_format import SCHEMA_NAME, encode
+from archive.proof.bundle_verify import verify_bundle
 from archive.proof.checkpoint import vkey as make_vkey
 from archive.proof.keys import fingerprint
 

@@ -25,7 +25,7 @@ from warcio.warcwriter import WARCWriter
 from archive.api import Archive
 from archive.cli import main
 from archive.ledger.tables import captures, events
-from archive.proof.bundle import verify_bundle
+from archive.proof.bundle_verify import verify_bundle
 from pipelines.assets import catalog
 from pipelines.resources import resources_from_env
 

@@ -463,7 +463,7 @@ def cmd_bundle(args: argparse.Namespace) -> int:
 
 
 def cmd_verify_bundle(args: argparse.Namespace) -> int:
-    from archive.proof.bundle import verify_bundle
+    from archive.proof.bundle_verify import verify_bundle
 
     try:
         data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
