@@ -3,6 +3,6 @@
 ``archive.cli:main`` is the console script; ``python -m archive.cli`` runs it too.
 """
 
-from archive.cli.commands import main
+from archive.cli.parser import main
 
 __all__ = ["main"]

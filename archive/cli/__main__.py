@@ -2,6 +2,6 @@
 
 import sys
 
-from archive.cli.commands import main
+from archive.cli.parser import main
 
 sys.exit(main())

@@ -1,48 +1,28 @@
-"""``archive``: the command line. A thin layer over ``archive.api.Archive``; the exit
-codes it promises are :data:`EXIT_CODES` (also the end of ``archive --help``)."""
+"""The ``archive`` subcommands, one function each: open the archive from the
+environment, call one façade method, print its result (:mod:`archive.cli.output`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from archive.core.version import SOFTWARE
+from archive.cli.output import (
+    METADATA_FIELDS,
+    attach_metadata,
+    citation_line,
+    emit,
+    field_line,
+    progress,
+)
 from archive.errors import ArchiveError, ConfigError, RefusedURLError
 
 EXIT_CAPTURE = 3
 EXIT_MISMATCH = 5
 EXIT_UNTRUSTED = 8
-EXIT_PIPE = 141  # what a shell reports for a command ended by SIGPIPE
-
-EXIT_CODES = """\
-exit codes:
-  0    success
-  1    an unexpected error
-  2    bad arguments or settings
-  3    a capture failed or is not a complete article (HTTP error, truncated)
-  4    storage failure (disk full, fsync error, unreadable store)
-  5    verification found a mismatch (hash, record, manifest or custody chain)
-  6    no capture matches the hash given (or a prefix is ambiguous)
-  7    the custody database failed
-  8    verify-bundle: every check passed, but not against a key you trust (give --key
-       or list the archive's key in ARCHIVE_TRUSTED_KEYS)
-  141  the reader stopped reading (e.g. piped into head); nothing is changed by it"""
-
-
-def _emit(args: argparse.Namespace, data: Any, human: Callable[[Any], str]) -> None:
-    if args.json:
-        print(json.dumps(data, indent=1, ensure_ascii=False, sort_keys=False))
-    else:
-        text = human(data)
-        if text:
-            print(text)
-
-
 def _open(args: argparse.Namespace) -> Any:
     from archive.api import Archive
     from archive.core.config import Settings
@@ -53,49 +33,6 @@ def _open(args: argparse.Namespace) -> Any:
     if getattr(args, "insecure", False):
         settings = settings.with_fetch(verify_tls=False)
     return Archive.open(settings)
-
-
-def citation_line(c: dict[str, Any]) -> str:
-    when = c.get("captured_at", "")
-    meta = c.get("metadata") or {}
-    head = "; ".join(str(meta[k]) for k in ("outlet", "title", "published") if meta.get(k))
-    return ((f"{head}. " if head else "") +
-            f"{c['url']} archived {when} content {c.get('content_hash') or 'n/a'} "
-            f"capture {c['capture_id']}")
-
-
-METADATA_FIELDS = ("title", "published", "modified", "authors", "outlet", "tags", "language",
-                   "canonical_url", "description", "dateline", "credited_sources")
-
-
-def value_text(value: Any) -> str:
-    """A metadata value as a person reads it: list items joined by "; " (a name may hold
-    a comma), a named object by its name, anything else as text."""
-    if isinstance(value, list | tuple):
-        return "; ".join(value_text(v) for v in value)
-    if isinstance(value, dict):
-        return str(value.get("name") or json.dumps(value, ensure_ascii=False, sort_keys=True))
-    return str(value)
-
-
-def field_line(name: str, field: Any, width: int) -> str:
-    """One stored or extracted field: its value, then its confidence and where it came
-    from (the first three pieces of evidence), or ``unknown``."""
-    field = field if isinstance(field, dict) else {}
-    value = field.get("value")
-    if value is None or value == [] or value == "":
-        return f"{name:<{width}} unknown"
-    evidence = [e for e in field.get("evidence") or [] if isinstance(e, dict)]
-    src = ", ".join(str(e.get("source", "?")) for e in evidence[:3]) or "no evidence"
-    return f"{name:<{width}} {value_text(value)}  [confidence {field.get('confidence')}; {src}]"
-
-
-def _progress(total: int, args: argparse.Namespace) -> Any:
-    from tqdm import tqdm
-
-    tqdm.monitor_interval = 0  # no monitor thread: capture forks its worker processes
-    return tqdm(total=total, unit="url", disable=args.json or total < 2 or
-                not sys.stderr.isatty(), file=sys.stderr)
 
 
 def cmd_capture(args: argparse.Namespace) -> int:
@@ -113,14 +50,14 @@ def cmd_capture(args: argparse.Namespace) -> int:
             check_url(url)
         except RefusedURLError as exc:
             raise ConfigError(f"not a URL to capture: {exc}", url=url) from None
-    with _open(args) as arc, _progress(len(urls), args) as bar:
+    with _open(args) as arc, progress(len(urls), args) as bar:
         outcomes = arc.capture(urls, concurrency=args.concurrency, processes=args.processes,
                                ignore_robots={"*": args.ignore_robots}
                                if args.ignore_robots else None,
                                on_done=lambda _o: bar.update(1))
         data = [o.to_json() for o in outcomes]
         if not args.no_metadata:
-            _attach_metadata(arc, data)
+            attach_metadata(arc, data)
 
     def human(items: list[dict[str, Any]]) -> str:
         lines = []
@@ -134,19 +71,8 @@ def cmd_capture(args: argparse.Namespace) -> int:
                 lines.append(citation_line(o) + flag)
         return "\n".join(lines)
 
-    _emit(args, data, human)
+    emit(args, data, human)
     return 0 if all(o.ok for o in outcomes) else EXIT_CAPTURE
-
-
-def _attach_metadata(arc: Any, items: list[dict[str, Any]]) -> None:
-    """Extract metadata for stored captures and add the headline fields to each item."""
-    stored = [o for o in items if o.get("capture_id")]
-    if not stored:
-        return
-    docs = arc.extract_metadata_many([o["capture_id"] for o in stored])
-    for o, doc in zip(stored, docs, strict=True):
-        o["metadata"] = {k: (doc.get(k) or {}).get("value")
-                         for k in ("title", "outlet", "published", "language")}
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -155,8 +81,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                              content_type=args.content_type)
         data = [r.to_json() for r in results]
         if not args.no_metadata:
-            _attach_metadata(arc, data)
-    _emit(args, data, lambda items: "\n".join(citation_line(o) for o in items))
+            attach_metadata(arc, data)
+    emit(args, data, lambda items: "\n".join(citation_line(o) for o in items))
     return 0
 
 
@@ -175,7 +101,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
         lines += [field_line(name, d.get(name), 16) for name in METADATA_FIELDS]
         return "\n".join(lines)
 
-    _emit(args, doc, human)
+    emit(args, doc, human)
     return 0
 
 
@@ -196,14 +122,14 @@ def cmd_metadata(args: argparse.Namespace) -> int:
                           for name in METADATA_FIELDS]
         return "\n".join(lines)
 
-    _emit(args, found, human)
+    emit(args, found, human)
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     with _open(args) as arc:
         rows = arc.list_captures(limit=args.limit)
-    _emit(args, rows, lambda items: "\n".join(
+    emit(args, rows, lambda items: "\n".join(
         f"{c['captured_at']}  {'withdrawn' if c['withdrawn'] else c['status']:<10} "
         f"{c['capture_id'][:19]}…  {c['url']}" for c in items) or "no captures yet")
     return 0
@@ -236,7 +162,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             out += [f"  #{e['seq']} {e['time']} {e['type']} {e['outcome']}" for e in c["events"]]
         return "\n".join(out)
 
-    _emit(args, found, human)
+    emit(args, found, human)
     return 0
 
 
@@ -265,7 +191,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
                      summary)
         return "\n".join(lines)
 
-    _emit(args, report.to_json(), human)
+    emit(args, report.to_json(), human)
     return 0 if report.ok else EXIT_MISMATCH
 
 
@@ -288,14 +214,14 @@ def cmd_import(args: argparse.Namespace) -> int:
             lines += [f"  capture {c}" for c in r["captures"]]
         return "\n".join(lines)
 
-    _emit(args, results, human)
+    emit(args, results, human)
     return 0
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
     with _open(args) as arc:
         gone = arc.delete(args.hash, reason=args.reason, person=args.person)
-    _emit(args, gone, lambda items: "\n".join(
+    emit(args, gone, lambda items: "\n".join(
         f"withdrawn {c['capture_id']} ({c['url']}); its bytes are kept and still verify"
         for c in items))
     return 0
@@ -305,7 +231,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     with _open(args) as arc:
         rep = arc.reconcile()
     swept = rep.sweep_line()
-    _emit(args, rep.to_json(), lambda d: "\n".join(
+    emit(args, rep.to_json(), lambda d: "\n".join(
         [f"RECOVERED {a['from']}: adopted {len(a['captures'])} capture(s)" for a in d["adopted"]]
         + [f"QUARANTINED {q['path']} as {q['quarantined_as']}: {q['reason']}"
            for q in d["quarantined"]]
@@ -334,7 +260,7 @@ def cmd_fixity(args: argparse.Namespace) -> int:
                      f"re-hashed, {len(d['failures'])} problem(s)")
         return "\n".join(lines)
 
-    _emit(args, rep.to_json(), human)
+    emit(args, rep.to_json(), human)
     return 0 if not rep.failures else EXIT_MISMATCH
 
 
@@ -342,7 +268,7 @@ def cmd_sources_add(args: argparse.Namespace) -> int:
     from archive.core.sources import add_source
 
     src = add_source(Path(args.file), args.url, label=args.label, outlet=args.outlet)
-    _emit(args, {"url": src.url, "key": src.key, "file": args.file},
+    emit(args, {"url": src.url, "key": src.key, "file": args.file},
           lambda d: f"added {d['url']} (partition {d['key']}) to {d['file']}")
     return 0
 
@@ -357,7 +283,7 @@ def cmd_init(args: argparse.Namespace) -> int:
             ident, created = arc.identity(), False
         except ConfigError:  # no key yet (a half-made key makes init() refuse, exit 2)
             ident, created = arc.init(), True
-    _emit(args, {"origin": ident.origin, "fingerprint": ident.fingerprint, "vkey": ident.vkey,
+    emit(args, {"origin": ident.origin, "fingerprint": ident.fingerprint, "vkey": ident.vkey,
                  "key_dir": str(arc.settings.key_dir), "created": created},
           lambda d: (f"created the signing key for {d['origin']} in {d['key_dir']}"
                      if d["created"] else
@@ -372,7 +298,7 @@ def cmd_key(args: argparse.Namespace) -> int:
 
     with _open(args) as arc:
         ident = arc.identity()
-    _emit(args, {"origin": ident.origin, "fingerprint": ident.fingerprint, "vkey": ident.vkey,
+    emit(args, {"origin": ident.origin, "fingerprint": ident.fingerprint, "vkey": ident.vkey,
                  "public_key_pem": public_key_pem(ident.public_key)},
           lambda d: f"origin      {d['origin']}\nfingerprint {d['fingerprint']}\n"
                     f"vkey        {d['vkey']}\n{d['public_key_pem'].rstrip()}")
@@ -382,7 +308,7 @@ def cmd_key(args: argparse.Namespace) -> int:
 def cmd_checkpoint(args: argparse.Namespace) -> int:
     with _open(args) as arc:
         ckpt = arc.checkpoint(create_key=False)
-    _emit(args, ckpt, lambda d: d["note"].rstrip())
+    emit(args, ckpt, lambda d: d["note"].rstrip())
     return 0
 
 
@@ -401,14 +327,14 @@ def cmd_prove(args: argparse.Namespace) -> int:
                          "checkpoint yet; run `archive checkpoint`")
         return "\n".join(lines)
 
-    _emit(args, proofs, human)
+    emit(args, proofs, human)
     return 0
 
 
 def cmd_consistency(args: argparse.Namespace) -> int:
     with _open(args) as arc:
         res = arc.consistency(args.old, args.new)
-    _emit(args, res, lambda d: "\n".join(
+    emit(args, res, lambda d: "\n".join(
         [f"{d['old']['size']} -> {d['new']['size']}: "
          f"{'consistent' if d['verified'] else 'NOT CONSISTENT'}"] + d["proof"]))
     return 0 if res["verified"] else EXIT_MISMATCH
@@ -455,7 +381,7 @@ def cmd_bundle(args: argparse.Namespace) -> int:
             "capture_id": doc["capture_id"], "events": len(doc["events"]),
             "records": sum(len(c["records"]) for c in doc["captures"]),
             "checkpoint": doc["checkpoint"].split("\n")[1]}
-    _emit(args, info, lambda d: (
+    emit(args, info, lambda d: (
         f"wrote {d['file']} ({d['bytes']} bytes, {d['sha256']}): capture {d['capture_id']}, "
         f"{d['records']} WARC records, {d['events']} custody events, checkpoint at size "
         f"{d['checkpoint']}"))
@@ -477,7 +403,7 @@ def cmd_verify_bundle(args: argparse.Namespace) -> int:
         keys_file = Settings.from_env().trusted_keys
         trusted = read_trusted_keys(keys_file) if keys_file is not None else None
     report = verify_bundle(data, trusted_key=trusted)
-    _emit(args, report.to_json(), lambda d: "\n".join(
+    emit(args, report.to_json(), lambda d: "\n".join(
         [c.line() for c in report.checks] + [report.summary()]))
     if not report.ok:
         return EXIT_MISMATCH
@@ -490,132 +416,3 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(json_output=args.json)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="archive", description="Provenance-aware web archive.",
-                                epilog=EXIT_CODES, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--version", action="version", version=SOFTWARE)
-    sub = p.add_subparsers(dest="command", required=True)
-
-    def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str
-            ) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=help_, description=help_)
-        sp.add_argument("--json", action="store_true", help="machine-readable output")
-        sp.set_defaults(func=fn)
-        return sp
-
-    sp = add("capture", cmd_capture, "fetch URLs and store them as WARC under custody")
-    sp.add_argument("urls", nargs="*", metavar="URL")
-    sp.add_argument("--sources", metavar="FILE", help="also capture every URL in a sources.yaml")
-    sp.add_argument("--allow-private-networks", action="store_true",
-                    help="permit loopback and private addresses (recorded in provenance)")
-    sp.add_argument("--insecure", action="store_true",
-                    help="do not verify TLS certificates (recorded as tls_verified: false)")
-    sp.add_argument("--concurrency", type=int, default=4, help="fetches at once per process")
-    sp.add_argument("--processes", type=int, default=min(os.cpu_count() or 1, 4),
-                    help="worker processes for long URL lists (default: CPUs, at most 4); "
-                         "one host is still fetched at most once at a time")
-    sp.add_argument("--ignore-robots", metavar="REASON",
-                    help="capture even where robots.txt disallows; the reason is recorded")
-
-    sp.add_argument("--no-metadata", action="store_true", help="skip metadata extraction")
-
-    sp = add("ingest", cmd_ingest, "store local documents as WARC resource records")
-    sp.add_argument("--no-metadata", action="store_true", help="skip metadata extraction")
-    sp.add_argument("files", nargs="+", metavar="FILE")
-    sp.add_argument("--url", help="the document's original URL, if it had one")
-    sp.add_argument("--content-type", help="override the detected media type")
-
-    sp = add("extract", cmd_extract, "extract article metadata from any file (no database)")
-    sp.add_argument("file")
-    sp.add_argument("--url", help="the page's URL (helps with dates and the outlet)")
-    sp.add_argument("--content-type", help="declared media type, e.g. 'text/html; charset=utf-8'")
-
-    sp = add("metadata", cmd_metadata, "show the metadata stored for a capture")
-    sp.add_argument("hash")
-    sp.add_argument("--all-versions", action="store_true", help="every extractor version")
-
-    sp = add("list", cmd_list, "list captures, newest first")
-    sp.add_argument("--limit", type=int, default=None)
-
-    sp = add("show", cmd_show, "show a capture by capture id or content hash (a prefix will do)")
-    sp.add_argument("hash")
-
-    sp = add("verify", cmd_verify, "re-hash stored bytes and check them against the database")
-    sp.add_argument("hash", nargs="?", help="only this capture (default: everything)")
-    sp.add_argument("--deep", action="store_true", help="re-hash every record, not only files")
-    sp.add_argument("--no-reconcile", action="store_true",
-                    help="do not adopt or quarantine orphaned files first")
-    sp = add("import", cmd_import, "bring existing WARC files under custody (digests checked)")
-    sp.add_argument("files", nargs="+", metavar="FILE.warc[.gz]")
-    sp.add_argument("--accept-partial", action="store_true",
-                    help="store a file whose later records are broken, marked partial")
-    sp = add("delete", cmd_delete, "withdraw a capture with a tombstone event (bytes are kept)")
-    sp.add_argument("hash")
-    sp.add_argument("--reason", required=True, help="why (recorded in the custody log)")
-    sp.add_argument("--person", help="who asked (default: ARCHIVE_OPERATOR)")
-    add("reconcile", cmd_reconcile, "adopt complete orphaned WARC files, quarantine the rest")
-    add("fixity", cmd_fixity, "re-hash every stored file and record a fixity-check event each")
-
-    sp = add("sources-add", cmd_sources_add, "add a URL to a sources.yaml")
-    sp.add_argument("url")
-    sp.add_argument("--file", default="sources.yaml")
-    sp.add_argument("--label")
-    sp.add_argument("--outlet")
-
-    add("init", cmd_init, "create the archive's Ed25519 signing key (once)")
-    add("key", cmd_key, "show the public key, its fingerprint and verifier key")
-    add("checkpoint", cmd_checkpoint, "sign the custody log's current head")
-    sp = add("prove", cmd_prove, "inclusion proofs of a capture's custody events")
-    sp.add_argument("hash")
-    sp.add_argument("--checkpoint", default="latest", help="checkpoint id, size:N or latest")
-    sp = add("consistency", cmd_consistency, "consistency proof between two checkpoints")
-    sp.add_argument("old", help="checkpoint id or size:N")
-    sp.add_argument("new", nargs="?", default="latest")
-
-    sp = add("cite", cmd_cite, "cite a capture (original URL, capture time, content hash, "
-                               "capture id)")
-    sp.add_argument("hash")
-    sp.add_argument("--format", default="text",
-                    choices=["text", "bibtex", "csl-json", "ris", "robust-link"])
-    sp = add("bundle", cmd_bundle, "write a capture's self-contained proof bundle (JSON)")
-    sp.add_argument("hash")
-    sp.add_argument("-o", "--output", required=True, metavar="FILE", help="'-' for stdout")
-    sp.add_argument("--checkpoint", default=None,
-                    help="checkpoint id, size:N or latest (default: latest, signing a new "
-                         "one if the capture's newest event is not in it)")
-    sp = add("verify-bundle", cmd_verify_bundle,
-             "check a proof bundle offline (no database, no network)")
-    sp.add_argument("file", metavar="FILE", help="'-' for stdin")
-    sp.add_argument("--key", metavar="FINGERPRINT_OR_VKEY",
-                    help="the archive's key fingerprint (sha256:...) or verifier key, obtained "
-                         "independently (default: the keys in ARCHIVE_TRUSTED_KEYS); without "
-                         "a trusted key every other check runs and the exit code is 8")
-
-    add("demo", cmd_demo, "serve the bundled example news site and archive it end to end")
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        code: int = args.func(args)
-        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
-        return code
-    except BrokenPipeError:
-        # The reader stopped (``archive list | head``): not an error of ours. Point
-        # stdout at /dev/null so the interpreter's final flush has nowhere to fail.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_PIPE
-    except ArchiveError as exc:
-        if getattr(args, "json", False):
-            print(json.dumps(exc.to_dict()))
-        print(f"archive: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("archive: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -63,7 +63,7 @@ def serve_site(port: int = DEMO_PORT, root: Path | None = None) -> Iterator[str]
 
 def run_demo(*, json_output: bool = False) -> int:
     from archive.api import Archive
-    from archive.cli.commands import _attach_metadata, citation_line
+    from archive.cli.output import attach_metadata, citation_line
     from archive.core.config import Settings
     from archive.core.sources import load_sources
 
@@ -72,7 +72,7 @@ def run_demo(*, json_output: bool = False) -> int:
     with serve_site(), Archive.open(settings) as arc:
         outcomes = arc.capture([s.url for s in sources])
         items = [o.to_json() for o in outcomes]
-        _attach_metadata(arc, items)
+        attach_metadata(arc, items)
         ckpt = arc.checkpoint()
         report = arc.verify()
     if json_output:
