@@ -381,7 +381,7 @@ class Recorder:
             ("operator", self.settings.operator),
             ("http-header-user-agent", self.settings.fetch.user_agent),
             ("robots", "obey"),  # overrides are per capture, with a reason, in provenance
-            ("dagster-run-id", agent.run_id or ""),
+            ("run-id", agent.run_id or ""),  # the orchestrator's run, whichever it is
         ])
 
     def _fetch_provenance(self, result: FetchResult, agent: Agent,

@@ -1,0 +1,63 @@
+"""The public API: ``archive.__all__`` is locked (as httpx locks its own), every name
+in it resolves, nothing public is left out of it, and no archive module imports Dagster."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import types
+
+import archive
+
+EXPORTED = [
+    "SOFTWARE", "SOFTWARE_NAME", "Agent", "AmbiguousHashError", "Archive", "ArchiveError",
+    "BundleReport", "CaptureFailure", "CaptureResult", "CaptureSession", "Check",
+    "ConfigError", "ConnectError", "CustodyStatus", "DNSError", "DatabaseError", "Event",
+    "FetchError", "FetchPolicy", "FetchTimeoutError", "FixityReport", "ImportResult",
+    "IntegrityError", "LogIdentity", "MetadataError", "NotFoundError", "Outcome", "Problem",
+    "ProtocolError", "ReconcileReport", "RedirectError", "RefusedURLError", "Settings",
+    "StorageError", "TLSError", "VerifyReport", "WarcFormatError", "Withdrawal",
+    "WorkerLost", "__version__", "verify_bundle",
+]
+
+
+def test_the_exported_names_are_exactly_these() -> None:
+    assert archive.__all__ == EXPORTED
+
+
+def test_every_exported_name_resolves_and_nothing_public_is_left_out() -> None:
+    for name in archive.__all__:
+        assert getattr(archive, name) is not None, name
+    public = {n for n in dir(archive) if not n.startswith("_")
+              and not isinstance(getattr(archive, n), types.ModuleType)}
+    assert public | {"__version__"} == set(archive.__all__)
+
+
+def test_every_error_is_an_archive_error_with_an_exit_code() -> None:
+    errors = [getattr(archive, n) for n in archive.__all__ if n.endswith(("Error", "Lost"))]
+    assert errors and all(issubclass(e, archive.ArchiveError) for e in errors)
+    assert all(isinstance(e.exit_code, int) for e in errors)
+
+
+_PROBE = """
+import importlib, json, pkgutil, sys
+import archive
+names = sorted(m.name for m in pkgutil.walk_packages(archive.__path__, "archive.")
+               if ".migrations" not in m.name and not m.name.endswith(".__main__"))
+for name in names:
+    importlib.import_module(name)
+print(json.dumps({"modules": names,
+                  "dagster": sorted(m for m in sys.modules if m.split(".")[0] == "dagster")}))
+"""
+
+
+def test_importing_every_archive_module_does_not_import_dagster() -> None:
+    """The library never imports Dagster; pipelines/ adapts it (a fresh interpreter, so
+    nothing the test session imported counts)."""
+    done = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True,
+                          check=True)
+    found = json.loads(done.stdout)
+    assert "archive.api" in found["modules"] and "archive.warc.scan.scanner" in found["modules"]
+    assert len(found["modules"]) > 60
+    assert found["dagster"] == []
