@@ -242,6 +242,13 @@ class Archive:
                                                               self.settings.note_dirs)]
         return report
 
+    def verify_captures(self, capture_ids: Sequence[str], *, deep: bool = False
+                        ) -> VerifyReport:
+        """Verify exactly these stored capture ids (``sha256:<hex>``; no prefix
+        resolution, no checkpoint checks): a pipeline step checking a range of captures
+        it already knows."""
+        return verify(self.engine, self.store, capture_ids=list(capture_ids), deep=deep)
+
     # -- metadata ----------------------------------------------------------------------------
 
     def extract_metadata_many(self, capture_ids: Sequence[str], *, agent: Agent | None = None,

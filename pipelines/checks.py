@@ -25,7 +25,6 @@ from dagster import (
 )
 
 from archive.api import Archive, CustodyStatus
-from archive.audit.verify import verify
 from archive.errors import MetadataError
 from archive.metadata import validate
 from pipelines.assets import (
@@ -123,8 +122,7 @@ def capture_integrity(context: AssetCheckExecutionContext, archive: ArchiveResou
     cids = {k: metadata_of(mats.get(k)).get("capture_id") for k in keys}
     with archive.open() as arc:
         shown = arc.show_many([c for c in cids.values() if c])
-        # Exact ids, so archive.audit.verify directly (Archive.verify resolves each as a prefix).
-        report = verify(arc.engine, arc.store, capture_ids=list(shown), deep=True)
+        report = arc.verify_captures(list(shown), deep=True)  # exact ids, not prefixes
         custody = custody_status(arc) if CUSTODY_CONSISTENT in wanted else CustodyStatus()
     for key in keys:
         cid = cids[key]

@@ -57,7 +57,9 @@ def range_asset(**kwargs: Any) -> Callable[[Callable[..., Any]], AssetsDefinitio
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=BetaWarning,
                                     message="Parameter `backfill_policy`")
-            return asset(backfill_policy=BackfillPolicy.single_run(), **kwargs)(fn)
+            made: AssetsDefinition = asset(backfill_policy=BackfillPolicy.single_run(),
+                                           **kwargs)(fn)
+        return made
     return wrap
 
 
