@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
+from archive.capture.commit import commit_file
 from archive.capture.prepare import Prepared, capture_facts
 from archive.capture.record import Recorder
 from archive.capture.results import CaptureResult
@@ -106,7 +107,7 @@ def import_warc(recorder: Recorder, path: Path, agent: Agent, *,
                       "records": scan.record_counts, "problems": _problems(scan)[:50],
                       "captures": len(batch), "records_not_captured": skipped[:50]}
             # the file row comes with the captures (one commit path for both)
-            results = recorder._commit(conn, stored, now, batch, written, agent)
+            results = recorder.commit_rows(conn, stored, now, batch, written, agent)
             file_pk = conn.execute(select(warc_files.c.id).where(
                 warc_files.c.relpath == rel)).scalar_one()
             conn.execute(insert(imports).values(
@@ -121,10 +122,10 @@ def import_warc(recorder: Recorder, path: Path, agent: Agent, *,
                          {"file": path.name, "stored_as": rel, "imported": True,
                           "captures": [r.capture_id for r in results]})], agent)
             return results
-
-        results = run_write(recorder.engine, commit)
-    finally:
+    except BaseException:
         recorder.store.release(rel)
+        raise
+    results = commit_file(recorder.engine, recorder.store, stored, commit, adopt_hint=False)
     return ImportResult(scan.sha256, scan.verdict, rel, scan.record_counts, _problems(scan),
                         captures=[r.capture_id for r in results])
 

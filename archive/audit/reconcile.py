@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
+from archive.capture.commit import insert_file_row
 from archive.capture.prepare import Prepared
 from archive.capture.record import Recorder
 from archive.core.canonical import canonical_json
@@ -31,7 +32,7 @@ from archive.core.timeutil import iso_utc, parse_iso, utc_now
 from archive.errors import DatabaseError
 from archive.http.spool import sweep
 from archive.ledger.custody import METADATA_EXTRACTION, QUARANTINE, Agent, NewEvent
-from archive.ledger.db import inserted_id, read, run_write
+from archive.ledger.db import read, run_write
 from archive.ledger.tables import captures, metadata_versions, warc_files
 from archive.metadata.store import RECORD_TYPE
 from archive.warc.scan import ScannedRecord, scan_warc
@@ -182,7 +183,7 @@ def _adopt(recorder: Recorder, path: Path, old_rel: str, agent: Agent) -> list[s
         written.append(([info] if info else []) + group)
         group = []
     moment = datetime.fromtimestamp(path.stat().st_mtime).astimezone()
-    results = run_write(recorder.engine, lambda conn: recorder._commit(
+    results = run_write(recorder.engine, lambda conn: recorder.commit_rows(
         conn, stored, moment, batch, written, agent))
     return [r.capture_id for r in results]
 
@@ -193,9 +194,7 @@ def _adopt_metadata(recorder: Recorder, path: Path, stored: StoredFile,
     docs = [(r, json.loads(_member(path, r))) for r in recs if r.type == "metadata"]
 
     def work(conn: Connection) -> list[str]:
-        file_pk = inserted_id(conn.execute(insert(warc_files).values(
-            relpath=stored.relpath, name=stored.name, sha256=hex_part(stored.sha256),
-            size=stored.size, created_at=iso_utc(utc_now()))))
+        file_pk = insert_file_row(conn, stored, utc_now())
         events, adopted = [], []
         for rec, body in docs:
             cap = conn.execute(select(captures.c.id).where(

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select
 
+from archive.capture.commit import commit_file, insert_file_row
 from archive.capture.manifest import build_manifest
 from archive.capture.prepare import (
     Content,
@@ -35,7 +36,7 @@ from archive.core.hashing import PREFIX, hex_part, sha256_bytes
 from archive.core.timeutil import iso_utc, utc_now
 from archive.core.urls import url_key
 from archive.core.version import SOFTWARE, SOFTWARE_NAME, __version__
-from archive.errors import DatabaseError, FetchError
+from archive.errors import FetchError
 from archive.http.models import FetchResult
 from archive.ledger.custody import (
     CAPTURE,
@@ -45,8 +46,8 @@ from archive.ledger.custody import (
     CustodyLog,
     NewEvent,
 )
-from archive.ledger.db import inserted_id, run_write
-from archive.ledger.tables import captures, records, warc_files
+from archive.ledger.db import run_write
+from archive.ledger.tables import captures, records
 from archive.warc.store import StoredFile, WarcStore
 from archive.warc.writer import (
     HTTP_REQUEST_TYPE,
@@ -165,15 +166,8 @@ class Recorder:
         if not batch:
             return []
         stored, moment, written = self.write_file(batch, agent)
-        try:
-            return run_write(self.engine, lambda conn: self._commit(conn, stored, moment, batch,
-                                                                    written, agent))
-        except DatabaseError as exc:
-            raise DatabaseError(
-                f"{exc.message}; the WARC file {stored.relpath} is stored but not recorded: "
-                "run `archive verify` to adopt it", path=stored.relpath) from exc
-        finally:
-            self.store.release(stored.relpath)
+        return commit_file(self.engine, self.store, stored, lambda conn: self.commit_rows(
+            conn, stored, moment, batch, written, agent))
 
     def write_file(self, batch: Sequence[Prepared], agent: Agent
                    ) -> tuple[StoredFile, datetime, list[list[WrittenRecord]]]:
@@ -195,12 +189,12 @@ class Recorder:
         assert out.stored is not None
         return out.stored, moment, written
 
-    def _commit(self, conn: Connection, stored: StoredFile, moment: datetime,
-                batch: Sequence[Prepared], written: list[list[WrittenRecord]],
-                agent: Agent) -> list[CaptureResult]:
-        file_pk = inserted_id(conn.execute(insert(warc_files).values(
-            relpath=stored.relpath, name=stored.name, sha256=hex_part(stored.sha256),
-            size=stored.size, created_at=iso_utc(moment))))
+    def commit_rows(self, conn: Connection, stored: StoredFile, moment: datetime,
+                    batch: Sequence[Prepared], written: list[list[WrittenRecord]],
+                    agent: Agent) -> list[CaptureResult]:
+        """Step 2 of :meth:`record` (and of an import or an adoption): the file's row,
+        its captures and records, and their custody events, in ``conn``'s transaction."""
+        file_pk = insert_file_row(conn, stored, moment)
         results: list[CaptureResult] = []
         new_events: list[NewEvent] = []
         cap_rows: list[dict[str, Any]] = []

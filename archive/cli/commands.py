@@ -356,8 +356,7 @@ def cmd_cite(args: argparse.Namespace) -> int:
 
 
 def cmd_bundle(args: argparse.Namespace) -> int:
-    import os
-
+    from archive.core.files import atomic_write
     from archive.core.hashing import sha256_bytes
 
     with _open(args) as arc:
@@ -366,15 +365,9 @@ def cmd_bundle(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(data)
         return 0
     path = Path(args.output)
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        with tmp.open("wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
+        atomic_write(path, data)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise ArchiveError(f"cannot write the bundle to {path}: {exc.strerror}") from exc
     doc = json.loads(data)
     info = {"file": str(path), "bytes": len(data), "sha256": sha256_bytes(data),

@@ -11,6 +11,7 @@ path relative to a checkout that an installed copy does not have.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -45,6 +46,28 @@ def load_schema(name: str) -> dict[str, Any]:
     return schema
 
 
+FormatCheck = tuple[str, Callable[[object], bool]]
+
+
+@cache
+def schema_validator(name: str, formats: tuple[FormatCheck, ...] = ()) -> Any:
+    """A Draft 2020-12 validator for the shipped schema ``name`` (the schema itself
+    checked first), built once. ``formats`` adds or replaces format checks, as
+    ``(format name, check)`` pairs, on top of jsonschema's own (which check formats
+    only when asked to)."""
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    schema = load_schema(name)
+    Draft202012Validator.check_schema(schema)
+    if not formats:
+        return Draft202012Validator(schema)
+    checker = FormatChecker(formats=())
+    checker.checkers = dict(Draft202012Validator.FORMAT_CHECKER.checkers)
+    for fmt, check in formats:
+        checker.checks(fmt, raises=ValueError)(check)
+    return Draft202012Validator(schema, format_checker=checker)
+
+
 def examples_dir() -> Path:
     """The bundled example folder (``sources.yaml`` and the demo news ``site/``), as a
     directory on disk (the demo serves it with :mod:`http.server`)."""
@@ -55,4 +78,4 @@ def examples_dir() -> Path:
     return ref
 
 
-__all__ = ["examples_dir", "load_schema", "schema_file", "schema_names"]
+__all__ = ["examples_dir", "load_schema", "schema_file", "schema_names", "schema_validator"]

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator
 
-from archive.core.packagedata import load_schema
+from archive.core.files import atomic_write
+from archive.core.packagedata import schema_validator
 from archive.core.urls import normalize_url, partition_key
 from archive.errors import ConfigError
 
@@ -32,16 +32,12 @@ class Source:
         return partition_key(self.url)
 
 
-def _schema() -> dict[str, Any]:
-    return load_schema(SCHEMA_NAME)
-
-
 def parse_sources(text: str, *, origin: str = "sources.yaml") -> list[Source]:
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{origin}: not valid YAML: {exc}".replace("\n", " ")) from exc
-    errors = sorted(Draft202012Validator(_schema()).iter_errors(doc), key=lambda e: list(e.path))
+    errors = sorted(schema_validator(SCHEMA_NAME).iter_errors(doc), key=lambda e: list(e.path))
     if errors:
         msgs = [f"{'/'.join(map(str, e.path)) or '(top)'}: {e.message}" for e in errors]
         raise ConfigError(f"{origin}: {len(msgs)} problem(s): " + "; ".join(msgs))
@@ -82,7 +78,5 @@ def add_source(path: Path, url: str, *, label: str | None = None,
     doc = doc or {"sources": []}
     doc["sources"].append(entry)
     parse_sources(yaml.safe_dump(doc), origin=str(path))  # validate before writing
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, yaml.safe_dump(doc, sort_keys=False, allow_unicode=True).encode("utf-8"))
     return Source(url=url, label=label, outlet=outlet)

@@ -10,7 +10,6 @@ optional package; the check here needs none).
 from __future__ import annotations
 
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from archive.core import packagedata
@@ -25,16 +24,8 @@ def load_schema() -> dict[str, Any]:
     return packagedata.load_schema(SCHEMA_NAME)
 
 
-@lru_cache(maxsize=1)
 def _validator() -> Any:
-    from jsonschema import Draft202012Validator, FormatChecker
-
-    schema = load_schema()
-    Draft202012Validator.check_schema(schema)
-    checker = FormatChecker(formats=())
-    checker.checkers = dict(Draft202012Validator.FORMAT_CHECKER.checkers)
-    checker.checks("date-time", raises=ValueError)(_is_instant)
-    return Draft202012Validator(schema, format_checker=checker)
+    return packagedata.schema_validator(SCHEMA_NAME, (("date-time", _is_instant),))
 
 
 def _is_instant(value: object) -> bool:

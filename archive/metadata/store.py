@@ -21,6 +21,7 @@ from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from archive import metadata as md
+from archive.capture.commit import insert_file_row
 from archive.capture.processes import worker_context
 from archive.capture.record import Recorder
 from archive.core.canonical import canonical_json
@@ -28,7 +29,7 @@ from archive.core.hashing import PREFIX, hex_part, sha256_bytes
 from archive.core.timeutil import iso_utc, parse_iso
 from archive.errors import DatabaseError, MetadataError, NotFoundError
 from archive.ledger.custody import METADATA_EXTRACTION, Agent, NewEvent
-from archive.ledger.db import in_chunks, inserted_id, read, run_write
+from archive.ledger.db import in_chunks, read, run_write
 from archive.ledger.tables import captures, metadata_versions, records, warc_files
 from archive.metadata.schema import errors as schema_errors
 from archive.warc.reader import decoded_payload, read_record
@@ -195,9 +196,7 @@ def _store(recorder: Recorder, jobs: list[_Job], agent: Agent) -> list[dict[str,
     assert stored is not None
 
     def commit(conn: Connection) -> list[dict[str, Any]]:
-        file_pk = inserted_id(conn.execute(insert(warc_files).values(
-            relpath=stored.relpath, name=stored.name, sha256=hex_part(stored.sha256),
-            size=stored.size, created_at=iso_utc(moment))))
+        file_pk = insert_file_row(conn, stored, moment)
         out_docs, events = [], []
         for job, body, rec in zip(jobs, bodies, written, strict=True):
             digest = sha256_bytes(body)

@@ -25,10 +25,10 @@ database or the network.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Literal
 
 from archive.core.canonical import canonical_json
+from archive.core.packagedata import schema_validator
 from archive.warc.reader import MAX_RECORD_BYTES
 
 BUNDLE_TYPE = "provenance-archive/proof-bundle"
@@ -51,15 +51,8 @@ def encode(doc: dict[str, Any]) -> bytes:
     return canonical_json(doc)
 
 
-@lru_cache(maxsize=1)
 def _validator() -> Any:
-    from jsonschema import Draft202012Validator
-
-    from archive.core.packagedata import load_schema
-
-    schema = load_schema(SCHEMA_NAME)
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    return schema_validator(SCHEMA_NAME)
 
 
 def schema_errors(doc: Any) -> list[str]:
