@@ -59,7 +59,7 @@ def run(urls: list[str], home: str, batch: int) -> dict[str, Any]:
                 "commit",
                 run_write,
                 arc.engine,
-                lambda conn, s=stored, m=moment, p=prepared, w=written: rec._commit(
+                lambda conn, s=stored, m=moment, p=prepared, w=written: rec.commit_rows(
                     conn, s, m, p, w, agent
                 ),
             )

@@ -124,7 +124,7 @@ def test_a_commit_landing_while_reconcile_adopts_is_not_adopted_twice(arc, tmp_p
 
     def late_writer() -> None:
         with arc.engine.connect().execution_options(immediate=True) as conn, conn.begin():
-            arc.recorder._commit(conn, stored, moment, [prepared], written, agent)
+            arc.recorder.commit_rows(conn, stored, moment, [prepared], written, agent)
             rows_written.set()
             time.sleep(0.8)  # reconcile looks now, and finds no row
         done.set()
