@@ -22,13 +22,16 @@ from archive.audit.verify import Problem, VerifyReport, verify
 from archive.capture.processes import capture_in_processes
 from archive.capture.record import Recorder
 from archive.capture.results import CaptureResult, Outcome
-from archive.capture.runs import captures_in_run
+from archive.capture.runs import captures_in_run, done_in_run
 from archive.capture.scheduler import CaptureSession, capture_urls, open_session
+from archive.catalog import catalog_rows, metadata_sources
 from archive.core.config import Settings
 from archive.core.timeutil import utc_now
 from archive.errors import (
     ArchiveError,
     ConfigError,
+    MetadataError,
+    NotFoundError,
 )
 from archive.ledger import queries
 from archive.ledger.custody import (
@@ -119,7 +122,8 @@ class Archive:
         recorded in the capture's provenance. Calls that pass one ``session`` share its
         kept connections and robots.txt answers; without one, a session lives for this
         call. A retried step of the same run (``agent.run_id``) does not capture again
-        what an earlier attempt committed (:func:`archive.capture.runs.captures_in_run`).
+        what an earlier attempt committed, nor fetch again what failed for good
+        (:func:`archive.capture.runs.done_in_run`).
         """
         agent = agent or self.agent()
         outcomes: dict[int, Outcome] = {}
@@ -132,7 +136,7 @@ class Archive:
         if agent.run_id:
             # A retried step of the same run must not capture again what an earlier
             # attempt already committed (it may have crashed before reporting success).
-            done_before = self.captures_in_run(agent.run_id, urls)
+            done_before = done_in_run(self.engine, self.store, agent.run_id, urls)
             for i, url in enumerate(urls):
                 if url in done_before:
                     done(i, done_before[url])
@@ -158,7 +162,7 @@ class Archive:
 
     def captures_in_run(self, run_id: str, urls: Iterable[str]) -> dict[str, CaptureResult]:
         """The latest capture of each URL made by orchestrator run ``run_id``, leaving out
-        transient answers (5xx, 429) that a retry is meant to fetch again."""
+        transient answers (5xx) that a retry is meant to fetch again."""
         return captures_in_run(self.engine, self.store, run_id, urls)
 
     def ingest(self, paths: Iterable[Path], *, url: str | None = None,
@@ -261,6 +265,36 @@ class Archive:
         ids = [c["capture_id"] for cid in capture_ids for c in self.resolve(cid)[:1]]
         return extract_and_store(self.recorder, ids, agent or self.agent(), force=force,
                                  processes=processes)
+
+    def extract_metadata_isolated(self, capture_ids: list[str], agent: Agent, processes: int,
+                                  ) -> tuple[dict[str, str | None], dict[str, str]]:
+        """Extract and store the metadata of every capture in one pass (one WARC file, one
+        transaction, ``processes`` worker processes). Returns (capture id -> "new" or
+        "existing", capture id -> error). When one capture cannot be extracted, the rest
+        are done in batches of 32 and the batch that fails capture by capture, so only
+        that capture fails. Database or disk failures are not caught: the caller's retry
+        runs it again."""
+        try:
+            results = self.extract_metadata_many(capture_ids, agent=agent, processes=processes)
+        except (MetadataError, NotFoundError):
+            pass
+        else:
+            return {c: r.get("stored") for c, r in zip(capture_ids, results, strict=True)}, {}
+        stored: dict[str, str | None] = {}
+        errors: dict[str, str] = {}
+        for i in range(0, len(capture_ids), 32):
+            part = capture_ids[i:i + 32]
+            try:
+                results = self.extract_metadata_many(part, agent=agent)
+            except (MetadataError, NotFoundError):
+                for cid in part:
+                    try:
+                        stored[cid] = self.extract_metadata(cid, agent=agent).get("stored")
+                    except (MetadataError, NotFoundError) as exc:
+                        errors[cid] = str(exc)
+            else:
+                stored.update((c, r.get("stored")) for c, r in zip(part, results, strict=True))
+        return stored, errors
 
     def extract_metadata(self, capture_id: str, *, agent: Agent | None = None
                          ) -> dict[str, Any]:
@@ -411,6 +445,13 @@ class Archive:
                                             archive=self.settings.archive_name,
                                             public_url=self.settings.public_url)
         return {cid: render([item], fmt) for cid, item in items.items()}
+
+    def catalog_rows(self) -> list[dict[str, Any]]:
+        """The researchers' catalogue, one row per capture (see :mod:`archive.catalog`):
+        a few queries however many captures there are."""
+        caps = self.list_captures()
+        return catalog_rows(caps, self.latest_metadata(metadata_sources(caps)),
+                            self.cite_many([c["capture_id"] for c in caps]))
 
     def bundle(self, hash_or_prefix: str, *, checkpoint: str | None = None,
                create_key: bool = True) -> bytes:

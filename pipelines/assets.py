@@ -3,13 +3,8 @@ fixity audit. Each calls ``archive`` and turns its results into metadata an oper
 act on; none of them holds archiving logic of its own.
 """
 
-import csv
-import io
-import json
-import os
 import random
-from collections.abc import Iterable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from dagster import (
@@ -30,20 +25,15 @@ from dagster import (
     asset,
 )
 
-from archive.api import Archive
-from archive.capture.results import CaptureFailure, CaptureResult
+from archive.capture.results import is_transient
+from archive.catalog import OK_STATUSES, field_evidence, field_value, render_catalog, write_catalog
 from archive.core.canonical import canonical_hash
 from archive.core.hashing import sha256_bytes
 from archive.core.sources import Source
 from archive.errors import (
     ArchiveError,
-    MetadataError,
-    NotFoundError,
-    RedirectError,
-    RefusedURLError,
-    TLSError,
 )
-from archive.ledger.custody import Agent, Withdrawal
+from archive.ledger.custody import Withdrawal
 from pipelines.partitioned import (
     PartitionReport,
     batch_label,
@@ -65,13 +55,11 @@ CAPTURE_POOL = "archive_capture"
 step at a time across all runs, and inside the step ``Archive.capture`` keeps
 ``per_host`` fetches per host, so a host never sees two of our runs at once."""
 
-OK_STATUSES = ("complete", "revisit")
 
 # Database or disk hiccups (not fetch failures: those are retried by RetryRequested below).
 STORAGE_RETRY = RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL,
                             jitter=Jitter.PLUS_MINUS)
 
-_PERMANENT_FETCH_ERRORS = (RefusedURLError, TLSError, RedirectError)
 
 
 def _failure(exc: ArchiveError) -> Failure:
@@ -122,40 +110,6 @@ def sources(context: AssetExecutionContext, sources_file: SourcesFileResource,
 
 # ------------------------------------------------------------------------- capture
 
-def _is_transient(outcome: CaptureResult | CaptureFailure) -> bool:
-    """Worth retrying later: no response at all (timeouts, refused connections, DNS,
-    dropped connections) or a 5xx the fetcher's own quick retries did not get past.
-    Never a 4xx (the fetcher already waited out a 429's Retry-After), a refused URL, a
-    TLS failure or a redirect loop: those are recorded as they are."""
-    if isinstance(outcome, CaptureFailure):
-        return not isinstance(outcome.error, _PERMANENT_FETCH_ERRORS)
-    return outcome.http_status is not None and outcome.http_status >= 500
-
-
-class _Journal:
-    """What earlier attempts of this run's capture step stored, so that a retry fetches
-    only what failed transiently (no second capture of a page already archived)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def load(self) -> dict[str, dict[str, Any]]:
-        try:
-            data: dict[str, dict[str, Any]] = json.loads(self.path.read_text("utf-8"))
-        except FileNotFoundError:
-            return {}
-        return data
-
-    def save(self, outcomes: Mapping[str, dict[str, Any]]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(outcomes), "utf-8")
-        tmp.replace(self.path)
-
-    def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
-
-
 def _reconcile(context: AssetExecutionContext, archive: ArchiveResource) -> None:
     """Every run starts by adopting or quarantining files an earlier crash left behind
     (files other live runs are writing are locked and left alone)."""
@@ -182,7 +136,7 @@ def _capture_sources(archive: ArchiveResource, todo: Mapping[str, Source], run_i
                                    concurrency=archive.fetcher.concurrency,
                                    per_host=archive.fetcher.per_host)
         for key, outcome in zip(group, outcomes, strict=True):
-            out[key] = {**outcome.to_json(), "transient": _is_transient(outcome)}
+            out[key] = {**outcome.to_json(), "transient": is_transient(outcome)}
     return out
 
 
@@ -265,15 +219,12 @@ def capture(context: AssetExecutionContext, archive: ArchiveResource,
         raise _failure(exc) from exc
     if context.retry_number == 0:
         _reconcile(context, archive)
-    journal = _Journal(archive.store.attempts_dir / f"{context.run.run_id}-capture.json")
-    outcomes = journal.load()
-    todo = {k: by_key[k] for k in keys
-            if k in by_key and (k not in outcomes or outcomes[k]["transient"])}
-    if todo:
-        context.log.info(f"capturing {len(todo)} of {len(keys)} source(s) "
-                         f"(attempt {context.retry_number + 1})")
-        outcomes.update(_capture_sources(archive, todo, context.run.run_id))
-        journal.save(outcomes)
+    # A retry captures again only what failed transiently: Archive.capture skips what
+    # this run already stored or failed for good (archive.capture.runs.done_in_run).
+    todo = {k: by_key[k] for k in keys if k in by_key}
+    context.log.info(f"capturing {len(todo)} of {len(keys)} source(s) "
+                     f"(attempt {context.retry_number + 1})")
+    outcomes = _capture_sources(archive, todo, context.run.run_id) if todo else {}
     transient = [k for k in keys if outcomes.get(k, {}).get("transient")]
     fetcher = archive.fetcher
     if transient and context.retry_number < fetcher.max_retries:
@@ -284,7 +235,6 @@ def capture(context: AssetExecutionContext, archive: ArchiveResource,
                         f"{outcomes[k].get('http_status') or ''}" for k in transient[:5])
             + f"); retrying them in {wait:.1f} s")
         raise RetryRequested(max_retries=fetcher.max_retries, seconds_to_wait=wait)
-    journal.remove()
     previous = latest_materializations(context.instance, context.asset_key, keys,
                                        before_run=context.run.run_id)
     stored = [o.get(f) for o in outcomes.values() for f in ("capture_id", "revisit_of")]
@@ -307,25 +257,6 @@ def capture(context: AssetExecutionContext, archive: ArchiveResource,
 
 
 # ------------------------------------------------------------------------ metadata
-
-def field_value(record: Mapping[str, Any], name: str) -> Any:
-    """The value of one extracted field ({value, evidence, confidence}), lists joined."""
-    item = record.get(name)
-    value = item.get("value") if isinstance(item, Mapping) else item
-    if isinstance(value, list):
-        return ", ".join(str(v.get("name", v) if isinstance(v, Mapping) else v) for v in value)
-    return value
-
-
-def field_evidence(record: Mapping[str, Any], name: str) -> str | None:
-    item = record.get(name)
-    evidence = item.get("evidence") if isinstance(item, Mapping) else None
-    if isinstance(evidence, list):
-        evidence = evidence[0] if evidence else None
-    if isinstance(evidence, Mapping):
-        evidence = evidence.get("source") or json.dumps(evidence, sort_keys=True)
-    return None if evidence is None else str(evidence)
-
 
 _SHOWN_FIELDS = ("title", "outlet", "published", "modified", "authors", "language", "tags")
 
@@ -384,7 +315,7 @@ def article_metadata(context: AssetExecutionContext, archive: ArchiveResource,
         source_ids = list(dict.fromkeys(source_id for _, source_id in todo.values()))
         with archive.open() as arc:
             agent = arc.agent(run_id=context.run.run_id, partition_key=batch_label(list(todo)))
-            stored, errors = _extract_all(arc, source_ids, agent, archive.processes)
+            stored, errors = arc.extract_metadata_isolated(source_ids, agent, archive.processes)
             versions = arc.latest_metadata([s for s in source_ids if s not in errors])
         for key, (cap, source_id) in todo.items():
             version = versions.get(source_id)
@@ -399,37 +330,6 @@ def article_metadata(context: AssetExecutionContext, archive: ArchiveResource,
             assert version is not None
             reports[key] = _metadata_report(cap, version, stored.get(source_id), source_id)
     return finish(context, {k: reports[k] for k in keys})
-
-
-def _extract_all(arc: Archive, capture_ids: list[str], agent: Agent, processes: int,
-                 ) -> tuple[dict[str, str | None], dict[str, str]]:
-    """Extract and store the metadata of every capture in one pass (one WARC file, one
-    transaction, ``processes`` worker processes). Returns (capture id -> "new" or
-    "existing", capture id -> error). When one capture cannot be extracted, the rest
-    are done in batches of 32 and the batch that fails capture by capture, so only that
-    capture fails. Database or disk failures are not caught: the step fails and its
-    retry policy runs it again."""
-    try:
-        results = arc.extract_metadata_many(capture_ids, agent=agent, processes=processes)
-    except (MetadataError, NotFoundError):
-        pass
-    else:
-        return {c: r.get("stored") for c, r in zip(capture_ids, results, strict=True)}, {}
-    stored: dict[str, str | None] = {}
-    errors: dict[str, str] = {}
-    for i in range(0, len(capture_ids), 32):
-        part = capture_ids[i:i + 32]
-        try:
-            results = arc.extract_metadata_many(part, agent=agent)
-        except (MetadataError, NotFoundError):
-            for cid in part:
-                try:
-                    stored[cid] = arc.extract_metadata(cid, agent=agent).get("stored")
-                except (MetadataError, NotFoundError) as exc:
-                    errors[cid] = str(exc)
-        else:
-            stored.update((c, r.get("stored")) for c, r in zip(part, results, strict=True))
-    return stored, errors
 
 
 # ------------------------------------------------------------------------- custody
@@ -487,53 +387,6 @@ def fixity_audit(context: AssetExecutionContext, config: FixityConfig,
 
 # ------------------------------------------------------------------------- catalog
 
-CATALOG_COLUMNS = ("url", "title", "outlet", "published", "content_hash", "capture_id",
-                   "captured_at", "status", "withdrawn", "citation")
-
-
-def catalog_rows(arc: Archive) -> list[dict[str, Any]]:
-    """One row per capture, oldest first, with its newest stored metadata (read only)."""
-    rows = []
-    caps = sorted(arc.list_captures(), key=lambda c: (c["captured_at"], c["capture_id"]))
-    versions = arc.latest_metadata([c.get("revisit_of") or c["capture_id"] for c in caps
-                                    if c["status"] in OK_STATUSES])
-    citations = arc.cite_many([c["capture_id"] for c in caps])
-    for cap in caps:
-        row: dict[str, Any] = {k: cap.get(k) for k in ("url", "content_hash", "capture_id",
-                                                      "captured_at", "status")}
-        source_id = cap.get("revisit_of") or cap["capture_id"]
-        version = versions.get(source_id) if cap["status"] in OK_STATUSES else None
-        record = version["record"] if version else {}
-        row.update({f: field_value(record, f) for f in ("title", "outlet", "published")})
-        gone = cap["withdrawal"]  # from the custody log's deletion events
-        row["withdrawn"] = (f"{gone['time']}: {gone['reason']}" if gone else None)
-        # The citation contract's text form, exactly what `archive cite` prints.
-        row["citation"] = citations[cap["capture_id"]].strip()
-        rows.append({c: row.get(c) for c in CATALOG_COLUMNS})
-    return rows
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
-
-
-def render_catalog(rows: Iterable[Mapping[str, Any]]) -> tuple[bytes, bytes]:
-    """(CSV, JSON Lines) bytes of the catalogue rows."""
-    rows = list(rows)
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=CATALOG_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    jsonl = "".join(json.dumps(r, ensure_ascii=False, sort_keys=False) + "\n" for r in rows)
-    return text.getvalue().encode("utf-8"), jsonl.encode("utf-8")
-
-
 @asset(deps=[article_metadata, custody_checkpoint], group_name="archive", kinds={"csv"},
        retry_policy=STORAGE_RETRY)
 def catalog(context: AssetExecutionContext, archive: ArchiveResource) -> MaterializeResult:
@@ -541,16 +394,14 @@ def catalog(context: AssetExecutionContext, archive: ArchiveResource) -> Materia
     outlet, publication date, content hash, capture id, capture time, withdrawal (time
     and reason, empty unless withdrawn) and a citation."""
     with archive.open() as arc:
-        rows = catalog_rows(arc)
+        rows = arc.catalog_rows()
     csv_bytes, jsonl_bytes = render_catalog(rows)
-    out = archive.store.catalog_dir
-    _write_atomic(out / "catalog.csv", csv_bytes)
-    _write_atomic(out / "catalog.jsonl", jsonl_bytes)
+    csv_path, jsonl_path = write_catalog(archive.store.catalog_dir, csv_bytes, jsonl_bytes)
     return MaterializeResult(
         metadata={
             "rows": len(rows),
-            "csv": MetadataValue.path(str(out / "catalog.csv")),
-            "jsonl": MetadataValue.path(str(out / "catalog.jsonl")),
+            "csv": MetadataValue.path(str(csv_path)),
+            "jsonl": MetadataValue.path(str(jsonl_path)),
             "csv_sha256": sha256_bytes(csv_bytes),
             "jsonl_sha256": sha256_bytes(jsonl_bytes),
             "preview": md_table(rows[-10:], ["title", "outlet", "published", "content_hash",

@@ -25,10 +25,10 @@ from dagster import (
 )
 
 from archive.api import Archive, CustodyStatus
+from archive.catalog import OK_STATUSES
 from archive.errors import MetadataError
 from archive.metadata import validate
 from pipelines.assets import (
-    OK_STATUSES,
     SOURCES_PARTITIONS,
     article_metadata,
     capture,

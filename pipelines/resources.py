@@ -46,11 +46,6 @@ class WarcStoreResource(ConfigurableResource):
     def catalog_dir(self) -> Path:
         return self.path / "catalog"
 
-    @property
-    def attempts_dir(self) -> Path:
-        """Per-run notes that let a retried capture step skip what it already captured."""
-        return self.path / "dagster-attempts"
-
 
 class CustodyDatabaseResource(ConfigurableResource):
     """The custody database (SQLite file or PostgreSQL), as a SQLAlchemy URL."""

@@ -382,6 +382,26 @@ def test_a_retry_in_the_same_run_fetches_transient_failures_again(arc, http_serv
     assert again.capture_id != first.capture_id
 
 
+def test_a_retry_in_the_same_run_keeps_permanent_failures_and_refetches_transient_ones(
+        arc, http_server) -> None:
+    """Run idempotency covers failures too (one record, the ledger; the pipeline keeps no
+    journal of its own): a redirect loop failed for good and is not fetched again by a
+    retry of the same run; a dropped connection is; another run tries both anew."""
+    loop, dropped = http_server.url("/loop/a"), http_server.url("/close")
+    agent = arc.agent(run_id="run-failures")
+    first = arc.capture([loop, dropped], agent=agent)
+    assert [type(o) for o in first] == [CaptureFailure, CaptureFailure]
+    assert first[0].to_json()["error"] == "RedirectError"
+    served = len(http_server.requests)
+    again = arc.capture([loop, dropped], agent=agent)
+    assert again[0].to_json() == {**first[0].to_json(), "url": loop}
+    paths = [r.path for r in http_server.requests[served:]]
+    assert "/close" in paths and not any(p.startswith("/loop/") for p in paths)
+    served = len(http_server.requests)
+    arc.capture([loop], agent=arc.agent(run_id="run-other"))
+    assert "/loop/a" in [r.path for r in http_server.requests[served:]]
+
+
 def test_one_fetch_at_a_time_keeps_order_batches_and_failures(arc, http_server) -> None:
     """concurrency=1 fetches on the calling thread: outcomes stay in input order, a
     failure keeps its place, and pages are written in batches of batch_size."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from archive.errors import ArchiveError
+from archive.errors import ArchiveError, FetchError, RedirectError, RefusedURLError, TLSError
 
 
 @dataclass(frozen=True)
@@ -58,3 +58,23 @@ class CaptureFailure:
 
 
 Outcome = CaptureResult | CaptureFailure
+
+PERMANENT_FETCH_ERRORS: tuple[type[FetchError], ...] = (RefusedURLError, TLSError, RedirectError)
+"""Failures a later attempt would meet again: a refused URL (netguard, robots.txt), a
+TLS failure, a redirect loop."""
+
+
+def is_transient_status(http_status: int | None) -> bool:
+    """A stored answer worth fetching again later: a 5xx the fetcher's own quick
+    retries did not get past. Never a 4xx: the fetcher already waited out a 429's
+    Retry-After, and a 404 is an answer."""
+    return http_status is not None and http_status >= 500
+
+
+def is_transient(outcome: Outcome) -> bool:
+    """Worth retrying later: no response at all (timeouts, refused connections, DNS,
+    dropped connections) or a transient HTTP status. Never a permanent failure
+    (:data:`PERMANENT_FETCH_ERRORS`): those are recorded as they are."""
+    if isinstance(outcome, CaptureFailure):
+        return not isinstance(outcome.error, PERMANENT_FETCH_ERRORS)
+    return is_transient_status(outcome.http_status)

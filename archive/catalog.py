@@ -1,0 +1,96 @@
+"""The researchers' catalogue: one row per capture with its newest stored metadata,
+withdrawal and citation, rendered as CSV and JSON Lines.
+
+Every value in a row is read from hashed records (the captures rows, the stored
+metadata versions, the custody log's deletion events) or is the citation ``archive
+cite`` prints; :meth:`archive.api.Archive.catalog_rows` gathers them, this module
+shapes and renders them (pure) and writes the two files atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from archive.core.files import atomic_write
+
+CATALOG_COLUMNS = ("url", "title", "outlet", "published", "content_hash", "capture_id",
+                   "captured_at", "status", "withdrawn", "citation")
+OK_STATUSES = ("complete", "revisit")
+"""Capture statuses whose page is whole enough to extract metadata from."""
+
+
+def field_value(record: Mapping[str, Any], name: str) -> Any:
+    """The value of one extracted field ({value, evidence, confidence}), lists joined."""
+    item = record.get(name)
+    value = item.get("value") if isinstance(item, Mapping) else item
+    if isinstance(value, list):
+        return ", ".join(str(v.get("name", v) if isinstance(v, Mapping) else v) for v in value)
+    return value
+
+
+def field_evidence(record: Mapping[str, Any], name: str) -> str | None:
+    """Where one extracted field's value came from: its first piece of evidence."""
+    item = record.get(name)
+    evidence = item.get("evidence") if isinstance(item, Mapping) else None
+    if isinstance(evidence, list):
+        evidence = evidence[0] if evidence else None
+    if isinstance(evidence, Mapping):
+        evidence = evidence.get("source") or json.dumps(evidence, sort_keys=True)
+    return None if evidence is None else str(evidence)
+
+
+def metadata_sources(captures: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The capture ids whose metadata the rows show: a revisit shows its original's."""
+    return [c.get("revisit_of") or c["capture_id"] for c in captures
+            if c["status"] in OK_STATUSES]
+
+
+def catalog_rows(captures: Sequence[Mapping[str, Any]],
+                 versions: Mapping[str, Mapping[str, Any]],
+                 citations: Mapping[str, str]) -> list[dict[str, Any]]:
+    """One row per capture (as ``Archive.list_captures`` gives them), oldest first, with
+    its newest stored metadata version (``versions``, keyed by the ids
+    :func:`metadata_sources` names) and its text citation."""
+    rows = []
+    for cap in sorted(captures, key=lambda c: (c["captured_at"], c["capture_id"])):
+        row: dict[str, Any] = {k: cap.get(k) for k in ("url", "content_hash", "capture_id",
+                                                      "captured_at", "status")}
+        source_id = cap.get("revisit_of") or cap["capture_id"]
+        version = versions.get(source_id) if cap["status"] in OK_STATUSES else None
+        record = version["record"] if version else {}
+        row.update({f: field_value(record, f) for f in ("title", "outlet", "published")})
+        gone = cap["withdrawal"]  # from the custody log's deletion events
+        row["withdrawn"] = (f"{gone['time']}: {gone['reason']}" if gone else None)
+        # The citation contract's text form, exactly what `archive cite` prints.
+        row["citation"] = citations[cap["capture_id"]].strip()
+        rows.append({c: row.get(c) for c in CATALOG_COLUMNS})
+    return rows
+
+
+def render_catalog(rows: Iterable[Mapping[str, Any]]) -> tuple[bytes, bytes]:
+    """(CSV, JSON Lines) bytes of the catalogue rows."""
+    rows = list(rows)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=CATALOG_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    jsonl = "".join(json.dumps(r, ensure_ascii=False, sort_keys=False) + "\n" for r in rows)
+    return text.getvalue().encode("utf-8"), jsonl.encode("utf-8")
+
+
+def write_catalog(directory: Path, csv_bytes: bytes, jsonl_bytes: bytes) -> tuple[Path, Path]:
+    """Replace ``catalog.csv`` and ``catalog.jsonl`` in ``directory`` atomically."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = directory / "catalog.csv", directory / "catalog.jsonl"
+    atomic_write(paths[0], csv_bytes)
+    atomic_write(paths[1], jsonl_bytes)
+    return paths
+
+
+__all__ = ["CATALOG_COLUMNS", "OK_STATUSES", "catalog_rows", "field_evidence", "field_value",
+           "metadata_sources", "render_catalog", "write_catalog"]
