@@ -19,6 +19,7 @@ other functions (``format("woff2")``, ``local("Font")``) are not URLs and are ig
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -52,9 +53,6 @@ def _is_name_char(ch: str) -> bool:
     return (ch.isascii() and (ch.isalnum() or ch in "-_")) or not ch.isascii()
 
 
-def _is_name_start(ch: str) -> bool:
-    return (ch.isascii() and (ch.isalpha() or ch == "_")) or not ch.isascii()
-
 
 class _Scanner:
     """The tokenizer's cursor over preprocessed text; every method advances ``pos``."""
@@ -70,13 +68,6 @@ class _Scanner:
 
     def valid_escape(self, offset: int = 0) -> bool:
         return self.peek(offset) == "\\" and self.peek(offset + 1) not in ("\n", "")
-
-    def starts_ident(self) -> bool:
-        first = self.peek()
-        if first == "-":
-            second = self.peek(1)
-            return _is_name_start(second) or second == "-" or self.valid_escape(1)
-        return _is_name_start(first) or self.valid_escape()
 
     def skip_comment(self) -> None:
         close = self.text.find("*/", self.pos + 2)
@@ -200,6 +191,28 @@ class _Scanner:
                 self.pos += 1
 
 
+# Disjoint alternatives and atomic groups: an identifier matches in exactly one way, so
+# a long run of name characters with no "(" after it costs linear time, never the
+# exponential backtracking of overlapping classes (\w also matches non-ASCII letters).
+_ESC = r"(?>\\(?:[0-9a-fA-F]{1,6}[ \t\n]?|[^\n0-9a-fA-F]))"
+_NAME_START = r"(?:[A-Za-z_]|[^\x00-\x7f]|" + _ESC + ")"
+_NAME_CHAR = r"(?:[-0-9A-Za-z_]|[^\x00-\x7f]|" + _ESC + ")"
+# The next token that matters, found by the regex engine rather than a Python loop over
+# every character: a comment, a string, an at-keyword, a function name (an identifier
+# right before "(", not the tail of a longer identifier, hash or number), a bracket or
+# semicolon, or an escape (so "\{" is not taken for a brace).
+_NEXT = re.compile(
+    r"(?P<comment>/\*)"
+    r"|(?P<quote>[\"'])"
+    r"|@(?P<at>-?-?" + _NAME_START + _NAME_CHAR + "*+)"
+    r"|(?<![-0-9A-Za-z_#\\@]|[^\x00-\x7f])(?P<function>(?:--|-?" + _NAME_START + ")"
+    + _NAME_CHAR + r"*+)\("
+    r"|(?P<punct>[{}();])"
+    r"|\\.",
+    re.DOTALL,
+)
+
+
 def css_urls(text: str) -> list[CssUrl]:
     """Every URL reference in a style sheet, a ``<style>`` block or a ``style``
     attribute, in document order, duplicates kept (the caller deduplicates after
@@ -211,77 +224,61 @@ def css_urls(text: str) -> list[CssUrl]:
     functions: list[str] = []        # open ( ) groups: the function's name, "" for a plain (
     pending_font_face = False        # saw @font-face, its block not opened yet
     importing = False                # saw @import, waiting for its string or url(
-    while scan.pos < scan.end:
-        ch = scan.text[scan.pos]
-        if ch == "/" and scan.peek(1) == "*":
+    while True:
+        match = _NEXT.search(scan.text, scan.pos)
+        if match is None:
+            return found
+        if importing and scan.text[scan.pos:match.start()].strip(_WS):
+            importing = False  # something else came first: not an @import's URL
+        scan.pos = match.end()
+        kind = match.lastgroup
+        if kind == "comment":
+            scan.pos = match.start()
             scan.skip_comment()
-            continue
-        if ch in _WS:
-            scan.skip_whitespace()
-            continue
-        if ch in ("'", '"'):
-            scan.pos += 1
-            value = scan.string(ch)
+        elif kind == "quote":
+            value = scan.string(match.group())
             if value is not None and importing:
                 found.append(CssUrl(value, "stylesheet", "@import"))
             elif value is not None and functions and functions[-1] in _IMAGE_SETS:
                 found.append(CssUrl(value, "image", "image-set()"))
             importing = False
-            continue
-        if ch == "@" and (scan.pos + 1 < scan.end):
-            scan.pos += 1
-            if scan.starts_ident():
-                keyword = scan.name().lower()
-                importing = keyword == "import" and not blocks
-                pending_font_face = keyword == "font-face"
-            continue
-        if scan.starts_ident():
-            name = scan.name()
-            if scan.peek() == "(":
-                scan.pos += 1
-                lower = name.lower()
-                if lower == "url":
-                    value = scan.url_body()
-                    if value is not None:
-                        if importing:
-                            found.append(CssUrl(value, "stylesheet", "@import"))
-                        else:
-                            found.append(CssUrl(value, "font" if font_blocks else "image",
-                                                "url()"))
-                    importing = False
-                else:
-                    functions.append(lower)
-            else:
+        elif kind == "at":
+            keyword = _unescape(match.group("at")).lower()
+            importing = keyword == "import" and not blocks
+            pending_font_face = keyword == "font-face"
+        elif kind == "function":
+            name = _unescape(match.group("function")).lower()
+            if name == "url":
+                value = scan.url_body()
+                if value is not None:
+                    if importing:
+                        found.append(CssUrl(value, "stylesheet", "@import"))
+                    else:
+                        found.append(CssUrl(value, "font" if font_blocks else "image", "url()"))
                 importing = False
-            continue
-        if ch == "#" or ch.isdigit():
-            # a hash or a number with its unit: "#url(" and "1url(" are no url( token
-            scan.pos += 1
-            while scan.pos < scan.end and (scan.text[scan.pos].isdigit()
-                                           or scan.text[scan.pos] == "."):
-                scan.pos += 1
-            if scan.starts_ident() or (ch == "#" and _is_name_char(scan.peek())):
-                scan.name()
-            importing = False
-            continue
-        scan.pos += 1
-        if ch == "(":
-            functions.append("")
-        elif ch == ")":
-            if functions:
-                functions.pop()
-        elif ch == "{":
-            blocks.append(pending_font_face)
-            font_blocks += pending_font_face
-            pending_font_face = importing = False
-            functions.clear()
-        elif ch == "}":
-            if blocks:
-                font_blocks -= blocks.pop()
-            pending_font_face = importing = False
-            functions.clear()
-        elif ch == ";":
-            pending_font_face = importing = False
-        else:
-            importing = False  # anything else ends an @import's prelude
-    return found
+            else:
+                functions.append(name)
+        elif kind == "punct":
+            ch = match.group()
+            if ch == "(":
+                functions.append("")
+            elif ch == ")":
+                if functions:
+                    functions.pop()
+            elif ch == "{":
+                blocks.append(pending_font_face)
+                font_blocks += pending_font_face
+                pending_font_face = importing = False
+                functions.clear()
+            elif ch == "}":
+                if blocks:
+                    font_blocks -= blocks.pop()
+                pending_font_face = importing = False
+                functions.clear()
+            else:
+                pending_font_face = importing = False
+
+
+def _unescape(name: str) -> str:
+    """An identifier with its escapes undone (``u\\72 l`` is ``url``)."""
+    return _Scanner(name).name() if "\\" in name else name

@@ -20,8 +20,9 @@ without fragment, normalised by :func:`archive.urls.normalize_url` and made fetc
 (non-ASCII and spaces percent-encoded, IDNA host), deduplicated in first-seen order.
 
 Safety (FAULTS 14): the HTML parser is :func:`archive.metadata.markup.parse` (no
-network, no entity expansion, libxml2's default limits: nesting past 256 levels and a
-text or attribute over 10 MB are dropped, not parsed); the CSS tokenizer is linear.
+network, no entity expansion, libxml2's default limits: elements nested past 256
+levels are dropped, and a text or attribute over 10 MB is dropped or ends the parse
+there); the CSS tokenizer is linear; a URL over :data:`MAX_URL_LENGTH` is dropped.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ from archive.urls import normalize_url
 Kind = Literal["stylesheet", "image", "script", "font", "icon", "other"]
 
 DEFAULT_MAX_REQUISITES = 300
+# Longer URLs are dropped: most servers refuse a request line past 8 KB (Apache's and
+# nginx's defaults), and a megabyte "URL" is an inline payload or an attack, not a file.
+MAX_URL_LENGTH = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +105,8 @@ def _base_of(url: str) -> str:
 
 def resolve(reference: str, base: str) -> str | None:
     """The absolute, normalised, fetchable URL ``reference`` means on a page at ``base``,
-    or None when it fetches nothing (empty, fragment-only, not http(s), malformed)."""
+    or None when it fetches nothing (empty, fragment-only, not http(s), malformed,
+    longer than :data:`MAX_URL_LENGTH`)."""
     ref = _TAB_NEWLINE.sub("", reference.strip(_STRIP))
     if not ref or ref.startswith("#"):
         return None  # the document itself (or an element in it), never a requisite
@@ -116,9 +121,10 @@ def resolve(reference: str, base: str) -> str | None:
             host = _idna_netloc(parts)
         path = quote(parts.path, safe=_SAFE)
         query = quote(parts.query, safe=_SAFE)
-        return normalize_url(urlunsplit((parts.scheme, host, path, query, "")))
+        url = normalize_url(urlunsplit((parts.scheme, host, path, query, "")))
     except (ValueError, UnicodeError):
         return None  # an invalid port, an unencodable host, a broken IPv6 literal
+    return url if len(url) <= MAX_URL_LENGTH else None
 
 
 def _idna_netloc(parts: SplitResult) -> str:
@@ -275,8 +281,7 @@ def _html_references(tree: HtmlElement) -> Iterator[tuple[str, Kind, str]]:
         elif tag == "img":
             yield from _image(element, "img")
         elif tag == "source":
-            parent = element.getparent()
-            if parent is not None and str(parent.tag).lower() == "picture":
+            if _in_picture(element):
                 yield from _image(element, "source")
         elif tag == "script":
             yield from _attr(element, "script", "src", "script")
@@ -295,6 +300,17 @@ def _html_references(tree: HtmlElement) -> Iterator[tuple[str, Kind, str]]:
         style = element.get("style")
         if style and "(" in style:
             yield from _css_references(style, f"{tag}@style")
+
+
+def _in_picture(source: HtmlElement) -> bool:
+    """A ``<source>`` of a ``<picture>`` (an image), not of a ``<video>``/``<audio>``.
+    libxml2's HTML 4 parser does not know ``<source>`` is void and nests each in the
+    one before, so the nearest ancestor that is not a ``<source>`` decides."""
+    for ancestor in source.iterancestors():
+        tag = str(ancestor.tag).lower()
+        if tag != "source":
+            return tag == "picture"
+    return False
 
 
 def _attr(element: HtmlElement, label: str, name: str, kind: Kind) -> Iterator[tuple[str, Kind,
