@@ -208,3 +208,48 @@ def test_an_outlet_named_only_by_its_web_address_is_not_high_confidence() -> Non
     assert truth["sitename"] == "Morgunbladid"
     assert record.outlet.value == "mbl.is"
     assert record.outlet.confidence < HIGH
+
+
+@pytest.mark.parametrize(
+    ("source", "name", "address", "publisher"),
+    [
+        ("fundus", "de_DW_2024_01_30.html", "dw.com", "Deutsche Welle"),
+        ("htmldate", "1556635225.html", "thestar.com", "Toronto Star"),
+        ("htmldate", "tdg.ch.chlorothalonil.html", "tdg.ch", "Tribune de Genève"),
+    ],
+)
+def test_a_web_address_yields_to_the_publisher_the_structured_data_names(
+    source: str, name: str, address: str, publisher: str
+) -> None:
+    """``og:site_name`` gives the site's web address; the page's JSON-LD or meta
+    publisher names the publication of that domain: the publication is the outlet,
+    the address is kept as rejected with the reason."""
+    record, _ = page(source, name)
+    assert record.outlet.value == publisher
+    reasons = {r.value: r.reason for r in record.outlet.rejected}
+    assert "structured data names the publisher" in reasons[address]
+
+
+@pytest.mark.parametrize(
+    ("source", "name", "kept"),
+    [
+        ("htmldate", "1699121936.html", "SeattlePI"),  # JSON-LD publisher: the news agency
+        ("htmldate", "rete-mirabile.net.15jahre.html", "rete-mirabile"),  # a Person
+    ],
+)
+def test_a_publisher_unrelated_to_the_domain_or_a_person_is_not_the_outlet(
+    source: str, name: str, kept: str
+) -> None:
+    """A syndicated story names the agency as publisher, a blog its author: neither
+    is the site the page was published on."""
+    record, _ = page(source, name)
+    assert record.outlet.value == kept
+
+
+def test_a_web_edition_label_does_not_make_a_native_name_latin() -> None:
+    """Nikkan Gendai names itself 日刊ゲンダイDIGITAL (the web edition's label is the
+    only Latin in it) and "Nikkan Gendai" in its copyright line, matching its domain:
+    the Latin name is preferred, as for any name given in both scripts."""
+    record, _ = page("fundus", "jp_NikkanGeadai_2025_01_31.html")
+    assert record.outlet.value == "Nikkan Gendai"
+    assert "日刊ゲンダイDIGITAL" in {r.value for r in record.outlet.rejected}
