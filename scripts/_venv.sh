@@ -15,6 +15,9 @@ if [ ! -f "$stamp" ]; then
     .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade 'pip>=23.3' 2>&1 \
         | grep -v "is ignored: it is neither a file nor a directory" >&2 || true
     # pip's "Location ... is ignored" lines come from this machine's pip config: noise.
+    # setuptools' editable install says, as an InformationOnly warning, that folders
+    # named like the package take precedence: true of any flat layout, and noise here.
+    PYTHONWARNINGS="ignore::UserWarning:setuptools.command.editable_wheel" \
     .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 \
         | grep -v "is ignored: it is neither a file nor a directory" >&2 || true
     .venv/bin/python -c "import archive, warcio, dagster, trafilatura" \

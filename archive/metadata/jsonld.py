@@ -80,6 +80,17 @@ class JsonLd:
                 out.append(Fact(_unescape(name), f"json-ld:{key}", name))
         return out
 
+    def persons(self, key: str) -> set[str]:
+        """Names under ``key`` typed ``Person`` (a blogger as "publisher")."""
+        if self.article is None:
+            return set()
+        out = set()
+        for item in map(self.resolve, _as_list(self.article.get(key))):
+            name = _name_of(item)
+            if name and isinstance(item, dict) and "person" in types_of(item):
+                out.add(_unescape(name))
+        return out
+
     def resolve(self, item: Any) -> Any:
         if (
             isinstance(item, dict)

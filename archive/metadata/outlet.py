@@ -238,6 +238,7 @@ def from_html(
         elif label and weight >= 0.5:
             weight -= 0.1
         candidates.append(Candidate(value, source, value, weight))
+    candidates = _prefer_named_publisher(candidates, label, ld.persons("publisher"))
     candidates = _prefer_latin_name(candidates, label)
     if domain and max((c.weight for c in candidates), default=0.0) < 0.5:
         candidates.append(host_candidate(domain[0], url))
@@ -272,6 +273,55 @@ def host_capped(field: Field) -> Field:
     return replace(field, confidence=min(field.confidence, HOST_CONFIDENCE))
 
 
+_PUBLISHER_SOURCES = frozenset({"json-ld:publisher", "meta:publisher", "meta:dc.publisher"})
+
+
+def _prefer_named_publisher(
+    candidates: list[Candidate], label: str | None, persons: set[str]
+) -> list[Candidate]:
+    """``og:site_name`` "dw.com" or "thestar.com" beside a publisher the page's own
+    structured data names for the same domain ("Deutsche Welle", "Toronto Star"): the
+    web address is the site's brand, the declared publisher is the publication. It
+    wins; the addresses are kept as rejected, with this reason. A publisher unrelated
+    to the domain (a news agency on a syndicated story) or a person is not the outlet."""
+    if not candidates or not label:
+        return candidates
+    top = max(candidates, key=lambda c: c.weight)
+    if not _HOSTLIKE.match(str(top.value)):
+        return candidates
+    named = [
+        c
+        for c in candidates
+        if c.source in _PUBLISHER_SOURCES
+        and not _HOSTLIKE.match(str(c.value))
+        and c.raw not in persons
+        and _names_domain(str(c.value), label)
+    ]
+    if not named:
+        return candidates
+    best = max(named, key=lambda c: c.weight)
+    note = "a web address; the page's structured data names the publisher"
+    out = []
+    for c in candidates:
+        if c is best:
+            out.append(Candidate(c.value, c.source, c.raw, max(c.weight, top.weight + 0.02)))
+        elif _HOSTLIKE.match(str(c.value)):
+            out.append(Candidate(c.value, c.source, c.raw, c.weight, note=note))
+        else:
+            out.append(c)
+    return out
+
+
+def _names_domain(name: str, label: str) -> bool:
+    """The domain is this name, an initialism of it (tdg: Tribune de Genève) or holds
+    one of its longer words (thestar: Toronto Star)."""
+    if resembles_domain(name, label):
+        return True
+    dom = fold(label)
+    words = [fold(w) for w in re.findall(r"[^\W\d_]+", name)]
+    return "".join(w[:1] for w in words) == dom or any(len(w) >= 4 and w in dom for w in words)
+
+
 def _prefer_latin_name(candidates: list[Candidate], label: str | None) -> list[Candidate]:
     """A site that names itself only in another script (朝日新聞デジタル) on a Latin
     domain (asahi.com), and whose page also gives a Latin-script name matching that
@@ -281,7 +331,7 @@ def _prefer_latin_name(candidates: list[Candidate], label: str | None) -> list[C
     if not label or not label.isascii() or not candidates:
         return candidates
     top = max(candidates, key=lambda c: c.weight)
-    if _LATIN.search(str(top.value)):
+    if _LATIN.search(_WEB_LABEL.sub("", str(top.value))):  # 日刊ゲンダイDIGITAL is not Latin
         return candidates
     latin = [
         c
@@ -309,6 +359,8 @@ def _prefer_latin_name(candidates: list[Candidate], label: str | None) -> list[C
 
 
 _LATIN = re.compile(r"[A-Za-z]")
+# a web edition's label after the name: "日刊ゲンダイDIGITAL", "朝日新聞デジタル"
+_WEB_LABEL = re.compile(r"\s*(?:digital|online|web|デジタル)\s*$", re.IGNORECASE)
 
 
 def _outlet_key(value: str | tuple[str, ...]) -> str:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from lxml.html import HtmlElement
 
-from . import jsonld, outlet
+from . import headline, jsonld, outlet
 from .combine import Candidate, choose
 from .markup import QUOTES, clean_text, text_of
 from .model import Field
@@ -194,6 +194,8 @@ def _untruncate(value: str, others: list[str]) -> str:
         other_key = title_key(other)
         if len(other_key) > len(stem) + 1 and other_key.startswith(stem):
             rest = other_key[len(stem) :].lstrip()
+            if _SEPARATOR_START.match(rest.lstrip("…")):
+                continue  # "Headline... | Site": the rest is a site name, not the cut words
             if cut or (rest[:1] in ('"', "'") and value.rstrip()[-1:] not in "\"'“”„«»‘’"):
                 return other
     return value
@@ -201,7 +203,11 @@ def _untruncate(value: str, others: list[str]) -> str:
 
 def title_key(value: str | tuple[str, ...]) -> str:
     text = value if isinstance(value, str) else " ".join(value)
-    return " ".join(text.translate(QUOTES).casefold().split()).strip(" .\"'…")
+    text = _COLON.sub(": ", text.translate(QUOTES).casefold())
+    return " ".join(text.split()).strip(" .\"'…")
+
+
+_COLON = re.compile(r"\s*:\s*")
 
 
 def title_field(
@@ -229,47 +235,72 @@ def title_field(
             raw.append((value, f"meta:{key}", weight))
     title_el = tree.find(".//title")
     title_text = text_of(title_el) if title_el is not None else ""
-    segments = outlet.title_parts(title_text) if title_text else []
-    h1s = [h for h in tree.iter("h1") if text_of(h)]
-    chosen_h1: tuple[str, float] | None = None
-    if len(h1s) == 1:
-        chosen_h1 = (text_of(h1s[0]), 0.7)
-    elif h1s:
-        inside = [
-            h
-            for h in h1s
-            if h.xpath("ancestor::article")
-            or "title" in (h.get("class") or "")
-            or "headline" in (h.get("class") or "")
-            or h.get("itemprop") == "headline"
-        ]
-        if inside:
-            chosen_h1 = (text_of(inside[0]), 0.6)
-    if chosen_h1 is not None and not _site_heading(chosen_h1[0], segments, site_keys):
-        raw.append((chosen_h1[0], "html:h1", chosen_h1[1]))
     if title_text:
         raw.append((title_text, "html:title", 0.5))
     values: list[tuple[str, str, str, float]] = []
     for value, source, weight in raw:
-        clean_value = _strip_site(clean_text(value), site_names, site_keys)
-        if source in ("html:title", "meta:og:title", "meta:twitter:title", "meta:title"):
-            clean_value = _drop_sections(clean_value)
-        clean_value = _DANGLING.sub("", clean_value) or clean_value
+        clean_value = _clean(value, source, site_names, site_keys)
         if 2 <= len(clean_value) <= 400:
             values.append((clean_value, source, value, weight))
+    segments = outlet.title_parts(title_text) if title_text else []
+    found = headline.choose(
+        [
+            h
+            for h in headline.candidates(tree)
+            if not _site_heading(h.text, [] if h.marked else segments, site_keys)
+        ],
+        [v[0] for v in values],
+    )
+    unsure = False  # whether a kicker belongs to the headline is a matter of style
+    if found is not None:
+        # the visible headline outranks a metadata variant of the same story (0.85 > the
+        # JSON-LD headline's 0.8); one that shares little with them, or that only the
+        # <title> backs (a blog's name in both), stays a weaker witness
+        variant = any(headline.same_story(found.text, v[0]) for v in values if v[1] != "html:title")
+        weight = 0.85 if variant else 0.7 if found.sure else 0.6
+        clean_value = _clean(found.text, "html:h1", site_names, site_keys)
+        if 2 <= len(clean_value) <= 400:
+            values.append((clean_value, "html:h1", found.text, weight))
+            unsure = found.kicker_dropped
     texts = [v[0] for v in values]
     path_segments = (
         {outlet.fold(seg) for seg in urlsplit(url).path.split("/")} - {""} if url else set()
     )
     candidates = []
     texts = [_untruncate(_trim_against(t, texts), texts) for t in texts]
-    for (_, source, value, weight), best in zip(values, texts, strict=True):
-        best = _inner(best, texts)
+    for (clean_value, source, value, weight), trimmed in zip(values, texts, strict=True):
+        best = _inner(trimmed, texts)
         key = title_key(best)
+        # words cut from the front are a kicker (site names went in _strip_site)
+        unsure = unsure or (key != title_key(clean_value) and title_key(clean_value).endswith(key))
         label = source != "json-ld:headline" and (
             len(best.split()) <= 3 or outlet.fold(best) in path_segments
         )
         if label and any(len(t.split()) >= 5 and key not in title_key(t) for t in texts):
             weight *= 0.5  # a section label ("Pressemitteilungen") beside a real headline
         candidates.append(Candidate(best, source, value, weight))
-    return choose(candidates, key=title_key)
+    # a kicker cut off (or kept against a source without it) leaves the title uncertain
+    return choose(candidates, key=title_key, cap=0.75 if unsure else 0.99, display=_spelling)
+
+
+def _spelling(group: list[Candidate]) -> Candidate:
+    """The strongest source's spelling, unless it is another's without a space: the
+    visible ``<h1>`` loses the space between two styled spans ("पकड़ा:</span>दो")."""
+    best = max(group, key=lambda c: c.weight)
+
+    def bare(c: Candidate) -> str:
+        return "".join(str(c.value).split())
+
+    spaced = [
+        c
+        for c in group
+        if bare(c) == bare(best) and str(c.value).count(" ") > str(best.value).count(" ")
+    ]
+    return max(spaced, key=lambda c: c.weight) if spaced else best
+
+
+def _clean(value: str, source: str, site_names: list[str], site_keys: set[str]) -> str:
+    clean_value = _strip_site(clean_text(value), site_names, site_keys)
+    if source in ("html:title", "meta:og:title", "meta:twitter:title", "meta:title"):
+        clean_value = _drop_sections(clean_value)
+    return _DANGLING.sub("", clean_value) or clean_value
