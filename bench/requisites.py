@@ -15,8 +15,8 @@ import statistics
 import time
 from pathlib import Path
 
-from archive.cssurls import css_urls
-from archive.requisites import DEFAULT_MAX_REQUISITES, html_requisites, plan
+from archive.page.cssurls import css_urls
+from archive.page.requisites import DEFAULT_MAX_REQUISITES, html_requisites, plan
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "html"
 

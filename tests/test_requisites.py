@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from servers import TestServer
 
-from archive.cssurls import CssUrl, css_urls
-from archive.requisites import (
+from archive.page.cssurls import CssUrl, css_urls
+from archive.page.requisites import (
     MAX_URL_LENGTH,
     Requisite,
     css_requisites,

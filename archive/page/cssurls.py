@@ -12,7 +12,7 @@ reports, in document order:
 * strings inside ``image-set()`` / ``-webkit-image-set()`` (which are URLs there).
 
 URLs are returned raw (escapes undone, not resolved): resolution against the sheet's
-URL is the caller's job (:mod:`archive.requisites`). A bad url token (a quote or a
+URL is the caller's job (:mod:`archive.page.requisites`). A bad url token (a quote or a
 parenthesis inside an unquoted ``url(``) is dropped, as a browser drops it. Strings in
 other functions (``format("woff2")``, ``local("Font")``) are not URLs and are ignored.
 """

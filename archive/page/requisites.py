@@ -35,10 +35,10 @@ from urllib.parse import SplitResult, quote, urljoin, urlsplit, urlunsplit
 
 from lxml.html import HtmlElement
 
-from archive.cssurls import css_urls
+from archive.core.urls import normalize_url
 from archive.metadata.markup import parse
 from archive.metadata.payload import decode
-from archive.urls import normalize_url
+from archive.page.cssurls import css_urls
 
 Kind = Literal["stylesheet", "image", "script", "font", "icon", "other"]
 
