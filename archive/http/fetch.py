@@ -89,7 +89,7 @@ class Fetcher:
         self._clock = clock
         self._spool_parent = spool_dir
         self._spool_memory = spool_memory
-        self._tls = _tls_context(policy.verify_tls, ca_bundle)
+        self._tls = tls_context(policy.verify_tls, ca_bundle)
         self.pool = ConnectionPool() if keep_alive else None
 
     def close(self) -> None:
@@ -476,7 +476,7 @@ def _pre_response_error(exc: Exception, wire: Wire, url: str) -> FetchError:
 
 # --------------------------------------------------------------------------- helpers
 
-def _tls_context(verify: bool, ca_bundle: str | Path | None) -> ssl.SSLContext:
+def tls_context(verify: bool, ca_bundle: str | Path | None) -> ssl.SSLContext:
     """Shared by every Fetcher of this process with the same settings (loading a CA
     bundle takes ~25 ms; a capture makes two Fetchers per call); a changed bundle file
     (new mtime or size) is loaded afresh."""
