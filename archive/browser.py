@@ -123,8 +123,10 @@ class Renderer:
     new one. :meth:`close` (or leaving the ``with`` block) ends Chromium and its
     Playwright driver and kills any of their processes still alive."""
 
-    def __init__(self, executable: Path | str | None = None) -> None:
+    def __init__(self, executable: Path | str | None = None, *,
+                 hang_grace: float = HANG_GRACE) -> None:
         self.executable = Path(executable) if executable else chromium_path()
+        self.hang_grace = hang_grace
         self._pw: Playwright | None = None
         self._browser: Browser | None = None
         self._proxy: HopProxy | None = None
@@ -158,7 +160,11 @@ class Renderer:
             raise BrowserError("browser mode needs Playwright: pip install "
                                "'provenance-archive[browser]'") from None
         before = set(procs.children(os.getpid()))
-        self._pw = sync_playwright().start()
+        try:
+            self._pw = sync_playwright().start()
+        except Error as exc:  # e.g. another Playwright, or an asyncio loop, in this thread
+            raise BrowserError(f"cannot drive Chromium from this thread: {_first_line(exc)} "
+                               "(one Renderer per thread)") from None
         self._driver = [p for p in procs.children(os.getpid()) if p not in before]
         self._proxy = HopProxy(self._proxy_answer)
         try:
@@ -229,7 +235,7 @@ class Renderer:
         session = PageSession(url, fetch, limits)
         self._session = session
         self._killed.clear()
-        watchdog = threading.Timer(limits.deadline + HANG_GRACE, self._kill_browser)
+        watchdog = threading.Timer(limits.deadline + self.hang_grace, self._kill_browser)
         watchdog.daemon = True
         watchdog.start()
         failure: str | None = None
@@ -237,7 +243,8 @@ class Renderer:
             return run_page(self._browser, session, self.version, launch)
         except Exception as exc:
             if self._killed.is_set():
-                failure = (f"Chromium did not answer within {limits.deadline + HANG_GRACE:.0f}"
+                failure = (f"Chromium did not answer within "
+                           f"{limits.deadline + self.hang_grace:.0f}"
                            f" s while rendering {url}; it was killed")
             elif not self._browser.is_connected():
                 failure = f"Chromium exited while rendering {url}"

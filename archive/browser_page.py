@@ -96,6 +96,7 @@ class PageSession:
         self._bytes = 0
         # redirect target (hop_key) -> (resource type, navigation, main frame, from url)
         self._hops: dict[str, tuple[str, bool, bool, str]] = {}
+        self._hops_asked: set[str] = set()
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -177,8 +178,11 @@ class PageSession:
             frame = request.frame
             main = frame == self.page.main_frame if self.page else False
             popup = self.page is not None and frame.page != self.page
-        except Exception:  # a worker's request has no frame
-            main = popup = False
+        except Exception:
+            # no frame yet: a popup's first navigation (the page's own frames exist
+            # before they navigate), or a worker's request
+            main = False
+            popup = request.is_navigation_request()
         ex = Exchange(request.method, url, tuple(request.headers.items()),
                       request.post_data_buffer, request.resource_type,
                       request.is_navigation_request(), None, self.limits.max_body)
@@ -217,8 +221,15 @@ class PageSession:
                      body: bytes | None) -> tuple[int, list[tuple[str, str]], bytes] | None:
         """What :class:`~archive.browser_proxy.HopProxy` sends for a request that went
         around interception: a redirect hop we passed on, or (refused) anything else."""
+        key = hop_key(url)
         with self._lock:
-            hop = self._hops.pop(hop_key(url), None)
+            hop = self._hops.pop(key, None)
+            if hop is not None:
+                self._hops_asked.add(key)
+            elif key in self._hops_asked:
+                # Chromium asks again when a kept-alive connection closes without an
+                # answer (how a refusal looks here): that hop is recorded already
+                return None
         ex = Exchange(method, url, tuple(headers), body, hop[0] if hop else "other",
                       hop[1] if hop else False, hop[3] if hop else None,
                       self.limits.max_body)
