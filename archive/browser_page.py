@@ -12,7 +12,6 @@ the limits are applied and each request gets exactly one :class:`RequestRecord`.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import re
 import threading
@@ -97,6 +96,8 @@ class PageSession:
         # redirect target (hop_key) -> (resource type, navigation, main frame, from url)
         self._hops: dict[str, tuple[str, bool, bool, str]] = {}
         self._hops_asked: set[str] = set()
+        self._inflight = 0
+        self._last_change = time.monotonic()
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -136,6 +137,24 @@ class PageSession:
 
     def exchange(self, ex: Exchange, pending: _Pending, *, main: bool = False) -> None:
         """Answer ``ex`` through ``fetch`` within the limits; settles ``pending``."""
+        with self._lock:
+            self._inflight += 1
+            self._last_change = time.monotonic()
+        try:
+            self._exchange(ex, pending, main)
+        finally:
+            with self._lock:
+                self._inflight -= 1
+                self._last_change = time.monotonic()
+
+    def quiet_for(self) -> float:
+        """Seconds since the last request started or ended, 0 while one is in flight:
+        every request passes through here, so this is exact, unlike a browser-side
+        "network idle" that must wait a fixed 500 ms to be sure."""
+        with self._lock:
+            return 0.0 if self._inflight else time.monotonic() - self._last_change
+
+    def _exchange(self, ex: Exchange, pending: _Pending, main: bool) -> None:
         with self._lock:
             self._count += 1
             over = self._count > self.limits.max_requests
@@ -317,6 +336,19 @@ def _timed_eval(page: Page, script: str, arg: Any, timeout: float) -> Any:
         return None
 
 
+def _wait_quiet(page: Page, session: PageSession, quiet: float, until: float) -> bool:
+    """Wait until no request has been in flight for ``quiet`` seconds (True), or until
+    ``until`` (False)."""
+    while session.quiet_for() < quiet:
+        if _left(session, until) <= 0.02:
+            return False
+        try:
+            page.wait_for_timeout(20)
+        except Exception:  # the page is gone
+            return False
+    return True
+
+
 _SCROLL = "y => { window.scrollTo(0, y); return document.documentElement.scrollHeight || 1; }"
 _HEIGHT = ("() => Math.max(document.documentElement.scrollHeight, "
            "document.body ? document.body.scrollHeight : 0, 1)")
@@ -364,22 +396,17 @@ def run_page(browser: Browser, session: PageSession, version: str,
         marks.append(time.monotonic())
 
         session.phase = "idle"
-        idle = min(limits.idle_wait, _left(session, load_until))
-        if idle > 0.05:
-            try:
-                page.wait_for_load_state("networkidle", timeout=idle * 1000)
-            except PlaywrightTimeout:
-                session.note(f"the network was not idle after {idle:.1f} s")
+        idle_until = time.monotonic() + limits.idle_wait
+        if not _wait_quiet(page, session, limits.quiet, min(idle_until, load_until)):
+            session.note(f"the network was not idle after {limits.idle_wait:.1f} s")
         marks.append(time.monotonic())
 
         session.phase = "scroll"
         if not _scroll(page, session, load_until):
             complete = False
-        settle = min(limits.scroll_settle, _left(session, load_until))
-        if settle > 0.05:
-            # what is still loading then is cut off below, and recorded so
-            with contextlib.suppress(PlaywrightTimeout):
-                page.wait_for_load_state("networkidle", timeout=settle * 1000)
+        # what is still loading after this is cut off below, and recorded so
+        _wait_quiet(page, session, limits.quiet,
+                    min(time.monotonic() + limits.scroll_settle, load_until))
         marks.append(time.monotonic())
 
         session.phase = "record"

@@ -80,7 +80,9 @@ Phase = Literal["load", "idle", "scroll", "record"]
 @dataclass(frozen=True)
 class Limits:
     """Bounds of one page. ``deadline`` (seconds) covers everything from opening the
-    context to closing it; ``record_reserve`` of it is kept for the DOM and screenshot."""
+    context to closing it; ``record_reserve`` of it is kept for the DOM and screenshot.
+    After the load event the renderer waits up to ``idle_wait`` for the network to be
+    ``quiet``, scrolls, then waits up to ``scroll_settle`` for it again."""
 
     max_requests: int = 300
     max_total_bytes: int = 100 * 1024 * 1024
@@ -88,6 +90,7 @@ class Limits:
     deadline: float = 60.0
     record_reserve: float = 8.0
     idle_wait: float = 5.0
+    quiet: float = 0.2  # "network idle": no request in flight for this long
     scroll_step_pause: float = 0.15
     scroll_settle: float = 2.0
     max_screenshot_height: int = 20_000
