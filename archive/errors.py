@@ -128,3 +128,8 @@ class MetadataError(ArchiveError, ValueError):
     def __init__(self, message: str, errors: list[str] | None = None, **context: Any) -> None:
         super().__init__(message, **context)
         self.errors = errors or []
+
+
+class BrowserError(FetchError):
+    """The headless browser (``browser`` capture mode) is missing, would not start,
+    crashed or stopped answering; the renderer closed it and left no process behind."""

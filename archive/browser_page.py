@@ -1,0 +1,485 @@
+"""One page in one fresh browser context: interception, limits, and the steps of a
+rendering (load, network idle, scroll, record).
+
+Every request of the context comes to :meth:`PageSession.on_route` (a Playwright route
+handler, run on the Playwright thread). It hands the :class:`Exchange` to ``fetch`` on a
+worker thread and, while waiting, lets Playwright go on (``wait_for_timeout``), so the
+page's requests are fetched in parallel and no answer is waited for past the deadline.
+Redirect hops come through :meth:`PageSession.proxy_answer` instead (see
+:mod:`archive.browser_proxy`). Both paths go through :meth:`PageSession.exchange`, where
+the limits are applied and each request gets exactly one :class:`RequestRecord`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urldefrag, urljoin, urlsplit, urlunsplit
+
+from archive.browser_types import (
+    Exchange,
+    Fetch,
+    Limits,
+    Outcome,
+    Phase,
+    Refused,
+    Rendering,
+    RequestRecord,
+    Served,
+    Timings,
+    png_size,
+)
+
+if TYPE_CHECKING:
+    from playwright.sync_api import (
+        Browser,
+        ConsoleMessage,
+        Download,
+        Page,
+        Route,
+        WebSocketRoute,
+    )
+
+_POLL_MS = 10
+_DROP_TO_BROWSER = {"content-length", "content-encoding", "transfer-encoding"}
+_REDIRECTS = {301, 302, 303, 307, 308}
+_MAX_TEXT = 1000
+
+
+def hop_key(url: str) -> str:
+    """A URL as the browser sends it on the wire: no fragment, lower-case scheme and
+    host, no default port, the path percent-encoded. Compares a ``Location`` we passed
+    with the request the browser makes for it."""
+    parts = urlsplit(urldefrag(url)[0])
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port and (scheme, parts.port) not in (("http", 80), ("https", 443)):
+        host = f"{host}:{parts.port}"
+    path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~")
+    return urlunsplit((scheme, host, path, parts.query, ""))
+
+
+class _Pending:
+    """One request in flight: settled exactly once, by its answer or by giving up."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.settled = False
+        self.served: Served | None = None
+
+
+class PageSession:
+    """State of one page's rendering; everything shared with worker threads is under
+    ``_lock``."""
+
+    def __init__(self, url: str, fetch: Fetch, limits: Limits) -> None:
+        self.url = url
+        self.limits = limits
+        self._fetch = fetch
+        self._lock = threading.Lock()
+        self.started = time.monotonic()
+        self.deadline = self.started + limits.deadline
+        self.phase: Phase = "load"
+        self.closing = False  # recording started: answers still to come are dropped
+        self.page: Page | None = None
+        self.document_status: int | None = None
+        self.records: list[RequestRecord] = []
+        self.notes: list[str] = []
+        self.console: list[str] = []
+        self._count = 0
+        self._bytes = 0
+        # redirect target (hop_key) -> (resource type, navigation, main frame, from url)
+        self._hops: dict[str, tuple[str, bool, bool, str]] = {}
+        self._hops_asked: set[str] = set()
+        self._inflight = 0
+        self._last_change = time.monotonic()
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def note(self, text: str) -> None:
+        with self._lock:
+            if len(self.notes) < self.limits.max_notes:
+                self.notes.append(text[:_MAX_TEXT])
+
+    def _record(self, ex: Exchange, outcome: Outcome, *, status: int | None = None,
+                size: int = 0, reason: str = "") -> None:
+        self.records.append(RequestRecord(ex.url, ex.method, ex.resource_type,
+                                          ex.is_navigation, self.phase, outcome, status,
+                                          size, reason, ex.redirect_from))
+
+    def _settle(self, ex: Exchange, pending: _Pending, outcome: Outcome, *,
+                served: Served | None = None, reason: str = "", main: bool = False) -> None:
+        with self._lock:
+            if pending.settled:
+                return
+            pending.settled = True
+            if served is not None and outcome == "served":
+                self._bytes += len(served.body)
+                pending.served = served
+                if main and ex.is_navigation:
+                    self.document_status = served.status
+                location = _location(served)
+                if served.status in _REDIRECTS and location is not None:
+                    self._hops[hop_key(urljoin(ex.url, location))] = (
+                        ex.resource_type, ex.is_navigation, main, ex.url)
+            self._record(ex, outcome, status=served.status if served else None,
+                         size=len(served.body) if served else 0, reason=reason)
+        pending.done.set()
+
+    def _refuse_now(self, ex: Exchange, outcome: Outcome, reason: str) -> None:
+        with self._lock:
+            self._record(ex, outcome, reason=reason)
+
+    def exchange(self, ex: Exchange, pending: _Pending, *, main: bool = False) -> None:
+        """Answer ``ex`` through ``fetch`` within the limits; settles ``pending``."""
+        with self._lock:
+            self._inflight += 1
+            self._last_change = time.monotonic()
+        try:
+            self._exchange(ex, pending, main)
+        finally:
+            with self._lock:
+                self._inflight -= 1
+                self._last_change = time.monotonic()
+
+    def quiet_for(self) -> float:
+        """Seconds since the last request started or ended, 0 while one is in flight:
+        every request passes through here, so this is exact, unlike a browser-side
+        "network idle" that must wait a fixed 500 ms to be sure."""
+        with self._lock:
+            return 0.0 if self._inflight else time.monotonic() - self._last_change
+
+    def _exchange(self, ex: Exchange, pending: _Pending, main: bool) -> None:
+        with self._lock:
+            self._count += 1
+            over = self._count > self.limits.max_requests
+        if over:
+            self._settle(ex, pending, "over-limit",
+                         reason=f"more than {self.limits.max_requests} requests")
+            return
+        try:
+            answer = self._fetch(ex)
+        except Exception as exc:  # the callable's failure is this request's, not the page's
+            self._settle(ex, pending, "failed", reason=f"{type(exc).__name__}: {exc}")
+            return
+        if isinstance(answer, Refused):
+            self._settle(ex, pending, "refused", reason=answer.reason)
+            return
+        size = len(answer.body)
+        if size > self.limits.max_body:
+            self._settle(ex, pending, "over-limit", reason=(
+                f"body of {size} bytes is over the limit of {self.limits.max_body}"))
+            return
+        with self._lock:
+            total = self._bytes + size
+        if total > self.limits.max_total_bytes:
+            self._settle(ex, pending, "over-limit", reason=(
+                f"the page's bytes would reach {total}, over the limit of "
+                f"{self.limits.max_total_bytes}"))
+            return
+        if self.closing:
+            self._settle(ex, pending, "failed", reason="answered after the page was recorded")
+            return
+        self._settle(ex, pending, "served", served=answer, main=main)
+
+    # ------------------------------------------------------------------ interception
+
+    def on_route(self, route: Route) -> None:
+        """Playwright route handler for every request of the context."""
+        request = route.request
+        url = request.url
+        try:
+            frame = request.frame
+            main = frame == self.page.main_frame if self.page else False
+            popup = self.page is not None and frame.page != self.page
+        except Exception:
+            # no frame yet: a popup's first navigation (the page's own frames exist
+            # before they navigate), or a worker's request
+            main = False
+            popup = request.is_navigation_request()
+        ex = Exchange(request.method, url, tuple(request.headers.items()),
+                      request.post_data_buffer, request.resource_type,
+                      request.is_navigation_request(), None, self.limits.max_body)
+        scheme = urlsplit(url).scheme.lower()
+        reason = ("not an http(s) URL" if scheme not in ("http", "https")
+                  else "popup window" if popup
+                  else "the page was being recorded" if self.closing else "")
+        if reason:
+            self._refuse_now(ex, "refused" if scheme not in ("http", "https") or popup
+                             else "failed", reason)
+            _quietly(route.abort, "blockedbyclient")
+            return
+        pending = _Pending()
+        threading.Thread(target=self.exchange, args=(ex, pending), kwargs={"main": main},
+                         daemon=True, name="archive-browser-fetch").start()
+        while not pending.done.is_set():
+            if self.closing or time.monotonic() > self.deadline:
+                self._settle(ex, pending, "failed", reason=(
+                    "no answer before the page was recorded" if self.closing
+                    else "no answer before the page's deadline"))
+                break
+            try:
+                assert self.page is not None
+                self.page.wait_for_timeout(_POLL_MS)
+            except Exception:  # the page is closing
+                self._settle(ex, pending, "failed", reason="the page closed first")
+                break
+        served = pending.served
+        if served is None:
+            _quietly(route.abort, "failed")
+        else:
+            _quietly(route.fulfill, status=served.status,
+                     headers=_browser_headers(served.headers), body=served.body)
+
+    def proxy_answer(self, method: str, url: str, headers: list[tuple[str, str]],
+                     body: bytes | None) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        """What :class:`~archive.browser_proxy.HopProxy` sends for a request that went
+        around interception: a redirect hop we passed on, or (refused) anything else."""
+        key = hop_key(url)
+        with self._lock:
+            hop = self._hops.pop(key, None)
+            if hop is not None:
+                self._hops_asked.add(key)
+            elif key in self._hops_asked:
+                # Chromium asks again when a kept-alive connection closes without an
+                # answer (how a refusal looks here): that hop is recorded already
+                return None
+        ex = Exchange(method, url, tuple(headers), body, hop[0] if hop else "other",
+                      hop[1] if hop else False, hop[3] if hop else None,
+                      self.limits.max_body)
+        if hop is None:
+            self._refuse_now(ex, "refused", "not a request of the page: the browser's own "
+                             "traffic, or one that went around interception")
+            return None
+        pending = _Pending()
+        self.exchange(ex, pending, main=hop[2])
+        served = pending.served
+        if served is None:
+            return None
+        return served.status, list(_browser_headers(served.headers).items()), served.body
+
+    def on_websocket(self, ws: WebSocketRoute) -> None:
+        ex = Exchange("GET", ws.url, (), None, "websocket", False)
+        self._refuse_now(ex, "refused", "WebSockets are not captured")
+        _quietly(ws.close, code=1008, reason="refused by the archive")
+
+    def on_new_page(self, page: Page) -> None:
+        if page != self.page:
+            self.note(f"popup window closed: {page.url}")
+            _quietly(page.close)
+
+    def on_download(self, download: Download) -> None:
+        self.note(f"download refused: {download.url}")
+
+    def on_console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self._console(message.text)
+
+    def on_page_error(self, error: Any) -> None:
+        self._console(f"uncaught: {error}")
+
+    def _console(self, text: str) -> None:
+        with self._lock:
+            if len(self.console) < self.limits.max_console_errors:
+                self.console.append(text[:_MAX_TEXT])
+
+    def snapshot(self) -> tuple[tuple[RequestRecord, ...], tuple[str, ...], tuple[str, ...]]:
+        with self._lock:
+            return tuple(self.records), tuple(self.notes), tuple(self.console)
+
+
+def _location(served: Served) -> str | None:
+    return next((v for k, v in served.headers if k.lower() == "location"), None)
+
+
+def _browser_headers(headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """Playwright takes one value per name: repeated ones are joined (Set-Cookie with
+    newlines, as Playwright splits them again; others with commas, RFC 9110 5.3)."""
+    merged: dict[str, str] = {}
+    for name, value in headers:
+        key = name.lower()
+        if key in _DROP_TO_BROWSER:
+            continue
+        if key in merged:
+            merged[key] += ("\n" if key == "set-cookie" else ", ") + value
+        else:
+            merged[key] = value
+    return merged
+
+
+def _quietly(call: Any, *args: Any, **kwargs: Any) -> None:
+    """A Playwright call on a route, page or socket that may already be gone."""
+    try:
+        call(*args, **kwargs)
+    except Exception:  # closed, already handled, or the browser is gone: nothing to do
+        return
+
+
+def _left(session: PageSession, until: float) -> float:
+    return max(0.0, min(until, session.deadline) - time.monotonic())
+
+
+def _timed_eval(page: Page, script: str, arg: Any, timeout: float) -> Any:
+    """Evaluate ``script`` (must return a truthy value) within ``timeout`` seconds, or
+    None: ``wait_for_function`` is the evaluation with a timeout a looping page needs."""
+    if timeout <= 0.05:
+        return None
+    try:
+        handle = page.wait_for_function(script, arg=arg, timeout=timeout * 1000)
+        return handle.json_value()
+    except Exception:  # timed out, or the page is gone
+        return None
+
+
+def _wait_quiet(page: Page, session: PageSession, quiet: float, until: float) -> bool:
+    """Wait until no request has been in flight for ``quiet`` seconds (True), or until
+    ``until`` (False)."""
+    while session.quiet_for() < quiet:
+        if _left(session, until) <= 0.02:
+            return False
+        try:
+            page.wait_for_timeout(20)
+        except Exception:  # the page is gone
+            return False
+    return True
+
+
+_SCROLL = "y => { window.scrollTo(0, y); return document.documentElement.scrollHeight || 1; }"
+_HEIGHT = ("() => Math.max(document.documentElement.scrollHeight, "
+           "document.body ? document.body.scrollHeight : 0, 1)")
+_CHROME_ERROR = re.compile(r"^chrome-error:")
+
+
+def run_page(browser: Browser, session: PageSession, version: str,
+             launch: float) -> Rendering:
+    """Load ``session.url`` in a new context of ``browser`` and record it; the context
+    is always closed. Playwright errors from a dead browser propagate."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    limits = session.limits
+    width, height = limits.viewport
+    reserve = min(limits.record_reserve, limits.deadline / 3)
+    load_until = session.deadline - reserve
+    marks = [time.monotonic()]
+    complete = True
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, service_workers="block",
+        accept_downloads=False, ignore_https_errors=True, user_agent=limits.user_agent)
+    try:
+        context.route("**/*", session.on_route)
+        context.route_web_socket(re.compile(r".*"), session.on_websocket)
+        page = context.new_page()
+        session.page = page
+        context.on("page", session.on_new_page)
+        cdp = context.new_cdp_session(page)  # before any script can hold the page
+        page.on("console", session.on_console)
+        page.on("pageerror", session.on_page_error)
+        page.on("download", session.on_download)
+        page.on("crash", lambda _page: session.note("the page crashed"))
+        marks.append(time.monotonic())
+
+        try:
+            page.goto(session.url, wait_until="load", timeout=_left(session, load_until) * 1000)
+        except PlaywrightTimeout:
+            complete = False
+            session.note("the page's load event had not come by its deadline")
+        except Exception as exc:
+            if not browser.is_connected():
+                raise
+            complete = False
+            session.note(f"navigation failed: {str(exc).splitlines()[0]}")
+        marks.append(time.monotonic())
+
+        session.phase = "idle"
+        idle_until = time.monotonic() + limits.idle_wait
+        if not _wait_quiet(page, session, limits.quiet, min(idle_until, load_until)):
+            session.note(f"the network was not idle after {limits.idle_wait:.1f} s")
+        marks.append(time.monotonic())
+
+        session.phase = "scroll"
+        if not _scroll(page, session, load_until):
+            complete = False
+        # what is still loading after this is cut off below, and recorded so
+        _wait_quiet(page, session, limits.quiet,
+                    min(time.monotonic() + limits.scroll_settle, load_until))
+        marks.append(time.monotonic())
+
+        session.phase = "record"
+        session.closing = True
+        # stop the page's scripts (a looping one included) so that the DOM and the
+        # screenshot show one state, and both can be taken at all
+        _quietly(cdp.send, "Runtime.terminateExecution")
+        _quietly(cdp.send, "Emulation.setScriptExecutionDisabled", {"value": True})
+        shot, shot_size = _screenshot(page, session)
+        try:
+            dom: bytes | None = page.content().encode("utf-8")
+        except Exception as exc:
+            if not browser.is_connected():
+                raise
+            dom = None
+            session.note(f"no DOM: {str(exc).splitlines()[0]}")
+        final_url = page.url
+        marks.append(time.monotonic())
+    finally:
+        try:
+            context.close()
+        except Exception:  # the browser is gone; Renderer cleans up after it
+            if browser.is_connected():
+                raise
+    records, notes, console = session.snapshot()
+    if any(r.outcome == "failed" and "no answer" in r.reason for r in records):
+        complete = False
+    if _CHROME_ERROR.match(final_url):
+        final_url = session.url
+    steps = [b - a for a, b in itertools.pairwise(marks)] + [0.0] * 5
+    return Rendering(
+        url=session.url, final_url=final_url, document_status=session.document_status,
+        dom=dom, screenshot=shot, screenshot_size=shot_size, browser_version=version,
+        console_errors=console, requests=records, notes=notes, complete=complete,
+        timings=Timings(launch, steps[0], steps[1], steps[2], steps[3], steps[4],
+                        launch + time.monotonic() - session.started))
+
+
+def _scroll(page: Page, session: PageSession, until: float) -> bool:
+    """Scroll down a viewport at a time, so lazy images and infinite lists load; False
+    if the page stopped answering or time ran out first."""
+    limits = session.limits
+    step = limits.viewport[1]
+    y = 0
+    while True:
+        total = _timed_eval(page, _SCROLL, y, min(2.0, _left(session, until)))
+        if total is None:
+            session.note("scrolling stopped: the page did not answer in time")
+            return False
+        if y + step >= min(int(total), limits.max_screenshot_height):
+            break
+        y += step
+        if _left(session, until) <= limits.scroll_step_pause:
+            session.note("scrolling stopped at the deadline")
+            return False
+        page.wait_for_timeout(limits.scroll_step_pause * 1000)
+    _timed_eval(page, _SCROLL, 0, min(2.0, _left(session, until)))
+    return True
+
+
+def _screenshot(page: Page, session: PageSession) -> tuple[bytes | None, tuple[int, int] | None]:
+    limits = session.limits
+    left = _left(session, session.deadline)
+    height = _timed_eval(page, _HEIGHT, None, min(2.0, left / 2))
+    kwargs: dict[str, Any] = {"full_page": True, "type": "png", "animations": "disabled",
+                              "timeout": max(_left(session, session.deadline), 0.5) * 1000}
+    if height is None or int(height) > limits.max_screenshot_height:
+        cut = limits.max_screenshot_height if height else limits.viewport[1]
+        kwargs["clip"] = {"x": 0, "y": 0, "width": limits.viewport[0], "height": cut}
+        session.note(f"screenshot cut at {cut} px (page height {height or 'unknown'})")
+    try:
+        data = page.screenshot(**kwargs)
+    except Exception as exc:
+        session.note(f"no screenshot: {str(exc).splitlines()[0]}")
+        return None, None
+    return data, png_size(data)
