@@ -19,6 +19,7 @@ from archive.core.version import SOFTWARE, SOFTWARE_NAME, __version__
 from archive.errors import (
     AmbiguousHashError,
     ArchiveError,
+    BrowserError,
     ConfigError,
     ConnectError,
     DatabaseError,
@@ -95,6 +96,7 @@ __all__ = [
     "AmbiguousHashError",
     "Archive",
     "ArchiveError",
+    "BrowserError",
     "BundleReport",
     "CaptureFailure",
     "CaptureResult",

@@ -22,7 +22,6 @@ import pytest
 from helpers import require
 from servers import Conn, Request, TestServer, minimal_png
 
-from archive import browser_procs as procs
 from archive.browser import (
     BrowserError,
     Exchange,
@@ -34,6 +33,7 @@ from archive.browser import (
     chromium_path,
     dom_uri,
     png_size,
+    procs,
     screenshot_uri,
 )
 

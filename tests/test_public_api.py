@@ -12,7 +12,7 @@ import archive
 
 EXPORTED = [
     "SOFTWARE", "SOFTWARE_NAME", "Agent", "AmbiguousHashError", "Archive", "ArchiveError",
-    "BundleReport", "CaptureFailure", "CaptureResult", "CaptureSession", "Check",
+    "BrowserError", "BundleReport", "CaptureFailure", "CaptureResult", "CaptureSession", "Check",
     "ConfigError", "ConnectError", "CustodyStatus", "DNSError", "DatabaseError", "Event",
     "FetchError", "FetchPolicy", "FetchTimeoutError", "FixityReport", "ImportResult",
     "IntegrityError", "LogIdentity", "MetadataError", "NotFoundError", "Outcome", "Problem",

@@ -10,7 +10,7 @@ API, ``executable_path``; ``ARCHIVE_CHROMIUM`` overrides ``/usr/bin/chromium``) 
   the injected ``fetch`` callable as an :class:`Exchange`; its answer, :class:`Served`
   or :class:`Refused`, is what the browser gets. A redirect is passed to the browser as
   a redirect; the next hop comes back to ``fetch`` as a new exchange (through
-  :mod:`archive.browser_proxy`: Playwright does not intercept redirect hops);
+  :mod:`archive.browser.proxy`: Playwright does not intercept redirect hops);
 * Chromium's proxy set to that loopback proxy for every host and its host resolver
   resolving nothing, so whatever escapes interception reaches no network; background
   services (updates, safe browsing, sync, translate, hints, ...) switched off;
@@ -39,10 +39,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from archive import browser_procs as procs
-from archive.browser_page import PageSession, run_page
-from archive.browser_proxy import HopProxy
-from archive.browser_types import (
+from archive.browser import procs
+from archive.browser.models import (
     DOM_CONTENT_TYPE,
     SCREENSHOT_CONTENT_TYPE,
     Exchange,
@@ -57,6 +55,8 @@ from archive.browser_types import (
     png_size,
     screenshot_uri,
 )
+from archive.browser.page import PageSession, run_page
+from archive.browser.proxy import HopProxy
 from archive.errors import BrowserError
 
 if TYPE_CHECKING:

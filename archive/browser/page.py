@@ -6,7 +6,7 @@ handler, run on the Playwright thread). It hands the :class:`Exchange` to ``fetc
 worker thread and, while waiting, lets Playwright go on (``wait_for_timeout``), so the
 page's requests are fetched in parallel and no answer is waited for past the deadline.
 Redirect hops come through :meth:`PageSession.proxy_answer` instead (see
-:mod:`archive.browser_proxy`). Both paths go through :meth:`PageSession.exchange`, where
+:mod:`archive.browser.proxy`). Both paths go through :meth:`PageSession.exchange`, where
 the limits are applied and each request gets exactly one :class:`RequestRecord`.
 """
 
@@ -19,7 +19,7 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urldefrag, urljoin, urlsplit, urlunsplit
 
-from archive.browser_types import (
+from archive.browser.models import (
     Exchange,
     Fetch,
     Limits,
@@ -238,7 +238,7 @@ class PageSession:
 
     def proxy_answer(self, method: str, url: str, headers: list[tuple[str, str]],
                      body: bytes | None) -> tuple[int, list[tuple[str, str]], bytes] | None:
-        """What :class:`~archive.browser_proxy.HopProxy` sends for a request that went
+        """What :class:`~archive.browser.proxy.HopProxy` sends for a request that went
         around interception: a redirect hop we passed on, or (refused) anything else."""
         key = hop_key(url)
         with self._lock:
