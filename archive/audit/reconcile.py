@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +34,7 @@ from archive.ledger.custody import METADATA_EXTRACTION, QUARANTINE, Agent, NewEv
 from archive.ledger.db import read, run_write
 from archive.ledger.tables import captures, metadata_versions, warc_files
 from archive.metadata.store import RECORD_TYPE
+from archive.warc.reader import record_block
 from archive.warc.scan import ScannedRecord, scan_warc
 from archive.warc.store import OPEN_SUFFIX, StoredFile
 from archive.warc.writer import WrittenRecord
@@ -141,9 +141,7 @@ def _adoptable(path: Path) -> str | None:
 def _member(path: Path, rec: ScannedRecord) -> bytes:
     with path.open("rb") as f:
         f.seek(rec.offset)
-        raw = zlib.decompress(f.read(rec.length), 31)
-    head_end = raw.index(b"\r\n\r\n") + 4
-    return raw[head_end: head_end + (rec.content_length or 0)]
+        return record_block(f.read(rec.length))
 
 
 def _written(rec: ScannedRecord) -> WrittenRecord:

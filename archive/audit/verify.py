@@ -38,7 +38,7 @@ from archive.ledger.custody import (
 )
 from archive.ledger.db import in_chunks, read
 from archive.ledger.tables import captures, event_objects, metadata_versions, records, warc_files
-from archive.warc.reader import record_bytes
+from archive.warc.reader import record_block
 from archive.warc.store import OPEN_SUFFIX, WarcStore
 
 CONTENT_TYPES = ("response", "resource", "revisit")
@@ -216,15 +216,11 @@ def _check_record(fh: Any, relpath: str, r: Any) -> Problem | None:
     where = f"{relpath}: record {r.record_id} ({r.type} at offset {r.offset})"
     fh.seek(r.offset)
     try:
-        raw = record_bytes(fh.read(r.length))
-        head_end = raw.index(b"\r\n\r\n") + 4
-        head = raw[:head_end].decode("utf-8")
-        length = int(next(line.split(":", 1)[1] for line in head.split("\r\n")
-                          if line.lower().startswith("content-length:")))
+        block = record_block(fh.read(r.length))
     except (zlib.error, ValueError, StopIteration, UnicodeDecodeError) as exc:
         return Problem("record-changed", f"{where}: record is unreadable ({exc})",
                        path=relpath, record_id=r.record_id)
-    actual = hashlib.sha256(raw[head_end:head_end + length]).hexdigest()
+    actual = hashlib.sha256(block).hexdigest()
     if actual != r.block_digest:
         return Problem("record-changed",
                        f"{where}: block digest is sha256:{actual}, expected sha256:"

@@ -63,6 +63,19 @@ def record_bytes(member: bytes) -> bytes:
     return zlib.decompress(member, 31) if member[:2] == b"\x1f\x8b" else member
 
 
+def record_block(member: bytes) -> bytes:
+    """The block of the one record in ``member`` (inflated when gzip), cut at its
+    Content-Length: for our own files, whose framing the writer made. Raises
+    ``zlib.error``, ``ValueError``, ``StopIteration`` or ``UnicodeDecodeError`` when the
+    bytes are not such a record (verify reports each as an unreadable record)."""
+    raw = record_bytes(member)
+    head_end = raw.index(b"\r\n\r\n") + 4
+    head = raw[:head_end].decode("utf-8")
+    length = int(next(line.split(":", 1)[1] for line in head.split("\r\n")
+                      if line.lower().startswith("content-length:")))
+    return raw[head_end:head_end + length]
+
+
 def decoded_payload(rec: StoredRecord, policy: FetchPolicy) -> Decoded:
     """The payload as a reader gets it: chunking and content-coding undone, capped."""
     return decode_payload(rec.payload, rec.http_header("Transfer-Encoding"),
