@@ -26,6 +26,7 @@ from archive.capture.runs import captures_in_run, done_in_run
 from archive.capture.scheduler import CaptureSession, capture_urls, open_session
 from archive.catalog import catalog_rows, metadata_sources
 from archive.core.config import Settings
+from archive.core.hashing import hex_part
 from archive.core.timeutil import utc_now
 from archive.errors import (
     ArchiveError,
@@ -43,9 +44,16 @@ from archive.ledger.custody import (
     withdrawal_of,
 )
 from archive.ledger.db import open_database, read, run_write
+from archive.ledger.queries import Counts
 from archive.proof import logtree
 from archive.proof.bundle_build import make_bundle
-from archive.proof.logtree import LogIdentity
+from archive.proof.logtree import (
+    ConsistencyProof,
+    EventProof,
+    InclusionProofs,
+    LogIdentity,
+    StoredCheckpoint,
+)
 from archive.proof.merkle import verify_consistency
 from archive.warc.store import WarcStore
 from archive.warc.writer import RecordIdFactory, new_record_id
@@ -336,37 +344,30 @@ class Archive:
         return logtree.load_identity(self.settings.key_dir)
 
     def checkpoint(self, agent: Agent | None = None, *, create_key: bool = True
-                   ) -> dict[str, Any]:
-        """Sign the log's current head; returns size, root hash and the signed note."""
-        ckpt = logtree.make_checkpoint(self.engine, self.identity(create=create_key),
+                   ) -> StoredCheckpoint:
+        """Sign the log's current head; returns it stored: size, root hash, signed note."""
+        return logtree.make_checkpoint(self.engine, self.identity(create=create_key),
                                        self.settings.note_dirs)
-        return ckpt.to_json()
 
-    def prove(self, hash_or_prefix: str, checkpoint: str = "latest") -> dict[str, Any]:
+    def prove(self, hash_or_prefix: str, checkpoint: str = "latest") -> InclusionProofs:
         """Inclusion proofs of every custody event of a capture against a checkpoint."""
         ckpt = logtree.get_checkpoint(self.engine, checkpoint)
         shown = self.show(hash_or_prefix)
-        out = []
-        for cap in shown:
-            for ev in cap["events"]:
-                if ev["seq"] >= ckpt.size:
-                    continue
-                proof = logtree.inclusion(self.engine, ev["seq"], ckpt)
-                out.append({"seq": ev["seq"], "type": ev["type"], "event_hash": ev["hash"],
-                            "proof": logtree.b64(proof)})
-        return {"checkpoint": ckpt.to_json(), "capture_ids": [c["capture_id"] for c in shown],
-                "inclusion": out,
-                "not_yet_checkpointed": sum(1 for c in shown for e in c["events"]
-                                            if e["seq"] >= ckpt.size)}
+        out = [EventProof(ev["seq"], ev["type"], ev["hash"],
+                          tuple(logtree.b64(logtree.inclusion(self.engine, ev["seq"], ckpt))))
+               for cap in shown for ev in cap["events"] if ev["seq"] < ckpt.size]
+        return InclusionProofs(ckpt, tuple(c["capture_id"] for c in shown), tuple(out),
+                               sum(1 for c in shown for e in c["events"]
+                                   if e["seq"] >= ckpt.size))
 
-    def consistency(self, old: str, new: str = "latest") -> dict[str, Any]:
+    def consistency(self, old: str, new: str = "latest") -> ConsistencyProof:
+        """The consistency proof between two stored checkpoints, verified."""
         a = logtree.get_checkpoint(self.engine, old)
         b = logtree.get_checkpoint(self.engine, new)
         proof = logtree.consistency(self.engine, a, b)
-        ok = verify_consistency(a.size, b.size, bytes.fromhex(a.root_hash[7:]),
-                                bytes.fromhex(b.root_hash[7:]), proof)
-        return {"old": a.to_json(), "new": b.to_json(), "proof": logtree.b64(proof),
-                "verified": ok}
+        ok = verify_consistency(a.size, b.size, bytes.fromhex(hex_part(a.root_hash)),
+                                bytes.fromhex(hex_part(b.root_hash)), proof)
+        return ConsistencyProof(a, b, tuple(logtree.b64(proof)), ok)
 
     def import_warc(self, path: Path, *, accept_partial: bool = False,
                     agent: Agent | None = None) -> ImportResult:
@@ -415,7 +416,7 @@ class Archive:
                                                              self.settings.note_dirs)
         return status
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> Counts:
         return queries.stats(self.engine)
 
     # -- citations and proof bundles ------------------------------------------------------

@@ -73,7 +73,7 @@ def ours(args: argparse.Namespace) -> dict[str, Any]:
         "maxrss_kib": _rss(),
         "warc_files": len(warcs),
         "warc_bytes": sum(p.stat().st_size for p in warcs),
-        **stats,
+        **stats.to_json(),
     }
 
 

@@ -346,14 +346,14 @@ def custody_checkpoint(context: AssetExecutionContext, archive: ArchiveResource,
         cp = arc.checkpoint(agent=arc.agent(run_id=context.run.run_id))
     return MaterializeResult(
         metadata={
-            "checkpoint_id": cp.get("id"),
-            "size": int(cp["size"]),
-            "root_hash": cp["root_hash"],
-            "origin": cp.get("origin"),
-            "created_at": cp.get("created_at"),
-            "note": MetadataValue.md(f"```\n{cp['note']}```"),
+            "checkpoint_id": cp.id,
+            "size": cp.size,
+            "root_hash": cp.root_hash,
+            "origin": cp.origin,
+            "created_at": cp.created_at,
+            "note": MetadataValue.md(f"```\n{cp.note}```"),
         },
-        data_version=DataVersion(cp["root_hash"]))
+        data_version=DataVersion(cp.root_hash))
 
 
 class FixityConfig(Config):

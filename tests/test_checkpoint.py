@@ -372,13 +372,13 @@ def _check_filing(arc, tmp_path, mirror) -> None:
     second = arc.checkpoint()
     home_dir = arc.settings.home / "checkpoints"
     for directory in (home_dir, mirror):
-        assert sorted(_notes(directory).values()) == sorted([first["note"], second["note"]])
+        assert sorted(_notes(directory).values()) == sorted([first.note, second.note])
         assert all((p.stat().st_mode & 0o777) == 0o444 for p in directory.glob("*.note"))
     assert arc.verify().ok and arc.check_custody().ok
     # a note rewritten in the mirror is caught there
-    (mine,) = [p for p in mirror.glob("*.note") if p.read_text() == first["note"]]
+    (mine,) = [p for p in mirror.glob("*.note") if p.read_text() == first.note]
     mine.chmod(0o644)
-    mine.write_text(second["note"])
+    mine.write_text(second.note)
     assert any(str(mine) in m and "not the note its name commits to" in m
                for m in _checkpoint_problems(arc))
 
@@ -440,9 +440,9 @@ def test_a_rewritten_checkpoint_row_is_caught_by_its_file(arc, tmp_path) -> None
         c.execute(sql("UPDATE checkpoints SET note = (SELECT note FROM checkpoints WHERE "
                        "id = :a), size = (SELECT size FROM checkpoints WHERE id = :a), "
                        "root_hash = (SELECT root_hash FROM checkpoints WHERE id = :a) "
-                       "WHERE id = :b"), {"a": second["id"] - 1, "b": second["id"]})
+                       "WHERE id = :b"), {"a": second.id - 1, "b": second.id})
     problems = _checkpoint_problems(arc)
-    assert any(f"size {second['size']}) has no checkpoint in the database" in m
+    assert any(f"size {second.size}) has no checkpoint in the database" in m
                for m in problems), problems
 
 
@@ -464,7 +464,7 @@ def test_a_crash_between_the_row_and_the_file_is_not_a_problem(arc, tmp_path,
     monkeypatch.setenv("ARCHIVE_LOG_ORIGIN", arc.origin)
     assert main(["verify"]) == 0  # reconcile files it first
     assert f"FILED {path}" in capsys.readouterr().out
-    assert path.read_text() == first["note"]
+    assert path.read_text() == first.note
     path.chmod(0o644)
     path.unlink()
     _ingest(arc, tmp_path, "b.txt")
@@ -475,5 +475,5 @@ def test_a_crash_between_the_row_and_the_file_is_not_a_problem(arc, tmp_path,
     path.chmod(0o644)
     path.unlink()  # now a later note is filed: this one was removed
     (problem,) = _checkpoint_problems(arc)
-    assert f"checkpoint {first['id']} (size {first['size']}) has no note file" in problem
+    assert f"checkpoint {first.id} (size {first.size}) has no note file" in problem
     assert "the file was removed" in problem

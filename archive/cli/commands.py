@@ -308,7 +308,7 @@ def cmd_key(args: argparse.Namespace) -> int:
 def cmd_checkpoint(args: argparse.Namespace) -> int:
     with _open(args) as arc:
         ckpt = arc.checkpoint(create_key=False)
-    emit(args, ckpt, lambda d: d["note"].rstrip())
+    emit(args, ckpt.to_json(), lambda d: d["note"].rstrip())
     return 0
 
 
@@ -327,17 +327,17 @@ def cmd_prove(args: argparse.Namespace) -> int:
                          "checkpoint yet; run `archive checkpoint`")
         return "\n".join(lines)
 
-    emit(args, proofs, human)
+    emit(args, proofs.to_json(), human)
     return 0
 
 
 def cmd_consistency(args: argparse.Namespace) -> int:
     with _open(args) as arc:
         res = arc.consistency(args.old, args.new)
-    emit(args, res, lambda d: "\n".join(
+    emit(args, res.to_json(), lambda d: "\n".join(
         [f"{d['old']['size']} -> {d['new']['size']}: "
          f"{'consistent' if d['verified'] else 'NOT CONSISTENT'}"] + d["proof"]))
-    return 0 if res["verified"] else EXIT_MISMATCH
+    return 0 if res.verified else EXIT_MISMATCH
 
 
 def cmd_cite(args: argparse.Namespace) -> int:

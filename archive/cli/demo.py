@@ -76,13 +76,13 @@ def run_demo(*, json_output: bool = False) -> int:
         ckpt = arc.checkpoint()
         report = arc.verify()
     if json_output:
-        print(json.dumps({"captures": items, "checkpoint": ckpt,
+        print(json.dumps({"captures": items, "checkpoint": ckpt.to_json(),
                           "verify": report.to_json()}, indent=1))
     else:
         print(f"archive home: {settings.home}")
         for o, data in zip(outcomes, items, strict=True):
             print(citation_line(data) if o.ok else f"FAILED {data['url']}: {data}")
-        print(f"checkpoint: {ckpt['size']} custody events, root {ckpt['root_hash']}")
+        print(f"checkpoint: {ckpt.size} custody events, root {ckpt.root_hash}")
         for p in report.problems:
             print(f"MISMATCH {p.message}")
         print(("verify: OK" if report.ok else "verify: FAILED") +

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, func, or_, select
@@ -121,13 +122,23 @@ def withdrawn(engine: Engine, capture_ids: Iterable[str]) -> dict[str, Withdrawa
     with read(engine) as conn:
         return withdrawals(conn, capture_ids)
 
-def stats(engine: Engine) -> dict[str, int]:
+@dataclass(frozen=True)
+class Counts:
+    """How many captures and WARC files the archive holds."""
+
+    captures: int
+    warc_files: int
+
+    def to_json(self) -> dict[str, int]:
+        return {"captures": self.captures, "warc_files": self.warc_files}
+
+
+def stats(engine: Engine) -> Counts:
     with read(engine) as conn:
-        return {
-            "captures": conn.execute(select(func.count()).select_from(captures)).scalar_one(),
-            "warc_files": conn.execute(
-                select(func.count()).select_from(warc_files)).scalar_one(),
-        }
+        return Counts(
+            captures=conn.execute(select(func.count()).select_from(captures)).scalar_one(),
+            warc_files=conn.execute(select(func.count()).select_from(warc_files)).scalar_one(),
+        )
 
 
 def _capture_summary(r: Any) -> dict[str, Any]:

@@ -108,6 +108,51 @@ class StoredCheckpoint:
                 "origin": self.origin, "note": self.note, "created_at": self.created_at}
 
 
+@dataclass(frozen=True)
+class EventProof:
+    """One custody event's RFC 9162 inclusion proof (base64 hashes, leaf to root)."""
+
+    seq: int
+    type: str
+    event_hash: str  # sha256:<hex>
+    proof: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "type": self.type, "event_hash": self.event_hash,
+                "proof": list(self.proof)}
+
+
+@dataclass(frozen=True)
+class InclusionProofs:
+    """What ``archive prove`` gives: a checkpoint, the captures it is about, the proof of
+    each of their events the checkpoint covers, and how many it does not cover yet."""
+
+    checkpoint: StoredCheckpoint
+    capture_ids: tuple[str, ...]
+    inclusion: tuple[EventProof, ...]
+    not_yet_checkpointed: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"checkpoint": self.checkpoint.to_json(), "capture_ids": list(self.capture_ids),
+                "inclusion": [p.to_json() for p in self.inclusion],
+                "not_yet_checkpointed": self.not_yet_checkpointed}
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    """What ``archive consistency`` gives: two checkpoints, the RFC 9162 consistency
+    proof between them (base64) and whether it verified."""
+
+    old: StoredCheckpoint
+    new: StoredCheckpoint
+    proof: tuple[str, ...]
+    verified: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"old": self.old.to_json(), "new": self.new.to_json(), "proof": list(self.proof),
+                "verified": self.verified}
+
+
 def _row(r: Any) -> StoredCheckpoint:
     return StoredCheckpoint(r.id, int(r.size), PREFIX + r.root_hash, r.origin, r.note,
                             r.created_at)
