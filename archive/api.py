@@ -25,7 +25,7 @@ from archive.capture.results import CaptureResult, Outcome
 from archive.capture.runs import captures_in_run, done_in_run
 from archive.capture.scheduler import CaptureSession, capture_urls, open_session
 from archive.catalog import catalog_rows, metadata_sources
-from archive.core.config import Settings
+from archive.core.config import DEFAULT_MODE, Settings, check_mode
 from archive.core.hashing import hex_part
 from archive.core.timeutil import utc_now
 from archive.errors import (
@@ -45,6 +45,7 @@ from archive.ledger.custody import (
 )
 from archive.ledger.db import open_database, read, run_write
 from archive.ledger.queries import Counts
+from archive.page.fetching import fetch_requisites
 from archive.proof import logtree
 from archive.proof.bundle_build import make_bundle
 from archive.proof.logtree import (
@@ -117,7 +118,8 @@ class Archive:
                 concurrency: int = 4, per_host: int = 1, batch_size: int = 32,
                 processes: int = 1, ignore_robots: dict[str, str] | None = None,
                 on_done: Callable[[Outcome], None] | None = None,
-                session: CaptureSession | None = None) -> list[Outcome]:
+                session: CaptureSession | None = None,
+                mode: str = DEFAULT_MODE) -> list[Outcome]:
         """Capture every URL; never raises for one URL's failure (it is reported).
 
         Fetches run on ``concurrency`` threads with at most ``per_host`` at a time per
@@ -132,7 +134,12 @@ class Archive:
         call. A retried step of the same run (``agent.run_id``) does not capture again
         what an earlier attempt committed, nor fetch again what failed for good
         (:func:`archive.capture.runs.done_in_run`).
+
+        ``mode``: ``html`` the document alone; ``page`` (the default) the document and
+        its requisites (:mod:`archive.page.fetching`), all in one capture.
         """
+        check_mode(mode)
+        requisites = fetch_requisites if mode == "page" else None
         agent = agent or self.agent()
         outcomes: dict[int, Outcome] = {}
 
@@ -157,7 +164,7 @@ class Archive:
             capture_in_processes(self.recorder, todo, agent=agent, processes=processes,
                                  concurrency=concurrency, per_host=per_host,
                                  batch_size=batch_size, ignore_robots=ignore_robots,
-                                 on_chunk=chunk_done)
+                                 on_chunk=chunk_done, mode=mode, requisites=requisites)
         elif todo:
             with contextlib.ExitStack() as stack:
                 if session is None:
@@ -165,7 +172,7 @@ class Archive:
                 capture_urls(self.recorder, session, todo, agent=agent,
                              concurrency=concurrency, per_host=per_host,
                              batch_size=batch_size, ignore_robots=ignore_robots,
-                             on_done=done)
+                             on_done=done, mode=mode, requisites=requisites)
         return [outcomes[i] for i in range(len(urls))]
 
     def captures_in_run(self, run_id: str, urls: Iterable[str]) -> dict[str, CaptureResult]:

@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from archive.core.timeutil import iso_utc
@@ -20,6 +20,9 @@ from archive.warc.writer import (
     WrittenRecord,
     digests,
 )
+
+if TYPE_CHECKING:
+    from archive.capture.subresources import PageRequisites
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class Prepared:
     provenance_text: str | None = None
     # added to the capture's custody event (an import names its file and record)
     event_detail: dict[str, Any] = field(default_factory=dict)
+    # page and browser modes: the requisites, written before the page's own records
+    requisites: PageRequisites | None = None
 
     def provenance_json(self) -> str:
         return self.provenance_text or dump_provenance(self.provenance)

@@ -29,7 +29,7 @@ from typing import Any
 from archive.capture.prepare import host_of
 from archive.capture.record import Recorder
 from archive.capture.results import Outcome
-from archive.capture.scheduler import capture_urls, open_session
+from archive.capture.scheduler import RequisiteFinder, capture_urls, open_session
 from archive.core.config import Settings
 from archive.errors import ArchiveError, WorkerLost
 from archive.http.fetch import tls_context
@@ -124,6 +124,8 @@ class _Job:
     per_host: int
     batch_size: int
     ignore_robots: dict[str, str] | None
+    mode: str = "html"
+    requisites: RequisiteFinder | None = None  # a module-level function: pickled by name
 
 
 def worker_context() -> Any:  # a multiprocessing context
@@ -156,7 +158,8 @@ def _worker(worker: int, job: _Job, tasks: Any, results: Any) -> None:
                                  agent=job.agent, concurrency=job.concurrency,
                                  per_host=job.per_host, batch_size=job.batch_size,
                                  ignore_robots=job.ignore_robots,
-                                 on_done=outcomes.__setitem__)
+                                 on_done=outcomes.__setitem__, mode=job.mode,
+                                 requisites=job.requisites)
                 except BaseException as exc:  # reported to the parent
                     results.put(("error", worker, chunk, _portable(exc)))
                     return
@@ -178,6 +181,7 @@ def capture_in_processes(
     concurrency: int, per_host: int, batch_size: int,
     ignore_robots: dict[str, str] | None,
     on_chunk: Callable[[Sequence[int], Sequence[Outcome]], None],
+    mode: str = "html", requisites: RequisiteFinder | None = None,
 ) -> None:
     """Capture ``todo`` ((position, url) pairs) on ``processes`` worker processes.
 
@@ -192,7 +196,8 @@ def capture_in_processes(
     chunks = plan_chunks(todo, batch_size)
     workers_n = max(1, min(processes, len(chunks)))
     sched = Scheduler(chunks, spread)
-    job = _Job(recorder.settings, agent, concurrency, limit, batch_size, ignore_robots)
+    job = _Job(recorder.settings, agent, concurrency, limit, batch_size, ignore_robots,
+               mode, requisites)
     ctx = worker_context()
     if ctx.get_start_method() == "fork":
         # Forked workers inherit this process's loaded CA bundle (about 25 ms of CPU

@@ -29,6 +29,7 @@ from archive.capture.prepare import (
     response_payload_digest,
 )
 from archive.capture.results import CaptureFailure, CaptureResult
+from archive.capture.subresources import PageRequisites
 from archive.core.canonical import canonical_json
 from archive.core.config import Settings
 from archive.core.content import Decoded, decode_body, parse_codings, sniff_type
@@ -85,7 +86,11 @@ class Recorder:
     # -- preparing -----------------------------------------------------------------
 
     def prepare_fetch(self, result: FetchResult, agent: Agent,
-                      robots: dict[str, Any] | None = None) -> Prepared:
+                      robots: dict[str, Any] | None = None, *, mode: str = "html",
+                      requisites: PageRequisites | None = None) -> Prepared:
+        """The capture of a fetched page; in ``page``/``browser`` mode with the
+        ``requisites`` fetched for it (their records go in the same file, before the
+        page's, and they are listed in the provenance)."""
         final = result.exchanges[-1]
         ctype = final.header("content-type")
         policy = result.policy
@@ -100,6 +105,8 @@ class Recorder:
                     max_depth=policy.max_encoding_depth) as decoded:
                 prepared = self._prepare_decoded(result, agent, decoded, ctype)
         prepared.provenance["robots"] = robots or {"policy": "not checked"}
+        prepared.provenance["mode"] = mode
+        prepared.requisites = requisites
         prepared.run_id = agent.run_id
         return prepared
 
@@ -129,7 +136,8 @@ class Recorder:
             status=status, http_status=final.status, final_url=result.final_url,
             provenance=prov, problems=problems,
             write=lambda w, info_id, p: self._write_exchanges(
-                w, info_id, result, p.provenance_json(), p.revisit, payload_digest),
+                w, info_id, result, p.provenance_json(), p.revisit, payload_digest,
+                p.requisites),
             payload_digest=None if truncated else payload_digest,
         )
 
@@ -174,7 +182,10 @@ class Recorder:
         """Step 1 of :meth:`record`: the durable WARC file, before any row exists."""
         moment = self.clock()
         self._find_revisits(batch)
+        self._find_requisite_revisits(batch)
         for p in batch:  # the metadata record carries what a reconciler needs to adopt
+            if p.requisites is not None:
+                p.provenance["requisites"] = p.requisites.to_json()
             p.provenance["capture"] = capture_facts(p)
             p.provenance_text = dump_provenance(p.provenance)  # the record's and the row's
         written: list[list[WrittenRecord]] = []
@@ -315,13 +326,64 @@ class Recorder:
                     if p.status == "complete":
                         p.status = "revisit"
 
+    def _find_requisite_revisits(self, batch: Sequence[Prepared]) -> None:
+        """Mark each whole requisite whose payload equals a recorded response of the same
+        URL (the last one), or an earlier requisite of this batch, as a revisit of it:
+        an outlet's stylesheet and logo are stored once (one query per batch)."""
+        wanted = [f for p in batch if p.requisites is not None
+                  for f in p.requisites.fetched if f.dedupable]
+        for f in wanted:
+            f.response_id = self.new_id()
+        if not wanted:
+            return
+        known: dict[tuple[str, str], Revisit] = {}
+        digests_hex = sorted({hex_part(f.payload_digest) for f in wanted})
+        urls = {f.result.final_url for f in wanted}
+        with self.engine.connect() as conn:
+            for chunk in range(0, len(digests_hex), 500):
+                for r in conn.execute(
+                        select(captures.c.capture_id, records.c.record_id, records.c.target_uri,
+                               records.c.date, records.c.payload_digest)
+                        .join(captures, captures.c.id == records.c.capture_pk)
+                        .where(records.c.payload_digest.in_(digests_hex[chunk:chunk + 500]),
+                               records.c.type == "response")
+                        .order_by(records.c.id)):
+                    if r.target_uri in urls:  # the last one of a URL and payload wins
+                        known[(r.target_uri, PREFIX + r.payload_digest)] = Revisit(
+                            r.capture_id, r.record_id, r.target_uri, r.date)
+        for f in wanted:
+            final = f.result.exchanges[-1]
+            key = (final.url, f.payload_digest)
+            if key in known:
+                f.revisit = known[key]
+            else:  # the original of later ones in this file
+                assert f.response_id is not None
+                known[key] = Revisit("", f.response_id, final.url, warc_date(final.started_at))
+
     def _write_exchanges(self, w: WarcWriter, info_id: str, result: FetchResult,
-                         prov: str, revisit: Revisit | None,
-                         final_payload_digest: str) -> list[WrittenRecord]:
+                         prov: str, revisit: Revisit | None, final_payload_digest: str,
+                         requisites: PageRequisites | None = None) -> list[WrittenRecord]:
+        """Response and request records of every hop, in file order (the requisites'
+        first, so the page's response is the capture's last content record), then the
+        provenance, about the page's final response."""
+        out: list[WrittenRecord] = []
+        for f in requisites.fetched if requisites else ():
+            out += self._write_hops(w, info_id, f.result, f.revisit, f.payload_digest,
+                                    f.response_id)
+        out += self._write_hops(w, info_id, result, revisit, final_payload_digest)
+        out.append(self._metadata_record(w, result.final_url, out[-2], prov,
+                                         result.ended_at, info_id))
+        return out
+
+    def _write_hops(self, w: WarcWriter, info_id: str, result: FetchResult,
+                    revisit: Revisit | None, final_payload_digest: str,
+                    final_response_id: str | None = None) -> list[WrittenRecord]:
         out: list[WrittenRecord] = []
         last = len(result.exchanges) - 1
         for i, ex in enumerate(result.exchanges):
-            resp_id, req_id = self.new_id(), self.new_id()
+            resp_id = (final_response_id if i == last and final_response_id
+                       else self.new_id())
+            req_id = self.new_id()
             date = warc_date(ex.started_at)
             common = [("WARC-Target-URI", ex.url), ("WARC-Warcinfo-ID", info_id)]
             ip = [("WARC-IP-Address", ex.remote_ip)] if ex.remote_ip else []
@@ -350,9 +412,7 @@ class Recorder:
                           Block.of(ex.request_bytes,
                                    payload_offset=req_body + 4 if req_body >= 0 else None),
                           record_id=req_id, date=date, content_type=HTTP_REQUEST_TYPE)
-            out += [req, resp]
-        out.append(self._metadata_record(w, result.final_url, out[-1], prov,
-                                         result.ended_at, info_id))
+            out += [resp, req]  # file order: an adopted file lists them the same way
         return out
 
     def _metadata_record(self, w: WarcWriter, target: str, refers: WrittenRecord,

@@ -23,7 +23,8 @@ from typing import Any
 from archive.capture.prepare import Prepared, host_of
 from archive.capture.record import Recorder
 from archive.capture.results import Outcome
-from archive.core.config import Settings
+from archive.capture.subresources import GuardedFetch, PageRequisites
+from archive.core.config import FetchPolicy, PageLimits, Settings
 from archive.errors import FetchError, RefusedURLError
 from archive.http.fetch import Fetcher
 from archive.http.models import FetchResult
@@ -32,6 +33,11 @@ from archive.http.spool import sweep
 from archive.ledger.custody import Agent
 
 _LULL = 0.5  # seconds without a finished fetch after which the pages ready are written
+
+RequisiteFinder = Callable[[FetchResult, GuardedFetch, PageLimits], PageRequisites]
+"""``page`` mode's step after the document: find its requisites and fetch each with the
+guarded fetch it is given (:func:`archive.page.fetching.fetch_requisites`, injected by
+the façade: page parsing sits above the capture engine)."""
 
 
 @dataclass(frozen=True)
@@ -67,12 +73,17 @@ def open_session(settings: Settings) -> CaptureSession:
 def capture_urls(recorder: Recorder, session: CaptureSession,
                  todo: Sequence[tuple[int, str]], *, agent: Agent, concurrency: int,
                  per_host: int, batch_size: int, ignore_robots: dict[str, str] | None,
-                 on_done: Callable[[int, Outcome], None]) -> None:
+                 on_done: Callable[[int, Outcome], None], mode: str = "html",
+                 requisites: RequisiteFinder | None = None) -> None:
     """Capture each (position, url) of ``todo``; ``on_done(position, outcome)`` is
     called once for each, on this thread, as soon as its outcome is recorded.
 
     robots.txt is obeyed unless ``ignore_robots`` maps the URL (or ``"*"``) to the
-    operator's reason, which is recorded in the capture's provenance.
+    operator's reason, which is recorded in the capture's provenance (the page's
+    reason covers its requisites). With ``requisites`` (``page`` mode) each page's
+    requisites are fetched after it, each through :func:`guarded_fetch`: robots.txt,
+    its host's politeness slot, netguard, and the page's limits
+    (``recorder.settings.page``); they are written with the page, in one file.
     """
     fetcher, robots = session.fetcher, session.robots
     overrides = ignore_robots or {}
@@ -99,11 +110,32 @@ def capture_urls(recorder: Recorder, session: CaptureSession,
                 result = fetcher.fetch(url)
             except FetchError as exc:
                 return url, exc, None
+        found: PageRequisites | None = None
         try:
-            return url, result, recorder.prepare_fetch(result, agent, robots=robots_note)
+            if requisites is not None:  # after the page's slot is let go: a requisite on
+                found = requisites(     # the same host takes it again
+                    result, functools.partial(guarded, robots_ok=bool(override)),
+                    recorder.settings.page)
+            return url, result, recorder.prepare_fetch(result, agent, robots=robots_note,
+                                                       mode=mode, requisites=found)
         except BaseException:
             result.close()
+            if found is not None:
+                found.close()
             raise
+
+    def guarded(url: str, policy: FetchPolicy, *, robots_ok: bool) -> FetchResult | FetchError:
+        """One requisite under the page's guards; the failure returned, not raised."""
+        with slot(url):
+            try:
+                if not robots_ok:
+                    decision = robots.check(url)
+                    if not decision.allowed:
+                        return RefusedURLError(f"{url}: {decision.reason} "
+                                               f"({decision.robots_url})", url=url)
+                return fetcher.fetch(url, policy=policy)
+            except FetchError as exc:
+                return exc
 
     pending: list[tuple[int, FetchResult, Prepared]] = []
 
@@ -115,8 +147,10 @@ def capture_urls(recorder: Recorder, session: CaptureSession,
             for (idx, _, _), res in zip(pending, stored, strict=True):
                 on_done(idx, res)
         finally:
-            for _, fr, _ in pending:
+            for _, fr, prepared in pending:
                 fr.close()
+                if prepared.requisites is not None:
+                    prepared.requisites.close()
             pending.clear()
 
     def settle(idx: int, url: str, res: FetchResult | FetchError,
@@ -189,4 +223,4 @@ def _post(finished: queue.SimpleQueue[tuple[int, Future[Any]]], index: int,
     finished.put((index, future))
 
 
-__all__ = ["CaptureSession", "capture_urls", "open_session"]
+__all__ = ["CaptureSession", "RequisiteFinder", "capture_urls", "open_session"]

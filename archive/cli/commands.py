@@ -8,7 +8,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archive.cli.output import (
     METADATA_FIELDS,
@@ -18,7 +18,11 @@ from archive.cli.output import (
     field_line,
     progress,
 )
+from archive.core.config import DEFAULT_MODE
 from archive.errors import ArchiveError, ConfigError, RefusedURLError
+
+if TYPE_CHECKING:
+    from archive.capture.results import Outcome
 
 EXIT_CAPTURE = 3
 EXIT_MISMATCH = 5
@@ -39,10 +43,14 @@ def cmd_capture(args: argparse.Namespace) -> int:
     from archive.http.netguard import check_url
 
     urls = list(args.urls)
+    default_mode = args.mode or DEFAULT_MODE
+    modes = [default_mode] * len(urls)
     if args.sources:
         from archive.core.sources import load_sources
 
-        urls += [s.url for s in load_sources(Path(args.sources))]
+        for src in load_sources(Path(args.sources)):
+            urls.append(src.url)
+            modes.append(src.mode or default_mode)
     if not urls:
         raise ConfigError("nothing to capture: give URLs or --sources FILE")
     for url in args.urls:  # text alone (no DNS): a bad argument, nothing is attempted
@@ -51,10 +59,16 @@ def cmd_capture(args: argparse.Namespace) -> int:
         except RefusedURLError as exc:
             raise ConfigError(f"not a URL to capture: {exc}", url=url) from None
     with _open(args) as arc, progress(len(urls), args) as bar:
-        outcomes = arc.capture(urls, concurrency=args.concurrency, processes=args.processes,
-                               ignore_robots={"*": args.ignore_robots}
-                               if args.ignore_robots else None,
-                               on_done=lambda _o: bar.update(1))
+        by_position: dict[int, Outcome] = {}
+        for mode in dict.fromkeys(modes):  # one run per mode, in order of first use
+            positions = [i for i, m in enumerate(modes) if m == mode]
+            got = arc.capture([urls[i] for i in positions], concurrency=args.concurrency,
+                              processes=args.processes, mode=mode,
+                              ignore_robots={"*": args.ignore_robots}
+                              if args.ignore_robots else None,
+                              on_done=lambda _o: bar.update(1))
+            by_position.update(zip(positions, got, strict=True))
+        outcomes = [by_position[i] for i in range(len(urls))]
         data = [o.to_json() for o in outcomes]
         if not args.no_metadata:
             attach_metadata(arc, data)
@@ -155,7 +169,16 @@ def cmd_show(args: argparse.Namespace) -> int:
                     f"captured  {c['captured_at']}",
                     f"status    {'withdrawn, was ' if gone else ''}{c['status']} ({how})",
                     f"warc      {c['warc_file']}",
-                    f"warc hash {warc.get('sha256')} ({warc.get('size')} bytes)", "records:"]
+                    f"warc hash {warc.get('sha256')} ({warc.get('size')} bytes)"]
+            if c.get("mode"):
+                out.append(f"mode      {c['mode']}")
+            reqs = c.get("requisites") or {}
+            if reqs.get("list"):
+                out.append(f"requisites: {reqs['captured']} captured, {reqs['failed']} failed")
+                out += [f"  captured  {r['url']}{' (revisit)' if r.get('revisit') else ''}"
+                        if r["status"] == "captured" else f"  failed    {r['url']}: {r['reason']}"
+                        for r in reqs["list"]]
+            out.append("records:")
             out += [f"  {r['type']:<9} {r['record_id']} @{r['offset']} {r['block_digest']}"
                     for r in c["records"]]
             out.append("custody:")

@@ -33,6 +33,7 @@ from archive.cli.commands import (
     cmd_verify,
     cmd_verify_bundle,
 )
+from archive.core.config import CAPTURE_MODES
 from archive.core.version import SOFTWARE
 from archive.errors import ArchiveError
 
@@ -69,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("capture", cmd_capture, "fetch URLs and store them as WARC under custody")
     sp.add_argument("urls", nargs="*", metavar="URL")
     sp.add_argument("--sources", metavar="FILE", help="also capture every URL in a sources.yaml")
+    sp.add_argument("--mode", choices=CAPTURE_MODES, default=None,
+                    help="html: the document alone; page (default): with its stylesheets, "
+                         "images, scripts and fonts; browser: rendered in Chromium, with the "
+                         "DOM and a screenshot (a source's own mode: wins)")
     sp.add_argument("--allow-private-networks", action="store_true",
                     help="permit loopback and private addresses (recorded in provenance)")
     sp.add_argument("--insecure", action="store_true",

@@ -16,6 +16,10 @@
 | ARCHIVE_PUBLIC_URL | the archive's public base URL; citations link <url>/c/<id> | (none) |
 | ARCHIVE_CHECKPOINT_MIRROR | second directory every signed checkpoint note is written to | (none) |
 | ARCHIVE_TRUSTED_KEYS | file of keys verify-bundle trusts (fingerprint or vkey a line) | (none) |
+| ARCHIVE_PAGE_MAX_REQUISITES | requisites fetched per page (`page`/`browser` modes) | 300 |
+| ARCHIVE_PAGE_MAX_BYTES | bytes of requisites' bodies per page | 104857600 |
+| ARCHIVE_PAGE_DEADLINE | seconds for all requisites of one page | 120 |
+| ARCHIVE_BROWSER_FALLBACK | `page`: browser mode without a usable Chromium uses page | (fail) |
 """
 
 from __future__ import annotations
@@ -53,6 +57,22 @@ class FetchPolicy:
     max_encoding_depth: int = 2
 
 
+CAPTURE_MODES = ("html", "page", "browser")
+DEFAULT_MODE = "page"
+
+
+@dataclass(frozen=True)
+class PageLimits:
+    """Bounds of one ``page``/``browser`` capture beyond its document (which the
+    :class:`FetchPolicy` bounds): how many requisites, how many bytes of their bodies,
+    how many seconds for all of them. What is over a limit is recorded as failed, with
+    the limit as its reason; the capture itself stands."""
+
+    max_requisites: int = 300
+    max_bytes: int = 100 * 1024 * 1024
+    deadline: float = 120.0
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -66,6 +86,8 @@ class Settings:
     public_url: str | None = None  # where the archive serves captures, if anywhere
     trusted_keys: Path | None = None  # keys verify-bundle trusts without --key
     checkpoint_mirror: Path | None = None  # a second home for signed checkpoint notes
+    page: PageLimits = field(default_factory=PageLimits)
+    browser_fallback: str | None = None  # "page": browser mode without Chromium uses page
 
     @property
     def log_origin(self) -> str:
@@ -114,8 +136,20 @@ class Settings:
                 max_bytes=int(env.get("ARCHIVE_MAX_BYTES") or FetchPolicy.max_bytes),
                 deadline=float(env.get("ARCHIVE_DEADLINE") or FetchPolicy.deadline),
             )
+            page = PageLimits(
+                max_requisites=int(env.get("ARCHIVE_PAGE_MAX_REQUISITES")
+                                   or PageLimits.max_requisites),
+                max_bytes=int(env.get("ARCHIVE_PAGE_MAX_BYTES") or PageLimits.max_bytes),
+                deadline=float(env.get("ARCHIVE_PAGE_DEADLINE") or PageLimits.deadline))
         except ValueError as exc:
             raise ConfigError(f"bad number in the environment: {exc}") from exc
+        if page.max_requisites < 0 or page.max_bytes < 0 or page.deadline <= 0:
+            raise ConfigError("ARCHIVE_PAGE_MAX_REQUISITES and ARCHIVE_PAGE_MAX_BYTES must "
+                              "be >= 0 and ARCHIVE_PAGE_DEADLINE > 0")
+        fallback = (env.get("ARCHIVE_BROWSER_FALLBACK") or "").strip().lower() or None
+        if fallback not in (None, "page"):
+            raise ConfigError(f"ARCHIVE_BROWSER_FALLBACK must be 'page' or unset, not "
+                              f"{fallback!r}")
         settings = cls(
             home=home,
             database_url=db_url,
@@ -130,8 +164,18 @@ class Settings:
             if env.get("ARCHIVE_TRUSTED_KEYS") else None,
             checkpoint_mirror=Path(env["ARCHIVE_CHECKPOINT_MIRROR"]).expanduser().resolve()
             if env.get("ARCHIVE_CHECKPOINT_MIRROR") else None,
+            page=page,
+            browser_fallback=fallback,
         )
         return replace(settings, **overrides) if overrides else settings
+
+
+def check_mode(mode: str) -> str:
+    """``mode`` if it is a capture mode, else a ConfigError (exit 2)."""
+    if mode not in CAPTURE_MODES:
+        raise ConfigError(f"capture mode must be one of {', '.join(CAPTURE_MODES)}, "
+                          f"not {mode!r}")
+    return mode
 
 
 def _login() -> str:

@@ -26,6 +26,7 @@ class Source:
     outlet: str | None = None
     group: str | None = None
     allow_private_networks: bool = False
+    mode: str | None = None  # html | page | browser; None: the run's default
 
     @property
     def key(self) -> str:
@@ -46,7 +47,8 @@ def parse_sources(text: str, *, origin: str = "sources.yaml") -> list[Source]:
     for item in doc["sources"]:
         src = Source(url=item["url"], label=item.get("label"), outlet=item.get("outlet"),
                      group=item.get("group"),
-                     allow_private_networks=item.get("allow_private_networks", False))
+                     allow_private_networks=item.get("allow_private_networks", False),
+                     mode=item.get("mode"))
         norm = normalize_url(src.url)
         if norm in seen:
             raise ConfigError(f"{origin}: {src.url} is listed twice")

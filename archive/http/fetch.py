@@ -104,29 +104,37 @@ class Fetcher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def fetch(self, url: str) -> FetchResult:
-        """Fetch ``url`` following redirects; raise a FetchError if no response came."""
+    def fetch(self, url: str, *, policy: FetchPolicy | None = None,
+              follow: bool = True) -> FetchResult:
+        """Fetch ``url`` following redirects; raise a FetchError if no response came.
+
+        ``policy`` replaces the fetcher's for this call (a page's requisites get what is
+        left of the page's time and bytes); TLS checking stays the fetcher's. With
+        ``follow`` False the first response is the result, a redirect included (the
+        browser follows redirects itself, one exchange a hop)."""
+        policy = policy or self.policy
         started_at = self._clock()
-        deadline = time.monotonic() + self.policy.deadline
+        deadline = time.monotonic() + policy.deadline
         check_url(url)
         spool = Spool(self._spool_parent, self._spool_memory)
         try:
-            exchanges, retries = _Run(self, spool, deadline).follow(url)
+            exchanges, retries = _Run(self, spool, deadline, policy).follow(url, follow)
         except BaseException:
             spool.remove()
             raise
         return FetchResult(
             requested_url=url, final_url=exchanges[-1].url, exchanges=tuple(exchanges),
             attempts=1 + sum(1 for note in retries if note.retried),
-            started_at=started_at, ended_at=self._clock(), policy=self.policy,
+            started_at=started_at, ended_at=self._clock(), policy=policy,
             retries=tuple(retries), _spool=spool)
 
 
 class _Run:
     """State of one fetch: the redirect loop, retries and one exchange at a time."""
 
-    def __init__(self, fetcher: Fetcher, spool: Spool, deadline: float) -> None:
-        self.policy = fetcher.policy
+    def __init__(self, fetcher: Fetcher, spool: Spool, deadline: float,
+                 policy: FetchPolicy) -> None:
+        self.policy = policy
         self.clock = fetcher._clock
         self.tls = fetcher._tls
         self.pool = fetcher.pool
@@ -139,7 +147,7 @@ class _Run:
         self.deadline = deadline
         self.retries: list[RetryNote] = []
 
-    def follow(self, url: str) -> tuple[list[Exchange], list[RetryNote]]:
+    def follow(self, url: str, follow: bool = True) -> tuple[list[Exchange], list[RetryNote]]:
         exchanges: list[Exchange] = []
         # A loop is a URL requested again with the same cookies: the same request again.
         # (A->B->A where B sets a cookie is a consent wall, not a loop.)
@@ -155,7 +163,7 @@ class _Run:
                 raise type(exc)(f"{exc} (redirect from {exchanges[-1].url})",
                                 url=current) from exc
             exchanges.append(exchange)
-            if location is None:
+            if location is None or not follow:
                 return exchanges, self.retries
             target = urljoin(exchange.url, location)
             hops = [ex.url for ex in exchanges] + [target]

@@ -164,13 +164,30 @@ def _shown(cap: dict[str, Any], row: Any, recs: Sequence[Any], evs: Sequence[Eve
     """What :meth:`Archive.show` says of one capture: its summary, the stored manifest
     and provenance, its WARC records and the custody events given (in log order)."""
     gone = next(filter(None, (withdrawal_of(e, cap["capture_id"]) for e in evs)), None)
+    prov = json.loads(row.provenance)
     return {
         **with_withdrawal(cap, gone),
+        **page_summary(prov),
         "manifest": json.loads(row.manifest),
-        "provenance": json.loads(row.provenance),
+        "provenance": prov,
         "records": [_record_json(r) for r in recs],
         "events": [e.to_json() for e in evs],
     }
+
+
+def page_summary(prov: dict[str, Any]) -> dict[str, Any]:
+    """The capture mode and its requisites (captured, and failed with the reason), read
+    from the provenance (which ``archive verify`` checks against its WARC record)."""
+    found = prov.get("requisites") or {}
+    captured, failed = found.get("captured") or [], found.get("failed") or []
+    return {"mode": prov.get("mode") or ("html" if prov.get("type") == "http-capture"
+                                         else None),
+            "requisites": {
+                "captured": len(captured), "failed": len(failed),
+                "list": [{"url": r["url"], "kind": r.get("kind"), "status": "captured",
+                          "revisit": bool(r.get("revisit_of_record"))} for r in captured]
+                + [{"url": r["url"], "kind": r.get("kind"), "status": "failed",
+                    "reason": r.get("reason")} for r in failed]}}
 
 
 def _record_json(r: Any) -> dict[str, Any]:

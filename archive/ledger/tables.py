@@ -85,6 +85,7 @@ records = Table(
     Column("length", BigInteger, nullable=False),
     Column("block_digest", String(64), nullable=False),
     Column("payload_digest", String(64)),
+    Index("ix_records_payload_digest", "payload_digest"),  # requisites' revisits
 )
 
 events = Table(

@@ -1,0 +1,110 @@
+"""The requisites a page capture fetched or failed to, as the recorder writes them.
+
+``page`` mode (:mod:`archive.page.fetching` finds and fetches them) and ``browser``
+mode (every request the browser made) hand the recorder a :class:`PageRequisites`:
+each fetched requisite's exchanges are written, request and response per hop, in the
+capture's own WARC file, before the page's; each failure is listed, with its reason, in
+the capture's provenance. A requisite whose payload equals the last recorded response
+of its URL becomes a ``revisit`` record (found per batch by the recorder), as a page
+does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from archive.capture.prepare import Revisit, response_payload_digest
+from archive.core.config import FetchPolicy
+from archive.errors import FetchError
+from archive.http.models import FetchResult
+
+GuardedFetch = Callable[[str, FetchPolicy], "FetchResult | FetchError"]
+"""Fetch one requisite under the capture's guards (robots.txt, the host's politeness
+slot, netguard, the given policy's limits); a failure is returned, never raised."""
+
+
+@dataclass
+class Fetched:
+    """A requisite that got an HTTP response (its records are written). ``problem``
+    says why it still counts as failed (an HTTP error, a truncated body)."""
+
+    url: str
+    kind: str
+    found_at: str
+    result: FetchResult
+    problem: str | None = None
+    payload_digest: str = ""  # the final response's WARC payload digest
+    response_id: str | None = None  # assigned by the recorder before writing
+    revisit: Revisit | None = None
+
+    def __post_init__(self) -> None:
+        if not self.payload_digest:
+            self.payload_digest = response_payload_digest(self.result.exchanges[-1])
+
+    @property
+    def dedupable(self) -> bool:
+        """A whole response: another capture may refer to it, or it to another."""
+        final = self.result.exchanges[-1]
+        return not final.truncated and final.status < 300
+
+    def to_json(self) -> dict[str, Any]:
+        final = self.result.exchanges[-1]
+        return {"url": self.url, "kind": self.kind, "found_at": self.found_at,
+                "final_url": self.result.final_url, "http_status": final.status,
+                "content_type": final.header("content-type"), "bytes": final.body_length,
+                "payload_digest": self.payload_digest,
+                "revisit_of_record": self.revisit.record_id if self.revisit else None,
+                "remote_ip": final.remote_ip,
+                "tls_peer_certificate_sha256": final.tls.cert_sha256 if final.tls else None,
+                "redirects": [ex.url for ex in self.result.exchanges[:-1]],
+                "problem": self.problem}
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A requisite with nothing to write: refused (netguard, robots.txt, a scheme),
+    no response (DNS, connection, time), or left out by a limit."""
+
+    url: str
+    kind: str
+    found_at: str
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"url": self.url, "kind": self.kind, "found_at": self.found_at,
+                "reason": self.reason}
+
+
+@dataclass
+class PageRequisites:
+    """Everything a page capture did beyond its document."""
+
+    fetched: list[Fetched] = field(default_factory=list)
+    failed: list[Failed] = field(default_factory=list)
+    limits: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def captured_count(self) -> int:
+        return sum(1 for f in self.fetched if f.problem is None)
+
+    @property
+    def failed_count(self) -> int:
+        return len(self.failed) + sum(1 for f in self.fetched if f.problem is not None)
+
+    def close(self) -> None:
+        for f in self.fetched:
+            f.result.close()
+
+    def to_json(self) -> dict[str, Any]:
+        """The provenance's ``requisites``: ``captured`` (whole answers), ``failed``
+        (each with its ``reason``; an HTTP error's records are in the file all the same)."""
+        captured = [f.to_json() for f in self.fetched if f.problem is None]
+        failed = [{**f.to_json(), "reason": f.problem} for f in self.fetched
+                  if f.problem is not None]
+        failed += [f.to_json() for f in self.failed]
+        return {"captured": captured, "failed": failed, "limits": self.limits}
+
+
+__all__ = ["Failed", "Fetched", "GuardedFetch", "PageRequisites"]
