@@ -149,16 +149,18 @@ def _warcio_check(path: Path) -> None:
 
 def test_pywb_replays_page_stylesheet_and_image_not_our_provenance(
         archive_factory, wayback: Wayback) -> None:
+    """One ``page`` capture (the article, its stylesheet and its image in one capture
+    and one WARC file) replays in pywb: each URL with its own bytes and type."""
     arc: Archive = archive_factory(fetch={"allow_private_networks": True, "deadline": 10.0})
     with TestServer(routes={}) as site:
         style, logo = site.url("/static/site.css"), site.url("/static/logo.png")
         page = site.add_page("/2026/11/20/storm", _page(style, logo))
         site.add_page("/static/site.css", STYLE, content_type="text/css")
         site.add_page("/static/logo.png", LOGO, content_type="image/png")
-        results = arc.capture([page, style, logo])
-        assert all(isinstance(r, CaptureResult) and r.status == "complete" for r in results)
+        (res,) = arc.capture([page], mode="page")
+        assert isinstance(res, CaptureResult) and res.status == "complete"
         # the article's metadata, as the pipeline stores it: a later WARC file of its own
-        arc.extract_metadata(results[0].capture_id)
+        arc.extract_metadata(res.capture_id)
 
     files = sorted(arc.settings.warc_dir.rglob("*.warc.gz"))
     assert len(files) >= 2
@@ -166,22 +168,24 @@ def test_pywb_replays_page_stylesheet_and_image_not_our_provenance(
         _warcio_check(path)
     coll = wayback.add(files)
 
+    shown = arc.show(res.capture_id)[0]
+    assert shown["requisites"]["captured"] == 2
+    # the provenance is still there, under its own URN, linked to the page's response
+    meta = next(r for r in shown["records"] if r["type"] == "metadata")
+    page_response = next(r for r in shown["records"] if r["type"] == "response"
+                         and r["target_uri"] == page)
+    assert meta["target_uri"] == about_uri(PROVENANCE, page)
+    assert _refers_to(res.warc_path, meta["record_id"]) == page_response["record_id"]
     expected = {page: (_page(style, logo), "text/html"), style: (STYLE, "text/css"),
                 logo: (LOGO, "image/png")}
-    for res in results:
-        assert isinstance(res, CaptureResult)
-        shown = arc.show(res.capture_id)[0]
-        response = next(r for r in shown["records"] if r["type"] == "response")
+    for url, (body, ctype) in expected.items():
+        response = next(r for r in shown["records"] if r["type"] == "response"
+                        and r["target_uri"] == url)
         ts = _timestamp(response["date"])
-        body, ctype = expected[res.url]
-        # the provenance is still there, under its own URN, linked to the response
-        meta = next(r for r in shown["records"] if r["type"] == "metadata")
-        assert meta["target_uri"] == about_uri(PROVENANCE, res.url)
-        assert _refers_to(res.warc_path, meta["record_id"]) == response["record_id"]
         # the capture's own second, and the newest capture (what a reader is shown first)
         for when in (ts, "29991231235959"):
-            got = wayback.get(f"/{coll}/{when}id_/{res.url}")
-            assert got.status == 200, (res.url, when, got)
-            assert got.content_type.split(";")[0].strip() == ctype, (res.url, when, got)
-            assert got.body == body, (res.url, when, got.body[:200])
+            got = wayback.get(f"/{coll}/{when}id_/{url}")
+            assert got.status == 200, (url, when, got)
+            assert got.content_type.split(";")[0].strip() == ctype, (url, when, got)
+            assert got.body == body, (url, when, got.body[:200])
             assert not got.body.lstrip().startswith(b"{"), "provenance JSON replayed"
