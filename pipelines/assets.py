@@ -32,6 +32,7 @@ from archive.core.hashing import sha256_bytes
 from archive.core.sources import Source
 from archive.errors import (
     ArchiveError,
+    ConfigError,
 )
 from archive.ledger.custody import Withdrawal
 from pipelines.partitioned import (
@@ -88,7 +89,8 @@ def sources(context: AssetExecutionContext, sources_file: SourcesFileResource,
     for key in removed:
         context.instance.delete_dynamic_partition(SOURCES_PARTITIONS, key)
     listing = [{"url": s.url, "label": s.label, "outlet": s.outlet, "group": s.group,
-                "allow_private_networks": s.allow_private_networks} for s in items]
+                "allow_private_networks": s.allow_private_networks, "mode": s.mode}
+               for s in items]
     table = MetadataValue.table(
         records=[TableRecord({"partition": s.key, "url": s.url, "label": s.label or "",
                               "outlet": s.outlet or ""}) for s in items],
@@ -124,17 +126,24 @@ def _reconcile(context: AssetExecutionContext, archive: ArchiveResource) -> None
 def _capture_sources(archive: ArchiveResource, todo: Mapping[str, Source], run_id: str,
                      ) -> dict[str, dict[str, Any]]:
     """Capture ``todo`` (key -> source); sources that allow private networks are fetched
-    with a policy that allows them, the rest with the configured policy."""
+    with a policy that allows them, the rest with the configured policy; each in its
+    own ``mode:`` or the fetcher's."""
     out: dict[str, dict[str, Any]] = {}
-    for allow in (False, True):
-        group = {k: s for k, s in todo.items() if s.allow_private_networks == allow}
+    default_mode = archive.fetcher.mode
+    modes = list(dict.fromkeys(s.mode or default_mode for s in todo.values()))
+    for allow, mode in ((a, m) for a in (False, True) for m in modes):
+        group = {k: s for k, s in todo.items() if s.allow_private_networks == allow
+                 and (s.mode or default_mode) == mode}
         if not group:
             continue
         with archive.open(allow_private_networks=allow) as arc:
             agent = arc.agent(run_id=run_id, partition_key=batch_label(list(group)))
-            outcomes = arc.capture([s.url for s in group.values()], agent=agent,
-                                   concurrency=archive.fetcher.concurrency,
-                                   per_host=archive.fetcher.per_host)
+            try:
+                outcomes = arc.capture([s.url for s in group.values()], agent=agent,
+                                       concurrency=archive.fetcher.concurrency,
+                                       per_host=archive.fetcher.per_host, mode=mode)
+            except ConfigError as exc:  # a mode that does not exist: retrying cannot help
+                raise _failure(exc) from exc
         for key, outcome in zip(group, outcomes, strict=True):
             out[key] = {**outcome.to_json(), "transient": is_transient(outcome)}
     return out
@@ -180,6 +189,10 @@ def _capture_report(source: Source | None, key: str, outcome: Mapping[str, Any] 
         "warc_sha256": outcome.get("warc_sha256"),
         "content_type": outcome.get("content_type"),
         "revisit_of": outcome.get("revisit_of"),
+        "mode": outcome.get("mode"),
+        "requisites_captured": outcome.get("requisites_captured"),
+        "requisites_failed": outcome.get("requisites_failed"),
+        "screenshot": outcome.get("screenshot"),
         "change": change,
         "outlet": source.outlet,
         "label": source.label,
@@ -193,6 +206,13 @@ def _capture_report(source: Source | None, key: str, outcome: Mapping[str, Any] 
              f"- content hash: `{outcome.get('content_hash')}`",
              f"- capture id: `{outcome['capture_id']}`",
              f"- WARC: `{outcome['warc_path']}`"]
+    if outcome.get("mode"):
+        lines.append(f"- mode: {outcome['mode']}" + (
+            f", requisites: {outcome.get('requisites_captured') or 0} captured, "
+            f"{outcome.get('requisites_failed') or 0} failed"
+            if outcome.get("requisites_captured") is not None else ""))
+    if outcome.get("screenshot"):
+        lines.append(f"- screenshot: `{outcome['screenshot']}`")
     if withdrawn:
         lines.insert(0, f"**WITHDRAWN**: {withdrawn.line()}")
     if outcome.get("revisit_of"):

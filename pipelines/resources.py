@@ -11,6 +11,7 @@ library's own variables (``ARCHIVE_HOME``, ``ARCHIVE_DATABASE_URL``, ...) are pa
 | ARCHIVE_PER_HOST | fetches at once per host inside one capture step | 1 |
 | ARCHIVE_RETRY_DELAY | seconds before the first retry of a transient failure | 30 |
 | ARCHIVE_CAPTURE_RETRIES | retries of transient failures (doubling the delay) | 3 |
+| ARCHIVE_CAPTURE_MODE | capture mode (html, page, browser) of sources without `mode:` | page |
 | ARCHIVE_PROCESSES | worker processes for a step's CPU work (metadata extraction) | CPUs, ≤ 4 |
 
 Tests build the same resources from a mapping instead of ``os.environ``.
@@ -21,13 +22,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from dagster import ConfigurableResource, EnvVar
 
 from archive.api import Archive
-from archive.core.config import Settings
+from archive.core.config import DEFAULT_MODE, PageLimits, Settings, check_mode
 from archive.core.packagedata import examples_dir
 from archive.core.sources import Source, load_sources
 from archive.errors import ConfigError
@@ -64,6 +66,12 @@ class FetcherResource(ConfigurableResource):
     per_host: int = 1
     retry_delay: float = 30.0
     max_retries: int = 3
+    mode: str = DEFAULT_MODE
+    """Capture mode of sources without a ``mode:`` of their own: html, page or browser."""
+    page_max_requisites: int = PageLimits.max_requisites
+    page_max_bytes: int = PageLimits.max_bytes
+    page_deadline: float = PageLimits.deadline
+    browser_fallback: str = ""  # "page": browser mode without a usable Chromium uses page
 
 
 class ArchiveResource(ConfigurableResource):
@@ -82,10 +90,14 @@ class ArchiveResource(ConfigurableResource):
         base = Settings.from_env({"ARCHIVE_HOME": self.store.home,
                                   "ARCHIVE_DATABASE_URL": self.database.url,
                                   "ARCHIVE_OPERATOR": self.operator})
+        fetcher = self.fetcher
+        base = replace(base, page=PageLimits(fetcher.page_max_requisites, fetcher.page_max_bytes,
+                                             fetcher.page_deadline),
+                       browser_fallback=fetcher.browser_fallback or None)
         return base.with_fetch(
-            user_agent=self.fetcher.user_agent,
-            allow_private_networks=self.fetcher.allow_private_networks or allow_private_networks,
-            max_bytes=self.fetcher.max_bytes, deadline=self.fetcher.deadline)
+            user_agent=fetcher.user_agent,
+            allow_private_networks=fetcher.allow_private_networks or allow_private_networks,
+            max_bytes=fetcher.max_bytes, deadline=fetcher.deadline)
 
     @contextmanager
     def open(self, *, allow_private_networks: bool = False) -> Iterator[Archive]:
@@ -146,7 +158,10 @@ def resources_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         concurrency=max(1, _number(env, "ARCHIVE_CAPTURE_CONCURRENCY", 4)),
         per_host=max(1, _number(env, "ARCHIVE_PER_HOST", 1)),
         retry_delay=_number(env, "ARCHIVE_RETRY_DELAY", 30.0, float),
-        max_retries=_number(env, "ARCHIVE_CAPTURE_RETRIES", 3))
+        max_retries=_number(env, "ARCHIVE_CAPTURE_RETRIES", 3),
+        mode=check_mode(env.get("ARCHIVE_CAPTURE_MODE") or DEFAULT_MODE),
+        page_max_requisites=settings.page.max_requisites, page_max_bytes=settings.page.max_bytes,
+        page_deadline=settings.page.deadline, browser_fallback=settings.browser_fallback or "")
     return {
         "store": store,
         "database": database,

@@ -97,6 +97,10 @@ def test_one_partition_capture_and_metadata(env: dict[str, str], instance: Dagst
     assert Path(cap["warc_path"]).is_file()
     assert cap["change"] == "new"
     assert cap["content_hash"] in cap["summary"]
+    # page mode (the default): the stylesheet, the masthead it names and the photo
+    assert cap["mode"] == "page"
+    assert (cap["requisites_captured"], cap["requisites_failed"]) == (3, 0)
+    assert "requisites: 3 captured, 0 failed" in cap["summary"]
     mat = result.asset_materializations_for_node("capture")[0]
     assert mat.tags["dagster/data_version"] == cap["content_hash"]
 
@@ -122,6 +126,21 @@ def test_one_partition_capture_and_metadata(env: dict[str, str], instance: Dagst
     assert meta2["stored"] == "existing" and meta2["extracted_from"] == cap["capture_id"]
     assert again.asset_materializations_for_node("article_metadata")[0].tags[
         "dagster/data_version"] == meta["metadata_sha256"]
+
+
+def test_the_capture_mode_comes_from_the_run_config(env: dict[str, str],
+                                                   instance: DagsterInstance, site: str) -> None:
+    """The fetcher resource's ``mode`` (ARCHIVE_CAPTURE_MODE, or the run config's
+    resources.fetcher.config.mode) is the mode of sources without their own."""
+    register_sources(env, instance)
+    key = partition_key(site + ARTICLE)
+    resources = resources_from_env({**env, "ARCHIVE_CAPTURE_MODE": "html"})
+    assert resources["fetcher"].mode == "html"
+    result = materialize([*ASSETS, *ALL_CHECKS], instance=instance, partition_key=key,
+                         resources=resources, selection=AssetSelection.assets(capture))
+    assert result.success
+    cap = partition_meta(instance, capture.key, key)
+    assert cap["mode"] == "html" and cap.get("requisites_captured") is None
 
 
 def test_scheduled_range_runs_in_one_step(env: dict[str, str], instance: DagsterInstance,

@@ -48,6 +48,7 @@ from archive.ledger.custody import (
     NewEvent,
 )
 from archive.ledger.db import run_write
+from archive.ledger.queries import page_facts
 from archive.ledger.tables import captures, records
 from archive.warc.store import StoredFile, WarcStore
 from archive.warc.writer import (
@@ -258,7 +259,7 @@ class Recorder:
                 content_type=p.content_type, started_at=started,
                 warc_path=str(self.store.root / stored.relpath), warc_sha256=stored.sha256,
                 revisit_of=PREFIX + p.revisit_of if p.revisit_of else None,
-                problems=tuple(p.problems)))
+                problems=tuple(p.problems), **page_facts(p.provenance)))
         if not cap_rows:  # an imported file without a capturable record
             return results
         # One multi-row INSERT ... RETURNING for the captures, one for all their records.

@@ -27,6 +27,10 @@ class CaptureResult:
     warc_sha256: str
     revisit_of: str | None = None
     problems: tuple[str, ...] = ()
+    mode: str | None = None  # html | page | browser (None: not fetched)
+    requisites_captured: int | None = None  # page and browser modes
+    requisites_failed: int | None = None
+    screenshot: str | None = None  # browser mode: the screenshot's sha256
 
     @property
     def ok(self) -> bool:
@@ -39,7 +43,9 @@ class CaptureResult:
             "http_status": self.http_status, "content_type": self.content_type,
             "captured_at": self.started_at, "warc_path": self.warc_path,
             "warc_sha256": self.warc_sha256, "revisit_of": self.revisit_of,
-            "problems": list(self.problems),
+            "problems": list(self.problems), "mode": self.mode,
+            "requisites_captured": self.requisites_captured,
+            "requisites_failed": self.requisites_failed, "screenshot": self.screenshot,
         }
 
 

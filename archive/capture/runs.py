@@ -28,6 +28,7 @@ from archive.core.hashing import PREFIX, hex_part
 from archive.core.urls import url_key
 from archive.ledger.custody import CAPTURE, row_to_event
 from archive.ledger.db import in_chunks, read
+from archive.ledger.queries import page_facts
 from archive.ledger.tables import captures, event_objects, events, warc_files
 from archive.warc.store import WarcStore
 
@@ -84,6 +85,7 @@ def captures_in_run(engine: Engine, store: WarcStore, run_id: str,
                 if is_transient_status(r.http_status):
                     found.pop(r.url, None)
                     continue
+                prov = json.loads(r.provenance)
                 found[r.url] = CaptureResult(
                     capture_id=PREFIX + r.capture_id,
                     content_hash=PREFIX + r.content_hash if r.content_hash else None,
@@ -92,6 +94,6 @@ def captures_in_run(engine: Engine, store: WarcStore, run_id: str,
                     started_at=r.started_at, warc_path=str(store.root / r.relpath),
                     warc_sha256=PREFIX + r.wsha,
                     revisit_of=PREFIX + r.revisit_of if r.revisit_of else None,
-                    problems=tuple(json.loads(r.provenance).get("capture", {})
-                                   .get("problems", [])))
+                    problems=tuple(prov.get("capture", {}).get("problems", [])),
+                    **page_facts(prov))
     return found

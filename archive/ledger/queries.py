@@ -175,13 +175,25 @@ def _shown(cap: dict[str, Any], row: Any, recs: Sequence[Any], evs: Sequence[Eve
     }
 
 
+def page_facts(prov: dict[str, Any]) -> dict[str, Any]:
+    """What a capture result reports of its mode: the mode, the requisites captured and
+    failed, the screenshot's hash (browser mode), from the capture's provenance."""
+    found = prov.get("requisites") or {}
+    browser = prov.get("browser") or {}
+    mode = prov.get("mode") or ("html" if prov.get("type") == "http-capture" else None)
+    return {"mode": mode,
+            "requisites_captured": len(found.get("captured") or []) if found else None,
+            "requisites_failed": len(found.get("failed") or []) if found else None,
+            "screenshot": (browser.get("screenshot") or {}).get("sha256")}
+
+
 def page_summary(prov: dict[str, Any]) -> dict[str, Any]:
     """The capture mode and its requisites (captured, and failed with the reason), read
     from the provenance (which ``archive verify`` checks against its WARC record)."""
     found = prov.get("requisites") or {}
     captured, failed = found.get("captured") or [], found.get("failed") or []
-    return {"mode": prov.get("mode") or ("html" if prov.get("type") == "http-capture"
-                                         else None),
+    return {"mode": page_facts(prov)["mode"],
+            "screenshot": page_facts(prov)["screenshot"],
             "requisites": {
                 "captured": len(captured), "failed": len(failed),
                 "list": [{"url": r["url"], "kind": r.get("kind"), "status": "captured",
