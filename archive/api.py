@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 import os
 import stat
 from collections.abc import Callable, Iterable, Sequence
@@ -21,15 +23,22 @@ from archive.audit.fixity import FixityReport, audit
 from archive.audit.verify import Problem, VerifyReport, verify
 from archive.capture.processes import capture_in_processes
 from archive.capture.record import Recorder
+from archive.capture.rendered import BrowserMode, fell_back
 from archive.capture.results import CaptureResult, Outcome
 from archive.capture.runs import captures_in_run, done_in_run
-from archive.capture.scheduler import CaptureSession, capture_urls, open_session
+from archive.capture.scheduler import (
+    CaptureSession,
+    RequisiteFinder,
+    capture_urls,
+    open_session,
+)
 from archive.catalog import catalog_rows, metadata_sources
 from archive.core.config import DEFAULT_MODE, Settings, check_mode
 from archive.core.hashing import hex_part
 from archive.core.timeutil import utc_now
 from archive.errors import (
     ArchiveError,
+    BrowserError,
     ConfigError,
     MetadataError,
     NotFoundError,
@@ -58,6 +67,8 @@ from archive.proof.logtree import (
 from archive.proof.merkle import verify_consistency
 from archive.warc.store import WarcStore
 from archive.warc.writer import RecordIdFactory, new_record_id
+
+_log = logging.getLogger("archive")
 
 
 @dataclass
@@ -136,10 +147,46 @@ class Archive:
         (:func:`archive.capture.runs.done_in_run`).
 
         ``mode``: ``html`` the document alone; ``page`` (the default) the document and
-        its requisites (:mod:`archive.page.fetching`), all in one capture.
+        its requisites (:mod:`archive.page.fetching`), all in one capture; ``browser``
+        the document rendered in Chromium, every request it makes answered by the same
+        guarded fetcher, plus the rendered DOM and a screenshot
+        (:mod:`archive.capture.rendered`; one page at a time, in this process).
         """
         check_mode(mode)
-        requisites = fetch_requisites if mode == "page" else None
+        with contextlib.ExitStack() as browser:
+            requisites: RequisiteFinder | None = fetch_requisites if mode == "page" else None
+            if mode == "browser":
+                requisites = self._browser_step(browser)
+                concurrency, processes = 1, 1  # one Chromium, bound to this thread
+            return self._capture(urls, agent=agent, concurrency=concurrency,
+                                 per_host=per_host, batch_size=batch_size,
+                                 processes=processes, ignore_robots=ignore_robots,
+                                 on_done=on_done, session=session, mode=mode,
+                                 requisites=requisites)
+
+    def _browser_step(self, stack: contextlib.ExitStack) -> RequisiteFinder:
+        """Browser mode's requisite step, its Chromium started now: a missing or broken
+        one raises BrowserError (one line, exit 3) before anything is fetched, or, if the
+        operator set ARCHIVE_BROWSER_FALLBACK=page, says so in one line and captures in
+        page mode (each capture's provenance says why)."""
+        fallback = fetch_requisites if self.settings.browser_fallback == "page" else None
+        step = BrowserMode(fallback=fallback)
+        stack.callback(step.close)
+        try:
+            step.start()
+        except BrowserError as exc:
+            if fallback is None:
+                raise
+            _log.warning("%s; capturing in page mode (ARCHIVE_BROWSER_FALLBACK=page)",
+                         exc.message)
+            return functools.partial(fell_back, exc.message, fallback)
+        return step
+
+    def _capture(self, urls: Sequence[str], *, agent: Agent | None, concurrency: int,
+                 per_host: int, batch_size: int, processes: int,
+                 ignore_robots: dict[str, str] | None,
+                 on_done: Callable[[Outcome], None] | None, session: CaptureSession | None,
+                 mode: str, requisites: RequisiteFinder | None) -> list[Outcome]:
         agent = agent or self.agent()
         outcomes: dict[int, Outcome] = {}
 

@@ -94,6 +94,7 @@ class HopProxy:
 
     def _serve(self, sock: socket.socket) -> None:
         conn: socket.socket = sock
+        reader: BinaryIO | None = None
         try:
             sock.settimeout(30)
             reader = conn.makefile("rb")
@@ -104,6 +105,7 @@ class HopProxy:
             origin = ""
             if method == "CONNECT":
                 conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                reader.close()
                 conn = self._tls.wrap_socket(sock, server_side=True)
                 reader = conn.makefile("rb")
                 origin = "https://" + (target[:-4] if target.endswith(":443") else target)
@@ -129,6 +131,12 @@ class HopProxy:
         except (OSError, ssl.SSLError, ValueError, UnicodeError):
             pass  # the browser hung up or sent nonsense: nothing to answer
         finally:
+            # the reader holds a reference to the socket: closing only the socket would
+            # leave the connection open, and the browser waiting for an answer to a
+            # refused request until the page's deadline
+            if reader is not None:
+                with contextlib.suppress(OSError):
+                    reader.close()
             with contextlib.suppress(OSError):
                 conn.close()
             with contextlib.suppress(OSError):

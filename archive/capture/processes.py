@@ -166,6 +166,9 @@ def _worker(worker: int, job: _Job, tasks: Any, results: Any) -> None:
                 results.put(("done", worker, chunk,
                              [outcomes[i] for i in range(len(chunk.urls))]))
     finally:
+        close = getattr(job.requisites, "close", None)  # browser mode's Chromium
+        if close is not None:
+            close()
         engine.dispose()
 
 

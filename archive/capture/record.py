@@ -18,6 +18,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select
 
+from archive.browser.models import (
+    DOM_CONTENT_TYPE,
+    SCREENSHOT_CONTENT_TYPE,
+    dom_uri,
+    screenshot_uri,
+)
 from archive.capture.commit import commit_file, insert_file_row
 from archive.capture.manifest import build_manifest
 from archive.capture.prepare import (
@@ -187,6 +193,13 @@ class Recorder:
         for p in batch:  # the metadata record carries what a reconciler needs to adopt
             if p.requisites is not None:
                 p.provenance["requisites"] = p.requisites.to_json()
+                target = p.final_url or p.url
+                if p.requisites.rendered is not None:
+                    p.provenance["browser"] = p.requisites.rendered.to_json(
+                        dom_uri(target), screenshot_uri(target))
+                if p.requisites.fallback:
+                    p.provenance["mode"] = "page"
+                    p.provenance["browser_fallback"] = p.requisites.fallback
             p.provenance["capture"] = capture_facts(p)
             p.provenance_text = dump_provenance(p.provenance)  # the record's and the row's
         written: list[list[WrittenRecord]] = []
@@ -371,6 +384,19 @@ class Recorder:
         for f in requisites.fetched if requisites else ():
             out += self._write_hops(w, info_id, f.result, f.revisit, f.payload_digest,
                                     f.response_id)
+        shown = requisites.rendered if requisites else None
+        if shown is not None:  # what the browser showed, under Browsertrix's urn: forms
+            when = warc_date(result.ended_at)
+            for target, data, ctype in (
+                    (dom_uri(result.final_url), shown.dom, DOM_CONTENT_TYPE),
+                    (screenshot_uri(result.final_url), shown.screenshot,
+                     SCREENSHOT_CONTENT_TYPE)):
+                if data is not None:
+                    out.append(w.write(
+                        "resource", [("WARC-Target-URI", target),
+                                     ("WARC-Warcinfo-ID", info_id)],
+                        Block.of(data, payload_offset=0), record_id=self.new_id(),
+                        date=when, content_type=ctype))
         out += self._write_hops(w, info_id, result, revisit, final_payload_digest)
         out.append(self._metadata_record(w, result.final_url, out[-2], prov,
                                          result.ended_at, info_id))

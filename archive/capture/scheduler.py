@@ -113,9 +113,13 @@ def capture_urls(recorder: Recorder, session: CaptureSession,
         found: PageRequisites | None = None
         try:
             if requisites is not None:  # after the page's slot is let go: a requisite on
-                found = requisites(     # the same host takes it again
-                    result, functools.partial(guarded, robots_ok=bool(override)),
-                    recorder.settings.page)
+                try:                    # the same host takes it again
+                    found = requisites(
+                        result, functools.partial(guarded, robots_ok=bool(override)),
+                        recorder.settings.page)
+                except FetchError as exc:  # browser mode: Chromium missing, crashed, hung
+                    result.close()
+                    return url, exc, None
             return url, result, recorder.prepare_fetch(result, agent, robots=robots_note,
                                                        mode=mode, requisites=found)
         except BaseException:
@@ -124,7 +128,8 @@ def capture_urls(recorder: Recorder, session: CaptureSession,
                 found.close()
             raise
 
-    def guarded(url: str, policy: FetchPolicy, *, robots_ok: bool) -> FetchResult | FetchError:
+    def guarded(url: str, policy: FetchPolicy, follow: bool = True, *,
+                robots_ok: bool) -> FetchResult | FetchError:
         """One requisite under the page's guards; the failure returned, not raised."""
         with slot(url):
             try:
@@ -133,7 +138,7 @@ def capture_urls(recorder: Recorder, session: CaptureSession,
                     if not decision.allowed:
                         return RefusedURLError(f"{url}: {decision.reason} "
                                                f"({decision.robots_url})", url=url)
-                return fetcher.fetch(url, policy=policy)
+                return fetcher.fetch(url, policy=policy, follow=follow)
             except FetchError as exc:
                 return exc
 

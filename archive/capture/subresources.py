@@ -11,18 +11,60 @@ does.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from archive.browser.models import Rendering
 from archive.capture.prepare import Revisit, response_payload_digest
 from archive.core.config import FetchPolicy
+from archive.core.hashing import sha256_bytes
 from archive.errors import FetchError
 from archive.http.models import FetchResult
 
-GuardedFetch = Callable[[str, FetchPolicy], "FetchResult | FetchError"]
-"""Fetch one requisite under the capture's guards (robots.txt, the host's politeness
-slot, netguard, the given policy's limits); a failure is returned, never raised."""
+
+class GuardedFetch(Protocol):
+    """Fetch one requisite under the capture's guards (robots.txt, the host's politeness
+    slot, netguard, the given policy's limits); a failure is returned, never raised.
+    ``follow`` False stops at the first response (browser mode: one hop at a time)."""
+
+    def __call__(self, url: str, policy: FetchPolicy, follow: bool = True, /
+                 ) -> FetchResult | FetchError: ...
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What the browser showed, for the capture's resource records and provenance."""
+
+    dom: bytes | None
+    screenshot: bytes | None
+    screenshot_size: tuple[int, int] | None
+    browser_version: str
+    console_errors: tuple[str, ...]
+    notes: tuple[str, ...]
+    complete: bool
+    timings: dict[str, float]
+
+    @classmethod
+    def of(cls, r: Rendering) -> Rendered:
+        t = r.timings
+        return cls(r.dom, r.screenshot, r.screenshot_size, r.browser_version,
+                   r.console_errors, r.notes, r.complete,
+                   {"launch": t.launch, "context": t.context, "load": t.load, "idle": t.idle,
+                    "scroll": t.scroll, "record": t.record, "total": t.total})
+
+    def to_json(self, dom_target: str, screenshot_target: str) -> dict[str, Any]:
+        size = self.screenshot_size
+        return {
+            "version": self.browser_version, "console_errors": list(self.console_errors),
+            "notes": list(self.notes), "complete": self.complete, "timings": self.timings,
+            "dom": {"target_uri": dom_target, "sha256": sha256_bytes(self.dom),
+                    "bytes": len(self.dom)} if self.dom is not None else None,
+            "screenshot": {"target_uri": screenshot_target,
+                           "sha256": sha256_bytes(self.screenshot),
+                           "width": size[0] if size else None,
+                           "height": size[1] if size else None}
+            if self.screenshot is not None else None,
+        }
 
 
 @dataclass
@@ -84,6 +126,8 @@ class PageRequisites:
     fetched: list[Fetched] = field(default_factory=list)
     failed: list[Failed] = field(default_factory=list)
     limits: dict[str, Any] = field(default_factory=dict)
+    rendered: Rendered | None = None  # browser mode: what the browser showed
+    fallback: str | None = None  # browser mode fell back to page mode: why
 
     @property
     def captured_count(self) -> int:
@@ -107,4 +151,4 @@ class PageRequisites:
         return {"captured": captured, "failed": failed, "limits": self.limits}
 
 
-__all__ = ["Failed", "Fetched", "GuardedFetch", "PageRequisites"]
+__all__ = ["Failed", "Fetched", "GuardedFetch", "PageRequisites", "Rendered"]

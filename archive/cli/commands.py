@@ -172,6 +172,8 @@ def cmd_show(args: argparse.Namespace) -> int:
                     f"warc hash {warc.get('sha256')} ({warc.get('size')} bytes)"]
             if c.get("mode"):
                 out.append(f"mode      {c['mode']}")
+            if c.get("screenshot"):
+                out.append(f"screenshot {c['screenshot']} (the resource record urn:fullPage:…)")
             reqs = c.get("requisites") or {}
             if reqs.get("list"):
                 out.append(f"requisites: {reqs['captured']} captured, {reqs['failed']} failed")

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from archive import metadata as md
+from archive.browser.models import DOM_URN_KIND
 from archive.capture.commit import insert_file_row
 from archive.capture.processes import worker_context
 from archive.capture.record import Recorder
@@ -56,7 +57,18 @@ class _Job:
 
 
 def _source_record(conn: Connection, cap: Any) -> Any:
-    """The response/resource record holding the capture's payload (a revisit's original)."""
+    """The record to extract from: the rendered DOM of a browser capture (what scripts
+    put on the page is there), else the response/resource record holding the capture's
+    payload (a revisit's original)."""
+    dom = conn.execute(
+        select(records.c.record_id, records.c.offset, records.c.length, warc_files.c.relpath)
+        .join(captures, captures.c.id == records.c.capture_pk)
+        .join(warc_files, warc_files.c.id == records.c.warc_file_id)
+        .where(captures.c.capture_id == cap.capture_id, records.c.type == "resource",
+               records.c.target_uri.startswith(DOM_URI_PREFIX))
+        .limit(1)).first()
+    if dom is not None:
+        return dom
     target = cap.revisit_of or cap.capture_id
     return conn.execute(
         select(records.c.record_id, records.c.offset, records.c.length, warc_files.c.relpath)
@@ -65,6 +77,8 @@ def _source_record(conn: Connection, cap: Any) -> Any:
         .where(captures.c.capture_id == target, records.c.type.in_(("response", "resource")))
         .order_by(records.c.id.desc()).limit(1)).first()
 
+
+DOM_URI_PREFIX = f"urn:{DOM_URN_KIND}:"
 
 Extractor = Callable[..., Any]  # extract(data, *, url, content_type, capture_time) -> record
 
