@@ -26,11 +26,12 @@ from archive.capture.runs import captures_in_run, done_in_run
 from archive.capture.scheduler import CaptureSession, capture_urls, open_session
 from archive.catalog import catalog_rows, metadata_sources
 from archive.core.config import Settings
-from archive.core.hashing import hex_part
+from archive.core.hashing import PREFIX, hex_part
 from archive.core.timeutil import utc_now
 from archive.errors import (
     ArchiveError,
     ConfigError,
+    IntegrityError,
     MetadataError,
     NotFoundError,
 )
@@ -376,6 +377,85 @@ class Archive:
 
         return import_warc(self.recorder, path, agent or self.agent(),
                            accept_partial=accept_partial)
+
+    def import_wacz(self, path: Path, *, accept_partial: bool = False,
+                    agent: Agent | None = None) -> list[ImportResult]:
+        """Bring the WARCs of a WACZ under custody, each through :meth:`import_warc`, once
+        every file matches its ``sha256`` in ``datapackage.json`` and the package
+        signature (when there is one) verifies; otherwise :class:`IntegrityError` naming
+        the file, and nothing is stored."""
+        import tempfile
+
+        from archive.proof.wacz_verify import first_problem, read_entries
+
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}", path=path) from exc
+        files = read_entries(data, str(path))
+        problem = first_problem(files)
+        if problem is not None:
+            raise IntegrityError(f"{path}: refused: {problem}", path=path)
+        warcs = sorted(p for p in files if p.startswith("archive/")
+                       and p.endswith((".warc", ".warc.gz")))
+        if not warcs:
+            raise IntegrityError(f"{path}: refused: no WARC file under archive/", path=path)
+        tmp_root = self.settings.home / "tmp"
+        tmp_root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="archive-wacz-", dir=tmp_root) as tmp:
+            out = []
+            for name in warcs:
+                target = Path(tmp) / name.rsplit("/", 1)[-1]
+                target.write_bytes(files[name])
+                out.append(self.import_warc(target, accept_partial=accept_partial,
+                                            agent=agent))
+        return out
+
+    def select_captures(self, hashes: Sequence[str] = (), *, url: str | None = None,
+                        since: datetime | None = None, until: datetime | None = None,
+                        everything: bool = False) -> list[str]:
+        """The capture ids a selection names, sorted: capture ids or content hashes (a
+        prefix will do; each must match), every capture of ``url``, or all; narrowed to
+        captures made in ``[since, until)`` when given."""
+        from archive.core.timeutil import parse_iso
+
+        caps = self.list_captures()
+        chosen: set[str] = set()
+        if everything:
+            chosen = {c["capture_id"] for c in caps}
+        for h in hashes:
+            chosen |= {c["capture_id"] for c in self.resolve(h)}
+        if url is not None:
+            chosen |= {c["capture_id"] for c in caps if url in (c["url"], c.get("final_url"))}
+        if not (everything or hashes or url):
+            chosen = {c["capture_id"] for c in caps}
+            if since is None and until is None:
+                raise ConfigError("say what to export: capture ids or hashes, --url, "
+                                  "--since/--until or --all")
+        when = {c["capture_id"]: parse_iso(c["captured_at"]) for c in caps}
+        return sorted(c for c in chosen
+                      if (since is None or when[c] >= since)
+                      and (until is None or when[c] < until))
+
+    def export_wacz(self, capture_ids: Sequence[str], *, create_key: bool = False) -> bytes:
+        """These captures as one signed WACZ (see :mod:`archive.proof.wacz_build`), with
+        each capture's title from its newest stored metadata version."""
+        from archive.catalog import field_value
+        from archive.proof.wacz_build import export_wacz
+
+        shown = self.show_many(capture_ids)
+        source = {cid: shown[cid].get("revisit_of") or cid for cid in shown}
+        versions = self.latest_metadata(sorted({PREFIX + hex_part(s)
+                                                for s in source.values()}))
+        titles = {}
+        for cid, src in source.items():
+            v = versions.get(PREFIX + hex_part(src))
+            title = field_value(v["record"], "title") if v else None
+            if isinstance(title, str) and title:
+                titles[cid] = title
+        return export_wacz(self.engine, self.store, capture_ids, titles=titles,
+                           identity=lambda: self.identity(create=create_key),
+                           note_dirs=self.settings.note_dirs)
 
     # -- crash recovery and audits ----------------------------------------------------------
 

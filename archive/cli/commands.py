@@ -18,7 +18,7 @@ from archive.cli.output import (
     field_line,
     progress,
 )
-from archive.errors import ArchiveError, ConfigError, RefusedURLError
+from archive.errors import ArchiveError, ConfigError, RefusedURLError, StorageError
 
 EXIT_CAPTURE = 3
 EXIT_MISMATCH = 5
@@ -199,10 +199,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     results = []
     with _open(args) as arc:
         for f in args.files:
-            results.append(arc.import_warc(Path(f), accept_partial=args.accept_partial)
-                           .to_json())
-            if results[-1]["captures"]:  # its records are captures: their metadata too
-                arc.extract_metadata_many(results[-1]["captures"])
+            got = (arc.import_wacz(Path(f), accept_partial=args.accept_partial)
+                   if f.lower().endswith(".wacz") else
+                   [arc.import_warc(Path(f), accept_partial=args.accept_partial)])
+            for one in got:
+                results.append(one.to_json())
+                if results[-1]["captures"]:  # its records are captures: their metadata too
+                    arc.extract_metadata_many(results[-1]["captures"])
 
     def human(items: list[dict[str, Any]]) -> str:
         lines = []
@@ -388,14 +391,61 @@ def cmd_verify_bundle(args: argparse.Namespace) -> int:
         data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
     except OSError as exc:
         raise ArchiveError(f"cannot read {args.file}: {exc.strerror}") from exc
-    trusted: list[str] | None = [args.key] if args.key else None
-    if trusted is None:
-        from archive.core.config import Settings
-        from archive.proof.checkpoint import read_trusted_keys
+    report = verify_bundle(data, trusted_key=_trusted_keys(args))
+    emit(args, report.to_json(), lambda d: "\n".join(
+        [c.line() for c in report.checks] + [report.summary()]))
+    if not report.ok:
+        return EXIT_MISMATCH
+    return 0 if report.trusted else EXIT_UNTRUSTED
 
-        keys_file = Settings.from_env().trusted_keys
-        trusted = read_trusted_keys(keys_file) if keys_file is not None else None
-    report = verify_bundle(data, trusted_key=trusted)
+
+def _trusted_keys(args: argparse.Namespace) -> list[str] | None:
+    """``--key``, else the keys listed in ARCHIVE_TRUSTED_KEYS, else None."""
+    if args.key:
+        return [args.key]
+    from archive.core.config import Settings
+    from archive.proof.checkpoint import read_trusted_keys
+
+    keys_file = Settings.from_env().trusted_keys
+    return read_trusted_keys(keys_file) if keys_file is not None else None
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from archive.core.files import atomic_write
+    from archive.core.hashing import sha256_bytes
+    from archive.core.timeutil import parse_iso
+
+    def moment(text: str | None, flag: str) -> Any:
+        try:
+            return parse_iso(text) if text else None
+        except ValueError:
+            raise ConfigError(f"{flag} {text!r} is not an ISO 8601 time") from None
+
+    since, until = moment(args.since, "--since"), moment(args.until, "--until")
+    with _open(args) as arc:
+        ids = arc.select_captures(args.hashes, url=args.url, since=since, until=until,
+                                  everything=args.all)
+        data = arc.export_wacz(ids)
+    path = Path(args.wacz)
+    try:
+        atomic_write(path, data)
+    except OSError as exc:
+        raise StorageError(f"cannot write the WACZ to {path}: {exc.strerror}") from exc
+    info = {"file": str(path), "bytes": len(data), "sha256": sha256_bytes(data),
+            "captures": ids}
+    emit(args, info, lambda d: f"wrote {d['file']} ({d['bytes']} bytes, {d['sha256']}): "
+                               f"{len(d['captures'])} captures")
+    return 0
+
+
+def cmd_verify_wacz(args: argparse.Namespace) -> int:
+    from archive.proof.wacz_verify import verify_wacz
+
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {args.file}: {exc.strerror}") from exc
+    report = verify_wacz(data, trusted_key=_trusted_keys(args), name=args.file)
     emit(args, report.to_json(), lambda d: "\n".join(
         [c.line() for c in report.checks] + [report.summary()]))
     if not report.ok:
