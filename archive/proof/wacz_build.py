@@ -58,6 +58,8 @@ def export_wacz(engine: Engine, store: WarcStore, capture_ids: Sequence[str], *,
         files[wf.CHECKPOINTS + note_filename(int(note.split("\n")[1]), note)] = note.encode()
         for part in doc["captures"]:
             name = f"{hex_part(part['capture_id'])}.warc.gz"
+            if f"archive/{name}" in files:  # a revisit's original, exported already
+                continue
             files[f"archive/{name}"] = warc_of(part)
             records += index_records(part, name)
         manifest = json.loads(doc["captures"][0]["manifest"])
