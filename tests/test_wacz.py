@@ -268,3 +268,22 @@ def test_a_wacz_whose_warc_is_not_its_bundle_fails_even_when_repackaged(
     assert any(n.startswith("archive/") for n in failed) or any(
         n.startswith("bundle ") for n in failed), failed
     assert "archive signature" in failed
+
+
+def test_a_withdrawn_capture_is_marked_in_its_page(tmp_path: Path) -> None:
+    from servers import ARTICLE
+
+    with Archive.open(make_settings(tmp_path / "w", None)) as arc:
+        arc.init()
+        doc = tmp_path / "storm.html"
+        doc.write_bytes(ARTICLE)
+        _kept, gone = (arc.ingest([doc], url=u, content_type="text/html; charset=utf-8")[0]
+                       for u in ("https://news.example/kept", "https://news.example/gone"))
+        arc.delete(gone.capture_id, reason="court order", person="editor")
+        data = arc.export_wacz(arc.select_captures(everything=True))
+        assert verify_wacz(data, trusted_key=arc.identity().fingerprint).ok
+    pages = {p["url"]: p for p in map(json.loads, read_entries(data)[wf.PAGES].splitlines())
+             if "url" in p}
+    assert "withdrawn" not in pages["https://news.example/kept"]
+    assert "court order" in pages["https://news.example/gone"]["withdrawn"]
+    assert "editor" in pages["https://news.example/gone"]["withdrawn"]

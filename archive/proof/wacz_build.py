@@ -7,7 +7,8 @@ custody log before handing it out: a capture's WARC file *is* the concatenation 
 bundle's gzip members (so no record of another capture sharing its stored file leaks
 into a selection), and its index lines are read from those same members. Titles are the
 only thing the caller supplies (from the stored metadata versions), because proofs never
-read extracted metadata.
+read extracted metadata. A withdrawn capture is still exported (its bytes still verify)
+but its page says ``withdrawn`` (time, person, reason), from its bundled deletion event.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from archive.errors import ConfigError, IntegrityError
 from archive.proof import checkpoint as cp
 from archive.proof import wacz_format as wf
 from archive.proof.bundle_build import make_bundle
+from archive.proof.bundle_verify import verify_bundle
 from archive.proof.logtree import LogIdentity
 from archive.proof.notes import note_filename
 from archive.warc.reader import http_split, parse_member
@@ -67,6 +69,9 @@ def export_wacz(engine: Engine, store: WarcStore, capture_ids: Sequence[str], *,
                                 "ts": manifest["capture_time"]}
         if titles.get(cid):
             page["title"] = titles[cid]
+        withdrawn = verify_bundle(data, trusted_key=ident.fingerprint).withdrawn
+        if withdrawn:  # proven by the bundled deletion event, shown wherever pages are
+            page["withdrawn"] = withdrawn
         pages.append(page)
     files[wf.INDEX] = wf.cdxj_lines(records)
     files[wf.PAGES] = wf.pages_jsonl(pages)
