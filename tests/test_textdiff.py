@@ -26,7 +26,7 @@ def test_sentences_of_an_article_come_from_its_paragraphs() -> None:
 
 
 def test_plain_text_documents_are_split_too() -> None:
-    assert article_sentences("One line. Two here!\nThird?".encode(), "text/plain") == [
+    assert article_sentences(b"One line. Two here!\nThird?", "text/plain") == [
         "One line.", "Two here!", "Third?"]
 
 
