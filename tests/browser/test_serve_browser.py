@@ -57,10 +57,12 @@ ESCAPE = """<div id="probe">probe: waiting</div>
     if (results.length === 3) out.textContent = "probe: " + results.sort().join(" ");
   }
   var app = location.protocol + "//" + location.hostname + ":" + (Number(location.port) - 1);
-  fetch("http://127.0.0.1:SPY/fetched", {mode: "no-cors"}).then(function () { done("live", "reached"); },
-                                          function () { done("live", "blocked"); });
-  fetch(app + "/search?q=storm", {mode: "no-cors"}).then(function () { done("app", "reached"); },
-                                      function () { done("app", "blocked"); });
+  function probe(name, url) {
+    fetch(url, {mode: "no-cors"}).then(function () { done(name, "reached"); },
+                                       function () { done(name, "blocked"); });
+  }
+  probe("live", "http://127.0.0.1:SPY/fetched");
+  probe("app", app + "/search?q=storm");
   var img = new Image();
   img.onload = function () { done("img", "reached"); };
   img.onerror = function () { done("img", "blocked"); };
@@ -103,7 +105,7 @@ def test_capture_history_and_contained_memento_in_chromium(tmp_path: Path, spy: 
                 expect(page.get_by_text("Verified:")).to_be_visible()
                 expect(page.get_by_text(story.first).first).to_be_visible()
                 expect(page.locator("button.copy").first).to_be_visible()  # the script ran
-                page.screenshot(path=str(OUTPUT / "serve-capture-page.png"), full_page=True)
+                page.screenshot(path=str(OUTPUT / "serve-capture-page.png"))  # docs/ shows it
 
                 page.goto(f"{run.app}/history/{story.article_url}")
                 expect(page.locator("li.added")).to_contain_text(CHANGED)
