@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from archive.audit.importer import ImportResult
     from archive.audit.reconcile import ReconcileReport
+    from archive.metadata.textdiff import Change
 
 from sqlalchemy import Engine
 
@@ -44,7 +45,7 @@ from archive.ledger.custody import (
     check_chain,
     withdrawal_of,
 )
-from archive.ledger.db import open_database, read, run_write
+from archive.ledger.db import open_database, open_read_only, read, run_write
 from archive.ledger.queries import Counts
 from archive.proof import logtree
 from archive.proof.bundle_build import make_bundle
@@ -56,6 +57,7 @@ from archive.proof.logtree import (
     StoredCheckpoint,
 )
 from archive.proof.merkle import verify_consistency
+from archive.warc.reader import StoredRecord, read_record
 from archive.warc.store import WarcStore
 from archive.warc.writer import RecordIdFactory, new_record_id
 
@@ -92,6 +94,13 @@ class Archive:
         settings = settings or Settings.from_env()
         settings.home.mkdir(parents=True, exist_ok=True)
         return cls(settings, open_database(settings.database_url), **kwargs)
+
+    @classmethod
+    def open_read_only(cls, settings: Settings | None = None) -> Archive:
+        """The archive for readers that must never change it (``archive serve``): the
+        database opened read-only and not migrated; no folder is created."""
+        settings = settings or Settings.from_env()
+        return cls(settings, open_read_only(settings.database_url))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -209,6 +218,46 @@ class Archive:
         are those naming the capture id itself (``show`` adds those naming its content
         hash, which grow with every revisit of an unchanged page)."""
         return queries.show_many(self.engine, capture_ids)
+
+    def captures_of_url(self, url: str) -> list[dict[str, Any]]:
+        """Every capture requested as (or redirected to) ``url``, oldest first."""
+        return queries.captures_of_url(self.engine, url)
+
+    def records_for_uri(self, target_uri: str) -> list[dict[str, Any]]:
+        """Every replayable WARC record of ``target_uri`` (pages and requisites alike),
+        oldest first (see :func:`archive.ledger.queries.records_for_uri`)."""
+        return queries.records_for_uri(self.engine, target_uri)
+
+    def read_stored_record(self, found: dict[str, Any]) -> StoredRecord:
+        """The record one :meth:`records_for_uri` entry locates, read from the store."""
+        return read_record(self.store.root / found["warc_file"], found["offset"],
+                           found["length"])
+
+    def record_members(self, shown: dict[str, Any]) -> bytes:
+        """The WARC records of one :meth:`show` entry exactly as stored (each its own
+        gzip member), in file order: a valid WARC file of that capture alone."""
+        path = self.store.root / shown["warc_file"]
+        out = []
+        with path.open("rb") as f:
+            for r in sorted(shown["records"], key=lambda r: r["offset"]):
+                f.seek(r["offset"])
+                out.append(f.read(r["length"]))
+        return b"".join(out)
+
+    def sentences(self, hash_or_prefix: str) -> list[str]:
+        """The article text of one capture, sentence by sentence
+        (:mod:`archive.metadata.textdiff`)."""
+        from archive.metadata.store import read_payload
+        from archive.metadata.textdiff import article_sentences
+
+        data, ctype = read_payload(self.recorder, self.resolve(hash_or_prefix)[0]["capture_id"])
+        return article_sentences(data, ctype)
+
+    def diff(self, old: str, new: str) -> list[Change]:
+        """The sentence-level diff of two captures' article text, older first."""
+        from archive.metadata.textdiff import diff_sentences
+
+        return diff_sentences(self.sentences(old), self.sentences(new))
 
     def withdrawn(self, capture_ids: Iterable[str]) -> dict[str, Withdrawal]:
         """The withdrawn captures among these exact capture ids, keyed by capture id,
@@ -535,9 +584,17 @@ class Archive:
                             self.cite_many([c["capture_id"] for c in caps]))
 
     def bundle(self, hash_or_prefix: str, *, checkpoint: str | None = None,
-               create_key: bool = True) -> bytes:
+               create_key: bool = True, sign: bool = True) -> bytes:
         """The self-contained proof bundle of one capture (see :mod:`archive.proof.bundle_build`);
-        signs a new checkpoint first when the capture's newest event is not in one."""
+        signs a new checkpoint first when the capture's newest event is not in one.
+        ``sign=False`` never reads the private key: the bundle is made against a stored
+        checkpoint (``checkpoint``, by default the latest), checked with the public key."""
+        if not sign:
+            return make_bundle(self.engine, self.store, hash_or_prefix,
+                               identity=lambda: logtree.load_identity(
+                                   self.settings.key_dir, need_private=False),
+                               note_dirs=self.settings.note_dirs,
+                               checkpoint=checkpoint or "latest")
         return make_bundle(self.engine, self.store, hash_or_prefix,
                            identity=lambda: self.identity(create=create_key),
                            note_dirs=self.settings.note_dirs, checkpoint=checkpoint)

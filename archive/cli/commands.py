@@ -459,3 +459,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(json_output=args.json)
 
 
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The read-only web resolver and its replay origin (port + 1), until interrupted."""
+    import asyncio
+
+    from archive.api import Archive
+    from archive.serve.run import Origins, serve_both
+
+    if not 0 < args.port < 65535:
+        raise ConfigError(f"--port must be between 1 and 65534 (the replay origin takes "
+                          f"the next one), not {args.port}")
+    origins = Origins(args.host, args.port, args.port + 1)
+    with Archive.open_read_only() as arc:
+        print(f"archive: serving {origins.app} (replay from {origins.replay}); "
+              "Ctrl-C stops", file=sys.stderr)
+        asyncio.run(serve_both(arc, origins))
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """The sentence-level diff of two captures' article text (what /history shows)."""
+    from archive.metadata.textdiff import format_diff
+
+    with _open(args) as arc:
+        changes = arc.diff(args.old, args.new)
+    if args.json:
+        print(json.dumps({"old": args.old, "new": args.new,
+                          "changed": any(c.op != "same" for c in changes),
+                          "changes": [c.to_json() for c in changes]},
+                         indent=1, ensure_ascii=False))
+    elif any(c.op != "same" for c in changes):
+        print(format_diff(changes))
+    else:
+        print("the article text is the same")
+    return 0

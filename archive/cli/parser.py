@@ -18,6 +18,7 @@ from archive.cli.commands import (
     cmd_consistency,
     cmd_delete,
     cmd_demo,
+    cmd_diff,
     cmd_export,
     cmd_extract,
     cmd_fixity,
@@ -29,6 +30,7 @@ from archive.cli.commands import (
     cmd_metadata,
     cmd_prove,
     cmd_reconcile,
+    cmd_serve,
     cmd_show,
     cmd_sources_add,
     cmd_verify,
@@ -173,6 +175,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the archive's key fingerprint (sha256:...) or verifier key, obtained "
                          "independently (default: the keys in ARCHIVE_TRUSTED_KEYS); without "
                          "a trusted key every other check runs and the exit code is 8")
+    sp = add("diff", cmd_diff, "what changed in the article text between two captures "
+                               "(sentence by sentence; older first)")
+    sp.add_argument("old", metavar="HASH")
+    sp.add_argument("new", metavar="HASH")
+    sp = add("serve", cmd_serve, "the read-only web resolver: search, capture pages with "
+                                 "proofs, Memento replay (on port + 1), history")
+    sp.add_argument("--host", default="127.0.0.1",
+                    help="address to bind (default: loopback only)")
+    sp.add_argument("--port", type=int, default=8080,
+                    help="resolver port (default 8080); replay uses the next one")
 
     add("demo", cmd_demo, "serve the bundled example news site and archive it end to end")
     return p
