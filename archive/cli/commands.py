@@ -308,7 +308,10 @@ def cmd_key(args: argparse.Namespace) -> int:
 def cmd_checkpoint(args: argparse.Namespace) -> int:
     with _open(args) as arc:
         ckpt = arc.checkpoint(create_key=False)
-    emit(args, ckpt.to_json(), lambda d: d["note"].rstrip())
+    emit(args, ckpt.to_json(), lambda d: "\n".join([d["note"].rstrip()] + [
+        f"timestamp from {t['tsa']}: authority time {t['gen_time']}, serial {t['serial']}"
+        if "error" not in t else f"timestamp from {t['tsa']}: FAILED ({t['error']})"
+        for t in d["timestamps"]]))
     return 0
 
 
@@ -395,12 +398,33 @@ def cmd_verify_bundle(args: argparse.Namespace) -> int:
 
         keys_file = Settings.from_env().trusted_keys
         trusted = read_trusted_keys(keys_file) if keys_file is not None else None
-    report = verify_bundle(data, trusted_key=trusted)
+    report = verify_bundle(data, trusted_key=trusted, tsa_roots=_tsa_roots(args))
     emit(args, report.to_json(), lambda d: "\n".join(
         [c.line() for c in report.checks] + [report.summary()]))
     if not report.ok:
         return EXIT_MISMATCH
     return 0 if report.trusted else EXIT_UNTRUSTED
+
+
+def _tsa_roots(args: argparse.Namespace) -> list[Any]:
+    """The TSA root certificates a user trusts: every ``--tsa-root`` PEM file, else the
+    file ``ARCHIVE_TSA_ROOTS`` names, else none (tokens are then reported unchecked)."""
+    from archive.core.config import Settings
+    from archive.proof.timestamps import load_roots
+
+    paths = [Path(p) for p in args.tsa_root or ()]
+    if not paths:
+        env_file = Settings.from_env().tsa_roots
+        paths = [env_file] if env_file is not None else []
+    roots = []
+    for path in paths:
+        try:
+            pem = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the TSA roots file {path}: {exc.strerror}",
+                              path=path) from None
+        roots += load_roots(pem, str(path))
+    return roots
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
