@@ -14,10 +14,12 @@ import json
 import socket
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from archfixtures import make_settings
 from dagster import materialize
 from pipelinekit import deployment_env
 from sqlalchemy import update
@@ -32,6 +34,7 @@ from archive.ledger.tables import checkpoint_timestamps
 from archive.proof import checkpoint as cp
 from archive.proof import notes
 from archive.proof.logtree import latest_checkpoint
+from archive.proof.timestamps import load_roots, verify_token
 from pipelines.assets import custody_checkpoint
 from pipelines.resources import resources_from_env
 
@@ -189,6 +192,24 @@ def test_the_ssrf_guard_applies_to_tsa_urls(tmp_path: Path, monkeypatch: pytest.
         arc.close()
 
 
+def test_tokens_round_trip_on_both_databases(db_url: str, tmp_path: Path, tsa: TsaServer,
+                                             ca_a: TsaCA) -> None:
+    """The DER token comes back byte for byte from SQLite and PostgreSQL (bytea)."""
+    settings = replace(make_settings(tmp_path / "home", db_url, allow_private_networks=True),
+                       tsa_urls=(tsa.url(), tsa.url("/garbage")), tsa_deadline=3.0)
+    with Archive.open(settings) as arc:
+        arc.init()
+        made = arc.checkpoint(create_key=False)
+        stored = latest_checkpoint(arc.engine)
+        assert stored is not None and stored.timestamps == made.timestamps
+        good, bad = stored.timestamps
+        assert good.response is not None and bad.error is not None
+        facts = verify_token(good.response, stored.note,
+                             load_roots(ca_a.root.read_bytes(), "root"))
+        assert (facts.gen_time, facts.serial) == (good.gen_time, good.serial)
+        assert [p for p in arc.verify().problems if p.kind == "checkpoint"] == []
+
+
 def test_tsa_settings_are_checked() -> None:
     s = Settings.from_env({"ARCHIVE_TSA_URLS": " https://a.example/tsa, http://b.example ,"
                                                "https://a.example/tsa"})
@@ -289,6 +310,15 @@ def test_a_token_over_another_note_fails_in_the_bundle_and_in_verify(
                and "not over this checkpoint note" in m for m in problems), problems
     # and the token file beside the second note is no longer one the database holds
     assert any(".tsr is not stored with checkpoint" in m for m in problems), problems
+
+    # a token file whose bytes changed is named as such
+    (tsr,) = (home / "checkpoints").glob(
+        notes.note_filename(first.size, first.note).removesuffix(".note") + ".*.tsr")
+    tsr.chmod(0o644)
+    tsr.write_bytes(tsr.read_bytes()[:-1] + b"\x00")
+    problems = [p.message for p in arc.verify().problems if p.kind == "checkpoint"]
+    assert any(f"timestamp token {tsr}: its content is not the token its name commits to"
+               in m for m in problems), problems
 
 
 def test_custody_checkpoint_asset_shows_the_tokens(

@@ -375,17 +375,20 @@ def _check_tokens(c: StoredCheckpoint, stamps: Sequence[ts.Timestamp]) -> list[s
 
 def _check_token_files(directory: Path, rows: Sequence[StoredCheckpoint],
                        stamps: dict[int, list[ts.Timestamp]]) -> list[str]:
-    """Every token filed beside a note is a stored token of that checkpoint."""
+    """Every token filed in ``directory`` is a stored token of the checkpoint whose note
+    it is filed beside."""
     problems = []
-    for c in rows:
-        stored = {t.response for t in stamps.get(c.id, []) if t.response is not None}
-        for name, data in notes.read_tokens(directory, c.size, c.note).items():
-            if notes.token_filename(c.size, c.note, data) != name:
-                problems.append(f"timestamp token {directory / name}: its content is not the "
-                                "token its name commits to; the file was changed")
-            elif data not in stored:
-                problems.append(f"timestamp token {directory / name} is not stored with "
-                                f"checkpoint {c.id} in the database")
+    by_stem = {notes.note_filename(c.size, c.note).removesuffix(notes.SUFFIX): c for c in rows}
+    for name, data in notes.read_tokens(directory).items():
+        c = by_stem.get(notes.token_note_stem(name))
+        where = f"timestamp token {directory / name}"
+        if c is None:
+            problems.append(f"{where} belongs to no checkpoint in the database")
+        elif notes.token_filename(c.size, c.note, data) != name:
+            problems.append(f"{where}: its content is not the token its name commits to; "
+                            "the file was changed")
+        elif data not in {t.response for t in stamps.get(c.id, [])}:
+            problems.append(f"{where} is not stored with checkpoint {c.id} in the database")
     return problems
 
 

@@ -71,15 +71,18 @@ def token_filename(size: int, note: str, response: bytes) -> str:
     return f"{stem}.{hashlib.sha256(response).hexdigest()[:16]}{STAMP_SUFFIX}"
 
 
-def read_tokens(directory: Path, size: int, note: str) -> dict[str, bytes]:
-    """The token files filed beside a note, by name."""
-    stem = note_filename(size, note).removesuffix(SUFFIX)
+def read_tokens(directory: Path) -> dict[str, bytes]:
+    """Every ``*.tsr`` file of ``directory`` by name (none if it does not exist yet)."""
     try:
-        return {p.name: p.read_bytes()
-                for p in sorted(directory.glob(f"{stem}.*{STAMP_SUFFIX}"))}
+        return {p.name: p.read_bytes() for p in sorted(directory.glob(f"*{STAMP_SUFFIX}"))}
     except OSError as exc:
         raise StorageError(f"cannot read timestamp tokens in {directory}: {exc.strerror}",
                            path=directory) from exc
+
+
+def token_note_stem(name: str) -> str:
+    """The note a token file belongs to, as its name without ``.note``."""
+    return name.split(".", 1)[0]
 
 
 def write_token(directory: Path, size: int, note: str, response: bytes) -> Path:
