@@ -57,6 +57,7 @@ from archive.proof.logtree import (
     StoredCheckpoint,
 )
 from archive.proof.merkle import verify_consistency
+from archive.proof.tsa import Stamper, stamper, tsa_policy
 from archive.warc.reader import StoredRecord, read_record
 from archive.warc.store import WarcStore
 from archive.warc.writer import RecordIdFactory, new_record_id
@@ -397,7 +398,12 @@ class Archive:
                    ) -> StoredCheckpoint:
         """Sign the log's current head; returns it stored: size, root hash, signed note."""
         return logtree.make_checkpoint(self.engine, self.identity(create=create_key),
-                                       self.settings.note_dirs)
+                                       self.settings.note_dirs, self._stamper())
+
+    def _stamper(self) -> Stamper | None:
+        """Asks every TSA of ``ARCHIVE_TSA_URLS`` (none: no timestamps)."""
+        s = self.settings
+        return stamper(s.tsa_urls, tsa_policy(s.fetch, s.tsa_deadline), ca_bundle=s.ca_bundle)
 
     def prove(self, hash_or_prefix: str, checkpoint: str = "latest") -> InclusionProofs:
         """Inclusion proofs of every custody event of a capture against a checkpoint."""
@@ -597,7 +603,8 @@ class Archive:
                                checkpoint=checkpoint or "latest")
         return make_bundle(self.engine, self.store, hash_or_prefix,
                            identity=lambda: self.identity(create=create_key),
-                           note_dirs=self.settings.note_dirs, checkpoint=checkpoint)
+                           note_dirs=self.settings.note_dirs, checkpoint=checkpoint,
+                           stamper=self._stamper())
 
 
 def _read_document(path: Path) -> bytes:

@@ -311,7 +311,10 @@ def cmd_key(args: argparse.Namespace) -> int:
 def cmd_checkpoint(args: argparse.Namespace) -> int:
     with _open(args) as arc:
         ckpt = arc.checkpoint(create_key=False)
-    emit(args, ckpt.to_json(), lambda d: d["note"].rstrip())
+    emit(args, ckpt.to_json(), lambda d: "\n".join([d["note"].rstrip()] + [
+        f"timestamp from {t['tsa']}: authority time {t['gen_time']}, serial {t['serial']}"
+        if "error" not in t else f"timestamp from {t['tsa']}: FAILED ({t['error']})"
+        for t in d["timestamps"]]))
     return 0
 
 
@@ -391,7 +394,7 @@ def cmd_verify_bundle(args: argparse.Namespace) -> int:
         data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
     except OSError as exc:
         raise ArchiveError(f"cannot read {args.file}: {exc.strerror}") from exc
-    report = verify_bundle(data, trusted_key=_trusted_keys(args))
+    report = verify_bundle(data, trusted_key=_trusted_keys(args), tsa_roots=_tsa_roots(args))
     emit(args, report.to_json(), lambda d: "\n".join(
         [c.line() for c in report.checks] + [report.summary()]))
     if not report.ok:
@@ -453,12 +456,31 @@ def cmd_verify_wacz(args: argparse.Namespace) -> int:
     return 0 if report.trusted else EXIT_UNTRUSTED
 
 
+def _tsa_roots(args: argparse.Namespace) -> list[Any]:
+    """The TSA root certificates a user trusts: every ``--tsa-root`` PEM file, else the
+    file ``ARCHIVE_TSA_ROOTS`` names, else none (tokens are then reported unchecked)."""
+    from archive.core.config import Settings
+    from archive.proof.timestamps import load_roots
+
+    paths = [Path(p) for p in args.tsa_root or ()]
+    if not paths:
+        env_file = Settings.from_env().tsa_roots
+        paths = [env_file] if env_file is not None else []
+    roots = []
+    for path in paths:
+        try:
+            pem = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the TSA roots file {path}: {exc.strerror}",
+                              path=path) from None
+        roots += load_roots(pem, str(path))
+    return roots
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from archive.cli.demo import run_demo
 
     return run_demo(json_output=args.json)
-
-
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

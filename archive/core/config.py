@@ -16,6 +16,9 @@
 | ARCHIVE_PUBLIC_URL | the archive's public base URL; citations link <url>/c/<id> | (none) |
 | ARCHIVE_CHECKPOINT_MIRROR | second directory every signed checkpoint note is written to | (none) |
 | ARCHIVE_TRUSTED_KEYS | file of keys verify-bundle trusts (fingerprint or vkey a line) | (none) |
+| ARCHIVE_TSA_URLS | RFC 3161 authorities asked at each checkpoint (comma separated) | (none) |
+| ARCHIVE_TSA_ROOTS | PEM file of TSA root certificates verify-bundle trusts | (none) |
+| ARCHIVE_TSA_DEADLINE | total seconds one TSA may take to answer | 10 |
 """
 
 from __future__ import annotations
@@ -66,6 +69,9 @@ class Settings:
     public_url: str | None = None  # where the archive serves captures, if anywhere
     trusted_keys: Path | None = None  # keys verify-bundle trusts without --key
     checkpoint_mirror: Path | None = None  # a second home for signed checkpoint notes
+    tsa_urls: tuple[str, ...] = ()  # RFC 3161 authorities asked to timestamp each checkpoint
+    tsa_roots: Path | None = None  # PEM roots verify-bundle checks timestamp tokens against
+    tsa_deadline: float = 10.0  # seconds one TSA may take, connect to last byte
 
     @property
     def log_origin(self) -> str:
@@ -114,6 +120,9 @@ class Settings:
                 max_bytes=int(env.get("ARCHIVE_MAX_BYTES") or FetchPolicy.max_bytes),
                 deadline=float(env.get("ARCHIVE_DEADLINE") or FetchPolicy.deadline),
             )
+            tsa_deadline = float(env.get("ARCHIVE_TSA_DEADLINE") or cls.tsa_deadline)
+            if not tsa_deadline > 0:
+                raise ValueError(f"ARCHIVE_TSA_DEADLINE must be positive, not {tsa_deadline}")
         except ValueError as exc:
             raise ConfigError(f"bad number in the environment: {exc}") from exc
         settings = cls(
@@ -130,6 +139,10 @@ class Settings:
             if env.get("ARCHIVE_TRUSTED_KEYS") else None,
             checkpoint_mirror=Path(env["ARCHIVE_CHECKPOINT_MIRROR"]).expanduser().resolve()
             if env.get("ARCHIVE_CHECKPOINT_MIRROR") else None,
+            tsa_urls=_tsa_urls(env.get("ARCHIVE_TSA_URLS")),
+            tsa_roots=Path(env["ARCHIVE_TSA_ROOTS"]).expanduser()
+            if env.get("ARCHIVE_TSA_ROOTS") else None,
+            tsa_deadline=tsa_deadline,
         )
         return replace(settings, **overrides) if overrides else settings
 
@@ -149,3 +162,17 @@ def _public_url(value: str | None) -> str | None:
     if not text.startswith(("https://", "http://")):
         raise ConfigError(f"ARCHIVE_PUBLIC_URL must be an http(s) URL, not {text!r}")
     return text
+
+
+def _tsa_urls(value: str | None) -> tuple[str, ...]:
+    """``ARCHIVE_TSA_URLS``: comma-separated http(s) URLs, in order, without repeats."""
+    urls: list[str] = []
+    for part in (value or "").split(","):
+        url = part.strip()
+        if not url:
+            continue
+        if not url.startswith(("https://", "http://")):
+            raise ConfigError(f"ARCHIVE_TSA_URLS must list http(s) URLs, not {url!r}")
+        if url not in urls:
+            urls.append(url)
+    return tuple(urls)
