@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from archive.audit.importer import ImportResult
     from archive.audit.reconcile import ReconcileReport
+    from archive.metadata.textdiff import Change
 
 from sqlalchemy import Engine
 
@@ -34,12 +35,13 @@ from archive.capture.scheduler import (
 )
 from archive.catalog import catalog_rows, metadata_sources
 from archive.core.config import DEFAULT_MODE, Settings, check_mode
-from archive.core.hashing import hex_part
+from archive.core.hashing import PREFIX, hex_part
 from archive.core.timeutil import utc_now
 from archive.errors import (
     ArchiveError,
     BrowserError,
     ConfigError,
+    IntegrityError,
     MetadataError,
     NotFoundError,
 )
@@ -52,7 +54,7 @@ from archive.ledger.custody import (
     check_chain,
     withdrawal_of,
 )
-from archive.ledger.db import open_database, read, run_write
+from archive.ledger.db import open_database, open_read_only, read, run_write
 from archive.ledger.queries import Counts
 from archive.page.fetching import fetch_requisites
 from archive.proof import logtree
@@ -65,6 +67,8 @@ from archive.proof.logtree import (
     StoredCheckpoint,
 )
 from archive.proof.merkle import verify_consistency
+from archive.proof.tsa import Stamper, stamper, tsa_policy
+from archive.warc.reader import StoredRecord, read_record
 from archive.warc.store import WarcStore
 from archive.warc.writer import RecordIdFactory, new_record_id
 
@@ -103,6 +107,13 @@ class Archive:
         settings = settings or Settings.from_env()
         settings.home.mkdir(parents=True, exist_ok=True)
         return cls(settings, open_database(settings.database_url), **kwargs)
+
+    @classmethod
+    def open_read_only(cls, settings: Settings | None = None) -> Archive:
+        """The archive for readers that must never change it (``archive serve``): the
+        database opened read-only and not migrated; no folder is created."""
+        settings = settings or Settings.from_env()
+        return cls(settings, open_read_only(settings.database_url))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -263,6 +274,46 @@ class Archive:
         hash, which grow with every revisit of an unchanged page)."""
         return queries.show_many(self.engine, capture_ids)
 
+    def captures_of_url(self, url: str) -> list[dict[str, Any]]:
+        """Every capture requested as (or redirected to) ``url``, oldest first."""
+        return queries.captures_of_url(self.engine, url)
+
+    def records_for_uri(self, target_uri: str) -> list[dict[str, Any]]:
+        """Every replayable WARC record of ``target_uri`` (pages and requisites alike),
+        oldest first (see :func:`archive.ledger.queries.records_for_uri`)."""
+        return queries.records_for_uri(self.engine, target_uri)
+
+    def read_stored_record(self, found: dict[str, Any]) -> StoredRecord:
+        """The record one :meth:`records_for_uri` entry locates, read from the store."""
+        return read_record(self.store.root / found["warc_file"], found["offset"],
+                           found["length"])
+
+    def record_members(self, shown: dict[str, Any]) -> bytes:
+        """The WARC records of one :meth:`show` entry exactly as stored (each its own
+        gzip member), in file order: a valid WARC file of that capture alone."""
+        path = self.store.root / shown["warc_file"]
+        out = []
+        with path.open("rb") as f:
+            for r in sorted(shown["records"], key=lambda r: r["offset"]):
+                f.seek(r["offset"])
+                out.append(f.read(r["length"]))
+        return b"".join(out)
+
+    def sentences(self, hash_or_prefix: str) -> list[str]:
+        """The article text of one capture, sentence by sentence
+        (:mod:`archive.metadata.textdiff`)."""
+        from archive.metadata.store import read_payload
+        from archive.metadata.textdiff import article_sentences
+
+        data, ctype = read_payload(self.recorder, self.resolve(hash_or_prefix)[0]["capture_id"])
+        return article_sentences(data, ctype)
+
+    def diff(self, old: str, new: str) -> list[Change]:
+        """The sentence-level diff of two captures' article text, older first."""
+        from archive.metadata.textdiff import diff_sentences
+
+        return diff_sentences(self.sentences(old), self.sentences(new))
+
     def withdrawn(self, capture_ids: Iterable[str]) -> dict[str, Withdrawal]:
         """The withdrawn captures among these exact capture ids, keyed by capture id,
         each with its deletion event's time, reason and person (from the custody log)."""
@@ -401,7 +452,12 @@ class Archive:
                    ) -> StoredCheckpoint:
         """Sign the log's current head; returns it stored: size, root hash, signed note."""
         return logtree.make_checkpoint(self.engine, self.identity(create=create_key),
-                                       self.settings.note_dirs)
+                                       self.settings.note_dirs, self._stamper())
+
+    def _stamper(self) -> Stamper | None:
+        """Asks every TSA of ``ARCHIVE_TSA_URLS`` (none: no timestamps)."""
+        s = self.settings
+        return stamper(s.tsa_urls, tsa_policy(s.fetch, s.tsa_deadline), ca_bundle=s.ca_bundle)
 
     def prove(self, hash_or_prefix: str, checkpoint: str = "latest") -> InclusionProofs:
         """Inclusion proofs of every custody event of a capture against a checkpoint."""
@@ -430,6 +486,85 @@ class Archive:
 
         return import_warc(self.recorder, path, agent or self.agent(),
                            accept_partial=accept_partial)
+
+    def import_wacz(self, path: Path, *, accept_partial: bool = False,
+                    agent: Agent | None = None) -> list[ImportResult]:
+        """Bring the WARCs of a WACZ under custody, each through :meth:`import_warc`, once
+        every file matches its ``sha256`` in ``datapackage.json`` and the package
+        signature (when there is one) verifies; otherwise :class:`IntegrityError` naming
+        the file, and nothing is stored."""
+        import tempfile
+
+        from archive.proof.wacz_verify import first_problem, read_entries
+
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}", path=path) from exc
+        files = read_entries(data, str(path))
+        problem = first_problem(files)
+        if problem is not None:
+            raise IntegrityError(f"{path}: refused: {problem}", path=path)
+        warcs = sorted(p for p in files if p.startswith("archive/")
+                       and p.endswith((".warc", ".warc.gz")))
+        if not warcs:
+            raise IntegrityError(f"{path}: refused: no WARC file under archive/", path=path)
+        tmp_root = self.settings.home / "tmp"
+        tmp_root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="archive-wacz-", dir=tmp_root) as tmp:
+            out = []
+            for name in warcs:
+                target = Path(tmp) / name.rsplit("/", 1)[-1]
+                target.write_bytes(files[name])
+                out.append(self.import_warc(target, accept_partial=accept_partial,
+                                            agent=agent))
+        return out
+
+    def select_captures(self, hashes: Sequence[str] = (), *, url: str | None = None,
+                        since: datetime | None = None, until: datetime | None = None,
+                        everything: bool = False) -> list[str]:
+        """The capture ids a selection names, sorted: capture ids or content hashes (a
+        prefix will do; each must match), every capture of ``url``, or all; narrowed to
+        captures made in ``[since, until)`` when given."""
+        from archive.core.timeutil import parse_iso
+
+        caps = self.list_captures()
+        chosen: set[str] = set()
+        if everything:
+            chosen = {c["capture_id"] for c in caps}
+        for h in hashes:
+            chosen |= {c["capture_id"] for c in self.resolve(h)}
+        if url is not None:
+            chosen |= {c["capture_id"] for c in caps if url in (c["url"], c.get("final_url"))}
+        if not (everything or hashes or url):
+            chosen = {c["capture_id"] for c in caps}
+            if since is None and until is None:
+                raise ConfigError("say what to export: capture ids or hashes, --url, "
+                                  "--since/--until or --all")
+        when = {c["capture_id"]: parse_iso(c["captured_at"]) for c in caps}
+        return sorted(c for c in chosen
+                      if (since is None or when[c] >= since)
+                      and (until is None or when[c] < until))
+
+    def export_wacz(self, capture_ids: Sequence[str], *, create_key: bool = False) -> bytes:
+        """These captures as one signed WACZ (see :mod:`archive.proof.wacz_build`), with
+        each capture's title from its newest stored metadata version."""
+        from archive.catalog import field_value
+        from archive.proof.wacz_build import export_wacz
+
+        shown = self.show_many(capture_ids)
+        source = {cid: shown[cid].get("revisit_of") or cid for cid in shown}
+        versions = self.latest_metadata(sorted({PREFIX + hex_part(s)
+                                                for s in source.values()}))
+        titles = {}
+        for cid, src in source.items():
+            v = versions.get(PREFIX + hex_part(src))
+            title = field_value(v["record"], "title") if v else None
+            if isinstance(title, str) and title:
+                titles[cid] = title
+        return export_wacz(self.engine, self.store, capture_ids, titles=titles,
+                           identity=lambda: self.identity(create=create_key),
+                           note_dirs=self.settings.note_dirs)
 
     # -- crash recovery and audits ----------------------------------------------------------
 
@@ -509,12 +644,21 @@ class Archive:
                             self.cite_many([c["capture_id"] for c in caps]))
 
     def bundle(self, hash_or_prefix: str, *, checkpoint: str | None = None,
-               create_key: bool = True) -> bytes:
+               create_key: bool = True, sign: bool = True) -> bytes:
         """The self-contained proof bundle of one capture (see :mod:`archive.proof.bundle_build`);
-        signs a new checkpoint first when the capture's newest event is not in one."""
+        signs a new checkpoint first when the capture's newest event is not in one.
+        ``sign=False`` never reads the private key: the bundle is made against a stored
+        checkpoint (``checkpoint``, by default the latest), checked with the public key."""
+        if not sign:
+            return make_bundle(self.engine, self.store, hash_or_prefix,
+                               identity=lambda: logtree.load_identity(
+                                   self.settings.key_dir, need_private=False),
+                               note_dirs=self.settings.note_dirs,
+                               checkpoint=checkpoint or "latest")
         return make_bundle(self.engine, self.store, hash_or_prefix,
                            identity=lambda: self.identity(create=create_key),
-                           note_dirs=self.settings.note_dirs, checkpoint=checkpoint)
+                           note_dirs=self.settings.note_dirs, checkpoint=checkpoint,
+                           stamper=self._stamper())
 
 
 def _read_document(path: Path) -> bytes:

@@ -361,9 +361,19 @@ def custody_checkpoint(context: AssetExecutionContext, archive: ArchiveResource,
     """A signed checkpoint (Ed25519, C2SP tlog-checkpoint) of the custody log's Merkle
     tree, stored in the custody database and filed as a note under
     ``$ARCHIVE_HOME/checkpoints`` (and ``ARCHIVE_CHECKPOINT_MIRROR``): what every later
-    consistency check compares the log with."""
+    consistency check compares the log with. With ``ARCHIVE_TSA_URLS`` each authority
+    is asked for an RFC 3161 token over the note; the metadata shows every answer
+    (authority, its time and serial, or why it gave none)."""
     with archive.open() as arc:
         cp = arc.checkpoint(agent=arc.agent(run_id=context.run.run_id))
+    granted = [t for t in cp.timestamps if t.ok]
+    rows = [f"| {t.tsa} | {t.gen_time} | {t.serial} |" if t.ok
+            else f"| {t.tsa} | failed: {(t.error or '').replace('|', '/')} | |"
+            for t in cp.timestamps]
+    stamps: dict[str, Any] = ({"timestamps": MetadataValue.md(
+        "| TSA | authority time (UTC) | serial |\n|---|---|---|\n" + "\n".join(rows)),
+        "timestamps_granted": len(granted),
+        "timestamps_failed": len(cp.timestamps) - len(granted)} if cp.timestamps else {})
     return MaterializeResult(
         metadata={
             "checkpoint_id": cp.id,
@@ -372,6 +382,7 @@ def custody_checkpoint(context: AssetExecutionContext, archive: ArchiveResource,
             "origin": cp.origin,
             "created_at": cp.created_at,
             "note": MetadataValue.md(f"```\n{cp.note}```"),
+            **stamps,
         },
         data_version=DataVersion(cp.root_hash))
 

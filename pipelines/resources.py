@@ -83,13 +83,19 @@ class ArchiveResource(ConfigurableResource):
     operator: str
     processes: int = 1
     """Worker processes a step may use for CPU work over a range (metadata extraction)."""
+    tsa_urls: str = ""
+    """RFC 3161 authorities each checkpoint asks for a timestamp (ARCHIVE_TSA_URLS)."""
+    tsa_deadline: float = 10.0
+    """Seconds one authority may take (ARCHIVE_TSA_DEADLINE)."""
 
     def settings(self, *, allow_private_networks: bool = False) -> Settings:
         """The library's settings. ``allow_private_networks`` widens (never narrows) the
         fetcher's policy, for sources that say so in the sources file."""
         base = Settings.from_env({"ARCHIVE_HOME": self.store.home,
                                   "ARCHIVE_DATABASE_URL": self.database.url,
-                                  "ARCHIVE_OPERATOR": self.operator})
+                                  "ARCHIVE_OPERATOR": self.operator,
+                                  "ARCHIVE_TSA_URLS": self.tsa_urls,
+                                  "ARCHIVE_TSA_DEADLINE": str(self.tsa_deadline)})
         fetcher = self.fetcher
         base = replace(base, page=PageLimits(fetcher.page_max_requisites, fetcher.page_max_bytes,
                                              fetcher.page_deadline),
@@ -168,6 +174,7 @@ def resources_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "fetcher": fetcher,
         "archive": ArchiveResource(
             store=store, database=database, fetcher=fetcher, operator=settings.operator,
+            tsa_urls=",".join(settings.tsa_urls), tsa_deadline=settings.tsa_deadline,
             processes=max(1, _number(env, "ARCHIVE_PROCESSES", min(os.cpu_count() or 1, 4)))),
         "sources_file": SourcesFileResource(path=str(default_sources_path(env))),
     }

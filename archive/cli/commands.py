@@ -19,7 +19,7 @@ from archive.cli.output import (
     progress,
 )
 from archive.core.config import DEFAULT_MODE
-from archive.errors import ArchiveError, ConfigError, RefusedURLError
+from archive.errors import ArchiveError, ConfigError, RefusedURLError, StorageError
 
 if TYPE_CHECKING:
     from archive.capture.results import Outcome
@@ -224,10 +224,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     results = []
     with _open(args) as arc:
         for f in args.files:
-            results.append(arc.import_warc(Path(f), accept_partial=args.accept_partial)
-                           .to_json())
-            if results[-1]["captures"]:  # its records are captures: their metadata too
-                arc.extract_metadata_many(results[-1]["captures"])
+            got = (arc.import_wacz(Path(f), accept_partial=args.accept_partial)
+                   if f.lower().endswith(".wacz") else
+                   [arc.import_warc(Path(f), accept_partial=args.accept_partial)])
+            for one in got:
+                results.append(one.to_json())
+                if results[-1]["captures"]:  # its records are captures: their metadata too
+                    arc.extract_metadata_many(results[-1]["captures"])
 
     def human(items: list[dict[str, Any]]) -> str:
         lines = []
@@ -333,7 +336,10 @@ def cmd_key(args: argparse.Namespace) -> int:
 def cmd_checkpoint(args: argparse.Namespace) -> int:
     with _open(args) as arc:
         ckpt = arc.checkpoint(create_key=False)
-    emit(args, ckpt.to_json(), lambda d: d["note"].rstrip())
+    emit(args, ckpt.to_json(), lambda d: "\n".join([d["note"].rstrip()] + [
+        f"timestamp from {t['tsa']}: authority time {t['gen_time']}, serial {t['serial']}"
+        if "error" not in t else f"timestamp from {t['tsa']}: FAILED ({t['error']})"
+        for t in d["timestamps"]]))
     return 0
 
 
@@ -413,19 +419,87 @@ def cmd_verify_bundle(args: argparse.Namespace) -> int:
         data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
     except OSError as exc:
         raise ArchiveError(f"cannot read {args.file}: {exc.strerror}") from exc
-    trusted: list[str] | None = [args.key] if args.key else None
-    if trusted is None:
-        from archive.core.config import Settings
-        from archive.proof.checkpoint import read_trusted_keys
-
-        keys_file = Settings.from_env().trusted_keys
-        trusted = read_trusted_keys(keys_file) if keys_file is not None else None
-    report = verify_bundle(data, trusted_key=trusted)
+    report = verify_bundle(data, trusted_key=_trusted_keys(args), tsa_roots=_tsa_roots(args))
     emit(args, report.to_json(), lambda d: "\n".join(
         [c.line() for c in report.checks] + [report.summary()]))
     if not report.ok:
         return EXIT_MISMATCH
     return 0 if report.trusted else EXIT_UNTRUSTED
+
+
+def _trusted_keys(args: argparse.Namespace) -> list[str] | None:
+    """``--key``, else the keys listed in ARCHIVE_TRUSTED_KEYS, else None."""
+    if args.key:
+        return [args.key]
+    from archive.core.config import Settings
+    from archive.proof.checkpoint import read_trusted_keys
+
+    keys_file = Settings.from_env().trusted_keys
+    return read_trusted_keys(keys_file) if keys_file is not None else None
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from archive.core.files import atomic_write
+    from archive.core.hashing import sha256_bytes
+    from archive.core.timeutil import parse_iso
+
+    def moment(text: str | None, flag: str) -> Any:
+        try:
+            return parse_iso(text) if text else None
+        except ValueError:
+            raise ConfigError(f"{flag} {text!r} is not an ISO 8601 time") from None
+
+    since, until = moment(args.since, "--since"), moment(args.until, "--until")
+    with _open(args) as arc:
+        ids = arc.select_captures(args.hashes, url=args.url, since=since, until=until,
+                                  everything=args.all)
+        data = arc.export_wacz(ids)
+    path = Path(args.wacz)
+    try:
+        atomic_write(path, data)
+    except OSError as exc:
+        raise StorageError(f"cannot write the WACZ to {path}: {exc.strerror}") from exc
+    info = {"file": str(path), "bytes": len(data), "sha256": sha256_bytes(data),
+            "captures": ids}
+    emit(args, info, lambda d: f"wrote {d['file']} ({d['bytes']} bytes, {d['sha256']}): "
+                               f"{len(d['captures'])} captures")
+    return 0
+
+
+def cmd_verify_wacz(args: argparse.Namespace) -> int:
+    from archive.proof.wacz_verify import verify_wacz
+
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {args.file}: {exc.strerror}") from exc
+    report = verify_wacz(data, trusted_key=_trusted_keys(args), name=args.file)
+    emit(args, report.to_json(), lambda d: "\n".join(
+        [c.line() for c in report.checks] + [report.summary()]))
+    if not report.ok:
+        return EXIT_MISMATCH
+    return 0 if report.trusted else EXIT_UNTRUSTED
+
+
+def _tsa_roots(args: argparse.Namespace) -> list[Any]:
+    """The TSA root certificates a user trusts: every ``--tsa-root`` PEM file, else the
+    file ``ARCHIVE_TSA_ROOTS`` names, else none (tokens are then reported unchecked)."""
+    from archive.core.config import Settings
+    from archive.proof.timestamps import load_roots
+
+    paths = [Path(p) for p in args.tsa_root or ()]
+    if not paths:
+        env_file = Settings.from_env().tsa_roots
+        paths = [env_file] if env_file is not None else []
+    roots = []
+    for path in paths:
+        try:
+            pem = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the TSA roots file {path}: {exc.strerror}",
+                              path=path) from None
+        roots += load_roots(pem, str(path))
+    return roots
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -434,3 +508,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(json_output=args.json)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The read-only web resolver and its replay origin (port + 1), until interrupted."""
+    import asyncio
+
+    from archive.api import Archive
+    from archive.serve.run import Origins, serve_both
+
+    if not 0 < args.port < 65535:
+        raise ConfigError(f"--port must be between 1 and 65534 (the replay origin takes "
+                          f"the next one), not {args.port}")
+    origins = Origins(args.host, args.port, args.port + 1)
+    with Archive.open_read_only() as arc:
+        print(f"archive: serving {origins.app} (replay from {origins.replay}); "
+              "Ctrl-C stops", file=sys.stderr)
+        asyncio.run(serve_both(arc, origins))
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """The sentence-level diff of two captures' article text (what /history shows)."""
+    from archive.metadata.textdiff import format_diff
+
+    with _open(args) as arc:
+        changes = arc.diff(args.old, args.new)
+    if args.json:
+        print(json.dumps({"old": args.old, "new": args.new,
+                          "changed": any(c.op != "same" for c in changes),
+                          "changes": [c.to_json() for c in changes]},
+                         indent=1, ensure_ascii=False))
+    elif any(c.op != "same" for c in changes):
+        print(format_diff(changes))
+    else:
+        print("the article text is the same")
+    return 0

@@ -18,6 +18,8 @@ from archive.cli.commands import (
     cmd_consistency,
     cmd_delete,
     cmd_demo,
+    cmd_diff,
+    cmd_export,
     cmd_extract,
     cmd_fixity,
     cmd_import,
@@ -28,10 +30,12 @@ from archive.cli.commands import (
     cmd_metadata,
     cmd_prove,
     cmd_reconcile,
+    cmd_serve,
     cmd_show,
     cmd_sources_add,
     cmd_verify,
     cmd_verify_bundle,
+    cmd_verify_wacz,
 )
 from archive.core.config import CAPTURE_MODES
 from archive.core.version import SOFTWARE
@@ -49,7 +53,7 @@ exit codes:
   5    verification found a mismatch (hash, record, manifest or custody chain)
   6    no capture matches the hash given (or a prefix is ambiguous)
   7    the custody database failed
-  8    verify-bundle: every check passed, but not against a key you trust (give --key
+  8    verify-bundle, verify-wacz: every check passed, but not against a key you trust (give --key
        or list the archive's key in ARCHIVE_TRUSTED_KEYS)
   141  the reader stopped reading (e.g. piped into head); nothing is changed by it"""
 
@@ -113,8 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--deep", action="store_true", help="re-hash every record, not only files")
     sp.add_argument("--no-reconcile", action="store_true",
                     help="do not adopt or quarantine orphaned files first")
-    sp = add("import", cmd_import, "bring existing WARC files under custody (digests checked)")
-    sp.add_argument("files", nargs="+", metavar="FILE.warc[.gz]")
+    sp = add("import", cmd_import, "bring existing WARC files (or a WACZ's) under custody "
+                                   "(digests checked)")
+    sp.add_argument("files", nargs="+", metavar="FILE.warc[.gz]|FILE.wacz")
     sp.add_argument("--accept-partial", action="store_true",
                     help="store a file whose later records are broken, marked partial")
     sp = add("delete", cmd_delete, "withdraw a capture with a tombstone event (bytes are kept)")
@@ -158,6 +163,37 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the archive's key fingerprint (sha256:...) or verifier key, obtained "
                          "independently (default: the keys in ARCHIVE_TRUSTED_KEYS); without "
                          "a trusted key every other check runs and the exit code is 8")
+    sp.add_argument("--tsa-root", action="append", metavar="PEM",
+                    help="PEM file of time-stamping authority root certificates to check the "
+                         "bundle's RFC 3161 tokens against (repeatable; default: the file "
+                         "ARCHIVE_TSA_ROOTS names); a token that does not verify exits 5")
+
+    sp = add("export", cmd_export, "write captures as one signed WACZ (WARCs, CDXJ index, "
+                                   "pages, proof bundles)")
+    sp.add_argument("hashes", nargs="*", metavar="HASH",
+                    help="capture ids or content hashes (a prefix will do)")
+    sp.add_argument("--wacz", required=True, metavar="OUT.wacz", help="the file to write")
+    sp.add_argument("--url", help="every capture of this URL")
+    sp.add_argument("--since", metavar="TIME", help="captures made at or after (ISO 8601)")
+    sp.add_argument("--until", metavar="TIME", help="captures made before (ISO 8601)")
+    sp.add_argument("--all", action="store_true", help="every capture")
+    sp = add("verify-wacz", cmd_verify_wacz,
+             "check a WACZ offline: every file digest, the signature, the proof bundles")
+    sp.add_argument("file", metavar="FILE")
+    sp.add_argument("--key", metavar="FINGERPRINT_OR_VKEY",
+                    help="the archive's key fingerprint (sha256:...) or verifier key, obtained "
+                         "independently (default: the keys in ARCHIVE_TRUSTED_KEYS); without "
+                         "a trusted key every other check runs and the exit code is 8")
+    sp = add("diff", cmd_diff, "what changed in the article text between two captures "
+                               "(sentence by sentence; older first)")
+    sp.add_argument("old", metavar="HASH")
+    sp.add_argument("new", metavar="HASH")
+    sp = add("serve", cmd_serve, "the read-only web resolver: search, capture pages with "
+                                 "proofs, Memento replay (on port + 1), history")
+    sp.add_argument("--host", default="127.0.0.1",
+                    help="address to bind (default: loopback only)")
+    sp.add_argument("--port", type=int, default=8080,
+                    help="resolver port (default 8080); replay uses the next one")
 
     add("demo", cmd_demo, "serve the bundled example news site and archive it end to end")
     return p

@@ -20,6 +20,9 @@
 | ARCHIVE_PAGE_MAX_BYTES | bytes of requisites' bodies per page | 104857600 |
 | ARCHIVE_PAGE_DEADLINE | seconds for all requisites of one page | 120 |
 | ARCHIVE_BROWSER_FALLBACK | `page`: browser mode without a usable Chromium uses page | (fail) |
+| ARCHIVE_TSA_URLS | RFC 3161 authorities asked at each checkpoint (comma separated) | (none) |
+| ARCHIVE_TSA_ROOTS | PEM file of TSA root certificates verify-bundle trusts | (none) |
+| ARCHIVE_TSA_DEADLINE | total seconds one TSA may take to answer | 10 |
 """
 
 from __future__ import annotations
@@ -88,6 +91,9 @@ class Settings:
     checkpoint_mirror: Path | None = None  # a second home for signed checkpoint notes
     page: PageLimits = field(default_factory=PageLimits)
     browser_fallback: str | None = None  # "page": browser mode without Chromium uses page
+    tsa_urls: tuple[str, ...] = ()  # RFC 3161 authorities asked to timestamp each checkpoint
+    tsa_roots: Path | None = None  # PEM roots verify-bundle checks timestamp tokens against
+    tsa_deadline: float = 10.0  # seconds one TSA may take, connect to last byte
 
     @property
     def log_origin(self) -> str:
@@ -141,6 +147,9 @@ class Settings:
                                    or PageLimits.max_requisites),
                 max_bytes=int(env.get("ARCHIVE_PAGE_MAX_BYTES") or PageLimits.max_bytes),
                 deadline=float(env.get("ARCHIVE_PAGE_DEADLINE") or PageLimits.deadline))
+            tsa_deadline = float(env.get("ARCHIVE_TSA_DEADLINE") or cls.tsa_deadline)
+            if not tsa_deadline > 0:
+                raise ValueError(f"ARCHIVE_TSA_DEADLINE must be positive, not {tsa_deadline}")
         except ValueError as exc:
             raise ConfigError(f"bad number in the environment: {exc}") from exc
         if page.max_requisites < 0 or page.max_bytes < 0 or page.deadline <= 0:
@@ -166,6 +175,10 @@ class Settings:
             if env.get("ARCHIVE_CHECKPOINT_MIRROR") else None,
             page=page,
             browser_fallback=fallback,
+            tsa_urls=_tsa_urls(env.get("ARCHIVE_TSA_URLS")),
+            tsa_roots=Path(env["ARCHIVE_TSA_ROOTS"]).expanduser()
+            if env.get("ARCHIVE_TSA_ROOTS") else None,
+            tsa_deadline=tsa_deadline,
         )
         return replace(settings, **overrides) if overrides else settings
 
@@ -193,3 +206,17 @@ def _public_url(value: str | None) -> str | None:
     if not text.startswith(("https://", "http://")):
         raise ConfigError(f"ARCHIVE_PUBLIC_URL must be an http(s) URL, not {text!r}")
     return text
+
+
+def _tsa_urls(value: str | None) -> tuple[str, ...]:
+    """``ARCHIVE_TSA_URLS``: comma-separated http(s) URLs, in order, without repeats."""
+    urls: list[str] = []
+    for part in (value or "").split(","):
+        url = part.strip()
+        if not url:
+            continue
+        if not url.startswith(("https://", "http://")):
+            raise ConfigError(f"ARCHIVE_TSA_URLS must list http(s) URLs, not {url!r}")
+        if url not in urls:
+            urls.append(url)
+    return tuple(urls)

@@ -31,7 +31,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration. Opening a database at this revision needs no alembic (whose
 # import is a quarter of a second, paid by every command and worker process);
 # tests/test_db.py checks that this is alembic's head.
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 _SQLITE_BUSY_MS = 30_000
 _PG_LOCK_KEY = 0x41524348  # "ARCH": advisory lock id for migrations
 
@@ -212,4 +212,28 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
 def open_database(url: str) -> Engine:
     engine = make_engine(url)
     upgrade(engine)
+    return engine
+
+
+def open_read_only(url: str) -> Engine:
+    """An engine that cannot write: every connection is ``PRAGMA query_only`` (SQLite) or
+    ``default_transaction_read_only`` (PostgreSQL), and nothing is migrated. For readers
+    that must never change the archive (``archive serve``); a schema older than this
+    code is refused (a writer's command migrates it)."""
+    engine = make_engine(url)
+    sqlite = is_sqlite(engine)
+
+    @event.listens_for(engine, "connect")
+    def _read_only(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA query_only=ON" if sqlite else
+                    "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        cur.close()
+        if not sqlite:
+            dbapi_conn.commit()
+
+    if current_revision(engine) != head_revision():
+        engine.dispose()
+        raise DatabaseError("the database schema is not this version's; run any writing "
+                            "command (e.g. `archive verify`) once to migrate it")
     return engine

@@ -207,3 +207,49 @@ def _record_json(r: Any) -> dict[str, Any]:
             "date": r.date, "offset": r.offset, "length": r.length,
             "block_digest": PREFIX + r.block_digest,
             "payload_digest": PREFIX + r.payload_digest if r.payload_digest else None}
+
+
+REPLAYABLE = ("response", "resource")
+"""Record types that hold a payload a reader can be served (a revisit points at one)."""
+
+
+def records_for_uri(engine: Engine, target_uri: str) -> list[dict[str, Any]]:
+    """Every replayable record whose ``WARC-Target-URI`` is exactly ``target_uri``, oldest
+    first, each with where its bytes are (WARC file, offset, length) and the capture it
+    belongs to: any capture's page or requisite, whatever capture mode stored it. A
+    revisit is served from the record it revisits (same URI, same payload digest)."""
+    with read(engine) as conn:
+        rows = conn.execute(
+            select(records.c.record_id, records.c.type, records.c.target_uri,
+                   records.c.date, records.c.offset, records.c.length,
+                   records.c.payload_digest, warc_files.c.relpath, captures.c.capture_id)
+            .join(warc_files, warc_files.c.id == records.c.warc_file_id)
+            .join(captures, captures.c.id == records.c.capture_pk)
+            .where(records.c.target_uri == target_uri,
+                   records.c.type.in_((*REPLAYABLE, "revisit")))
+            .order_by(records.c.date, records.c.id)).all()
+    stored = {r.payload_digest: r for r in rows if r.type in REPLAYABLE}
+    out = []
+    for r in rows:
+        src = r if r.type in REPLAYABLE else stored.get(r.payload_digest)
+        if src is None:
+            continue  # a revisit of a payload this URI never stored: nothing to serve
+        out.append({"date": r.date, "type": r.type, "target_uri": r.target_uri,
+                    "record_id": src.record_id, "warc_file": src.relpath,
+                    "offset": src.offset, "length": src.length,
+                    "capture_id": PREFIX + r.capture_id})
+    return out
+
+
+def captures_of_url(engine: Engine, url: str) -> list[dict[str, Any]]:
+    """Every capture requested as (or redirected to) ``url``, oldest first, withdrawn
+    ones marked (what ``list`` shows of each)."""
+    with read(engine) as conn:
+        rows = conn.execute(
+            select(captures, warc_files.c.relpath)
+            .join(warc_files, warc_files.c.id == captures.c.warc_file_id)
+            .where(or_(captures.c.url == url, captures.c.final_url == url))
+            .order_by(captures.c.started_at, captures.c.id)).all()
+        found = [_capture_summary(r) for r in rows]
+        gone = withdrawals(conn, [c["capture_id"] for c in found])
+    return [with_withdrawal(c, gone.get(c["capture_id"])) for c in found]

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -129,6 +130,19 @@ checkpoints = Table(
     Column("key_fingerprint", String(64), nullable=False),
     Column("note", Text, nullable=False),  # the signed checkpoint, exactly as issued
     Column("created_at", String(32), nullable=False),
+)
+
+checkpoint_timestamps = Table(
+    "checkpoint_timestamps",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("checkpoint_id", Integer, ForeignKey("checkpoints.id"), nullable=False, index=True),
+    Column("tsa_url", Text, nullable=False),
+    Column("requested_at", String(32), nullable=False),
+    Column("response", LargeBinary, nullable=True),  # DER TimeStampResp, exactly as received
+    Column("gen_time", String(32), nullable=True),  # read from the token (cache, verified)
+    Column("serial", Text, nullable=True),
+    Column("error", Text, nullable=True),  # why there is no token (TSA down, garbage...)
 )
 
 metadata_versions = Table(

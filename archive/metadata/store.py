@@ -300,3 +300,22 @@ def _version_json(r: Any) -> dict[str, Any]:
     return {"extractor": r.extractor, "extractor_version": r.extractor_version,
             "created_at": r.created_at, "metadata_sha256": PREFIX + r.record_sha256,
             "warc_record_id": r.warc_record_id, "record": json.loads(r.record)}
+
+
+def read_payload(recorder: Recorder, capture_id: str) -> tuple[bytes, str | None]:
+    """A capture's payload as a reader gets it (codings undone, capped by the fetch
+    policy) and its declared media type; a revisit gives its original's payload."""
+    with read(recorder.engine) as conn:
+        cap = conn.execute(select(captures).where(
+            captures.c.capture_id == hex_part(capture_id))).first()
+        if cap is None:
+            raise NotFoundError(f"no capture {capture_id}")
+        src = _source_record(conn, cap)
+    if src is None:
+        raise NotFoundError(f"capture {capture_id} has no response or resource record")
+    rec = read_record(recorder.store.root / src.relpath, src.offset, src.length)
+    with decoded_payload(rec, recorder.settings.fetch) as payload:
+        data = payload.read() if payload.ok else b""
+    ctype = rec.http_header("Content-Type") if rec.http_headers is not None else \
+        rec.header("Content-Type")
+    return data, ctype

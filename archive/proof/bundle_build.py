@@ -33,12 +33,14 @@ from archive.proof import logtree
 from archive.proof.bundle_format import BUNDLE_TYPE, BUNDLE_VERSION, encode, schema_errors
 from archive.proof.bundle_verify import verify_bundle
 from archive.proof.logtree import LogIdentity, StoredCheckpoint
+from archive.proof.timestamps import b64encode
+from archive.proof.tsa import Stamper
 from archive.warc.store import WarcStore
 
 
 def make_bundle(engine: Engine, store: WarcStore, hash_or_prefix: str, *,
                 identity: Callable[[], LogIdentity], note_dirs: Sequence[Path] = (),
-                checkpoint: str | None = None) -> bytes:
+                checkpoint: str | None = None, stamper: Stamper | None = None) -> bytes:
     """The proof bundle of one capture, as bytes, checked before it is returned.
 
     ``checkpoint`` pins a stored checkpoint (id, ``size:N`` or ``latest``); by default
@@ -47,7 +49,8 @@ def make_bundle(engine: Engine, store: WarcStore, hash_or_prefix: str, *,
     :class:`~archive.errors.IntegrityError` when the stored bytes or rows no longer
     verify, rather than hand out a bundle that would fail in a reader's hands.
     ``identity`` gives the signing identity (creating the key if the caller allows);
-    new checkpoints are filed in ``note_dirs``.
+    new checkpoints are filed in ``note_dirs`` and timestamped by ``stamper``. The
+    checkpoint's RFC 3161 tokens (those a TSA granted) go into the bundle.
     """
 
     found = queries.resolve(engine, hash_or_prefix)
@@ -67,7 +70,7 @@ def make_bundle(engine: Engine, store: WarcStore, hash_or_prefix: str, *,
     if checkpoint is None:
         ckpt = logtree.latest_checkpoint(engine)
         if ckpt is None or ckpt.size <= newest or not _signed_by(ckpt.note, ident):
-            made = logtree.make_checkpoint(engine, ident, note_dirs)
+            made = logtree.make_checkpoint(engine, ident, note_dirs, stamper)
             ckpt = logtree.get_checkpoint(engine, made.id)
     else:
         ckpt = logtree.get_checkpoint(engine, checkpoint)
@@ -153,6 +156,8 @@ def assemble(engine: Engine, store: WarcStore, rows: Sequence[Any], ident: LogId
             "inclusion_proof": logtree.b64(tree.inclusion_proof(seq)),
         })
     subject = json.loads(rows[0].manifest)
+    tokens = [{"tsa": t.tsa, "response": b64encode(t.response)}
+              for t in ckpt.timestamps if t.response is not None]
     return {
         "type": BUNDLE_TYPE,
         "version": BUNDLE_VERSION,
@@ -162,6 +167,7 @@ def assemble(engine: Engine, store: WarcStore, rows: Sequence[Any], ident: LogId
         "events": bundled_events,
         "checkpoint": ckpt.note,
         "key": {"name": ident.origin, "vkey": ident.vkey, "fingerprint": ident.fingerprint},
+        **({"timestamps": tokens} if tokens else {}),
     }
 
 

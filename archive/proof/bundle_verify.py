@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from archive.core.hashing import PREFIX, hex_part
@@ -22,13 +23,14 @@ from archive.errors import (
 )
 from archive.proof import checkpoint as cp
 from archive.proof import keys as keymod
+from archive.proof import timestamps as ts
 from archive.proof.bundle_format import DELETION, SCHEMA_NAME, BundleReport, Run, schema_errors
 from archive.proof.bundle_records import _check_content, _check_manifests, _check_records
 from archive.proof.merkle import root_from_inclusion_proof
 
 
-def verify_bundle(data: bytes, *, trusted_key: str | Sequence[str] | None = None
-                  ) -> BundleReport:
+def verify_bundle(data: bytes, *, trusted_key: str | Sequence[str] | None = None,
+                  tsa_roots: Sequence[x509.Certificate] = ()) -> BundleReport:
     """Check a bundle end to end, in the order trust flows (docs/verifying.md):
     schema; key; checkpoint signature; each event's hashes, chain link and inclusion
     proof; that the events name the captures; each manifest against its capture id;
@@ -38,6 +40,11 @@ def verify_bundle(data: bytes, *, trusted_key: str | Sequence[str] | None = None
     independently, or several (the bundle's key must be one of them); without it every
     other check still runs under the bundle's own key (a warning) and the report is not
     ``trusted``. Never raises for a bad bundle: every problem is a failed check.
+
+    Each RFC 3161 timestamp token must be over the checkpoint note's bytes; with
+    ``tsa_roots`` its signature must chain to one of them (else the check fails), and
+    the check names the authority's time; without roots it is reported unchecked (a
+    warning), never passed.
     """
     run = Run()
     try:
@@ -55,6 +62,7 @@ def verify_bundle(data: bytes, *, trusted_key: str | Sequence[str] | None = None
     trusted = [trusted_key] if isinstance(trusted_key, str) else trusted_key
     public_key = _check_key(run, doc["key"], trusted)
     checkpoint = _check_checkpoint(run, doc["checkpoint"], doc["key"]["name"], public_key)
+    _check_timestamps(run, doc, tsa_roots)
     entries = _check_events(run, doc["events"], checkpoint)
     _check_coverage(run, doc, entries)
     withdrawn = _check_withdrawn(run, doc, entries)
@@ -127,6 +135,27 @@ def _check_checkpoint(run: Run, note: str, key_name: str,
     run.add("checkpoint", "ok", f"signed by {key_name}; log {ckpt.origin!r} at size "
                                 f"{ckpt.size}, root {PREFIX}{ckpt.root.hex()}")
     return ckpt
+
+
+def _check_timestamps(run: Run, doc: dict[str, Any],
+                      roots: Sequence[x509.Certificate]) -> None:
+    """One check per token (see :func:`verify_bundle`)."""
+    for i, token in enumerate(doc.get("timestamps", [])):
+        name = f"timestamp [{i}] ({token['tsa'][:200]})"
+        try:
+            reply = ts.b64decode(token["response"])
+            if not roots:
+                facts = ts.token_facts(reply, doc["checkpoint"])
+                run.add(name, "warn", f"authority time {facts.gen_time} (serial "
+                                      f"{facts.serial}), NOT CHECKED: no TSA root given "
+                                      "(--tsa-root or ARCHIVE_TSA_ROOTS)")
+                continue
+            facts = ts.verify_token(reply, doc["checkpoint"], roots)
+        except IntegrityError as exc:
+            run.add(name, "fail", str(exc))
+            continue
+        run.add(name, "ok", f"authority time {facts.gen_time} (serial {facts.serial}): the "
+                            "checkpoint existed then, signed by a TSA under a root you gave")
 
 
 # ------------------------------------------------------------------------ events

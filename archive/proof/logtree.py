@@ -13,6 +13,13 @@ every note filed in a directory is *pending*, and the next checkpoint or
 always reported: a note file the database does not hold (a checkpoint deleted or
 rewritten there), a file whose content is not the note its name commits to, and a row
 missing its file while a later row has one (the file was removed).
+
+RFC 3161 timestamps: after the row commits and its note is filed, every TSA the operator
+named is asked for a token over the note (:mod:`archive.proof.tsa`; never while the
+log-head lock is held, since a TSA may take its whole deadline). Each answer, a token or
+the reason there is none, is stored in ``checkpoint_timestamps``, and each token is
+filed beside the note (:mod:`archive.proof.notes`). A crash before that leaves a
+checkpoint without tokens: harmless, it is signed and the next one dates it.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +39,13 @@ from archive.core.timeutil import iso_utc, utc_now
 from archive.errors import ConfigError, IntegrityError, NotFoundError
 from archive.ledger.custody import iter_events, leaf_hash_hex
 from archive.ledger.db import inserted_id, read, run_write
-from archive.ledger.tables import checkpoints, events, log_head
+from archive.ledger.tables import checkpoint_timestamps, checkpoints, events, log_head
 from archive.proof import checkpoint as cp
 from archive.proof import keys as keymod
 from archive.proof import notes
+from archive.proof import timestamps as ts
 from archive.proof.merkle import MerkleTree, verify_consistency, verify_inclusion
+from archive.proof.tsa import Stamper
 
 KEY_FILE_STEM = "archive"
 LOG_FILE = "log.json"
@@ -102,10 +111,12 @@ class StoredCheckpoint:
     origin: str
     note: str
     created_at: str
+    timestamps: tuple[ts.Timestamp, ...] = ()  # every TSA's answer (tokens and failures)
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "size": self.size, "root_hash": self.root_hash,
-                "origin": self.origin, "note": self.note, "created_at": self.created_at}
+                "origin": self.origin, "note": self.note, "created_at": self.created_at,
+                "timestamps": [t.to_json() for t in self.timestamps]}
 
 
 @dataclass(frozen=True)
@@ -159,9 +170,10 @@ def _row(r: Any) -> StoredCheckpoint:
 
 
 def make_checkpoint(engine: Engine, ident: LogIdentity, note_dirs: Sequence[Path] = (),
-                    ) -> StoredCheckpoint:
+                    stamper: Stamper | None = None) -> StoredCheckpoint:
     """Sign the current log head, store the note, then file it in ``note_dirs`` (with
-    any earlier note still pending there)."""
+    any earlier note still pending there); then, with a ``stamper``, ask the TSAs for
+    tokens over the note and keep every answer (see the module docstring)."""
     if ident.private_key is None:
         raise ConfigError("signing a checkpoint needs the private key")
     key = ident.private_key
@@ -180,7 +192,45 @@ def make_checkpoint(engine: Engine, ident: LogIdentity, note_dirs: Sequence[Path
 
     made = run_write(engine, work)
     write_pending_notes(engine, ident, note_dirs)
-    return made
+    if stamper is None:
+        return made
+    stamps = stamper(made.note)
+    store_timestamps(engine, made.id, stamps)
+    for directory in note_dirs:
+        if (directory / notes.note_filename(made.size, made.note)).exists():
+            for stamp in stamps:
+                if stamp.response is not None:
+                    notes.write_token(directory, made.size, made.note, stamp.response)
+    return replace(made, timestamps=stamps)
+
+
+def store_timestamps(engine: Engine, checkpoint_id: int,
+                     stamps: Sequence[ts.Timestamp]) -> None:
+    """Keep every TSA's answer to one checkpoint (tokens and failures alike)."""
+    if not stamps:
+        return
+
+    def work(conn: Connection) -> None:
+        conn.execute(insert(checkpoint_timestamps), [
+            {"checkpoint_id": checkpoint_id, "tsa_url": t.tsa, "requested_at": t.requested_at,
+             "response": t.response, "gen_time": t.gen_time, "serial": t.serial,
+             "error": t.error} for t in stamps])
+
+    run_write(engine, work)
+
+
+def stored_timestamps(conn: Connection, checkpoint_id: int) -> tuple[ts.Timestamp, ...]:
+    """Every TSA answer stored for a checkpoint, in the order they were stored."""
+    rows = conn.execute(select(checkpoint_timestamps)
+                        .where(checkpoint_timestamps.c.checkpoint_id == checkpoint_id)
+                        .order_by(checkpoint_timestamps.c.id)).all()
+    return tuple(_stamp(r) for r in rows)
+
+
+def _stamp(r: Any) -> ts.Timestamp:
+    return ts.Timestamp(r.tsa_url, r.requested_at,
+                        bytes(r.response) if r.response is not None else None,
+                        r.gen_time, r.serial, r.error)
 
 
 def _pending(rows: Sequence[StoredCheckpoint], filed: set[str]) -> list[StoredCheckpoint]:
@@ -214,7 +264,7 @@ def write_pending_notes(engine: Engine, ident: LogIdentity, note_dirs: Sequence[
 def latest_checkpoint(engine: Engine) -> StoredCheckpoint | None:
     with read(engine) as conn:
         r = conn.execute(select(checkpoints).order_by(checkpoints.c.id.desc()).limit(1)).first()
-    return _row(r) if r else None
+        return replace(_row(r), timestamps=stored_timestamps(conn, r.id)) if r else None
 
 
 def get_checkpoint(engine: Engine, ref: str | int) -> StoredCheckpoint:
@@ -228,9 +278,9 @@ def get_checkpoint(engine: Engine, ref: str | int) -> StoredCheckpoint:
         else:
             q = q.where(checkpoints.c.id == int(ref))
         r = conn.execute(q.limit(1)).first()
-    if r is None:
-        raise NotFoundError(f"no checkpoint {ref}")
-    return _row(r)
+        if r is None:
+            raise NotFoundError(f"no checkpoint {ref}")
+        return replace(_row(r), timestamps=stored_timestamps(conn, r.id))
 
 
 def inclusion(engine: Engine, seq: int, ckpt: StoredCheckpoint) -> list[bytes]:
@@ -263,6 +313,10 @@ def check_checkpoints(engine: Engine, ident: LogIdentity, note_dirs: Sequence[Pa
     problems: list[str] = []
     with read(engine) as conn:
         rows = [_row(r) for r in conn.execute(select(checkpoints).order_by(checkpoints.c.id))]
+        stamps: dict[int, list[ts.Timestamp]] = {}
+        for r in conn.execute(select(checkpoint_timestamps)
+                              .order_by(checkpoint_timestamps.c.id)):
+            stamps.setdefault(r.checkpoint_id, []).append(_stamp(r))
         # Leaves recomputed from each event's fields, not read from the stored column:
         # verification must not trust what it is verifying.
         tree = MerkleTree(bytes.fromhex(leaf_hash_hex(ev.entry_bytes()))
@@ -291,8 +345,50 @@ def check_checkpoints(engine: Engine, ident: LogIdentity, note_dirs: Sequence[Pa
                                       bytes.fromhex(prev.root_hash[7:]), parsed.root, proof):
                 problems.append(f"checkpoints {prev.id} and {c.id} are not consistent")
         prev = c
+    for c in rows:
+        problems += _check_tokens(c, stamps.get(c.id, []))
     for directory in note_dirs:
         problems += _check_notes(directory, rows, tree, ident)
+        problems += _check_token_files(directory, rows, stamps)
+    return problems
+
+
+def _check_tokens(c: StoredCheckpoint, stamps: Sequence[ts.Timestamp]) -> list[str]:
+    """Each stored token is over this checkpoint's note, and its cached time and serial
+    are the token's (the TSA's signature needs roots the verifier trusts:
+    ``verify-bundle --tsa-root``)."""
+    problems = []
+    for t in stamps:
+        if t.response is None:
+            continue
+        where = f"checkpoint {c.id}: the timestamp token from {t.tsa}"
+        try:
+            facts = ts.token_facts(t.response, c.note)
+        except IntegrityError as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        if (facts.gen_time, facts.serial) != (t.gen_time, t.serial):
+            problems.append(f"{where}: its row (time {t.gen_time}, serial {t.serial}) differs "
+                            f"from the token (time {facts.gen_time}, serial {facts.serial})")
+    return problems
+
+
+def _check_token_files(directory: Path, rows: Sequence[StoredCheckpoint],
+                       stamps: dict[int, list[ts.Timestamp]]) -> list[str]:
+    """Every token filed in ``directory`` is a stored token of the checkpoint whose note
+    it is filed beside."""
+    problems = []
+    by_stem = {notes.note_filename(c.size, c.note).removesuffix(notes.SUFFIX): c for c in rows}
+    for name, data in notes.read_tokens(directory).items():
+        c = by_stem.get(notes.token_note_stem(name))
+        where = f"timestamp token {directory / name}"
+        if c is None:
+            problems.append(f"{where} belongs to no checkpoint in the database")
+        elif notes.token_filename(c.size, c.note, data) != name:
+            problems.append(f"{where}: its content is not the token its name commits to; "
+                            "the file was changed")
+        elif data not in {t.response for t in stamps.get(c.id, [])}:
+            problems.append(f"{where} is not stored with checkpoint {c.id} in the database")
     return problems
 
 
@@ -332,5 +428,5 @@ def _check_notes(directory: Path, rows: Sequence[StoredCheckpoint], tree: Merkle
 
 __all__ = ["LogIdentity", "StoredCheckpoint", "b64", "check_checkpoints", "consistency",
            "ensure_identity", "get_checkpoint", "inclusion", "init_identity",
-           "latest_checkpoint", "load_identity", "make_checkpoint", "verify_inclusion",
-           "write_pending_notes"]
+           "latest_checkpoint", "load_identity", "make_checkpoint", "store_timestamps",
+           "stored_timestamps", "verify_inclusion", "write_pending_notes"]

@@ -12,6 +12,13 @@ so its name commits to its content and listing the directory sorts it by size. F
 are only ever added: created under a temporary name with mode 0444, fsynced, hard-linked
 to their name (``link(2)`` never replaces a file), and the directory fsynced. A name
 that exists already is left alone (the same note, or evidence for ``archive verify``).
+
+Each RFC 3161 timestamp token of a note is filed beside it as
+``<note name without .note>.<first 16 hex of the token's SHA-256>.tsr``: the DER
+TimeStampResp exactly as the authority sent it, the same add-only way. The note file
+stays byte-identical to what was signed (the token's imprint is its SHA-256), so
+``openssl ts -verify -data <note> -in <tsr> -CAfile <TSA root>`` checks the pair with
+no code of ours.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from pathlib import Path
 from archive.errors import StorageError
 
 SUFFIX = ".note"
+STAMP_SUFFIX = ".tsr"
 MODE = 0o444
 _NAME_RE = re.compile(r"([0-9]{12,20})-([0-9a-f]{16})\.note")
 
@@ -57,10 +65,41 @@ def read_notes(directory: Path) -> dict[str, str]:
     return out
 
 
+def token_filename(size: int, note: str, response: bytes) -> str:
+    """The file name of one timestamp token of a note (see the module docstring)."""
+    stem = note_filename(size, note).removesuffix(SUFFIX)
+    return f"{stem}.{hashlib.sha256(response).hexdigest()[:16]}{STAMP_SUFFIX}"
+
+
+def read_tokens(directory: Path) -> dict[str, bytes]:
+    """Every ``*.tsr`` file of ``directory`` by name (none if it does not exist yet)."""
+    try:
+        return {p.name: p.read_bytes() for p in sorted(directory.glob(f"*{STAMP_SUFFIX}"))}
+    except OSError as exc:
+        raise StorageError(f"cannot read timestamp tokens in {directory}: {exc.strerror}",
+                           path=directory) from exc
+
+
+def token_note_stem(name: str) -> str:
+    """The note a token file belongs to, as its name without ``.note``."""
+    return name.split(".", 1)[0]
+
+
+def write_token(directory: Path, size: int, note: str, response: bytes) -> Path:
+    """Add one timestamp token of a note to ``directory`` (durably, never replacing)."""
+    return _write_once(directory / token_filename(size, note, response), response,
+                       "timestamp token")
+
+
 def write_note(directory: Path, size: int, note: str) -> Path:
     """Add the note of a checkpoint at ``size`` to ``directory`` (durably); returns its
     path. An existing file of that name is never replaced."""
-    path = directory / note_filename(size, note)
+    return _write_once(directory / note_filename(size, note), note.encode("utf-8"),
+                       "checkpoint note")
+
+
+def _write_once(path: Path, data: bytes, what: str) -> Path:
+    directory = path.parent
     if path.exists():
         return path
     tmp = directory / f".{path.name}.{os.getpid()}.tmp"
@@ -70,7 +109,7 @@ def write_note(directory: Path, size: int, note: str) -> Path:
                      MODE)
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(note.encode("utf-8"))
+                f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
             with contextlib.suppress(FileExistsError):  # a concurrent writer, same note
@@ -84,6 +123,6 @@ def write_note(directory: Path, size: int, note: str) -> Path:
         finally:
             os.close(dfd)
     except OSError as exc:
-        raise StorageError(f"cannot write checkpoint note {path}: {exc.strerror}",
+        raise StorageError(f"cannot write {what} {path}: {exc.strerror}",
                            path=path) from exc
     return path

@@ -1,14 +1,14 @@
 """Index records by payload digest: page captures look up a requisite's earlier
 response (same URL, same payload) to write a revisit instead of the bytes again.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
