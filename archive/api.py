@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from archive.audit.fixity import FixityReport, audit
 from archive.audit.verify import Problem, VerifyReport, verify
+from archive.browser.models import screenshot_uri
 from archive.capture.processes import capture_in_processes
 from archive.capture.record import Recorder
 from archive.capture.rendered import BrowserMode, fell_back
@@ -35,7 +36,7 @@ from archive.capture.scheduler import (
 )
 from archive.catalog import catalog_rows, metadata_sources
 from archive.core.config import DEFAULT_MODE, Settings, check_mode
-from archive.core.hashing import PREFIX, hex_part
+from archive.core.hashing import PREFIX, hex_part, sha256_bytes
 from archive.core.timeutil import utc_now
 from archive.errors import (
     ArchiveError,
@@ -68,7 +69,7 @@ from archive.proof.logtree import (
 )
 from archive.proof.merkle import verify_consistency
 from archive.proof.tsa import Stamper, stamper, tsa_policy
-from archive.warc.reader import StoredRecord, read_record
+from archive.warc.reader import StoredRecord, read_record, record_block
 from archive.warc.store import WarcStore
 from archive.warc.writer import RecordIdFactory, new_record_id
 
@@ -265,6 +266,33 @@ class Archive:
     def show(self, hash_or_prefix: str) -> list[dict[str, Any]]:
         """Everything we know of the matching captures: rows, records, provenance, events."""
         return queries.show(self.engine, hash_or_prefix)
+
+    def screenshot(self, hash_or_prefix: str) -> tuple[str, bytes]:
+        """The full-page screenshot of a ``browser`` capture (the newest matching one
+        that has one): its ``sha256:`` and PNG bytes, read from its WARC record and
+        checked against the digest the capture's manifest commits to."""
+        found = [c for c in self.show(hash_or_prefix) for r in c["records"]
+                 if r["type"] == "resource" and (r["target_uri"] or "").startswith(
+                     screenshot_uri(""))]
+        if not found:
+            raise NotFoundError(f"no browser capture with a screenshot matches "
+                                f"{hash_or_prefix}")
+        cap = found[-1]
+        rec = next(r for r in cap["records"] if r["type"] == "resource"
+                   and (r["target_uri"] or "").startswith(screenshot_uri("")))
+        path = self.store.root / cap["warc_file"]
+        try:
+            with path.open("rb") as f:
+                f.seek(rec["offset"])
+                png = record_block(f.read(rec["length"]))
+        except OSError as exc:
+            raise IntegrityError(f"{cap['warc_file']}: cannot read the screenshot record: "
+                                 f"{exc.strerror}", path=str(path)) from exc
+        if sha256_bytes(png) != rec["block_digest"]:
+            raise IntegrityError(f"{cap['warc_file']}: the screenshot record at offset "
+                                 f"{rec['offset']} does not hash to {rec['block_digest']}",
+                                 path=str(path))
+        return rec["block_digest"], png
 
     def show_many(self, capture_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """:meth:`show` for many exact capture ids at once (``sha256:<hex>``), keyed by

@@ -100,6 +100,7 @@ def test_a_browser_capture_keeps_the_rendered_dom_and_a_screenshot(
     size = png_size(shot)
     assert size is not None and size[0] > 100 and size[1] > 100
     assert res.screenshot == sha256_bytes(shot) == shown["screenshot"]
+    assert arc.screenshot(res.capture_id) == (res.screenshot, shot)
 
     # every request the browser made went through our fetcher and is recorded
     targets = {r["target_uri"] for r in shown["records"] if r["type"] == "response"}
@@ -115,6 +116,25 @@ def test_a_browser_capture_keeps_the_rendered_dom_and_a_screenshot(
                            res.warc_path], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert arc.verify(None, deep=True).ok
+
+
+def test_archive_screenshot_writes_the_png_or_says_there_is_none(
+        archive_factory, tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("ARCHIVE_HOME", str(tmp_path / "home"))
+    arc: Archive = archive_factory(home=tmp_path / "home", fetch={
+        "allow_private_networks": True, "deadline": 10.0})
+    with TestServer(routes={}) as site:
+        page = site.add_page("/story", PLAIN % (b"", b""))
+        (shot_capture,) = arc.capture([page], mode="browser")
+        (plain,) = arc.capture([page], mode="html")
+    assert isinstance(shot_capture, CaptureResult) and isinstance(plain, CaptureResult)
+    out = tmp_path / "shot.png"
+    assert main(["screenshot", shot_capture.capture_id, "-o", str(out)]) == 0
+    assert sha256_bytes(out.read_bytes()) == shot_capture.screenshot
+    assert capsys.readouterr().out.startswith(f"{shot_capture.screenshot} written to {out}")
+    assert main(["screenshot", plain.capture_id, "-o", str(tmp_path / "x.png")]) == 6
+    assert "no browser capture with a screenshot" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
 
 
 def test_without_chromium_browser_mode_fails_in_one_line_or_falls_back(

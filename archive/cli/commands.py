@@ -149,6 +149,24 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_screenshot(args: argparse.Namespace) -> int:
+    from archive.browser.models import png_size
+    from archive.core.files import atomic_write
+
+    with _open(args) as arc:
+        digest, png = arc.screenshot(args.hash)
+    try:
+        atomic_write(Path(args.output), png)
+    except OSError as exc:
+        raise StorageError(f"cannot write {args.output}: {exc.strerror}") from exc
+    size = png_size(png)
+    emit(args, {"screenshot": digest, "path": args.output,
+                "width": size[0] if size else None, "height": size[1] if size else None},
+         lambda d: f"{d['screenshot']} written to {d['path']} "
+                   f"({d['width']}x{d['height']} PNG, checked against its WARC record)")
+    return 0
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     with _open(args) as arc:
         found = arc.show(args.hash)

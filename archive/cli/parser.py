@@ -30,6 +30,7 @@ from archive.cli.commands import (
     cmd_metadata,
     cmd_prove,
     cmd_reconcile,
+    cmd_screenshot,
     cmd_serve,
     cmd_show,
     cmd_sources_add,
@@ -111,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("show", cmd_show, "show a capture by capture id or content hash (a prefix will do)")
     sp.add_argument("hash")
+
+    sp = add("screenshot", cmd_screenshot, "write a browser capture's full-page screenshot "
+                                           "(PNG, checked against its record)")
+    sp.add_argument("hash")
+    sp.add_argument("-o", "--output", required=True, metavar="FILE")
 
     sp = add("verify", cmd_verify, "re-hash stored bytes and check them against the database")
     sp.add_argument("hash", nargs="?", help="only this capture (default: everything)")
