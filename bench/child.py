@@ -1,6 +1,7 @@
 """Work the bench runs in a fresh process, one JSON line on stdout per call.
 
-``python -m bench.child ours --urls F --home DIR [--concurrency C] [--batch B] [--processes P]``
+``python -m bench.child ours --urls F --home DIR [--concurrency C] [--batch B] [--processes P]
+[--mode html|page|browser]``
     our full capture path (fetch, gzip'd WARC, hashes, custody events; no metadata)
     through ``Archive.capture`` on P worker processes of C fetch threads; the per-host
     politeness limit is lifted to C x P for the bench's one loopback host.
@@ -57,6 +58,7 @@ def ours(args: argparse.Namespace) -> dict[str, Any]:
             per_host=args.concurrency * args.processes,
             batch_size=args.batch,
             processes=args.processes,
+            mode=args.mode,
         )
         seconds = time.perf_counter() - start
         cpu = _cpu() - cpu0  # this process and its (finished) worker processes
@@ -140,6 +142,8 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--processes", type=int, default=1)
+    p.add_argument("--mode", default="html", choices=("html", "page", "browser"),
+                   help="capture mode (html: the document alone, what wget -i fetches)")
     p = sub.add_parser("warcio")
     p.add_argument("--urls", required=True)
     p.add_argument("--out", required=True)

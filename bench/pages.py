@@ -1,0 +1,195 @@
+"""``python -m bench.pages [--pages N] [--rounds R]``: ``page`` mode against
+``wget --page-requisites --no-warc-compression --warc-file`` on one generated site.
+
+The site: N articles sharing a stylesheet (which names a background image), a script
+and a logo, each with two images of its own, served from memory by a keep-alive
+HTTP/1.1 server in its own process on 127.0.0.1. ABBA rounds (ours, wget, wget, ours):
+pages/s of each and their ratio per round; then storage per page: our WARC bytes (gzip
+per record, shared requisites stored once and then as ``revisit`` records), the same
+without requisite dedup (each revisit counted at its original's size, from the custody
+database), and wget's WARC. Figures only, no assertions (bench/README.md).
+
+Not like for like, and said so in the figures: wget fetches a URL once per run, so the
+shared stylesheet, script and logo are fetched once for all pages; each of our captures
+is self-contained (it fetches every requisite of its page, and proves it), and stores
+the shared ones as revisits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import socket
+import sqlite3
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from bench.common import PYTHON, run_child, run_json_child, scratch, stats, write_urls
+
+WGET = shutil.which("wget") or "wget"
+
+
+def site(pages: int) -> dict[str, tuple[bytes, str]]:
+    """path -> (body, content type): the articles and what they load."""
+    rnd = random.Random(7)
+
+    def blob(n: int) -> bytes:
+        return rnd.randbytes(n)
+
+    words = ("harbour storm council vote ferry lighthouse residents trust budget "  # noqa: SIM905
+             "weather coast port island school road bridge").split()
+    files: dict[str, tuple[bytes, str]] = {
+        "/static/site.css": (b"body{font-family:Georgia,serif;max-width:40em}\n"
+                             b"header{background:url(bg.png) no-repeat}\n"
+                             + b"".join(b".c%d{margin:%dpx}\n" % (i, i % 17)
+                                        for i in range(900)), "text/css"),
+        "/static/bg.png": (b"\x89PNG\r\n\x1a\n" + blob(6_000), "image/png"),
+        "/static/app.js": (b"".join(b"function f%d(a){return a*%d}\n" % (i, i)
+                                    for i in range(1200)), "text/javascript"),
+        "/static/logo.png": (b"\x89PNG\r\n\x1a\n" + blob(8_000), "image/png"),
+    }
+    for i in range(pages):
+        text = " ".join(rnd.choice(words) for _ in range(1400))
+        html = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+                f'<title>Article {i}</title><link rel="stylesheet" href="/static/site.css">'
+                f'<script src="/static/app.js"></script></head><body><header>'
+                f'<img src="/static/logo.png" alt="logo"></header><article><h1>Article {i}'
+                f'</h1><img src="/img/{i}-1.jpg" alt=""><p>{text}</p>'
+                f'<img src="/img/{i}-2.jpg" alt=""></article>'
+                f'<a href="/a/{i + 1}.html">next</a></body></html>').encode()
+        files[f"/a/{i}.html"] = (html, "text/html; charset=utf-8")
+        for k in (1, 2):
+            files[f"/img/{i}-{k}.jpg"] = (b"\xff\xd8\xff\xe0" + blob(20_000 + 97 * k),
+                                          "image/jpeg")
+    return files
+
+
+def serve(pages: int) -> None:
+    """The site's server (run in its own process): prints its port, serves until killed."""
+    files = site(pages)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        # one write per response, sent at once: headers and body in separate segments
+        # would meet Nagle and delayed ACKs (40 ms a request for a keep-alive client)
+        wbufsize = 1 << 16
+        disable_nagle_algorithm = True
+
+        def do_GET(self) -> None:
+            found = files.get(self.path.split("?")[0])
+            body, ctype = found or (b"not found\n", "text/plain")
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
+
+
+def _wget(urls: Path, work: Path) -> dict[str, Any]:
+    argv = [WGET, "-q", "--no-config", "-e", "robots=off", "--page-requisites",
+            "--no-warc-compression", f"--warc-file={work / 'wget'}", "-i", str(urls),
+            "-P", str(work / "files")]
+    wall, rss, _, err, code = run_child(argv, cwd=work)
+    if code not in (0, 8):
+        raise RuntimeError(f"wget failed ({code}): {err.strip()[-300:]}")
+    size = sum(p.stat().st_size for p in work.glob("wget*.warc"))
+    return {"seconds": wall, "maxrss_kib": rss, "warc_bytes": size}
+
+
+def _ours(urls: Path, home: Path, n: int, processes: int) -> dict[str, Any]:
+    r = run_json_child(["ours", "--urls", str(urls), "--home", str(home), "--mode", "page",
+                        "--concurrency", "4", "--processes", str(processes)])
+    if r["ok"] != n:
+        raise RuntimeError(f"page mode stored {r['ok']} of {n} pages completely")
+    return r
+
+
+def _without_dedup(home: Path) -> int:
+    """Our WARC bytes had every revisit been stored as its original response."""
+    with sqlite3.connect(home / "custody.sqlite") as db:
+        extra = db.execute(
+            "SELECT COALESCE(SUM(o.length - r.length), 0) FROM records r JOIN records o "
+            "ON o.type = 'response' AND o.target_uri = r.target_uri "
+            "AND o.payload_digest = r.payload_digest "
+            "AND o.id = (SELECT MIN(id) FROM records x WHERE x.type = 'response' "
+            "AND x.target_uri = r.target_uri AND x.payload_digest = r.payload_digest) "
+            "WHERE r.type = 'revisit'").fetchone()[0]
+    return int(extra)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pages", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--processes", type=int, default=1,
+                        help="our capture's worker processes (wget has one)")
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve is not None:
+        serve(args.serve)
+        return
+    import subprocess
+
+    n = args.pages
+    proc = subprocess.Popen([PYTHON, "-m", "bench.pages", "--serve", str(n)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
+        base = f"http://127.0.0.1:{port}"
+        with scratch("bench-pages-") as tmp:
+            urls = write_urls(tmp / "urls.txt", [f"{base}/a/{i}.html" for i in range(n)])
+            ours_s: list[float] = []
+            wget_s: list[float] = []
+            ratios: list[float] = []
+            storage: dict[str, Any] = {}
+            for r in range(args.rounds):
+                runs: dict[str, list[dict[str, Any]]] = {"ours": [], "wget": []}
+                for who in ("ours", "wget", "wget", "ours"):
+                    with scratch(f"{who}-", tmp) as work:
+                        if who == "ours":
+                            got = _ours(urls, work / "home", n, args.processes)
+                            if not storage:
+                                storage = {
+                                    "ours_warc_bytes_per_page": got["warc_bytes"] / n,
+                                    "ours_without_dedup_bytes_per_page":
+                                        (got["warc_bytes"] + _without_dedup(work / "home"))
+                                        / n}
+                        else:
+                            got = _wget(urls, work)
+                            storage.setdefault("wget_warc_bytes_per_page",
+                                               got["warc_bytes"] / n)
+                        runs[who].append(got)
+                o = sum(n / x["seconds"] for x in runs["ours"]) / 2
+                w = sum(n / x["seconds"] for x in runs["wget"]) / 2
+                ours_s.append(o)
+                wget_s.append(w)
+                ratios.append(o / w)
+                print(f"round {r + 1}/{args.rounds}: page mode {o:.1f} pages/s, wget "
+                      f"--page-requisites {w:.1f} pages/s, ratio {o / w:.2f}",
+                      file=sys.stderr)
+    finally:
+        proc.kill()
+        proc.wait()
+    print(json.dumps({"pages": n, "rounds": args.rounds, "requisites_per_page": 6,
+                      "our_processes": args.processes,
+                      "ours_pages_s": stats(ours_s), "wget_pages_s": stats(wget_s),
+                      "ratio_ours_over_wget": stats(ratios), "storage": storage}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
