@@ -137,7 +137,7 @@ def package_checks(files: Mapping[str, bytes]) -> tuple[list[Check], dict[str, A
            if signed.get("hash") != dp_hash else wf.check_signed_data(signed))
     run.add("signature", "fail" if why else "ok",
             f"{wf.DIGEST}: {why}" if why else
-            f"{wf.DIGEST}: ECDSA P-256 signature verifies under its publicKey")
+            f"{wf.DIGEST}: ECDSA signature verifies under its publicKey")
     return run.checks, (signed if why is None else None)
 
 
