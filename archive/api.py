@@ -521,8 +521,7 @@ class Archive:
         every file matches its ``sha256`` in ``datapackage.json`` and the package
         signature (when there is one) verifies; otherwise :class:`IntegrityError` naming
         the file, and nothing is stored."""
-        import tempfile
-
+        from archive.http.spool import IMPORT_PREFIX, owned_tempdir
         from archive.proof.wacz_verify import first_problem, read_entries
 
         try:
@@ -537,12 +536,11 @@ class Archive:
                        and p.endswith((".warc", ".warc.gz")))
         if not warcs:
             raise IntegrityError(f"{path}: refused: no WARC file under archive/", path=path)
-        tmp_root = self.settings.home / "tmp"
-        tmp_root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="archive-wacz-", dir=tmp_root) as tmp:
+        # locked while in use: an import killed midway leaves a folder `verify` sweeps
+        with owned_tempdir(self.settings.tmp_dir, IMPORT_PREFIX) as tmp:
             out = []
             for name in warcs:
-                target = Path(tmp) / name.rsplit("/", 1)[-1]
+                target = tmp / name.rsplit("/", 1)[-1]
                 target.write_bytes(files[name])
                 out.append(self.import_warc(target, accept_partial=accept_partial,
                                             agent=agent))

@@ -236,3 +236,49 @@ def test_a_live_spool_is_not_swept_a_stale_one_is_at_the_next_run(
     body.close()
     live.remove()
     assert not body.path.exists()
+
+
+KILLED_IMPORT = textwrap.dedent("""
+    import os, signal, sys
+    from pathlib import Path
+    from archive.http.spool import IMPORT_PREFIX, owned_tempdir
+
+    with owned_tempdir(Path(sys.argv[1]), IMPORT_PREFIX) as tmp:
+        (tmp / "0123.warc.gz").write_bytes(b"half of a WARC" * 100)
+        print(tmp, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)  # killed midway: no cleanup runs
+""")
+
+
+def test_a_killed_wacz_imports_folder_is_swept_a_live_one_is_not(
+        arc, tmp_path: Path) -> None:
+    """An `archive import FILE.wacz` killed while its WARCs sit in $ARCHIVE_HOME/tmp
+    leaves an `archive-wacz-*` folder: the next reconcile sweeps it, but never the
+    folder of an import still running (it holds the lock), and a finished import leaves
+    nothing behind."""
+    from archive.http.spool import IMPORT_PREFIX, owned_tempdir
+
+    tmp = arc.settings.tmp_dir
+    done = subprocess.run([sys.executable, "-c", KILLED_IMPORT, str(tmp)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    left = Path(done.stdout.strip())
+    assert left.name.startswith(IMPORT_PREFIX) and left.parent == tmp
+    assert (left / "0123.warc.gz").exists()  # the killed process could not clean up
+    with owned_tempdir(tmp, IMPORT_PREFIX) as live:
+        (live / "0456.warc.gz").write_bytes(b"an import in progress")
+        report = arc.reconcile()
+        assert report.swept == 1 and report.swept_bytes == len(b"half of a WARC") * 100
+        assert "killed captures or imports" in (report.sweep_line() or "")
+        assert not left.exists() and (live / "0456.warc.gz").exists()
+    assert not live.exists()
+    # a finished import (its WARCs spooled in such a folder) leaves none behind
+    page = tmp_path / "storm.html"
+    page.write_bytes(b"<html><head><title>Storm</title></head><body>Closed.</body></html>")
+    arc.init()
+    arc.ingest([page], url="https://news.example/storm", content_type="text/html")
+    wacz = tmp_path / "storm.wacz"
+    wacz.write_bytes(arc.export_wacz(arc.select_captures(everything=True)))
+    (imported,) = arc.import_wacz(wacz)
+    assert imported is not None
+    assert not list(tmp.glob(IMPORT_PREFIX + "*"))

@@ -280,6 +280,67 @@ def test_bundle_carries_the_token_and_verify_bundle_checks_it_against_given_root
     capsys.readouterr()
 
 
+def test_wacz_carries_the_tokens_beside_its_checkpoint_and_verify_wacz_checks_them(
+        stamped: tuple[Archive, Path], ca_a: TsaCA, ca_b: TsaCA, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    from archive.proof import wacz_format as wf
+    from archive.proof.wacz_verify import read_entries
+
+    arc, _ = stamped
+    capsys.readouterr()
+    ckpt = latest_checkpoint(arc.engine)
+    assert ckpt is not None
+    (stamp,) = ckpt.timestamps
+    out = tmp_path / "stamped.wacz"
+    assert main(["export", "--all", "--wacz", str(out)]) == 0
+    files = read_entries(out.read_bytes())
+    note_name = notes.note_filename(ckpt.size, ckpt.note)
+    tsr_name = notes.token_filename(ckpt.size, ckpt.note, stamp.response or b"")
+    assert files[wf.CHECKPOINTS + note_name] == ckpt.note.encode()
+    assert files[wf.CHECKPOINTS + tsr_name] == stamp.response  # as the authority sent it
+    listed = {r["path"]: r for r in json.loads(files[wf.DATAPACKAGE])["resources"]}
+    assert listed[wf.CHECKPOINTS + tsr_name]["hash"] == \
+        "sha256:" + hashlib.sha256(stamp.response or b"").hexdigest()
+    # unzipped, the pair checks out with OpenSSL alone
+    (tmp_path / note_name).write_bytes(files[wf.CHECKPOINTS + note_name])
+    (tmp_path / tsr_name).write_bytes(files[wf.CHECKPOINTS + tsr_name])
+    assert _openssl_verify(tmp_path / note_name, tmp_path / tsr_name,
+                           ca_a.root).returncode == 0
+    key = arc.identity().fingerprint
+    capsys.readouterr()
+
+    assert main(["verify-wacz", str(out), "--key", key, "--tsa-root", str(ca_a.root)]) == 0
+    text = capsys.readouterr().out
+    assert f"OK   {wf.CHECKPOINTS}{tsr_name}: authority time {stamp.gen_time}" in text
+    # another authority's root: the WACZ's token and its bundle's copy both refused
+    assert main(["verify-wacz", str(out), "--key", key, "--tsa-root", str(ca_b.root)]) == 5
+    text = capsys.readouterr().out
+    assert f"FAIL {wf.CHECKPOINTS}{tsr_name}: the token does not verify against the TSA " \
+           "roots given" in text
+    assert "FAIL bundle proofs/" in text and "timestamp [0]" in text
+    # ARCHIVE_TSA_ROOTS stands in for --tsa-root
+    monkeypatch.setenv("ARCHIVE_TSA_ROOTS", str(ca_b.root))
+    assert main(["verify-wacz", str(out), "--key", key]) == 5
+    monkeypatch.setenv("ARCHIVE_TSA_ROOTS", str(ca_a.root))
+    assert main(["verify-wacz", str(out), "--key", key]) == 0
+    monkeypatch.delenv("ARCHIVE_TSA_ROOTS")
+    capsys.readouterr()
+    # no roots: reported unchecked, not failed (and not passed)
+    assert main(["verify-wacz", str(out), "--key", key, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    (check,) = [c for c in report["checks"] if c["check"].endswith(".tsr")]
+    assert check["status"] == "warn" and "NOT CHECKED" in check["message"]
+    # a token that is not its checkpoint's (another note's name) fails, even re-signed
+    wrong = dict(files)
+    other = notes.token_filename(ckpt.size + 1, ckpt.note, stamp.response or b"")
+    wrong[wf.CHECKPOINTS + other] = wrong.pop(wf.CHECKPOINTS + tsr_name)
+    from archive.proof.wacz_verify import verify_wacz
+    report_wrong = verify_wacz(wf.write_zip(wrong), trusted_key=key,
+                               tsa_roots=load_roots(ca_a.root.read_bytes(), "root"))
+    assert any(c.name == wf.CHECKPOINTS + other and "no checkpoint" in c.message
+               for c in report_wrong.failures), report_wrong.checks
+
+
 def test_a_token_over_another_note_fails_in_the_bundle_and_in_verify(
         stamped: tuple[Archive, Path], tsa: TsaServer, ca_a: TsaCA, tmp_path: Path,
         capsys: Any) -> None:

@@ -60,7 +60,7 @@ class ReconcileReport:
         if not self.swept:
             return None
         return (f"swept {self.swept} temporary files ({self.swept_bytes} bytes) left by "
-                "killed captures")
+                "killed captures or imports")
 
     def to_json(self) -> dict[str, Any]:
         return {"adopted": self.adopted, "quarantined": self.quarantined,

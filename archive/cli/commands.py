@@ -491,7 +491,8 @@ def cmd_verify_wacz(args: argparse.Namespace) -> int:
         data = Path(args.file).read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read {args.file}: {exc.strerror}") from exc
-    report = verify_wacz(data, trusted_key=_trusted_keys(args), name=args.file)
+    report = verify_wacz(data, trusted_key=_trusted_keys(args), tsa_roots=_tsa_roots(args),
+                         name=args.file)
     emit(args, report.to_json(), lambda d: "\n".join(
         [c.line() for c in report.checks] + [report.summary()]))
     if not report.ok:

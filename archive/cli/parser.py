@@ -190,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the archive's key fingerprint (sha256:...) or verifier key, obtained "
                          "independently (default: the keys in ARCHIVE_TRUSTED_KEYS); without "
                          "a trusted key every other check runs and the exit code is 8")
+    sp.add_argument("--tsa-root", action="append", metavar="PEM",
+                    help="PEM file of time-stamping authority root certificates to check the "
+                         "RFC 3161 tokens of its checkpoints against (repeatable; default: the "
+                         "file ARCHIVE_TSA_ROOTS names); a token that does not verify exits 5")
     sp = add("diff", cmd_diff, "what changed in the article text between two captures "
                                "(sentence by sentence; older first)")
     sp.add_argument("old", metavar="HASH")

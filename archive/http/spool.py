@@ -11,7 +11,9 @@ Spool directories live under the archive's own ``tmp`` folder (see
 :attr:`archive.core.config.Settings.tmp_dir`), each locked (``flock``) by its owner for its
 whole life: a process killed with SIGKILL cannot remove its directory, but the kernel
 drops its lock, so :func:`sweep` (run by ``archive verify``/``reconcile`` and at the
-start of each capture run) removes exactly the directories nobody owns any more.
+start of each capture run) removes exactly the directories nobody owns any more. Other
+temporary folders of the archive (a WACZ's WARCs while ``archive import`` takes them
+in) are made by :func:`owned_tempdir` and swept the same way.
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ import shutil
 import tempfile
 import threading
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 DEFAULT_MEMORY_LIMIT = 1 << 20
 PREFIX = "archive-fetch-"
+IMPORT_PREFIX = "archive-wacz-"
+SWEPT = (PREFIX, IMPORT_PREFIX)  # the folders sweep() looks at, by name prefix
 
 
 class Spool:
@@ -51,15 +56,7 @@ class Spool:
     def _directory(self) -> Path:
         with self._lock:
             if self.dir is None:
-                if self.parent is not None:
-                    self.parent.mkdir(parents=True, exist_ok=True)
-                while True:
-                    path = Path(tempfile.mkdtemp(prefix=PREFIX, dir=self.parent))
-                    lock = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-                    fcntl.flock(lock, fcntl.LOCK_EX)
-                    if os.fstat(lock).st_nlink > 0:
-                        break
-                    os.close(lock)  # swept between its creation and our lock: another
+                path, lock = _locked_mkdtemp(self.parent, PREFIX)
                 self.dir = path
                 # removed on remove() or when the owning result is garbage-collected
                 self._finalizer = weakref.finalize(self, _remove_dir, str(path), lock)
@@ -146,12 +143,40 @@ class SpoolFile:
             self.path.unlink(missing_ok=True)
 
 
+def _locked_mkdtemp(parent: Path | None, prefix: str) -> tuple[Path, int]:
+    """A fresh directory under ``parent`` and its lock (held until the descriptor is
+    closed, or the process dies)."""
+    if parent is not None:
+        parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+        lock = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.fstat(lock).st_nlink > 0:
+            return path, lock
+        os.close(lock)  # swept between its creation and our lock: another
+
+
+@contextlib.contextmanager
+def owned_tempdir(parent: Path, prefix: str = IMPORT_PREFIX) -> Iterator[Path]:
+    """A temporary directory under ``parent`` (the archive's ``tmp``), locked for as
+    long as the block runs and removed after it. Should the process be killed inside
+    the block, :func:`sweep` removes what it left (``prefix`` must be one it sweeps)."""
+    if not prefix.startswith(SWEPT):
+        raise ValueError(f"{prefix!r} is not a prefix sweep() removes")
+    path, lock = _locked_mkdtemp(parent, prefix)
+    try:
+        yield path
+    finally:
+        _remove_dir(str(path), lock)
+
+
 def sweep(parent: Path) -> tuple[int, int]:
-    """Remove the spool directories under ``parent`` that no live process owns (their
-    owner was killed); ``(files, bytes)`` removed. A directory whose lock is held is
-    someone's fetch in progress and is left alone."""
+    """Remove the temporary directories under ``parent`` (fetch spools, WACZ imports)
+    that no live process owns (their owner was killed); ``(files, bytes)`` removed. A
+    directory whose lock is held is someone's work in progress and is left alone."""
     files = size = 0
-    for directory in parent.glob(PREFIX + "*"):
+    for directory in sorted(d for prefix in SWEPT for d in parent.glob(prefix + "*")):
         try:
             lock = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
         except OSError:

@@ -5,7 +5,9 @@ Everything in the package is taken from each capture's proof bundle, which
 :func:`~archive.proof.bundle_build.make_bundle` has verified against the store and the
 custody log before handing it out: a capture's WARC file *is* the concatenation of the
 bundle's gzip members (so no record of another capture sharing its stored file leaks
-into a selection), and its index lines are read from those same members. Titles are the
+into a selection), and its index lines are read from those same members. The RFC 3161
+tokens of a bundled checkpoint are filed beside its note under ``checkpoints/``, named as
+in ``$ARCHIVE_HOME/checkpoints/``, so ``openssl ts -verify`` checks them unzipped. Titles are the
 only thing the caller supplies (from the stored metadata versions), because proofs never
 read extracted metadata. A withdrawn capture is still exported (its bytes still verify)
 but its page says ``withdrawn`` (time, person, reason), from its bundled deletion event.
@@ -29,7 +31,8 @@ from archive.proof import wacz_format as wf
 from archive.proof.bundle_build import make_bundle
 from archive.proof.bundle_verify import verify_bundle
 from archive.proof.logtree import LogIdentity
-from archive.proof.notes import note_filename
+from archive.proof.notes import note_filename, token_filename
+from archive.proof.timestamps import b64decode
 from archive.warc.reader import http_split, parse_member
 from archive.warc.store import WarcStore
 
@@ -57,7 +60,11 @@ def export_wacz(engine: Engine, store: WarcStore, capture_ids: Sequence[str], *,
         doc = json.loads(data)
         files[f"{wf.PROOFS}{hex_part(cid)}{wf.BUNDLE_SUFFIX}"] = data
         note = doc["checkpoint"]
-        files[wf.CHECKPOINTS + note_filename(int(note.split("\n")[1]), note)] = note.encode()
+        size = int(note.split("\n")[1])
+        files[wf.CHECKPOINTS + note_filename(size, note)] = note.encode()
+        for token in doc.get("timestamps", []):  # filed as beside the note on disk
+            reply = b64decode(token["response"])
+            files[wf.CHECKPOINTS + token_filename(size, note, reply)] = reply
         for part in doc["captures"]:
             name = f"{hex_part(part['capture_id'])}.warc.gz"
             if f"archive/{name}" in files:  # a revisit's original, exported already

@@ -20,10 +20,13 @@ Layout of an export (specs.webrecorder.net/wacz/1.1.1)::
 
 Signing. The WACZ signing spec (wacz-auth 0.1.0) allows two forms of ``signedData``: an
 *anonymous* signature with an ECDSA ``publicKey``, or a domain certificate plus an RFC 3161
-time signature. Ed25519 is in neither. We use the anonymous form with an ECDSA P-256 key
+time signature. Ed25519 is in neither. We use the anonymous form with an ECDSA P-384 key
 *derived* from the archive's Ed25519 private key (HKDF-SHA256, fixed label), signing the
 UTF-8 text of ``hash`` with SHA-256 deterministically (RFC 6979), the signature as raw
-``r||s`` (IEEE P1363, what WebCrypto verifies) in base64, the key as base64 SPKI DER. An
+``r||s`` (IEEE P1363, what WebCrypto verifies) in base64, the key as base64 SPKI DER. The
+spec names no curve, but its readers do: ReplayWeb.page (wabac.js) imports an anonymous
+``publicKey`` as ECDSA P-384 only (what ArchiveWeb.page signs with), so a P-256 key is
+silently left unverified there. An
 anonymous key proves nothing about who signed, so ``archiveSignatureNote`` (a
 c2sp.org signed note by the archive's Ed25519 key, the key verify-bundle trusts) names the
 datapackage hash and that ECDSA key: trust flows from the fingerprint a reader holds.
@@ -46,7 +49,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -73,9 +76,13 @@ UNLISTED = (DATAPACKAGE, DIGEST)
 """The files datapackage.json cannot list (they name its hash)."""
 PROVENANCE_URN = "urn:provenance-archive:provenance:"
 BINDING_HEADER = "provenance-archive/wacz-signature v1"
-_HKDF_INFO = b"provenance-archive wacz ecdsa-p256 v1"
+_HKDF_INFO = b"provenance-archive wacz ecdsa-p384 v1"
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
-_P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+_P384_N = int("ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf"
+              "581a0db248b0a77aecec196accc52973", 16)
+# the curves check_signed_data accepts (by OpenSSL name), with each one's binding label
+# and its coordinate size; P-256 packages were written before ReplayWeb.page was tested
+_CURVES = {"secp384r1": ("ecdsa-p384", 48), "secp256r1": ("ecdsa-p256", 32)}
 _INDEXED = ("response", "resource", "revisit", "metadata")
 
 
@@ -185,13 +192,14 @@ def write_zip(files: Mapping[str, bytes]) -> bytes:
 # --------------------------------------------------------------------- the signature
 
 def wacz_signing_key(ed25519: Ed25519PrivateKey) -> ec.EllipticCurvePrivateKey:
-    """The archive's ECDSA P-256 WACZ key, derived from its Ed25519 private key (so there
-    is no second secret to keep; HKDF is one-way, so it reveals nothing of the first)."""
+    """The archive's ECDSA P-384 WACZ key, derived from its Ed25519 private key (so there
+    is no second secret to keep; HKDF is one-way, so it reveals nothing of the first).
+    64 bytes of HKDF output reduced modulo the group order keep the bias negligible."""
     raw = ed25519.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
                                 serialization.NoEncryption())
-    okm = HKDF(hashes.SHA256(), 48, salt=None, info=_HKDF_INFO).derive(raw)
-    scalar = int.from_bytes(okm, "big") % (_P256_N - 1) + 1
-    return ec.derive_private_key(scalar, ec.SECP256R1())
+    okm = HKDF(hashes.SHA256(), 64, salt=None, info=_HKDF_INFO).derive(raw)
+    scalar = int.from_bytes(okm, "big") % (_P384_N - 1) + 1
+    return ec.derive_private_key(scalar, ec.SECP384R1())
 
 
 def spki_b64(public_key: ec.EllipticCurvePublicKey) -> str:
@@ -205,26 +213,28 @@ def signed_data(dp_hash: str, key: ec.EllipticCurvePrivateKey, *, created: str,
     """The anonymous ``signedData`` of wacz-auth 0.1.0 over ``dp_hash``."""
     der = key.sign(dp_hash.encode("ascii"), ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
     r, s = decode_dss_signature(der)
-    raw = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    size = _CURVES[key.curve.name][1]
+    raw = r.to_bytes(size, "big") + s.to_bytes(size, "big")
     return {"hash": dp_hash, "created": created, "software": software,
             "signature": base64.b64encode(raw).decode("ascii"),
             "publicKey": spki_b64(key.public_key())}
 
 
 def check_signed_data(sig: Mapping[str, Any]) -> str | None:
-    """None when ``signature`` is a valid ECDSA P-256/SHA-256 signature of ``hash`` under
-    ``publicKey`` (raw ``r||s`` or DER); otherwise why not."""
+    """None when ``signature`` is a valid ECDSA P-384 (or P-256) SHA-256 signature of
+    ``hash`` under ``publicKey`` (raw ``r||s`` or DER); otherwise why not."""
     try:
         key = serialization.load_der_public_key(base64.b64decode(sig["publicKey"], validate=True))
         signature = base64.b64decode(sig["signature"], validate=True)
         message = str(sig["hash"]).encode("utf-8")
     except (KeyError, ValueError, TypeError):
         return "signedData has no readable hash, signature and publicKey"
-    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
-        return "signedData.publicKey is not an ECDSA P-256 key"
-    if len(signature) == 64:
-        signature = encode_dss_signature(int.from_bytes(signature[:32], "big"),
-                                         int.from_bytes(signature[32:], "big"))
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name not in _CURVES:
+        return "signedData.publicKey is not an ECDSA P-384 or P-256 key"
+    size = _CURVES[key.curve.name][1]
+    if len(signature) == 2 * size:
+        signature = encode_dss_signature(int.from_bytes(signature[:size], "big"),
+                                         int.from_bytes(signature[size:], "big"))
     try:
         key.verify(signature, message, ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, ValueError):
@@ -233,8 +243,16 @@ def check_signed_data(sig: Mapping[str, Any]) -> str | None:
 
 
 def binding_text(dp_hash: str, public_key_b64: str) -> str:
-    """The text our Ed25519 note signs: the datapackage hash and the ECDSA key."""
-    return f"{BINDING_HEADER}\n{DATAPACKAGE} {dp_hash}\necdsa-p256 {public_key_b64}\n"
+    """The text our Ed25519 note signs: the datapackage hash and the ECDSA key (its
+    label names its curve; an unreadable key gets the P-384 label, and fails elsewhere)."""
+    label = "ecdsa-p384"
+    try:
+        key = serialization.load_der_public_key(base64.b64decode(public_key_b64, validate=True))
+        if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name in _CURVES:
+            label = _CURVES[key.curve.name][0]
+    except (ValueError, UnsupportedAlgorithm):
+        pass
+    return f"{BINDING_HEADER}\n{DATAPACKAGE} {dp_hash}\n{label} {public_key_b64}\n"
 
 
 __all__ = ["BINDING", "CHECKPOINTS", "DATAPACKAGE", "DIGEST", "INDEX", "PAGES",

@@ -19,10 +19,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography import x509
+
 from archive.core.hashing import PREFIX, hex_part
 from archive.errors import ConfigError, IntegrityError
 from archive.proof import checkpoint as cp
 from archive.proof import keys as keymod
+from archive.proof import notes as notemod
+from archive.proof import timestamps as ts
 from archive.proof import wacz_format as wf
 from archive.proof.bundle_format import Check, Run
 from archive.proof.bundle_verify import verify_bundle
@@ -137,7 +141,7 @@ def package_checks(files: Mapping[str, bytes]) -> tuple[list[Check], dict[str, A
            if signed.get("hash") != dp_hash else wf.check_signed_data(signed))
     run.add("signature", "fail" if why else "ok",
             f"{wf.DIGEST}: {why}" if why else
-            f"{wf.DIGEST}: ECDSA P-256 signature verifies under its publicKey")
+            f"{wf.DIGEST}: ECDSA signature verifies under its publicKey")
     return run.checks, (signed if why is None else None)
 
 
@@ -148,9 +152,12 @@ def first_problem(files: Mapping[str, bytes]) -> str | None:
 
 
 def verify_wacz(data: bytes, *, trusted_key: str | Sequence[str] | None = None,
+                tsa_roots: Sequence[x509.Certificate] = (),
                 name: str = "the WACZ") -> WaczReport:
-    """Every check of the package, our key binding and each proof bundle inside; never
-    raises for a bad package (every problem is a failed check)."""
+    """Every check of the package, our key binding, each proof bundle inside and each
+    checkpoint's timestamp tokens (against ``tsa_roots``, as ``verify-bundle`` does:
+    without roots a token is reported unchecked); never raises for a bad package (every
+    problem is a failed check)."""
     try:
         files = read_entries(data, name)
     except IntegrityError as exc:
@@ -167,7 +174,7 @@ def verify_wacz(data: bytes, *, trusted_key: str | Sequence[str] | None = None,
     notes = {files[p].decode("utf-8", "replace") for p in files if p.startswith(wf.CHECKPOINTS)}
     vkey = None
     for path in sorted(bundles):
-        report = verify_bundle(bundles[path], trusted_key=trusted)
+        report = verify_bundle(bundles[path], trusted_key=trusted, tsa_roots=tsa_roots)
         first = report.failures[0] if report.failures else None
         run.add(f"bundle {path}", "fail" if first else "ok",
                 f"{first.name}: {first.message}" if first else report.summary())
@@ -186,6 +193,7 @@ def verify_wacz(data: bytes, *, trusted_key: str | Sequence[str] | None = None,
         run.add("key", "fail", "the bundles are signed by different keys")
     fp, trusted_ok = next(iter(fingerprints)) if len(fingerprints) == 1 else (None, False)
     _check_binding(run, files, signed, vkey)
+    _check_tokens(run, files, tsa_roots)
     return WaczReport(tuple(run.checks), trusted=bool(trusted) and trusted_ok,
                       key_fingerprint=fp, captures=tuple(captures))
 
@@ -197,6 +205,42 @@ def _check_warcs(run: Run, path: str, doc: dict[str, Any], files: Mapping[str, b
             run.add(warc, "fail", f"is not the gzip members bundled in {path}")
         else:
             run.add(warc, "ok", f"exactly the {len(part['records'])} records bundled in {path}")
+
+
+def _check_tokens(run: Run, files: Mapping[str, bytes],
+                  roots: Sequence[x509.Certificate]) -> None:
+    """Each ``checkpoints/*.tsr``: named for its note and its own hash, a token over
+    that note, by a TSA under one of ``roots`` (the authority's time is shown)."""
+    notes = {p.removeprefix(wf.CHECKPOINTS): files[p].decode("utf-8", "replace")
+             for p in files if p.startswith(wf.CHECKPOINTS) and p.endswith(notemod.SUFFIX)}
+    for path in sorted(p for p in files if p.startswith(wf.CHECKPOINTS)
+                       and p.endswith(notemod.STAMP_SUFFIX)):
+        token_name, reply = path.removeprefix(wf.CHECKPOINTS), files[path]
+        note_name = notemod.token_note_stem(token_name) + notemod.SUFFIX
+        note = notes.get(note_name)
+        if note is None:
+            run.add(path, "fail", f"no checkpoint {wf.CHECKPOINTS}{note_name} for this token")
+            continue
+        if not notemod.matches_name(note_name, note):
+            run.add(path, "fail", f"its note {note_name} is not named for its content")
+            continue
+        size = int(note_name.split("-", 1)[0])
+        if notemod.token_filename(size, note, reply) != token_name:
+            run.add(path, "fail", "its name is not its note's and its own hash")
+            continue
+        try:
+            if not roots:
+                facts = ts.token_facts(reply, note)
+                run.add(path, "warn", f"authority time {facts.gen_time} (serial "
+                                      f"{facts.serial}), NOT CHECKED: no TSA root given "
+                                      "(--tsa-root or ARCHIVE_TSA_ROOTS)")
+                continue
+            facts = ts.verify_token(reply, note, roots)
+        except IntegrityError as exc:
+            run.add(path, "fail", str(exc))
+            continue
+        run.add(path, "ok", f"authority time {facts.gen_time} (serial {facts.serial}): "
+                            f"{note_name} existed then, signed by a TSA under a root you gave")
 
 
 def _check_binding(run: Run, files: Mapping[str, bytes], signed: dict[str, Any] | None,
