@@ -329,7 +329,7 @@ def test_popups_and_looping_scripts_end_within_the_deadline(renderer: Renderer,
     out = renderer.render(url, LoopbackFetch(), limits=Limits(deadline=8, idle_wait=1))
     assert time.monotonic() - began < 8 + 1.5
     assert b"looping" in (out.dom or b"") and out.screenshot_size is not None
-    assert any(n.startswith("popup window closed") for n in out.notes)
+    assert any(n.startswith("popup window refused") for n in out.notes)
     assert all(r.outcome == "refused" for r in out.requests if r.url.endswith("/ad.html"))
     assert not any(r.target.endswith("/ad.html") for r in site.requests)
 

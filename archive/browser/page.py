@@ -269,9 +269,11 @@ class PageSession:
         _quietly(ws.close, code=1008, reason="refused by the archive")
 
     def on_new_page(self, page: Page) -> None:
+        # A popup's requests are refused (see on_request), so it stays blank; it is not
+        # closed here: a popup shares its opener's renderer, and closing it waits for
+        # that renderer, which a looping script holds. Closing the context ends it.
         if page != self.page:
-            self.note(f"popup window closed: {page.url}")
-            _quietly(page.close)
+            self.note(f"popup window refused: {page.url}")
 
     def on_download(self, download: Download) -> None:
         self.note(f"download refused: {download.url}")
