@@ -260,6 +260,15 @@ class Archive:
 
         return diff_sentences(self.sentences(old), self.sentences(new))
 
+    def comparisons(self, capture_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """What the custody log recorded of each capture against the capture of its URL
+        before it (verdict new/unchanged/changed, the previous capture and its content
+        hash, sentences removed/added, the diff's hash, the event's ``seq``), keyed by
+        capture id; written by metadata extraction, checked by ``verify``."""
+        from archive.metadata.store import recorded_comparisons
+
+        return recorded_comparisons(self.recorder, capture_ids)
+
     def withdrawn(self, capture_ids: Iterable[str]) -> dict[str, Withdrawal]:
         """The withdrawn captures among these exact capture ids, keyed by capture id,
         each with its deletion event's time, reason and person (from the custody log)."""

@@ -275,6 +275,9 @@ def test_history_marks_each_capture_and_shows_the_changed_sentence(w: World) -> 
     assert verdicts == ["changed", "new"]  # newest first
     assert re.search(r'<li class="added">.*?' + re.escape(CHANGED), r.text, re.S)
     assert f'compared with <a href="/c/{s.first}"' in r.text
+    recorded = re.findall(r'custody log: <span class="recorded-verdict">(\w+)</span>', r.text)
+    assert recorded == ["changed", "new"]  # the comparisons the custody log holds
+    assert f'against <a href="/c/{s.first}"' in r.text
 
 
 def test_archive_diff_prints_the_same_change(w: World, capsys: pytest.CaptureFixture[str],
@@ -285,6 +288,7 @@ def test_archive_diff_prints_the_same_change(w: World, capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     assert f"+ {CHANGED}" in out
     assert not [line for line in out.splitlines() if line.startswith("- ")]
+    assert f"custody log: changed against {w.story.first}" in out
     assert main(["diff", w.story.first, w.story.first]) == 0
     assert "the article text is the same" in capsys.readouterr().out
     assert main(["diff", w.story.first, "sha256:" + "0" * 64]) == 6

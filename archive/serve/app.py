@@ -307,18 +307,21 @@ class Views:
 
     def timeline(self, caps: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Each capture, oldest first: new (the first), unchanged (same content hash or
-        the same article sentences) or changed, with the diff against the one before."""
+        the same article sentences) or changed, with the diff against the one before,
+        and the comparison its custody log recorded (``recorded``, or ``None``)."""
         from archive.metadata.textdiff import changed, diff_sentences
 
         out: list[dict[str, Any]] = []
         prev: dict[str, Any] | None = None
         prev_sentences: list[str] | None = None
+        recorded = self.arc.comparisons([c["capture_id"] for c in caps])
         for c in self.described(caps):
             try:
                 sentences: list[str] | None = self.arc.sentences(c["capture_id"])
             except ArchiveError:
                 sentences = None
-            entry = {**c, "changes": None, "previous": prev["capture_id"] if prev else None}
+            entry = {**c, "changes": None, "previous": prev["capture_id"] if prev else None,
+                     "recorded": recorded.get(c["capture_id"])}
             if prev is None:
                 entry["verdict"] = "new"
             elif c["content_hash"] and c["content_hash"] == prev["content_hash"]:
