@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -200,6 +200,15 @@ class Archive:
 
     def list_captures(self, *, limit: int | None = None) -> list[dict[str, Any]]:
         return queries.list_captures(self.engine, limit=limit)
+
+    def count_captures(self) -> int:
+        return queries.count_captures(self.engine)
+
+    def search_captures(self, words: Sequence[str]) -> Iterator[list[dict[str, Any]]]:
+        """Captures newest first, in batches, whose URL, final URL or a metadata record
+        holds every (lower-case) word: candidates for a search to filter exactly
+        (:func:`archive.ledger.queries.search_captures`)."""
+        return queries.search_captures(self.engine, words)
 
     def resolve(self, hash_or_prefix: str) -> list[dict[str, Any]]:
         """Captures whose capture id or content hash is ``hash_or_prefix`` (or starts with it).

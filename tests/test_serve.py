@@ -101,6 +101,29 @@ def test_search_finds_captures_by_url_title_outlet_and_hash_newest_first(w: Worl
     assert s.first in get(w.run.app, "/search?q=" + both).text
 
 
+def test_search_reads_candidates_newest_first_in_batches_by_an_escaped_query(
+        w: World) -> None:
+    from archive.ledger.queries import search_captures
+
+    s = w.story
+    batches = list(search_captures(w.arc.engine, ["storm"], batch=1))
+    assert all(len(b) == 1 for b in batches)
+    ids = [c["capture_id"] for b in batches for c in b]
+    assert ids.index(s.second) < ids.index(s.first) and s.css not in ids
+    css = [c["capture_id"] for b in search_captures(w.arc.engine, ["/static/site.css"])
+           for c in b]
+    assert css == [s.css]
+    # LIKE wildcards are literal: "st%rm" and "st_rm" would match "storm" as patterns
+    assert list(search_captures(w.arc.engine, ["st%rm"])) == []
+    assert list(search_captures(w.arc.engine, ["st_rm"])) == []
+    # a word SQLite cannot fold is left to the caller: every capture is a candidate
+    everyone = [c for b in search_captures(w.arc.engine, ["stürm"]) for c in b]
+    assert len(everyone) == 4
+    assert "No capture matches" in get(w.run.app, "/search?q=st%25rm").text
+    page = get(w.run.app, "/search?q=" + quote("STORM"))
+    assert "Captures for “STORM”" in page.text and s.second in page.text
+
+
 def test_home_lists_every_capture_and_pages_stay_in_range(w: World) -> None:
     home = get(w.run.app, "/")
     assert home.status == 200
