@@ -87,12 +87,13 @@ class _Input:
 
 
 def _previous(conn: Connection, cap: Any) -> Any:
-    """The capture of the same URL just before ``cap`` (requested as, or redirected
-    to, its requested URL, as ``/history`` lists them), with content; ``None`` when
-    ``cap`` is the first."""
+    """The capture requested as the same URL just before ``cap``, with content; ``None``
+    when ``cap`` is the first. By the requested URL (indexed), as a source is captured
+    again and again: ``/history`` also lists captures redirected to a URL, and shows
+    which capture each recorded comparison names."""
     return conn.execute(
         select(captures).where(
-            or_(captures.c.url == cap.url, captures.c.final_url == cap.url),
+            captures.c.url == cap.url,
             captures.c.content_hash.is_not(None),
             or_(captures.c.started_at < cap.started_at,
                 and_(captures.c.started_at == cap.started_at, captures.c.id < cap.id)))
