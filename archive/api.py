@@ -427,9 +427,10 @@ class Archive:
         """Inclusion proofs of every custody event of a capture against a checkpoint."""
         ckpt = logtree.get_checkpoint(self.engine, checkpoint)
         shown = self.show(hash_or_prefix)
-        out = [EventProof(ev["seq"], ev["type"], ev["hash"],
-                          tuple(logtree.b64(logtree.inclusion(self.engine, ev["seq"], ckpt))))
-               for cap in shown for ev in cap["events"] if ev["seq"] < ckpt.size]
+        held = [ev for cap in shown for ev in cap["events"] if ev["seq"] < ckpt.size]
+        paths = logtree.inclusions(self.engine, [ev["seq"] for ev in held], ckpt)
+        out = [EventProof(ev["seq"], ev["type"], ev["hash"], tuple(logtree.b64(path)))
+               for ev, path in zip(held, paths, strict=True)]
         return InclusionProofs(ckpt, tuple(c["capture_id"] for c in shown), tuple(out),
                                sum(1 for c in shown for e in c["events"]
                                    if e["seq"] >= ckpt.size))
