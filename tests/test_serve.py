@@ -141,6 +141,26 @@ def w(world: World) -> World:
 # --------------------------------------------------------------------------- capture page
 
 
+def test_every_event_proof_of_a_capture_verifies_against_the_checkpoint(w: World) -> None:
+    """``prove`` builds the checkpoint's tree once for all of a capture's events."""
+    import base64
+
+    from sqlalchemy import text
+
+    from archive.proof.merkle import verify_inclusion
+
+    proofs = w.arc.prove(w.story.second)
+    root = bytes.fromhex(proofs.checkpoint.root_hash.split(":")[1])
+    assert len(proofs.inclusion) >= 3  # capture, digest, metadata extraction
+    with w.arc.engine.connect() as c:
+        for p in proofs.inclusion:
+            leaf = bytes.fromhex(c.execute(text("SELECT leaf_hash FROM events WHERE seq = :s"),
+                                           {"s": p.seq}).scalar_one())
+            path = [base64.b64decode(h) for h in p.proof]
+            assert verify_inclusion(leaf, p.seq, proofs.checkpoint.size, path, root)
+            assert not verify_inclusion(leaf, p.seq ^ 1, proofs.checkpoint.size, path, root)
+
+
 def test_capture_page_shows_proven_values(w: World) -> None:
     s = w.story
     shown = w.arc.show(s.first)[0]
