@@ -7,7 +7,7 @@ import functools
 import logging
 import os
 import stat
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -256,6 +256,15 @@ class Archive:
     def list_captures(self, *, limit: int | None = None) -> list[dict[str, Any]]:
         return queries.list_captures(self.engine, limit=limit)
 
+    def count_captures(self) -> int:
+        return queries.count_captures(self.engine)
+
+    def search_captures(self, words: Sequence[str]) -> Iterator[list[dict[str, Any]]]:
+        """Captures newest first, in batches, whose URL, final URL or a metadata record
+        holds every (lower-case) word: candidates for a search to filter exactly
+        (:func:`archive.ledger.queries.search_captures`)."""
+        return queries.search_captures(self.engine, words)
+
     def resolve(self, hash_or_prefix: str) -> list[dict[str, Any]]:
         """Captures whose capture id or content hash is ``hash_or_prefix`` (or starts with it).
 
@@ -341,6 +350,15 @@ class Archive:
         from archive.metadata.textdiff import diff_sentences
 
         return diff_sentences(self.sentences(old), self.sentences(new))
+
+    def comparisons(self, capture_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """What the custody log recorded of each capture against the capture of its URL
+        before it (verdict new/unchanged/changed, the previous capture and its content
+        hash, sentences removed/added, the diff's hash, the event's ``seq``), keyed by
+        capture id; written by metadata extraction, checked by ``verify``."""
+        from archive.metadata.store import recorded_comparisons
+
+        return recorded_comparisons(self.recorder, capture_ids)
 
     def withdrawn(self, capture_ids: Iterable[str]) -> dict[str, Withdrawal]:
         """The withdrawn captures among these exact capture ids, keyed by capture id,
@@ -491,9 +509,10 @@ class Archive:
         """Inclusion proofs of every custody event of a capture against a checkpoint."""
         ckpt = logtree.get_checkpoint(self.engine, checkpoint)
         shown = self.show(hash_or_prefix)
-        out = [EventProof(ev["seq"], ev["type"], ev["hash"],
-                          tuple(logtree.b64(logtree.inclusion(self.engine, ev["seq"], ckpt))))
-               for cap in shown for ev in cap["events"] if ev["seq"] < ckpt.size]
+        held = [ev for cap in shown for ev in cap["events"] if ev["seq"] < ckpt.size]
+        paths = logtree.inclusions(self.engine, [ev["seq"] for ev in held], ckpt)
+        out = [EventProof(ev["seq"], ev["type"], ev["hash"], tuple(logtree.b64(path)))
+               for ev, path in zip(held, paths, strict=True)]
         return InclusionProofs(ckpt, tuple(c["capture_id"] for c in shown), tuple(out),
                                sum(1 for c in shown for e in c["events"]
                                    if e["seq"] >= ckpt.size))

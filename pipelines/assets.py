@@ -159,7 +159,10 @@ def _change(outcome: Mapping[str, Any], previous: Mapping[str, Any]) -> str:
 
 def _capture_report(source: Source | None, key: str, outcome: Mapping[str, Any] | None,
                     previous: Mapping[str, Any],
-                    gone: Mapping[str, Withdrawal] | None = None) -> PartitionReport:
+                    gone: Mapping[str, Withdrawal] | None = None,
+                    public_url: str | None = None) -> PartitionReport:
+    """A partition's capture metadata; with ``public_url`` (ARCHIVE_PUBLIC_URL) it links
+    to the capture's page on the published resolver, ``<public_url>/c/<capture id>``."""
     if source is None or outcome is None:
         text = (f"partition {key} is not in the sources file any more; materialize "
                 "`sources` to remove its partition")
@@ -200,6 +203,9 @@ def _capture_report(source: Source | None, key: str, outcome: Mapping[str, Any] 
         "withdrawn": withdrawn.line() if withdrawn else None,
         "original_withdrawn": original_withdrawn.line() if original_withdrawn else None,
     }
+    page = f"{public_url}/c/{outcome['capture_id']}" if public_url else None
+    if page:
+        meta["capture_page"] = MetadataValue.url(page)
     lines = [f"**{outcome['status']}** · HTTP {outcome.get('http_status')} · {change}", "",
              f"- URL: {url}" + (f" → {outcome['final_url']}"
                                 if outcome.get("final_url") not in (None, url) else ""),
@@ -213,6 +219,8 @@ def _capture_report(source: Source | None, key: str, outcome: Mapping[str, Any] 
             if outcome.get("requisites_captured") is not None else ""))
     if outcome.get("screenshot"):
         lines.append(f"- screenshot: `{outcome['screenshot']}`")
+    if page:
+        lines.append(f"- capture page: [{page}]({page})")
     if withdrawn:
         lines.insert(0, f"**WITHDRAWN**: {withdrawn.line()}")
     if outcome.get("revisit_of"):
@@ -261,7 +269,8 @@ def capture(context: AssetExecutionContext, archive: ArchiveResource,
     with archive.open() as arc:  # withdrawals are read from the custody log, not a column
         gone = arc.withdrawn(s for s in stored if s)
     reports = {k: _capture_report(by_key.get(k), k, outcomes.get(k),
-                                  metadata_of(previous.get(k)), gone) for k in keys}
+                                  metadata_of(previous.get(k)), gone,
+                                  archive.settings().public_url) for k in keys}
     if len(keys) == 1 and "error" in reports[keys[0]].metadata:
         meta = reports[keys[0]].metadata
         raise Failure(description=meta["error"], metadata=meta, allow_retries=False)

@@ -87,6 +87,9 @@ class ArchiveResource(ConfigurableResource):
     """RFC 3161 authorities each checkpoint asks for a timestamp (ARCHIVE_TSA_URLS)."""
     tsa_deadline: float = 10.0
     """Seconds one authority may take (ARCHIVE_TSA_DEADLINE)."""
+    public_url: str = ""
+    """Where ``archive serve`` is published (ARCHIVE_PUBLIC_URL): capture metadata links
+    to ``<public_url>/c/<capture id>``."""
 
     def settings(self, *, allow_private_networks: bool = False) -> Settings:
         """The library's settings. ``allow_private_networks`` widens (never narrows) the
@@ -95,7 +98,8 @@ class ArchiveResource(ConfigurableResource):
                                   "ARCHIVE_DATABASE_URL": self.database.url,
                                   "ARCHIVE_OPERATOR": self.operator,
                                   "ARCHIVE_TSA_URLS": self.tsa_urls,
-                                  "ARCHIVE_TSA_DEADLINE": str(self.tsa_deadline)})
+                                  "ARCHIVE_TSA_DEADLINE": str(self.tsa_deadline),
+                                  "ARCHIVE_PUBLIC_URL": self.public_url})
         fetcher = self.fetcher
         base = replace(base, page=PageLimits(fetcher.page_max_requisites, fetcher.page_max_bytes,
                                              fetcher.page_deadline),
@@ -175,6 +179,7 @@ def resources_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "archive": ArchiveResource(
             store=store, database=database, fetcher=fetcher, operator=settings.operator,
             tsa_urls=",".join(settings.tsa_urls), tsa_deadline=settings.tsa_deadline,
+            public_url=settings.public_url or "",
             processes=max(1, _number(env, "ARCHIVE_PROCESSES", min(os.cpu_count() or 1, 4)))),
         "sources_file": SourcesFileResource(path=str(default_sources_path(env))),
     }

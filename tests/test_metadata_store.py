@@ -111,3 +111,108 @@ def test_records_of_an_older_extractor_version_stay_readable(arc, http_server) -
     assert versions[0]["record"]["published"]["value"] == "2021-03-09"
     assert versions[1]["record"]["extractor_version"] == md.EXTRACTOR_VERSION
     assert arc.verify(deep=True).ok
+
+
+# --------------------------------------------------------------------------- comparisons
+
+EDIT = "The harbour reopened on Saturday morning, a day earlier than forecast."
+
+
+def _three_versions(arc, http_server):
+    """Capture one article three times: as first published, edited, and again unchanged."""
+    from servers import article_html
+
+    base = article_html()
+    url = http_server.add_page("/story", base)
+    (a,) = arc.capture([url])
+    http_server.add_page("/story", base.replace("Local shops reported a quiet day;",
+                                                EDIT + " Local shops reported a quiet day;"))
+    (b,) = arc.capture([url])
+    (c,) = arc.capture([url])
+    return a, b, c
+
+
+def _comparison_event(arc, cid):
+    """The metadata extraction event of ``cid`` (others may name its content hash)."""
+    (ev,) = [e for e in arc.show(cid)[0]["events"]
+             if e["type"] == "metadata extraction" and e["objects"][0] == cid]
+    return ev
+
+
+def test_each_extraction_records_in_the_custody_log_what_changed(arc, http_server) -> None:
+    from archive.metadata.textdiff import diff_hash
+
+    a, b, c = _three_versions(arc, http_server)
+    assert a.content_hash != b.content_hash == c.content_hash
+    arc.extract_metadata_many([a.capture_id, b.capture_id, c.capture_id])
+    assert _comparison_event(arc, a.capture_id)["detail"]["comparison"] == {"verdict": "new"}
+    changed = _comparison_event(arc, b.capture_id)["detail"]["comparison"]
+    assert changed == {"verdict": "changed", "previous": a.capture_id,
+                       "previous_content_hash": a.content_hash, "removed": 0, "added": 1,
+                       "diff_sha256": diff_hash(arc.diff(a.capture_id, b.capture_id))}
+    same = _comparison_event(arc, c.capture_id)["detail"]["comparison"]
+    assert same["verdict"] == "unchanged" and same["previous"] == b.capture_id
+    assert same["previous_content_hash"] == b.content_hash
+    assert (same["removed"], same["added"]) == (0, 0)
+    recorded = arc.comparisons([a.capture_id, b.capture_id, c.capture_id])
+    assert [recorded[x.capture_id]["verdict"] for x in (a, b, c)] == \
+        ["new", "changed", "unchanged"]
+    assert arc.verify(deep=True).ok
+    assert arc.verify_captures([b.capture_id]).ok
+
+
+def _forge(monkeypatch, **forged) -> None:
+    """Make the extraction step write a comparison with ``forged`` fields (a writer that
+    lies but keeps the custody chain intact)."""
+    from archive.metadata import store
+    from archive.metadata.textdiff import comparison as real
+
+    def lying(previous, sentences):
+        return {**real(previous, sentences), **forged}
+    monkeypatch.setattr(store, "comparison", lying)
+
+
+def _comparison_problems(report):
+    return [p for p in report.problems if p.field == "comparison"]
+
+
+def test_a_forged_verdict_is_caught_by_verify(arc, http_server, monkeypatch) -> None:
+    a, b, _ = _three_versions(arc, http_server)
+    arc.extract_metadata(a.capture_id)
+    _forge(monkeypatch, verdict="unchanged")
+    arc.extract_metadata(b.capture_id)
+    report = arc.verify()
+    (p,) = _comparison_problems(report)
+    assert p.capture_id == b.capture_id and "verdict unchanged with 0 sentences removed " \
+        "and 1 added" in p.message
+    assert not _comparison_problems(arc.verify_captures([a.capture_id]))
+    assert _comparison_problems(arc.verify_captures([b.capture_id]))
+
+
+def test_a_comparison_with_a_forged_previous_hash_or_same_content_is_caught(
+        arc, http_server, monkeypatch) -> None:
+    _, b, c = _three_versions(arc, http_server)
+    _forge(monkeypatch, previous_content_hash="sha256:" + "1" * 64)
+    arc.extract_metadata(b.capture_id)
+    (p,) = _comparison_problems(arc.verify())
+    assert p.capture_id == b.capture_id and "content hash is" in p.message
+    _forge(monkeypatch, verdict="changed", added=1)
+    arc.extract_metadata(c.capture_id)  # same content as b: cannot have changed
+    problems = [p for p in _comparison_problems(arc.verify()) if p.capture_id == c.capture_id]
+    assert [p.message.split("is wrong: ", 1)[1] for p in problems] == [
+        "verdict changed, but the content is the same as the previous capture's"]
+
+
+def test_an_edited_verdict_in_the_database_breaks_the_custody_chain(arc, http_server) -> None:
+    a, b, _ = _three_versions(arc, http_server)
+    arc.extract_metadata_many([a.capture_id, b.capture_id])
+    seq = _comparison_event(arc, b.capture_id)["seq"]
+    with arc.engine.begin() as c:
+        detail = c.execute(text("SELECT detail FROM events WHERE seq = :s"), {"s": seq}
+                           ).scalar_one()
+        assert '"verdict":"changed"' in detail
+        c.execute(text("UPDATE events SET detail = :d WHERE seq = :s"),
+                  {"d": detail.replace('"verdict":"changed"', '"verdict":"unchanged"'),
+                   "s": seq})
+    report = arc.verify()
+    assert any(p.kind == "chain" and f"{seq}" in p.message for p in report.problems)

@@ -101,6 +101,7 @@ def test_one_partition_capture_and_metadata(env: dict[str, str], instance: Dagst
     assert cap["mode"] == "page"
     assert (cap["requisites_captured"], cap["requisites_failed"]) == (3, 0)
     assert "requisites: 3 captured, 0 failed" in cap["summary"]
+    assert "capture_page" not in cap  # no ARCHIVE_PUBLIC_URL: nothing to link to
     mat = result.asset_materializations_for_node("capture")[0]
     assert mat.tags["dagster/data_version"] == cap["content_hash"]
 
@@ -141,6 +142,18 @@ def test_the_capture_mode_comes_from_the_run_config(env: dict[str, str],
     assert result.success
     cap = partition_meta(instance, capture.key, key)
     assert cap["mode"] == "html" and cap.get("requisites_captured") is None
+
+
+def test_capture_metadata_links_to_the_published_capture_page(
+        tmp_path: Path, site: str, instance: DagsterInstance) -> None:
+    env = deployment_env(tmp_path / "home", example_sources(site, tmp_path / "sources.yaml"),
+                         ARCHIVE_PUBLIC_URL="https://archive.example.org/")
+    key = register_sources(env, instance)[0]
+    assert _materialize(env, instance, key, AssetSelection.assets(capture)).success
+    cap = partition_meta(instance, capture.key, key)
+    page = f"https://archive.example.org/c/{cap['capture_id']}"
+    assert cap["capture_page"] == page
+    assert f"[{page}]({page})" in cap["summary"]
 
 
 def test_scheduled_range_runs_in_one_step(env: dict[str, str], instance: DagsterInstance,

@@ -101,6 +101,29 @@ def test_search_finds_captures_by_url_title_outlet_and_hash_newest_first(w: Worl
     assert s.first in get(w.run.app, "/search?q=" + both).text
 
 
+def test_search_reads_candidates_newest_first_in_batches_by_an_escaped_query(
+        w: World) -> None:
+    from archive.ledger.queries import search_captures
+
+    s = w.story
+    batches = list(search_captures(w.arc.engine, ["storm"], batch=1))
+    assert all(len(b) == 1 for b in batches)
+    ids = [c["capture_id"] for b in batches for c in b]
+    assert ids.index(s.second) < ids.index(s.first) and s.css not in ids
+    css = [c["capture_id"] for b in search_captures(w.arc.engine, ["/static/site.css"])
+           for c in b]
+    assert css == [s.css]
+    # LIKE wildcards are literal: "st%rm" and "st_rm" would match "storm" as patterns
+    assert list(search_captures(w.arc.engine, ["st%rm"])) == []
+    assert list(search_captures(w.arc.engine, ["st_rm"])) == []
+    # a word SQLite cannot fold is left to the caller: every capture is a candidate
+    everyone = [c for b in search_captures(w.arc.engine, ["stürm"]) for c in b]
+    assert len(everyone) == 4
+    assert "No capture matches" in get(w.run.app, "/search?q=st%25rm").text
+    page = get(w.run.app, "/search?q=" + quote("STORM"))
+    assert "Captures for “STORM”" in page.text and s.second in page.text
+
+
 def test_home_lists_every_capture_and_pages_stay_in_range(w: World) -> None:
     home = get(w.run.app, "/")
     assert home.status == 200
@@ -116,6 +139,26 @@ def w(world: World) -> World:
 
 
 # --------------------------------------------------------------------------- capture page
+
+
+def test_every_event_proof_of_a_capture_verifies_against_the_checkpoint(w: World) -> None:
+    """``prove`` builds the checkpoint's tree once for all of a capture's events."""
+    import base64
+
+    from sqlalchemy import text
+
+    from archive.proof.merkle import verify_inclusion
+
+    proofs = w.arc.prove(w.story.second)
+    root = bytes.fromhex(proofs.checkpoint.root_hash.split(":")[1])
+    assert len(proofs.inclusion) >= 3  # capture, digest, metadata extraction
+    with w.arc.engine.connect() as c:
+        for p in proofs.inclusion:
+            leaf = bytes.fromhex(c.execute(text("SELECT leaf_hash FROM events WHERE seq = :s"),
+                                           {"s": p.seq}).scalar_one())
+            path = [base64.b64decode(h) for h in p.proof]
+            assert verify_inclusion(leaf, p.seq, proofs.checkpoint.size, path, root)
+            assert not verify_inclusion(leaf, p.seq ^ 1, proofs.checkpoint.size, path, root)
 
 
 def test_capture_page_shows_proven_values(w: World) -> None:
@@ -275,6 +318,9 @@ def test_history_marks_each_capture_and_shows_the_changed_sentence(w: World) -> 
     assert verdicts == ["changed", "new"]  # newest first
     assert re.search(r'<li class="added">.*?' + re.escape(CHANGED), r.text, re.S)
     assert f'compared with <a href="/c/{s.first}"' in r.text
+    recorded = re.findall(r'custody log: <span class="recorded-verdict">(\w+)</span>', r.text)
+    assert recorded == ["changed", "new"]  # the comparisons the custody log holds
+    assert f'against <a href="/c/{s.first}"' in r.text
 
 
 def test_archive_diff_prints_the_same_change(w: World, capsys: pytest.CaptureFixture[str],
@@ -285,6 +331,7 @@ def test_archive_diff_prints_the_same_change(w: World, capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     assert f"+ {CHANGED}" in out
     assert not [line for line in out.splitlines() if line.startswith("- ")]
+    assert f"custody log: changed against {w.story.first}" in out
     assert main(["diff", w.story.first, w.story.first]) == 0
     assert "the article text is the same" in capsys.readouterr().out
     assert main(["diff", w.story.first, "sha256:" + "0" * 64]) == 6

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from archive.core.canonical import canonical_hash
-from archive.core.hashing import PREFIX, sha256_file
+from archive.core.hashing import PREFIX, hex_part, sha256_file
 from archive.ledger.custody import (
     MESSAGE_DIGEST_CALCULATION,
     METADATA_EXTRACTION,
@@ -127,9 +127,10 @@ def verify(engine: Engine, store: WarcStore, *, capture_ids: Iterable[str] | Non
                 manifests[c.id] = manifest
             _check_named(c, named, report)
         caps = {c.id: c for c in cap_rows}
+        compared = _compared_contents(conn, meta_events)
         for v in versions:
             _check_version(v, caps[v.capture_pk], manifests.get(v.capture_pk), files,
-                           meta_events, report)
+                           meta_events, compared, report)
         if deep:
             _check_versions_in_files(store, versions, caps, files, report)
         report.captures = len(cap_rows)
@@ -398,12 +399,32 @@ def _check_named(c: Any, named: dict[str, set[str]], report: VerifyReport) -> No
             capture_id=who))
 
 
+def _compared_contents(conn: Connection, meta_events: dict[str, list[Event]]
+                       ) -> dict[str, str | None]:
+    """The stored content hash of every previous capture a recorded comparison names
+    (absent when no such capture is stored)."""
+    named = {hex_part(p) for evs in meta_events.values() for e in evs
+             if isinstance(e.detail.get("comparison"), dict)
+             and isinstance(p := e.detail["comparison"].get("previous"), str)}
+    out: dict[str, str | None] = {}
+    for chunk in in_chunks(sorted(named)):
+        for r in conn.execute(select(captures.c.capture_id, captures.c.content_hash)
+                              .where(captures.c.capture_id.in_(chunk))):
+            out[PREFIX + r.capture_id] = _prefixed(r.content_hash)
+    return out
+
+
 def _check_version(v: Any, c: Any, manifest: dict[str, Any] | None, files: dict[int, Any],
-                   meta_events: dict[str, list[Event]], report: VerifyReport) -> None:
+                   meta_events: dict[str, list[Event]], compared: dict[str, str | None],
+                   report: VerifyReport) -> None:
     """A metadata version's row rebuilds its WARC metadata record exactly (canonical JSON
     of type, capture id, content hash and the record), whose digest a ``metadata
-    extraction`` event of the capture names with the record's id and file."""
-    from archive.metadata.store import RECORD_TYPE  # the extractor's module: import late
+    extraction`` event of the capture names with the record's id and file. The event's
+    comparison with the previous capture of the URL is consistent
+    (:func:`archive.metadata.textdiff.comparison_problems`)."""
+    # the extractor's modules: import late
+    from archive.metadata.store import RECORD_TYPE
+    from archive.metadata.textdiff import comparison_problems
 
     who = PREFIX + c.capture_id
     if manifest is None:
@@ -444,6 +465,14 @@ def _check_version(v: Any, c: Any, manifest: dict[str, Any] | None, files: dict[
         f = files.get(v.warc_file_id)
         field("metadata_versions.warc_file_id", f.relpath if f else None,
               event.detail["warc_file"], f"metadata extraction event #{event.seq}")
+    if "comparison" in event.detail:
+        rec = event.detail["comparison"]
+        prev = rec.get("previous") if isinstance(rec, dict) else None
+        for p in comparison_problems(rec, content_hash,
+                                     compared.get(prev) if isinstance(prev, str) else None):
+            report.problems.append(Problem(
+                "metadata", f"capture {who}: the comparison recorded by metadata extraction "
+                f"event #{event.seq} is wrong: {p}", capture_id=who, field="comparison"))
 
 
 def _check_versions_in_files(store: WarcStore, versions: list[Any], caps: dict[int, Any],

@@ -551,13 +551,22 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
     with _open(args) as arc:
         changes = arc.diff(args.old, args.new)
+        old, new = (arc.resolve(ref)[0]["capture_id"] for ref in (args.old, args.new))
+        rec = arc.comparisons([new]).get(new)
+    recorded = rec if rec is not None and rec.get("previous") == old else None
     if args.json:
         print(json.dumps({"old": args.old, "new": args.new,
                           "changed": any(c.op != "same" for c in changes),
-                          "changes": [c.to_json() for c in changes]},
+                          "changes": [c.to_json() for c in changes],
+                          "recorded": recorded},
                          indent=1, ensure_ascii=False))
-    elif any(c.op != "same" for c in changes):
+        return 0
+    if any(c.op != "same" for c in changes):
         print(format_diff(changes))
     else:
         print("the article text is the same")
+    if recorded is not None:
+        print(f"custody log: {recorded['verdict']} against {old} "
+              f"(metadata extraction event #{recorded['seq']}, {recorded['removed']} removed, "
+              f"{recorded['added']} added, diff {recorded['diff_sha256']})")
     return 0

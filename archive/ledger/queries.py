@@ -8,11 +8,11 @@ Pure reads (one connection each); what they return is what ``archive list``,
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Engine, exists, func, or_, select
 
 from archive.core.hashing import PREFIX, hex_part
 from archive.errors import AmbiguousHashError, NotFoundError
@@ -25,7 +25,14 @@ from archive.ledger.custody import (
     withdrawals,
 )
 from archive.ledger.db import in_chunks, read
-from archive.ledger.tables import captures, event_objects, events, records, warc_files
+from archive.ledger.tables import (
+    captures,
+    event_objects,
+    events,
+    metadata_versions,
+    records,
+    warc_files,
+)
 
 
 def list_captures(engine: Engine, *, limit: int | None = None) -> list[dict[str, Any]]:
@@ -38,6 +45,53 @@ def list_captures(engine: Engine, *, limit: int | None = None) -> list[dict[str,
         found = [_capture_summary(r) for r in conn.execute(q).all()]
         gone = withdrawals(conn, [c["capture_id"] for c in found])
     return [with_withdrawal(c, gone.get(c["capture_id"])) for c in found]
+
+def count_captures(engine: Engine) -> int:
+    with read(engine) as conn:
+        return int(conn.execute(select(func.count()).select_from(captures)).scalar_one())
+
+
+def _sql_word(word: str) -> bool:
+    """Whether SQL can pre-filter on ``word`` without missing a match: ASCII (SQLite's
+    ``lower`` folds only ASCII) and nothing canonical JSON escapes (``"``, ``\\``,
+    control characters)."""
+    return word.isascii() and word.isprintable() and not any(c in word for c in '"\\')
+
+
+def search_captures(engine: Engine, words: Sequence[str], *, batch: int = 200
+                    ) -> Iterator[list[dict[str, Any]]]:
+    """Captures newest first (by row id), in batches of ``batch``, whose URL, final URL
+    or one of whose metadata records contains every word of ``words`` (lower case) as
+    text: a superset of the captures whose URL, title or outlet holds them, for the
+    caller to filter exactly. Each batch is one indexed query (keyset on the id, so a
+    caller that stops early reads no more rows); a word SQL cannot fold or match the
+    stored JSON of (non-ASCII, quotes) is left to the caller. Withdrawn ones marked."""
+    conds = []
+    for w in (w for w in words if _sql_word(w)):
+        conds.append(or_(
+            func.lower(captures.c.url).contains(w, autoescape=True),
+            func.lower(func.coalesce(captures.c.final_url, "")).contains(w, autoescape=True),
+            exists(select(metadata_versions.c.id).where(
+                metadata_versions.c.capture_pk == captures.c.id,
+                func.lower(metadata_versions.c.record).contains(w, autoescape=True)))))
+    last: int | None = None
+    while True:
+        q = (select(captures, warc_files.c.relpath)
+             .join(warc_files, warc_files.c.id == captures.c.warc_file_id)
+             .order_by(captures.c.id.desc()).limit(batch))
+        where = [*conds, *([captures.c.id < last] if last is not None else [])]
+        if where:
+            q = q.where(*where)
+        with read(engine) as conn:
+            rows = conn.execute(q).all()
+            found = [_capture_summary(r) for r in rows]
+            gone = withdrawals(conn, [c["capture_id"] for c in found])
+        if found:
+            yield [with_withdrawal(c, gone.get(c["capture_id"])) for c in found]
+        if len(rows) < batch:
+            return
+        last = rows[-1].id
+
 
 def resolve(engine: Engine, hash_or_prefix: str) -> list[dict[str, Any]]:
     """Captures whose capture id or content hash is ``hash_or_prefix`` (or starts with it).

@@ -17,7 +17,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, and_, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from archive import metadata as md
@@ -29,10 +29,11 @@ from archive.core.canonical import canonical_json
 from archive.core.hashing import PREFIX, hex_part, sha256_bytes
 from archive.core.timeutil import iso_utc, parse_iso
 from archive.errors import DatabaseError, MetadataError, NotFoundError
-from archive.ledger.custody import METADATA_EXTRACTION, Agent, NewEvent
+from archive.ledger.custody import METADATA_EXTRACTION, Agent, NewEvent, events_for
 from archive.ledger.db import in_chunks, read, run_write
 from archive.ledger.tables import captures, metadata_versions, records, warc_files
 from archive.metadata.schema import errors as schema_errors
+from archive.metadata.textdiff import article_sentences, comparison
 from archive.warc.reader import decoded_payload, read_record
 from archive.warc.writer import (
     ARTICLE_METADATA,
@@ -54,6 +55,7 @@ class _Job:
     url: str
     source_record_id: str
     document: dict[str, Any]
+    comparison: dict[str, Any] | None  # textdiff.comparison against the previous capture
 
 
 def _source_record(conn: Connection, cap: Any) -> Any:
@@ -98,6 +100,54 @@ class _Input:
     problem: str | None
 
 
+def _previous(conn: Connection, cap: Any) -> Any:
+    """The capture requested as the same URL just before ``cap``, with content; ``None``
+    when ``cap`` is the first. By the requested URL (indexed), as a source is captured
+    again and again: ``/history`` also lists captures redirected to a URL, and shows
+    which capture each recorded comparison names."""
+    return conn.execute(
+        select(captures).where(
+            captures.c.url == cap.url,
+            captures.c.content_hash.is_not(None),
+            or_(captures.c.started_at < cap.started_at,
+                and_(captures.c.started_at == cap.started_at, captures.c.id < cap.id)))
+        .order_by(captures.c.started_at.desc(), captures.c.id.desc()).limit(1)).first()
+
+
+def _payload(recorder: Recorder, conn: Connection, cap: Any
+             ) -> tuple[bytes, str | None, str | None]:
+    """(payload as a reader gets it, declared media type, problem) of a capture row."""
+    src = _source_record(conn, cap)
+    if src is None:
+        raise NotFoundError(f"capture {PREFIX + cap.capture_id} has no response or "
+                            "resource record")
+    rec = read_record(recorder.store.root / src.relpath, src.offset, src.length)
+    with decoded_payload(rec, recorder.settings.fetch) as payload:
+        data = payload.read() if payload.ok else b""
+        problem = payload.error
+    ctype = rec.http_header("Content-Type") if rec.http_headers is not None else \
+        rec.header("Content-Type")
+    return data, ctype, problem
+
+
+def _compare(recorder: Recorder, conn: Connection, cap: Any, item: _Input
+             ) -> dict[str, Any] | None:
+    """What changed in ``cap`` against the capture of its URL before it (``None`` for a
+    capture without content): the record its metadata extraction event carries."""
+    if cap.content_hash is None:
+        return None
+    now = article_sentences(item.data, item.content_type)
+    prev = _previous(conn, cap)
+    if prev is None:
+        return comparison(None, now)
+    if prev.content_hash == cap.content_hash:
+        before = now
+    else:
+        data, ctype, _ = _payload(recorder, conn, prev)
+        before = article_sentences(data, ctype)
+    return comparison((PREFIX + prev.capture_id, PREFIX + prev.content_hash, before), now)
+
+
 def _extract(extractor: Extractor, item: _Input) -> tuple[dict[str, Any], bool]:
     """(record JSON, whether it validates): the CPU work, in a worker process or here."""
     record = extractor(item.data, url=item.url, content_type=item.content_type,
@@ -130,10 +180,10 @@ def extract_and_store(recorder: Recorder, capture_ids: Sequence[str], agent: Age
             if pool is None and processes > 1 and len(capture_ids) - i >= _MIN_PARALLEL:
                 pool = ProcessPoolExecutor(max_workers=processes, mp_context=worker_context())
             work = partial(_extract, extractor)
-            items = [item for _, _, _, item in todo]
+            items = [t[3] for t in todo]
             done = (pool.map(work, items, chunksize=max(1, len(items) // (4 * processes)))
                     if pool is not None else map(work, items))
-            for (cid, cap, src, _), (doc, valid) in zip(todo, done, strict=True):
+            for (cid, cap, src, _, compared), (doc, valid) in zip(todo, done, strict=True):
                 if not valid:
                     try:
                         md.validate(doc)
@@ -142,7 +192,7 @@ def extract_and_store(recorder: Recorder, capture_ids: Sequence[str], agent: Age
                                             errors=exc.errors) from exc
                 jobs.append(_Job(cap.id, PREFIX + cap.capture_id,
                                  PREFIX + cap.content_hash if cap.content_hash else None,
-                                 cap.final_url or cap.url, src.record_id, doc))
+                                 cap.final_url or cap.url, src.record_id, doc, compared))
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -153,9 +203,11 @@ def extract_and_store(recorder: Recorder, capture_ids: Sequence[str], agent: Age
 
 
 def _read_payloads(recorder: Recorder, capture_ids: Sequence[str], version: str, force: bool,
-                   results: dict[str, dict[str, Any]]) -> list[tuple[str, Any, Any, _Input]]:
-    """(capture id, capture row, source record row, extractor input) of each capture
-    that still needs a ``version`` record; those that have one go into ``results``."""
+                   results: dict[str, dict[str, Any]]
+                   ) -> list[tuple[str, Any, Any, _Input, dict[str, Any] | None]]:
+    """(capture id, capture row, source record row, extractor input, comparison with
+    the previous capture of its URL) of each capture that still needs a ``version``
+    record; those that have one go into ``results``."""
     todo = []
     with read(recorder.engine) as conn:
         for cid in capture_ids:
@@ -173,16 +225,10 @@ def _read_payloads(recorder: Recorder, capture_ids: Sequence[str], version: str,
                                 "metadata_sha256": PREFIX + existing.record_sha256}
                 continue
             src = _source_record(conn, cap)
-            if src is None:
-                raise NotFoundError(f"capture {cid} has no response or resource record")
-            rec = read_record(recorder.store.root / src.relpath, src.offset, src.length)
-            with decoded_payload(rec, recorder.settings.fetch) as payload:
-                data = payload.read() if payload.ok else b""
-                problem = payload.error
-            ctype = rec.http_header("Content-Type") if rec.http_headers is not None else \
-                rec.header("Content-Type")
-            todo.append((cid, cap, src, _Input(data, cap.final_url or cap.url, ctype,
-                                               parse_iso(cap.started_at), problem)))
+            data, ctype, problem = _payload(recorder, conn, cap)
+            item = _Input(data, cap.final_url or cap.url, ctype, parse_iso(cap.started_at),
+                          problem)
+            todo.append((cid, cap, src, item, _compare(recorder, conn, cap, item)))
     return todo
 
 
@@ -244,7 +290,8 @@ def _store(recorder: Recorder, jobs: list[_Job], agent: Agent) -> list[dict[str,
                 "extractor": job.document["extractor"],
                 "extractor_version": job.document["extractor_version"],
                 "warc_file": stored.relpath, "warc_record_id": rec.record_id,
-                "fields_found": sorted(k for k, found in fields.items() if found)}))
+                "fields_found": sorted(k for k, found in fields.items() if found),
+                **({"comparison": job.comparison} if job.comparison is not None else {})}))
             out_docs.append({**job.document, "capture_id": job.capture_id, "stored": "new",
                              "metadata_sha256": digest})
         recorder.log.append(conn, events, agent)
@@ -302,6 +349,22 @@ def _version_json(r: Any) -> dict[str, Any]:
             "warc_record_id": r.warc_record_id, "record": json.loads(r.record)}
 
 
+def recorded_comparisons(recorder: Recorder, capture_ids: Sequence[str]
+                         ) -> dict[str, dict[str, Any]]:
+    """The comparison with the previous capture of its URL that the newest ``metadata
+    extraction`` event of each capture recorded (``textdiff.comparison``'s record plus
+    the event's ``seq``), keyed by capture id; captures without one are left out."""
+    out: dict[str, dict[str, Any]] = {}
+    with read(recorder.engine) as conn:
+        for cid in capture_ids:
+            for ev in events_for(conn, cid):
+                rec = ev.detail.get("comparison")
+                if ev.type == METADATA_EXTRACTION and ev.objects[:1] == (cid,) and \
+                        isinstance(rec, dict):
+                    out[cid] = {**rec, "seq": ev.seq}
+    return out
+
+
 def read_payload(recorder: Recorder, capture_id: str) -> tuple[bytes, str | None]:
     """A capture's payload as a reader gets it (codings undone, capped by the fetch
     policy) and its declared media type; a revisit gives its original's payload."""
@@ -310,12 +373,5 @@ def read_payload(recorder: Recorder, capture_id: str) -> tuple[bytes, str | None
             captures.c.capture_id == hex_part(capture_id))).first()
         if cap is None:
             raise NotFoundError(f"no capture {capture_id}")
-        src = _source_record(conn, cap)
-    if src is None:
-        raise NotFoundError(f"capture {capture_id} has no response or resource record")
-    rec = read_record(recorder.store.root / src.relpath, src.offset, src.length)
-    with decoded_payload(rec, recorder.settings.fetch) as payload:
-        data = payload.read() if payload.ok else b""
-    ctype = rec.http_header("Content-Type") if rec.http_headers is not None else \
-        rec.header("Content-Type")
+        data, ctype, _ = _payload(recorder, conn, cap)
     return data, ctype

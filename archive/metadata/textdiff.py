@@ -15,8 +15,10 @@ import difflib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+from archive.core.canonical import canonical_json
+from archive.core.hashing import sha256_bytes
 from archive.metadata.markup import body_text, paragraphs, parse
 from archive.metadata.payload import decode
 
@@ -108,3 +110,64 @@ def format_diff(changes: Sequence[Change], *, context: int = 1) -> str:
         skipped = False
         lines.append({"same": "  ", "removed": "- ", "added": "+ "}[c.op] + c.text)
     return "\n".join(lines)
+
+
+Verdict = Literal["new", "unchanged", "changed"]
+VERDICTS: tuple[Verdict, ...] = ("new", "unchanged", "changed")
+
+
+def diff_hash(changes: Sequence[Change]) -> str:
+    """``sha256:`` of the RFC 8785 canonical JSON of the whole diff (every sentence with
+    its op, as ``archive diff --json`` prints ``changes``): what a comparison commits to."""
+    return sha256_bytes(canonical_json([c.to_json() for c in changes]))
+
+
+def comparison(previous: tuple[str, str | None, Sequence[str]] | None,
+               sentences: Sequence[str]) -> dict[str, Any]:
+    """The record of what changed in a capture against the capture of its URL before it.
+
+    ``previous`` is (capture id, content hash, sentences) of that capture, or ``None``
+    for the first capture of a URL (verdict ``new``). The record names the previous
+    capture and its content hash, the verdict, the counts of sentences removed and added
+    and the :func:`diff_hash` of the diff, so a reader can recompute it with
+    ``archive diff``."""
+    if previous is None:
+        return {"verdict": "new"}
+    cid, content_hash, before = previous
+    changes = diff_sentences(before, sentences)
+    return {"verdict": "changed" if changed(changes) else "unchanged",
+            "previous": cid, "previous_content_hash": content_hash,
+            "removed": sum(c.op == "removed" for c in changes),
+            "added": sum(c.op == "added" for c in changes),
+            "diff_sha256": diff_hash(changes)}
+
+
+def comparison_problems(rec: Any, content_hash: str | None,
+                        previous_content_hash: str | None) -> list[str]:
+    """What is inconsistent in a recorded comparison (empty when nothing is), given the
+    compared capture's content hash and the stored content hash of the previous capture
+    it names (``None`` when no such capture is stored). Pure checks, no payload read:
+    the verdict is one of :data:`VERDICTS`; ``new`` names no previous capture; otherwise
+    the previous capture exists with the recorded content hash, the counts agree with the
+    verdict, and the same content cannot be ``changed``."""
+    if not isinstance(rec, dict) or rec.get("verdict") not in VERDICTS:
+        return [f"the verdict {rec.get('verdict') if isinstance(rec, dict) else rec!r} "
+                "is not new, unchanged or changed"]
+    if rec["verdict"] == "new":
+        return ["a 'new' comparison names a previous capture"] if "previous" in rec else []
+    out = []
+    if previous_content_hash is None:
+        out.append(f"the previous capture {rec.get('previous')} is not in the database")
+    elif rec.get("previous_content_hash") != previous_content_hash:
+        out.append(f"the previous capture's content hash is {previous_content_hash}, not "
+                   f"{rec.get('previous_content_hash')} as recorded")
+    removed, added = rec.get("removed"), rec.get("added")
+    if not isinstance(removed, int) or not isinstance(added, int) or removed < 0 or added < 0:
+        out.append("the counts of sentences removed and added are not counts")
+    elif (removed + added > 0) != (rec["verdict"] == "changed"):
+        out.append(f"verdict {rec['verdict']} with {removed} sentences removed and "
+                   f"{added} added")
+    if rec["verdict"] == "changed" and content_hash is not None and \
+            content_hash == rec.get("previous_content_hash"):
+        out.append("verdict changed, but the content is the same as the previous capture's")
+    return out

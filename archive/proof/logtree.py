@@ -291,6 +291,21 @@ def inclusion(engine: Engine, seq: int, ckpt: StoredCheckpoint) -> list[bytes]:
     return tree.inclusion_proof(seq)
 
 
+def inclusions(engine: Engine, seqs: Sequence[int], ckpt: StoredCheckpoint
+               ) -> list[list[bytes]]:
+    """:func:`inclusion` of several events against one checkpoint, building its tree
+    once (a capture page proves each of its events: the tree of every leaf is the cost)."""
+    if not seqs:
+        return []
+    late = [s for s in seqs if s >= ckpt.size]
+    if late:
+        raise NotFoundError(f"event {late[0]} is not in checkpoint {ckpt.id} "
+                            f"(size {ckpt.size})")
+    with read(engine) as conn:
+        tree = tree_at(conn, ckpt.size)
+    return [tree.inclusion_proof(s) for s in seqs]
+
+
 def consistency(engine: Engine, old: StoredCheckpoint, new: StoredCheckpoint) -> list[bytes]:
     if old.size > new.size:
         raise ConfigError(f"checkpoint {old.id} (size {old.size}) is newer than {new.id} "

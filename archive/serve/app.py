@@ -150,16 +150,19 @@ class Views:
             pageno = max(1, int(request.query_params.get("page", "1")))
         except ValueError:
             pageno = 1
-        rows = await _run(self.find, q)
         start = (pageno - 1) * PAGE_SIZE
-        return page("search.html", q=q, rows=rows[start:start + PAGE_SIZE], total=len(rows),
-                    page=pageno, more=start + PAGE_SIZE < len(rows),
+        rows, more, total = await _run(self.find, q, start, PAGE_SIZE)
+        return page("search.html", q=q, rows=rows, total=total, page=pageno, more=more,
                     headers=self.app_headers())
 
-    def find(self, q: str) -> list[dict[str, Any]]:
-        """Captures matching ``q``, newest first: a hash (prefix) resolves; otherwise
-        every word must appear in the URL, final URL, title or outlet;
-        ``from:YYYY-MM-DD`` / ``to:YYYY-MM-DD`` bound the publication date."""
+    def find(self, q: str, start: int, count: int
+             ) -> tuple[list[dict[str, Any]], bool, int | None]:
+        """(``count`` captures matching ``q`` from the ``start``-th on, newest first,
+        whether more follow, how many match when that is known without reading them
+        all): a hash (prefix) resolves; otherwise every word must appear in the URL,
+        final URL, title or outlet; ``from:YYYY-MM-DD`` / ``to:YYYY-MM-DD`` bound the
+        publication date. Candidates come from an indexed query in batches
+        (:meth:`Archive.search_captures`) and reading stops once the page is full."""
         words, since, until = [], "", ""
         for w in q.split():
             if w.startswith("from:"):
@@ -170,21 +173,28 @@ class Views:
                 words.append(w.lower())
         if len(words) == 1 and not since and not until:
             try:
-                hits = {c["capture_id"] for c in self.arc.resolve(words[0])}
+                resolved = self.arc.resolve(words[0])  # oldest first
             except ArchiveError:
-                hits = set()
-            if hits:
-                caps = [c for c in self.arc.list_captures() if c["capture_id"] in hits]
-                return self.described(caps)
-        rows = self.described(self.arc.list_captures())
-        out = []
-        for r in rows:
-            hay = " ".join(filter(None, [r["url"], r["final_url"], r["title"], r["outlet"]]))
-            pub = (r["published"] or "")[:10]
-            if all(w in hay.lower() for w in words) and \
-                    (not since or (pub and pub >= since)) and (not until or (pub and pub <= until)):
-                out.append(r)
-        return out
+                resolved = []
+            if resolved:
+                gone = self.arc.withdrawn(c["capture_id"] for c in resolved)
+                found = self.described([{**c, "withdrawn": c["capture_id"] in gone}
+                                        for c in reversed(resolved)])
+                return found[start:start + count], start + count < len(found), len(found)
+        out: list[dict[str, Any]] = []
+        for batch in self.arc.search_captures(words):
+            for r in self.described(batch):
+                hay = " ".join(filter(None, [r["url"], r["final_url"], r["title"],
+                                             r["outlet"]]))
+                pub = (r["published"] or "")[:10]
+                if all(w in hay.lower() for w in words) and \
+                        (not since or (pub and pub >= since)) and \
+                        (not until or (pub and pub <= until)):
+                    out.append(r)
+            if len(out) > start + count:
+                break
+        total = self.arc.count_captures() if not words and not since and not until else None
+        return out[start:start + count], len(out) > start + count, total
 
     def described(self, caps: list[dict[str, Any]]) -> list[dict[str, Any]]:
         meta = self.arc.latest_metadata([c["capture_id"] for c in caps])
@@ -307,18 +317,21 @@ class Views:
 
     def timeline(self, caps: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Each capture, oldest first: new (the first), unchanged (same content hash or
-        the same article sentences) or changed, with the diff against the one before."""
+        the same article sentences) or changed, with the diff against the one before,
+        and the comparison its custody log recorded (``recorded``, or ``None``)."""
         from archive.metadata.textdiff import changed, diff_sentences
 
         out: list[dict[str, Any]] = []
         prev: dict[str, Any] | None = None
         prev_sentences: list[str] | None = None
+        recorded = self.arc.comparisons([c["capture_id"] for c in caps])
         for c in self.described(caps):
             try:
                 sentences: list[str] | None = self.arc.sentences(c["capture_id"])
             except ArchiveError:
                 sentences = None
-            entry = {**c, "changes": None, "previous": prev["capture_id"] if prev else None}
+            entry = {**c, "changes": None, "previous": prev["capture_id"] if prev else None,
+                     "recorded": recorded.get(c["capture_id"])}
             if prev is None:
                 entry["verdict"] = "new"
             elif c["content_hash"] and c["content_hash"] == prev["content_hash"]:
