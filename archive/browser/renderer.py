@@ -16,7 +16,8 @@ API, ``executable_path``; ``ARCHIVE_CHROMIUM`` overrides ``/usr/bin/chromium``) 
   services (updates, safe browsing, sync, translate, hints, ...) switched off;
 * a fresh browser context per page (no cookie, cache or storage carries over), service
   workers blocked, downloads refused, popups refused (left blank until the context
-  closes), WebSockets and non-HTTP(S) schemes refused; each refusal is in :attr:`Rendering.requests` or :attr:`Rendering.notes`;
+  closes), WebSockets and non-HTTP(S) schemes refused; each refusal is in
+  :attr:`Rendering.requests` or :attr:`Rendering.notes`;
 * :class:`Limits`: requests and bytes per page, body size (checked before a body is
   handed to the browser), and a per-page deadline that holds: the page's scripts are
   stopped before recording, and a Chromium that does not answer is killed
