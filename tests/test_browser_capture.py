@@ -163,3 +163,34 @@ def test_without_chromium_browser_mode_fails_in_one_line_or_falls_back(
                      "--no-metadata", "--json", page]) == 0
         (out,) = json.loads(capsys.readouterr().out)
     assert out["mode"] == "page" and out["requisites_captured"] == 1
+
+
+def test_the_resolver_shows_a_browser_captures_screenshot(archive_factory, tmp_path: Path
+                                                          ) -> None:
+    """``archive serve``'s capture page shows the screenshot, served from its record and
+    checked against the manifest's digest; the DOM and screenshot are not requisites."""
+    import urllib.request
+
+    from servekit import serving
+
+    arc: Archive = archive_factory(home=tmp_path / "s", fetch={
+        "allow_private_networks": True, "deadline": 10.0})
+    with TestServer(routes={}) as site:
+        site.add_page("/logo.png", PNG, content_type="image/png")
+        page = site.add_page("/story", PLAIN % (b"", b'<img src="/logo.png">'))
+        (res,) = arc.capture([page], mode="browser")
+    assert isinstance(res, CaptureResult) and res.status == "complete", res
+    digest, png = arc.screenshot(res.capture_id)
+    with serving(arc.settings) as run:
+        app = run.app  # http://127.0.0.1:<port>
+        with urllib.request.urlopen(f"{app}/c/{res.capture_id}", timeout=30) as r:  # noqa: S310
+            html = r.read().decode()
+        with urllib.request.urlopen(f"{app}/c/{res.capture_id}/screenshot.png",  # noqa: S310
+                                    timeout=30) as r:
+            assert r.headers["Content-Type"] == "image/png"
+            served = r.read()
+    assert served == png and sha256_bytes(served) == digest
+    assert f'src="/c/{res.capture_id}/screenshot.png"' in html and digest in html
+    requisites = html.split("Requisites", 1)[1] if "Requisites" in html else ""
+    assert "urn:fullPage:" not in requisites and "urn:dom:" not in requisites
+    assert "/logo.png" in requisites

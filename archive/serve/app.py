@@ -35,6 +35,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from archive.api import Archive
+from archive.browser import screenshot_uri
 from archive.cite import FORMATS
 from archive.core.timeutil import iso_utc
 from archive.errors import ArchiveError, NotFoundError
@@ -233,13 +234,19 @@ class Views:
             proof_error = None
         except ArchiveError as exc:
             proofs, proof_error = None, str(exc)
+        # the rendered DOM and the screenshot of a browser capture are urn: records of
+        # the capture itself, not requisites of the page
         requisites = [r for r in shown["records"]
                       if r["type"] in ("response", "resource", "revisit")
-                      and r["target_uri"] not in (shown["url"], shown["final_url"])]
+                      and r["target_uri"] not in (shown["url"], shown["final_url"])
+                      and not (r["target_uri"] or "").startswith("urn:")]
+        screenshot = next((r for r in shown["records"] if r["type"] == "resource" and
+                           (r["target_uri"] or "").startswith(screenshot_uri(""))), None)
         page_uri = shown["final_url"] or shown["url"]
         return {"shown": shown, "meta": meta, "record": (meta or {}).get("record", {}),
                 "citations": citations, "proofs": proofs, "proof_error": proof_error,
                 "checked": self.verified(cid), "requisites": requisites,
+                "screenshot": screenshot,
                 "ts": memento.timestamp(shown["captured_at"]), "page_uri": page_uri,
                 "replay": self.s.replay_origin,
                 "bundle_note": self.bundle_note(shown, proofs)}
@@ -290,6 +297,14 @@ class Views:
         name = f"{cid.split(':')[1][:16]}.bundle.json"
         return Response(data, media_type="application/json",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    async def screenshot(self, request: Request) -> Response:
+        """A browser capture's full-page PNG, read from its WARC record and checked
+        against the digest its manifest commits to (404 when it has none)."""
+        ref = str(request.path_params["ref"])
+        shown = await _run(self.lookup, ref)
+        _digest, png = await _run(self.arc.screenshot, shown[-1]["capture_id"])
+        return Response(png, media_type="image/png")
 
     async def warc(self, request: Request) -> Response:
         """The capture's WARC records, exactly as stored (gzip members, in file order)."""
@@ -531,6 +546,7 @@ def create_apps(arc: Archive, *, app_origin: str, replay_origin: str
         Route("/c/{ref}", _guard(v.capture)),
         Route("/c/{ref}/bundle", _guard(v.bundle)),
         Route("/c/{ref}/warc", _guard(v.warc)),
+        Route("/c/{ref}/screenshot.png", _guard(v.screenshot)),
         Route("/web/{ts}/{url:path}", _guard(v.frame)),
         Route("/timegate/{url:path}", _guard(v.timegate)),
         Route("/timemap/link/{url:path}", _guard(v.timemap)),
