@@ -111,9 +111,7 @@ def test_exported_wacz_replays_its_article_in_replaywebpage(tmp_path: Path) -> N
     with TestServer() as site, Archive.open(
             make_settings(tmp_path / "home", None, allow_private_networks=True)) as arc:
         arc.init()
-        # html mode: a page-mode capture's WACZ does not replay in ReplayWeb.page 2.5.3
-        # yet (its frame never shows the article); an open defect of issue 16
-        (result,) = arc.capture([site.url("/article")], mode="html")
+        (result,) = arc.capture([site.url("/article")])
         assert isinstance(result, CaptureResult)
         arc.extract_metadata_many([result.capture_id])
         wacz = arc.export_wacz([result.capture_id])
@@ -187,7 +185,14 @@ def _replayed_text(page: object, article_url: str, *, deadline: float) -> str:
 
     assert isinstance(page, Page)
     end = time.monotonic() + deadline
+    # In a fresh profile ReplayWeb.page sometimes loads its replay frame before its
+    # service worker controls it, and the frame stays empty (about 1 run in 4 here,
+    # html and page captures alike); a reader reloads, and so does this test, once.
+    reload_at = time.monotonic() + 15
     while time.monotonic() < end:
+        if reload_at and time.monotonic() > reload_at:
+            reload_at = 0
+            page.reload()
         for frame in page.frames:
             if not frame.url.endswith(article_url) or frame.url == article_url:
                 continue
