@@ -59,6 +59,19 @@ exit codes:
   141  the reader stopped reading (e.g. piped into head); nothing is changed by it"""
 
 
+def _trust_arguments(sp: argparse.ArgumentParser, tokens: str) -> None:
+    """``--key`` and ``--tsa-root``: what an offline verifier (``verify-bundle``,
+    ``verify-wacz``) is told to trust; ``tokens`` names the timestamps it checks."""
+    sp.add_argument("--key", metavar="FINGERPRINT_OR_VKEY",
+                    help="the archive's key fingerprint (sha256:...) or verifier key, obtained "
+                         "independently (default: the keys in ARCHIVE_TRUSTED_KEYS); without "
+                         "a trusted key every other check runs and the exit code is 8")
+    sp.add_argument("--tsa-root", action="append", metavar="PEM",
+                    help="PEM file of time-stamping authority root certificates to check "
+                         f"{tokens} against (repeatable; default: the file ARCHIVE_TSA_ROOTS "
+                         "names); a token that does not verify exits 5")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="archive", description="Provenance-aware web archive.",
                                 epilog=EXIT_CODES, formatter_class=argparse.RawTextHelpFormatter)
@@ -165,14 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("verify-bundle", cmd_verify_bundle,
              "check a proof bundle offline (no database, no network)")
     sp.add_argument("file", metavar="FILE", help="'-' for stdin")
-    sp.add_argument("--key", metavar="FINGERPRINT_OR_VKEY",
-                    help="the archive's key fingerprint (sha256:...) or verifier key, obtained "
-                         "independently (default: the keys in ARCHIVE_TRUSTED_KEYS); without "
-                         "a trusted key every other check runs and the exit code is 8")
-    sp.add_argument("--tsa-root", action="append", metavar="PEM",
-                    help="PEM file of time-stamping authority root certificates to check the "
-                         "bundle's RFC 3161 tokens against (repeatable; default: the file "
-                         "ARCHIVE_TSA_ROOTS names); a token that does not verify exits 5")
+    _trust_arguments(sp, "the bundle's RFC 3161 tokens")
 
     sp = add("export", cmd_export, "write captures as one signed WACZ (WARCs, CDXJ index, "
                                    "pages, proof bundles)")
@@ -186,14 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("verify-wacz", cmd_verify_wacz,
              "check a WACZ offline: every file digest, the signature, the proof bundles")
     sp.add_argument("file", metavar="FILE")
-    sp.add_argument("--key", metavar="FINGERPRINT_OR_VKEY",
-                    help="the archive's key fingerprint (sha256:...) or verifier key, obtained "
-                         "independently (default: the keys in ARCHIVE_TRUSTED_KEYS); without "
-                         "a trusted key every other check runs and the exit code is 8")
-    sp.add_argument("--tsa-root", action="append", metavar="PEM",
-                    help="PEM file of time-stamping authority root certificates to check the "
-                         "RFC 3161 tokens of its checkpoints against (repeatable; default: the "
-                         "file ARCHIVE_TSA_ROOTS names); a token that does not verify exits 5")
+    _trust_arguments(sp, "the RFC 3161 tokens of its checkpoints")
     sp = add("diff", cmd_diff, "what changed in the article text between two captures "
                                "(sentence by sentence; older first)")
     sp.add_argument("old", metavar="HASH")
