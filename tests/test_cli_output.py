@@ -67,15 +67,16 @@ def test_withdrawn_is_read_from_the_deletion_event_of_that_capture(arc: Archive,
     kept, gone = _ingest(arc, tmp_path, copies=2)
     assert kept.content_hash == gone.content_hash
     arc.delete(gone.capture_id, reason="a takedown request")
-    listed = {c["capture_id"]: c for c in arc.list_captures()}
+    listed = {c.capture_id: c for c in arc.list_captures()}
     (shown_gone,) = arc.show(gone.capture_id)
-    shown = {c["capture_id"]: c for c in arc.show(kept.content_hash)}
-    assert shown[kept.capture_id]["events"][-1]["type"] == "deletion"  # via the content hash
-    assert shown[kept.capture_id]["withdrawn"] is False
-    assert listed[kept.capture_id]["withdrawn"] is False
-    assert listed[gone.capture_id]["withdrawal"] == shown_gone["withdrawal"]
-    assert shown_gone["withdrawal"]["event"] == shown_gone["events"][-1]["seq"]
-    assert arc.show_many([gone.capture_id])[gone.capture_id]["withdrawn"] is True
+    shown = {c.capture_id: c for c in arc.show(kept.content_hash)}
+    assert shown[kept.capture_id].events[-1].type == "deletion"  # via the content hash
+    assert shown[kept.capture_id].withdrawn is False
+    assert listed[kept.capture_id].withdrawn is False
+    assert listed[gone.capture_id].withdrawal == shown_gone.withdrawal
+    assert shown_gone.withdrawal is not None
+    assert shown_gone.withdrawal.seq == shown_gone.events[-1].seq
+    assert arc.show_many([gone.capture_id])[gone.capture_id].withdrawn is True
 
 
 def test_show_prints_the_warc_file_hash_and_no_http_status_for_a_document(

@@ -12,13 +12,16 @@ import archive
 
 EXPORTED = [
     "SOFTWARE", "SOFTWARE_NAME", "Agent", "AmbiguousHashError", "Archive", "ArchiveError",
-    "BrowserError", "BundleReport", "CaptureFailure", "CaptureResult", "CaptureSession", "Check",
-    "ConfigError", "ConnectError", "CustodyStatus", "DNSError", "DatabaseError", "Event",
+    "BrowserError", "BundleReport", "CaptureFailure", "CaptureMetadata", "CaptureResult",
+    "CaptureSession", "CaptureSummary", "CatalogRow", "Check", "ConfigError", "ConnectError",
+    "Counts", "CustodyStatus", "DNSError", "DatabaseError", "Event", "ExtractedMetadata",
     "FetchError", "FetchPolicy", "FetchTimeoutError", "FixityReport", "ImportResult",
-    "IntegrityError", "LogIdentity", "MetadataError", "NotFoundError", "Outcome", "Problem",
-    "ProtocolError", "ReconcileReport", "RedirectError", "RefusedURLError", "Settings",
-    "StorageError", "TLSError", "VerifyReport", "WarcFormatError", "Withdrawal",
-    "WorkerLost", "__version__", "verify_bundle",
+    "IntegrityError", "ListedCapture", "LogIdentity", "MetadataError", "MetadataVersion",
+    "NotFoundError", "Outcome", "Problem", "ProtocolError", "ReconcileReport",
+    "RecordEntry", "RecordedComparison", "RedirectError", "RefusedURLError", "ReplayRecord",
+    "RequisiteEntry", "Requisites", "Settings", "ShownCapture", "StorageError", "TLSError",
+    "VerifyReport", "WarcFormatError", "Withdrawal", "WorkerLost", "__version__",
+    "verify_bundle",
 ]
 
 
