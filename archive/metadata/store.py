@@ -116,12 +116,12 @@ class RecordedComparison:
                    rec.get("diff_sha256"))
 
     def to_json(self) -> dict[str, Any]:
+        """The record as the event holds it (canonical JSON: keys sorted), then ``seq``."""
         if self.verdict == "new" and self.previous is None:
             return {"verdict": self.verdict, "seq": self.seq}
-        return {"verdict": self.verdict, "previous": self.previous,
-                "previous_content_hash": self.previous_content_hash,
-                "removed": self.removed, "added": self.added,
-                "diff_sha256": self.diff_sha256, "seq": self.seq}
+        return {"added": self.added, "diff_sha256": self.diff_sha256,
+                "previous": self.previous, "previous_content_hash": self.previous_content_hash,
+                "removed": self.removed, "verdict": self.verdict, "seq": self.seq}
 
 
 @dataclass(frozen=True)
