@@ -67,12 +67,21 @@ class Archive:
                  clock: Callable[[], datetime] = utc_now,
                  new_id: RecordIdFactory = new_record_id,
                  namer: Callable[[datetime, str], str] | None = None) -> None:
-        self.settings = settings
         self.engine = engine
         self.store = WarcStore(settings.warc_dir) if namer is None else \
             WarcStore(settings.warc_dir, namer=namer)
         self.recorder = Recorder(settings, engine, clock=clock, new_id=new_id, store=self.store)
         self.clock = clock
+
+    @property
+    def settings(self) -> Settings:
+        """The archive's settings: the recorder's, so that the façade and the capture
+        engine below it never disagree (setting them sets the recorder's)."""
+        return self.recorder.settings
+
+    @settings.setter
+    def settings(self, value: Settings) -> None:
+        self.recorder.settings = value
 
     @classmethod
     def open(cls, settings: Settings | None = None, **kwargs: Any) -> Archive:
