@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Engine, exists, func, or_, select
+from sqlalchemy import Connection, Engine, exists, func, or_, select
 
 from archive.core.hashing import PREFIX, hex_part
 from archive.errors import AmbiguousHashError, NotFoundError
@@ -180,9 +180,7 @@ def list_captures(engine: Engine, *, limit: int | None = None) -> list[ListedCap
             captures.c.id.desc())
         if limit:
             q = q.limit(limit)
-        found = [_capture_summary(r) for r in conn.execute(q).all()]
-        gone = withdrawals(conn, [c.capture_id for c in found])
-    return [listed(c, gone.get(c.capture_id)) for c in found]
+        return _listed(conn, conn.execute(q).all())
 
 def count_captures(engine: Engine) -> int:
     with read(engine) as conn:
@@ -222,10 +220,9 @@ def search_captures(engine: Engine, words: Sequence[str], *, batch: int = 200
             q = q.where(*where)
         with read(engine) as conn:
             rows = conn.execute(q).all()
-            found = [_capture_summary(r) for r in rows]
-            gone = withdrawals(conn, [c.capture_id for c in found])
+            found = _listed(conn, rows)
         if found:
-            yield [listed(c, gone.get(c.capture_id)) for c in found]
+            yield found
         if len(rows) < batch:
             return
         last = rows[-1].id
@@ -259,7 +256,7 @@ def resolve(engine: Engine, hash_or_prefix: str) -> list[CaptureSummary]:
         raise AmbiguousHashError(
             f"hash prefix {hash_or_prefix} matches {len(ids)} capture ids and "
             f"{len(contents)} content hashes; give more digits")
-    return [_capture_summary(r) for r in rows]
+    return [CaptureSummary(**_summary_fields(r)) for r in rows]
 
 def show(engine: Engine, hash_or_prefix: str) -> list[ShownCapture]:
     """Everything we know of the matching captures: rows, records, provenance, events."""
@@ -274,7 +271,7 @@ def show(engine: Engine, hash_or_prefix: str) -> list[ShownCapture]:
             for obj in filter(None, [cap.capture_id, cap.content_hash]):
                 for e in events_for(conn, obj):
                     evs[e.seq] = e
-        out.append(_shown(cap, row, recs, [evs[k] for k in sorted(evs)]))
+        out.append(_shown(_fields_of(cap), row, recs, [evs[k] for k in sorted(evs)]))
     return out
 
 def show_many(engine: Engine, capture_ids: Sequence[str]) -> dict[str, ShownCapture]:
@@ -303,9 +300,9 @@ def show_many(engine: Engine, capture_ids: Sequence[str]) -> dict[str, ShownCapt
                     .order_by(events.c.seq)):
                 evs.setdefault(e.object_hash, []).append(row_to_event(e))
             for row in rows:
-                cap = _capture_summary(row)
-                out[cap.capture_id] = _shown(cap, row, recs.get(row.id, []),
-                                                evs.get(row.capture_id, []))
+                summary = _summary_fields(row)
+                out[summary["capture_id"]] = _shown(summary, row, recs.get(row.id, []),
+                                                    evs.get(row.capture_id, []))
     return out
 
 def withdrawn(engine: Engine, capture_ids: Iterable[str]) -> dict[str, Withdrawal]:
@@ -333,31 +330,44 @@ def stats(engine: Engine) -> Counts:
         )
 
 
-def _capture_summary(r: Any) -> CaptureSummary:
-    return CaptureSummary(
-        capture_id=PREFIX + r.capture_id,
-        content_hash=PREFIX + r.content_hash if r.content_hash else None,
-        url=r.url, final_url=r.final_url, kind=r.kind, status=r.status,
-        http_status=r.http_status, content_type=r.content_type,
-        captured_at=r.started_at, warc_file=r.relpath,
-        revisit_of=PREFIX + r.revisit_of if r.revisit_of else None,
-    )
+def _summary_fields(r: Any) -> dict[str, Any]:
+    """The :class:`CaptureSummary` fields of a captures row joined with its file's
+    ``relpath`` (built once, for whichever result type the query returns)."""
+    return {
+        "capture_id": PREFIX + r.capture_id,
+        "content_hash": PREFIX + r.content_hash if r.content_hash else None,
+        "url": r.url, "final_url": r.final_url, "kind": r.kind, "status": r.status,
+        "http_status": r.http_status, "content_type": r.content_type,
+        "captured_at": r.started_at, "warc_file": r.relpath,
+        "revisit_of": PREFIX + r.revisit_of if r.revisit_of else None,
+    }
+
+
+def _fields_of(cap: CaptureSummary) -> dict[str, Any]:
+    return {f: getattr(cap, f) for f in _SUMMARY_FIELDS}
+
+
+def _listed(conn: Connection, rows: Sequence[Any]) -> list[ListedCapture]:
+    """These rows (with ``relpath``) as listed captures, their withdrawals looked up."""
+    found = [_summary_fields(r) for r in rows]
+    gone = withdrawals(conn, [c["capture_id"] for c in found])
+    return [ListedCapture(**c, withdrawal=gone.get(c["capture_id"])) for c in found]
 
 
 def listed(cap: CaptureSummary, gone: Withdrawal | None) -> ListedCapture:
     """``cap`` with its withdrawal (the deletion event naming it, or ``None``)."""
-    return ListedCapture(**{f: getattr(cap, f) for f in _SUMMARY_FIELDS}, withdrawal=gone)
+    return ListedCapture(**_fields_of(cap), withdrawal=gone)
 
 
-def _shown(cap: CaptureSummary, row: Any, recs: Sequence[Any], evs: Sequence[Event],
+def _shown(summary: dict[str, Any], row: Any, recs: Sequence[Any], evs: Sequence[Event],
            ) -> ShownCapture:
     """What :meth:`Archive.show` says of one capture: its summary, the stored manifest
     and provenance, its WARC records and the custody events given (in log order)."""
-    gone = next(filter(None, (withdrawal_of(e, cap.capture_id) for e in evs)), None)
+    gone = next(filter(None, (withdrawal_of(e, summary["capture_id"]) for e in evs)), None)
     prov = json.loads(row.provenance)
     facts = page_facts(prov)
     return ShownCapture(
-        **{f: getattr(cap, f) for f in _SUMMARY_FIELDS}, withdrawal=gone,
+        **summary, withdrawal=gone,
         mode=facts["mode"], screenshot=facts["screenshot"], requisites=requisites_of(prov),
         manifest=json.loads(row.manifest), provenance=prov,
         records=tuple(_record_entry(r) for r in recs), events=tuple(evs))
@@ -432,6 +442,4 @@ def captures_of_url(engine: Engine, url: str) -> list[ListedCapture]:
             .join(warc_files, warc_files.c.id == captures.c.warc_file_id)
             .where(or_(captures.c.url == url, captures.c.final_url == url))
             .order_by(captures.c.started_at, captures.c.id)).all()
-        found = [_capture_summary(r) for r in rows]
-        gone = withdrawals(conn, [c.capture_id for c in found])
-    return [listed(c, gone.get(c.capture_id)) for c in found]
+        return _listed(conn, rows)
