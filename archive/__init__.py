@@ -39,22 +39,39 @@ from archive.errors import (
 )
 
 if _typing.TYPE_CHECKING:
-    from archive.api import Archive, CustodyStatus
+    from archive.api import Archive
     from archive.audit.fixity import FixityReport
     from archive.audit.importer import ImportResult
     from archive.audit.reconcile import ReconcileReport
     from archive.audit.verify import Problem, VerifyReport
     from archive.capture.results import CaptureFailure, CaptureResult, Outcome
     from archive.capture.scheduler import CaptureSession
+    from archive.catalog import CatalogRow
     from archive.core.config import FetchPolicy, Settings
     from archive.ledger.custody import Agent, Event, Withdrawal
+    from archive.ledger.queries import (
+        CaptureSummary,
+        Counts,
+        ListedCapture,
+        RecordEntry,
+        ReplayRecord,
+        RequisiteEntry,
+        Requisites,
+        ShownCapture,
+    )
+    from archive.metadata.store import (
+        CaptureMetadata,
+        ExtractedMetadata,
+        MetadataVersion,
+        RecordedComparison,
+    )
     from archive.proof.bundle_format import BundleReport, Check
     from archive.proof.bundle_verify import verify_bundle
     from archive.proof.logtree import LogIdentity
+    from archive.proof.status import CustodyStatus
 
 _LAZY = {
     "Archive": "archive.api",
-    "CustodyStatus": "archive.api",
     "FixityReport": "archive.audit.fixity",
     "ImportResult": "archive.audit.importer",
     "ReconcileReport": "archive.audit.reconcile",
@@ -64,15 +81,29 @@ _LAZY = {
     "CaptureResult": "archive.capture.results",
     "Outcome": "archive.capture.results",
     "CaptureSession": "archive.capture.scheduler",
+    "CatalogRow": "archive.catalog",
     "FetchPolicy": "archive.core.config",
     "Settings": "archive.core.config",
     "Agent": "archive.ledger.custody",
     "Event": "archive.ledger.custody",
     "Withdrawal": "archive.ledger.custody",
+    "CaptureSummary": "archive.ledger.queries",
+    "Counts": "archive.ledger.queries",
+    "ListedCapture": "archive.ledger.queries",
+    "RecordEntry": "archive.ledger.queries",
+    "ReplayRecord": "archive.ledger.queries",
+    "RequisiteEntry": "archive.ledger.queries",
+    "Requisites": "archive.ledger.queries",
+    "ShownCapture": "archive.ledger.queries",
+    "CaptureMetadata": "archive.metadata.store",
+    "ExtractedMetadata": "archive.metadata.store",
+    "MetadataVersion": "archive.metadata.store",
+    "RecordedComparison": "archive.metadata.store",
     "BundleReport": "archive.proof.bundle_format",
     "Check": "archive.proof.bundle_format",
     "verify_bundle": "archive.proof.bundle_verify",
     "LogIdentity": "archive.proof.logtree",
+    "CustodyStatus": "archive.proof.status",
 }
 
 
@@ -99,31 +130,44 @@ __all__ = [
     "BrowserError",
     "BundleReport",
     "CaptureFailure",
+    "CaptureMetadata",
     "CaptureResult",
     "CaptureSession",
+    "CaptureSummary",
+    "CatalogRow",
     "Check",
     "ConfigError",
     "ConnectError",
+    "Counts",
     "CustodyStatus",
     "DNSError",
     "DatabaseError",
     "Event",
+    "ExtractedMetadata",
     "FetchError",
     "FetchPolicy",
     "FetchTimeoutError",
     "FixityReport",
     "ImportResult",
     "IntegrityError",
+    "ListedCapture",
     "LogIdentity",
     "MetadataError",
+    "MetadataVersion",
     "NotFoundError",
     "Outcome",
     "Problem",
     "ProtocolError",
     "ReconcileReport",
+    "RecordEntry",
+    "RecordedComparison",
     "RedirectError",
     "RefusedURLError",
+    "ReplayRecord",
+    "RequisiteEntry",
+    "Requisites",
     "Settings",
+    "ShownCapture",
     "StorageError",
     "TLSError",
     "VerifyReport",

@@ -13,10 +13,13 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from archive.core.files import atomic_write
+from archive.ledger.queries import CaptureSummary, ListedCapture
+from archive.metadata.store import MetadataVersion
 
 CATALOG_COLUMNS = ("url", "title", "outlet", "published", "content_hash", "capture_id",
                    "captured_at", "status", "withdrawn", "citation")
@@ -44,42 +47,74 @@ def field_evidence(record: Mapping[str, Any], name: str) -> str | None:
     return None if evidence is None else str(evidence)
 
 
-def metadata_sources(captures: Iterable[Mapping[str, Any]]) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class CatalogRow:
+    """One capture in the catalogue: the columns of :data:`CATALOG_COLUMNS`."""
+
+    url: str
+    title: Any
+    outlet: Any
+    published: Any
+    content_hash: str | None
+    capture_id: str
+    captured_at: str
+    status: str
+    withdrawn: str | None  # "<time>: <reason>" of its deletion event
+    citation: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The row keyed by column, in :data:`CATALOG_COLUMNS` order."""
+        return {c: getattr(self, c) for c in CATALOG_COLUMNS}
+
+
+def metadata_sources(captures: Iterable[CaptureSummary]) -> list[str]:
     """The capture ids whose metadata the rows show: a revisit shows its original's."""
-    return [c.get("revisit_of") or c["capture_id"] for c in captures
-            if c["status"] in OK_STATUSES]
+    return [c.revisit_of or c.capture_id for c in captures if c.status in OK_STATUSES]
 
 
-def catalog_rows(captures: Sequence[Mapping[str, Any]],
-                 versions: Mapping[str, Mapping[str, Any]],
-                 citations: Mapping[str, str]) -> list[dict[str, Any]]:
+def catalog_rows(captures: Sequence[ListedCapture], versions: Mapping[str, MetadataVersion],
+                 citations: Mapping[str, str]) -> list[CatalogRow]:
     """One row per capture (as ``Archive.list_captures`` gives them), oldest first, with
     its newest stored metadata version (``versions``, keyed by the ids
     :func:`metadata_sources` names) and its text citation."""
     rows = []
-    for cap in sorted(captures, key=lambda c: (c["captured_at"], c["capture_id"])):
-        row: dict[str, Any] = {k: cap.get(k) for k in ("url", "content_hash", "capture_id",
-                                                      "captured_at", "status")}
-        source_id = cap.get("revisit_of") or cap["capture_id"]
-        version = versions.get(source_id) if cap["status"] in OK_STATUSES else None
-        record = version["record"] if version else {}
-        row.update({f: field_value(record, f) for f in ("title", "outlet", "published")})
-        gone = cap["withdrawal"]  # from the custody log's deletion events
-        row["withdrawn"] = (f"{gone['time']}: {gone['reason']}" if gone else None)
-        # The citation contract's text form, exactly what `archive cite` prints.
-        row["citation"] = citations[cap["capture_id"]].strip()
-        rows.append({c: row.get(c) for c in CATALOG_COLUMNS})
+    for cap in sorted(captures, key=lambda c: (c.captured_at, c.capture_id)):
+        version = (versions.get(cap.revisit_of or cap.capture_id)
+                   if cap.status in OK_STATUSES else None)
+        record = version.record if version else {}
+        gone = cap.withdrawal  # from the custody log's deletion events
+        rows.append(CatalogRow(
+            url=cap.url, title=field_value(record, "title"),
+            outlet=field_value(record, "outlet"), published=field_value(record, "published"),
+            content_hash=cap.content_hash, capture_id=cap.capture_id,
+            captured_at=cap.captured_at, status=cap.status,
+            withdrawn=f"{gone.time}: {gone.reason}" if gone else None,
+            # The citation contract's text form, exactly what `archive cite` prints.
+            citation=citations[cap.capture_id].strip()))
     return rows
 
 
-def render_catalog(rows: Iterable[Mapping[str, Any]]) -> tuple[bytes, bytes]:
+def titles_of(captures: Iterable[CaptureSummary], versions: Mapping[str, MetadataVersion],
+              ) -> dict[str, str]:
+    """Each capture's title from its newest stored metadata version (``versions``, keyed
+    by capture id; a revisit shows its original's), captures without one left out."""
+    out = {}
+    for cap in captures:
+        version = versions.get(cap.revisit_of or cap.capture_id)
+        title = field_value(version.record, "title") if version else None
+        if isinstance(title, str) and title:
+            out[cap.capture_id] = title
+    return out
+
+
+def render_catalog(rows: Iterable[CatalogRow]) -> tuple[bytes, bytes]:
     """(CSV, JSON Lines) bytes of the catalogue rows."""
-    rows = list(rows)
+    table = [r.to_json() for r in rows]
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=CATALOG_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
-    jsonl = "".join(json.dumps(r, ensure_ascii=False, sort_keys=False) + "\n" for r in rows)
+    writer.writerows(table)
+    jsonl = "".join(json.dumps(r, ensure_ascii=False, sort_keys=False) + "\n" for r in table)
     return text.getvalue().encode("utf-8"), jsonl.encode("utf-8")
 
 
@@ -92,5 +127,5 @@ def write_catalog(directory: Path, csv_bytes: bytes, jsonl_bytes: bytes) -> tupl
     return paths
 
 
-__all__ = ["CATALOG_COLUMNS", "OK_STATUSES", "catalog_rows", "field_evidence", "field_value",
-           "metadata_sources", "render_catalog", "write_catalog"]
+__all__ = ["CATALOG_COLUMNS", "OK_STATUSES", "CatalogRow", "catalog_rows", "field_evidence",
+           "field_value", "metadata_sources", "render_catalog", "titles_of", "write_catalog"]

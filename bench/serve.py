@@ -147,18 +147,18 @@ def measure(home: Path, requests: int, searches: int) -> dict[str, Any]:
         app = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         replay = http.client.HTTPConnection("127.0.0.1", port + 1, timeout=120)
         out: dict[str, Any] = {"rss_idle": _rss(proc.pid)}
-        _timed(app, "/c/" + caps[0]["capture_id"])  # warm-up: templates, statements
+        _timed(app, "/c/" + caps[0].capture_id)  # warm-up: templates, statements
         picks = [rng.choice(caps) for _ in range(requests)]
-        out["capture_page"] = _figures([_timed(app, "/c/" + c["capture_id"]) for c in picks])
+        out["capture_page"] = _figures([_timed(app, "/c/" + c.capture_id) for c in picks])
         out["capture_page_again"] = _figures(
-            [_timed(app, "/c/" + c["capture_id"]) for c in picks])
+            [_timed(app, "/c/" + c.capture_id) for c in picks])
         out["memento"] = _figures([_timed(replay, f"/web/{timestamp(c['captured_at'])}/"
                                            f"{c['url']}") for c in picks])
         queries = {"home": "/", "title word": "/search?q=festival",
                    "two words": "/search?q=" + quote("storm ferry"),
                    "outlet": "/search?q=" + quote("Valley Courier"),
                    "url fragment": "/search?q=" + quote("report-4242.html"),
-                   "hash prefix": "/search?q=" + caps[len(caps) // 2]["capture_id"][7:19],
+                   "hash prefix": "/search?q=" + caps[len(caps) // 2].capture_id[7:19],
                    "no match": "/search?q=zeppelin",
                    "page 50": "/search?q=&page=50"}
         out["search"] = {name: _figures([_timed(app, path) for _ in range(searches)])

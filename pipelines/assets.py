@@ -25,6 +25,7 @@ from dagster import (
     asset,
 )
 
+from archive import MetadataVersion
 from archive.capture.results import is_transient
 from archive.catalog import OK_STATUSES, field_evidence, field_value, render_catalog, write_catalog
 from archive.core.canonical import canonical_hash
@@ -290,9 +291,9 @@ def capture(context: AssetExecutionContext, archive: ArchiveResource,
 _SHOWN_FIELDS = ("title", "outlet", "published", "modified", "authors", "language", "tags")
 
 
-def _metadata_report(capture: Mapping[str, Any], version: Mapping[str, Any],
+def _metadata_report(capture: Mapping[str, Any], version: MetadataVersion,
                      stored: str | None, source_id: str) -> PartitionReport:
-    record = version["record"]
+    record = version.record
     values = {f: field_value(record, f) for f in _SHOWN_FIELDS}
     meta: dict[str, Any] = {
         "url": MetadataValue.url(str(capture["url"])) if capture.get("url") else None,
@@ -303,8 +304,8 @@ def _metadata_report(capture: Mapping[str, Any], version: Mapping[str, Any],
         "extracted_from": source_id,
         **{k: None if v in (None, "") else str(v) for k, v in values.items()},
         "published_evidence": field_evidence(record, "published"),
-        "extractor_version": version.get("extractor_version"),
-        "metadata_sha256": version.get("metadata_sha256"),
+        "extractor_version": version.extractor_version,
+        "metadata_sha256": version.metadata_sha256,
         "record": MetadataValue.json(dict(record)),
     }
     lines = [f"**{values['title'] or '(no title)'}**", "",
@@ -313,10 +314,10 @@ def _metadata_report(capture: Mapping[str, Any], version: Mapping[str, Any],
              + (f" (from `{meta['published_evidence']}`)" if meta["published_evidence"] else ""),
              f"- authors: {values['authors'] or 'unknown'}",
              f"- language: {values['language'] or 'unknown'}",
-             f"- extractor: {version.get('extractor_version')} ({stored or 'stored'} version)",
+             f"- extractor: {version.extractor_version} ({stored or 'stored'} version)",
              f"- capture id: `{capture['capture_id']}`"]
     meta["summary"] = MetadataValue.md("\n".join(lines))
-    return PartitionReport(meta, version.get("metadata_sha256"))
+    return PartitionReport(meta, version.metadata_sha256)
 
 
 @range_asset(partitions_def=source_partitions, deps=[capture], group_name="archive",
@@ -444,7 +445,7 @@ def catalog(context: AssetExecutionContext, archive: ArchiveResource) -> Materia
             "jsonl": MetadataValue.path(str(jsonl_path)),
             "csv_sha256": sha256_bytes(csv_bytes),
             "jsonl_sha256": sha256_bytes(jsonl_bytes),
-            "preview": md_table(rows[-10:], ["title", "outlet", "published", "content_hash",
-                                             "captured_at"]),
+            "preview": md_table([r.to_json() for r in rows[-10:]],
+                                ["title", "outlet", "published", "content_hash", "captured_at"]),
         },
         data_version=DataVersion(sha256_bytes(jsonl_bytes)))

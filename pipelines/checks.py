@@ -7,7 +7,7 @@ capture (metadata, checkpoint, catalogue) is built from it in that run.
 """
 
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from dagster import (
@@ -24,7 +24,7 @@ from dagster import (
     multi_asset_check,
 )
 
-from archive.api import Archive, CustodyStatus
+from archive import Archive, CustodyStatus, ShownCapture
 from archive.catalog import OK_STATUSES
 from archive.errors import MetadataError
 from archive.metadata import validate
@@ -143,11 +143,11 @@ def capture_integrity(context: AssetCheckExecutionContext, archive: ArchiveResou
     yield from _outputs(context, INTEGRITY_SPECS)
 
 
-def _integrity(facts: Mapping[str, Any], problems: Sequence[Any], custody: CustodyStatus,
+def _integrity(facts: ShownCapture, problems: Sequence[Any], custody: CustodyStatus,
                ) -> dict[str, tuple[bool, str, dict[str, Any]]]:
-    cid = facts["capture_id"]
-    path = facts["warc_file"]
-    record_ids = {r["record_id"] for r in facts["records"]}
+    cid = facts.capture_id
+    path = facts.warc_file
+    record_ids = {r.record_id for r in facts.records}
     warc, hashes = [], []
     for p in problems:
         mine_file = p.path == path
@@ -167,7 +167,7 @@ def _integrity(facts: Mapping[str, Any], problems: Sequence[Any], custody: Custo
         HASHES_MATCH_DB: (not hashes, "; ".join(hashes) or "file hash and manifest match the "
                           "database", {**base, "problems": len(hashes)}),
     }
-    events = [e for e in facts.get("events", []) if cid in e.get("objects", [])]
+    events = [e for e in facts.events if cid in e.objects]
     custody_problems = list(custody.problems)
     if not events:
         custody_problems.append(f"no custody event names capture {cid}")
@@ -228,7 +228,7 @@ def metadata_schema(context: AssetCheckExecutionContext, archive: ArchiveResourc
         status = meta.get("status")
         if status == "extracted":
             version = versions.get(judged[key] or "")
-            problems = (schema_problems(version["record"]) if version else
+            problems = (schema_problems(version.record) if version else
                         [f"no metadata stored for capture {judged[key]}"])
             text = "; ".join(problems[:10]) or "the stored record validates against the schema"
         elif status == "skipped":

@@ -4,6 +4,7 @@ sources uses) say exactly what their one-at-a-time forms say."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 from servers import article_html
 from sqlalchemy import select
@@ -31,9 +32,9 @@ def test_show_many_matches_show(arc, http_server) -> None:
         (one,) = arc.show(cid)
         # show() also lists the events naming the content hash; show_many those naming
         # the capture id itself.
-        own = [e for e in one["events"] if cid in e["objects"]]
-        assert many == {**one, "events": own}
-        assert many["records"] and many["events"]
+        own = tuple(e for e in one.events if cid in e.objects)
+        assert many == replace(one, events=own)
+        assert many.records and many.events
 
 
 def test_latest_metadata_and_cite_many_match_their_single_forms(arc, http_server) -> None:
@@ -44,7 +45,7 @@ def test_latest_metadata_and_cite_many_match_their_single_forms(arc, http_server
     arc.extract_metadata_many([first.capture_id])  # the revisit borrows its original's
     latest = arc.latest_metadata([first.capture_id, revisit.capture_id, other.capture_id])
     assert set(latest) == {first.capture_id}
-    assert latest[first.capture_id] == arc.metadata(first.capture_id)[0]["versions"][-1]
+    assert latest[first.capture_id] == arc.metadata(first.capture_id)[0].versions[-1]
     ids = [first.capture_id, revisit.capture_id, other.capture_id]
     for fmt in FORMATS:
         many = arc.cite_many([*ids, PREFIX + "0" * 64], fmt)
@@ -58,21 +59,21 @@ def test_extraction_on_worker_processes_stores_what_one_process_would(
     caps = arc.capture(urls)
     ids = [c.capture_id for c in caps]
     parallel = arc.extract_metadata_many(ids, processes=2)
-    assert [d["capture_id"] for d in parallel] == ids
-    assert {d["stored"] for d in parallel} == {"new"}
-    assert parallel[7]["title"]["value"] == "Article 7 of a batch"
+    assert [d.capture_id for d in parallel] == ids
+    assert {d.stored for d in parallel} == {"new"}
+    assert parallel[7].record["title"]["value"] == "Article 7 of a batch"
 
     serial_arc = archive_factory(db_url=db_url, fetch={"allow_private_networks": True})
     serial = serial_arc.extract_metadata_many(
         [c.capture_id for c in serial_arc.capture(urls)], processes=1)
-    strip = ("capture_id", "stored", "metadata_sha256", "inputs")  # inputs: capture time
-    assert [{k: v for k, v in d.items() if k not in strip} for d in parallel] == \
-        [{k: v for k, v in d.items() if k not in strip} for d in serial]
+    strip = ("inputs",)  # inputs: capture time
+    assert [{k: v for k, v in d.record.items() if k not in strip} for d in parallel] == \
+        [{k: v for k, v in d.record.items() if k not in strip} for d in serial]
     with arc.engine.connect() as c:
         rows = c.execute(select(metadata_versions.c.warc_file_id)
                          .join(captures, captures.c.id == metadata_versions.c.capture_pk)
                          .where(captures.c.capture_id.in_([i[7:] for i in ids]))).all()
     assert len(rows) == 40 and len(set(rows)) == 1  # one WARC file, one transaction
-    assert [d["stored"] for d in arc.extract_metadata_many(ids, processes=2)] == \
+    assert [d.stored for d in arc.extract_metadata_many(ids, processes=2)] == \
         ["existing"] * 40
     assert arc.verify(deep=True).ok

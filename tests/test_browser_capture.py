@@ -75,7 +75,7 @@ def test_a_browser_capture_keeps_the_rendered_dom_and_a_screenshot(
     assert isinstance(res, CaptureResult) and res.status == "complete", res
     assert res.mode == "browser"
     (shown,) = arc.show(res.capture_id)
-    prov = shown["provenance"]
+    prov = shown.provenance
     assert prov["mode"] == "browser" and prov["browser"]["version"]
 
     # the DOM record holds what the script inserted; the metadata is read from it
@@ -83,7 +83,7 @@ def test_a_browser_capture_keeps_the_rendered_dom_and_a_screenshot(
     assert kind == "resource" and ctype is not None and ctype.startswith("text/html")
     assert b"By Ada Scriptwright" in dom
     meta = arc.extract_metadata(res.capture_id)
-    assert meta["authors"]["value"] == ["Ada Scriptwright"]
+    assert meta.record["authors"]["value"] == ["Ada Scriptwright"]
     served = extract(PLAIN % (b"", b""), url=page, content_type="text/html")
     assert not served.to_json()["authors"]["value"]  # the served HTML names none
 
@@ -92,16 +92,15 @@ def test_a_browser_capture_keeps_the_rendered_dom_and_a_screenshot(
     assert kind == "resource" and ctype == "image/png"
     size = png_size(shot)
     assert size is not None and size[0] > 100 and size[1] > 100
-    assert res.screenshot == sha256_bytes(shot) == shown["screenshot"]
+    assert res.screenshot == sha256_bytes(shot) == shown.screenshot
     assert arc.screenshot(res.capture_id) == (res.screenshot, shot)
 
     # every request the browser made went through our fetcher and is recorded
-    targets = {r["target_uri"] for r in shown["records"] if r["type"] == "response"}
+    targets = {r.target_uri for r in shown.records if r.type == "response"}
     assert {site.url("/app.js"), site.url("/logo.png"), site.url("/s.css"),
             site.url("/bounce.png"), page} <= targets
     # the SSRF-refused <img> and the redirect hop to the metadata address: refused
-    failed = {r["url"]: r["reason"] for r in shown["requisites"]["list"]
-              if r["status"] == "failed"}
+    failed = {r.url: r.reason for r in shown.requisites.entries if r.status == "failed"}
     assert "169.254.169.254" in failed["http://169.254.169.254/latest/iam.png"]
     assert "169.254.169.254" in failed["http://169.254.169.254/latest/meta-data/"]
     assert not [t for t in targets if "169.254" in t]

@@ -417,12 +417,12 @@ def test_edited_event_row_or_warc_byte_stops_bundling(arc: Archive, tmp_path: Pa
         c.execute(text("UPDATE events SET outcome = 'success' WHERE seq = 0"))
     assert verify_bundle(arc.bundle(res.capture_id)).ok
     show = arc.show(res.capture_id)[0]
-    rec = next(r for r in show["records"] if r["type"] == "resource")
+    rec = next(r for r in show.records if r.type == "resource")
     path = Path(res.warc_path)
     data = bytearray(path.read_bytes())
-    data[rec["offset"] + rec["length"] // 2] ^= 0x01
+    data[rec.offset + rec.length // 2] ^= 0x01
     path.write_bytes(bytes(data))
-    with pytest.raises(IntegrityError, match=rf"record {rec['record_id']}"):
+    with pytest.raises(IntegrityError, match=rf"record {rec.record_id}"):
         arc.bundle(res.capture_id)
 
 

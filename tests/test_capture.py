@@ -64,8 +64,8 @@ def test_article_capture_stores_wire_bytes_hashes_and_provenance(arc, http_serve
     _warcio_check(res.warc_path)
     assert arc.verify(deep=True).ok
     (shown,) = arc.show(res.capture_id)
-    assert [e["type"] for e in shown["events"]] == ["capture", "message digest calculation"]
-    assert url_key(url) in shown["events"][0]["objects"]
+    assert [e.type for e in shown.events] == ["capture", "message digest calculation"]
+    assert url_key(url) in shown.events[0].objects
 
 
 def test_redirect_chain_keeps_every_hop(arc, http_server) -> None:
@@ -90,7 +90,7 @@ def test_http_errors_are_archived_with_status_and_not_counted_ok(arc, http_serve
         row = c.execute(text("SELECT status, http_status FROM captures")).one()
     assert tuple(row) == ("http-error", code)
     (shown,) = arc.show(res.capture_id)
-    assert shown["events"][0]["outcome"] == "warning"
+    assert shown.events[0].outcome == "warning"
 
 
 def test_oversized_response_is_truncated_and_says_so(archive_factory, db_url,
@@ -261,7 +261,7 @@ def test_identical_payload_becomes_a_revisit_naming_its_original(arc, http_serve
         orig_resp[1].get_header("WARC-Payload-Digest")
     _warcio_check(second.warc_path)
     md = arc.extract_metadata(second.capture_id)  # follows the revisit to its original
-    assert md["title"]["value"] == "Second article"
+    assert md.record["title"]["value"] == "Second article"
     assert arc.verify(deep=True).ok
 
 
@@ -320,8 +320,8 @@ def test_pdf_is_archived_and_metadata_marked_not_applicable(arc, http_server) ->
     res = _one(arc, http_server.url("/pdf-as-html"))
     assert res.status == "complete"
     md = arc.extract_metadata(res.capture_id)
-    assert md["content_kind"] == "not-applicable"
-    assert md["title"]["value"] is None and md["published"]["value"] is None
+    assert md.record["content_kind"] == "not-applicable"
+    assert md.record["title"]["value"] is None and md.record["published"]["value"] is None
 
 
 def test_cli_capture_json_contract_and_verify(tmp_path, http_server, monkeypatch,

@@ -60,6 +60,48 @@ def test_list_and_show_mark_a_withdrawn_capture(arc: Archive, tmp_path: Path, ca
     assert "withdrawn" not in capsys.readouterr().out.lower()
 
 
+SUMMARY_KEYS = ["capture_id", "content_hash", "url", "final_url", "kind", "status",
+                "http_status", "content_type", "captured_at", "warc_file", "revisit_of"]
+LISTED_KEYS = [*SUMMARY_KEYS, "withdrawn", "withdrawal"]
+SHOWN_KEYS = [*LISTED_KEYS, "mode", "screenshot", "requisites", "manifest", "provenance",
+              "records", "events"]
+RECORD_KEYS = ["record_id", "type", "target_uri", "date", "offset", "length", "block_digest",
+               "payload_digest"]
+VERSION_KEYS = ["extractor", "extractor_version", "created_at", "metadata_sha256",
+                "warc_record_id", "record"]
+
+
+def test_json_output_keeps_its_keys_in_order(arc: Archive, tmp_path: Path, capsys: Any,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--json` prints the façade's result types through their to_json(): the keys a
+    script reads, in the order they have always been printed (issue 13 made the results
+    dataclasses; the printed shape must not move)."""
+    kept, gone = _ingest(arc, tmp_path, copies=2)
+    arc.extract_metadata(kept.capture_id)
+    arc.delete(gone.capture_id, reason="court order 2026-12-01", person="editor@example.org")
+    _env(monkeypatch, arc)
+    capsys.readouterr()
+    assert main(["list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [list(c) for c in listed] == [LISTED_KEYS, LISTED_KEYS]
+    withdrawal = next(c["withdrawal"] for c in listed if c["capture_id"] == gone.capture_id)
+    assert list(withdrawal) == ["event", "time", "reason", "person"]
+    assert main(["show", "--json", kept.capture_id]) == 0
+    (shown,) = json.loads(capsys.readouterr().out)
+    assert list(shown) == SHOWN_KEYS
+    assert shown["requisites"] == {"captured": 0, "failed": 0, "list": []}
+    assert [list(r) for r in shown["records"]] == [RECORD_KEYS] * len(shown["records"])
+    assert list(shown["events"][0]) == ["seq", "event_id", "type", "time", "objects", "agent",
+                                       "outcome", "detail", "prev", "hash"]
+    assert main(["metadata", "--json", kept.capture_id]) == 0
+    (found,) = json.loads(capsys.readouterr().out)
+    assert list(found) == ["capture_id", "url", "versions"]
+    assert list(found["versions"][0]) == VERSION_KEYS
+    assert main(["delete", "--json", kept.capture_id, "--reason", "a takedown request"]) == 0
+    (withdrawn,) = json.loads(capsys.readouterr().out)
+    assert list(withdrawn) == LISTED_KEYS and withdrawn["withdrawn"] is True
+
+
 def test_withdrawn_is_read_from_the_deletion_event_of_that_capture(arc: Archive,
                                                                    tmp_path: Path) -> None:
     """The deletion event also names the content hash, which another capture shares:
@@ -67,15 +109,16 @@ def test_withdrawn_is_read_from_the_deletion_event_of_that_capture(arc: Archive,
     kept, gone = _ingest(arc, tmp_path, copies=2)
     assert kept.content_hash == gone.content_hash
     arc.delete(gone.capture_id, reason="a takedown request")
-    listed = {c["capture_id"]: c for c in arc.list_captures()}
+    listed = {c.capture_id: c for c in arc.list_captures()}
     (shown_gone,) = arc.show(gone.capture_id)
-    shown = {c["capture_id"]: c for c in arc.show(kept.content_hash)}
-    assert shown[kept.capture_id]["events"][-1]["type"] == "deletion"  # via the content hash
-    assert shown[kept.capture_id]["withdrawn"] is False
-    assert listed[kept.capture_id]["withdrawn"] is False
-    assert listed[gone.capture_id]["withdrawal"] == shown_gone["withdrawal"]
-    assert shown_gone["withdrawal"]["event"] == shown_gone["events"][-1]["seq"]
-    assert arc.show_many([gone.capture_id])[gone.capture_id]["withdrawn"] is True
+    shown = {c.capture_id: c for c in arc.show(kept.content_hash)}
+    assert shown[kept.capture_id].events[-1].type == "deletion"  # via the content hash
+    assert shown[kept.capture_id].withdrawn is False
+    assert listed[kept.capture_id].withdrawn is False
+    assert listed[gone.capture_id].withdrawal == shown_gone.withdrawal
+    assert shown_gone.withdrawal is not None
+    assert shown_gone.withdrawal.seq == shown_gone.events[-1].seq
+    assert arc.show_many([gone.capture_id])[gone.capture_id].withdrawn is True
 
 
 def test_show_prints_the_warc_file_hash_and_no_http_status_for_a_document(

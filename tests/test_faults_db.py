@@ -23,9 +23,9 @@ def test_sql_fragments_and_like_wildcards_are_stored_and_searched_as_data(
     (res,) = arc.capture([url])
     assert isinstance(res, CaptureResult)
     md = arc.extract_metadata(res.capture_id)
-    assert md["title"]["value"] == NASTY
+    assert md.record["title"]["value"] == NASTY
     (shown,) = arc.show(res.capture_id)
-    assert shown["url"] == url
+    assert shown.url == url
     with arc.engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM captures")).scalar() == 1
     for probe in ("%", "_", "'", "' OR '1'='1", "sha256:%"):

@@ -67,39 +67,39 @@ def test_imported_records_are_listed_shown_cited_verified_and_bundled(arc: Archi
     res = arc.import_warc(src)
     assert res.verdict == "valid" and len(res.captures) == 2
 
-    listed = {c["url"]: c for c in arc.list_captures()}
+    listed = {c.url: c for c in arc.list_captures()}
     assert set(listed) == {PAGE_URL, NOTE_URL}
     page, note = listed[PAGE_URL], listed[NOTE_URL]
-    assert page["kind"] == note["kind"] == "imported"
-    assert page["status"] == "complete" and page["http_status"] == 200
-    assert page["content_hash"] == _sha(PAGE) and note["content_hash"] == _sha(NOTE)
-    assert page["warc_file"] == res.stored_path and res.captures == [page["capture_id"],
-                                                                    note["capture_id"]]
+    assert page.kind == note.kind == "imported"
+    assert page.status == "complete" and page.http_status == 200
+    assert page.content_hash == _sha(PAGE) and note.content_hash == _sha(NOTE)
+    assert page.warc_file == res.stored_path and res.captures == [page.capture_id,
+                                                                    note.capture_id]
 
-    (shown,) = arc.show(page["capture_id"])
-    assert [r["type"] for r in shown["manifest"]["records"]] == ["warcinfo", "response"]
-    assert shown["manifest"]["warc_file"]["sha256"] == res.sha256
-    assert shown["provenance"]["type"] == "warc-import"
-    assert shown["provenance"]["imported_from"] == src.name
-    ingest = [e for e in shown["events"] if e["type"] == "ingestion"
-              and page["capture_id"] in e["objects"]]
-    assert len(ingest) == 1 and ingest[0]["detail"]["imported_from"] == src.name
-    assert ingest[0]["detail"]["warc_record_id"] == shown["manifest"]["records"][1]["record_id"]
-    assert arc.show(_sha(NOTE))[0]["capture_id"] == note["capture_id"]  # by content hash
+    (shown,) = arc.show(page.capture_id)
+    assert [r["type"] for r in shown.manifest["records"]] == ["warcinfo", "response"]
+    assert shown.manifest["warc_file"]["sha256"] == res.sha256
+    assert shown.provenance["type"] == "warc-import"
+    assert shown.provenance["imported_from"] == src.name
+    ingest = [e for e in shown.events if e.type == "ingestion"
+              and page.capture_id in e.objects]
+    assert len(ingest) == 1 and ingest[0].detail["imported_from"] == src.name
+    assert ingest[0].detail["warc_record_id"] == shown.manifest["records"][1]["record_id"]
+    assert arc.show(_sha(NOTE))[0].capture_id == note.capture_id  # by content hash
 
-    assert arc.extract_metadata(page["capture_id"])["title"]["value"] == TITLE
-    cited = arc.cite(page["capture_id"])
+    assert arc.extract_metadata(page.capture_id).record["title"]["value"] == TITLE
+    cited = arc.cite(page.capture_id)
     assert TITLE in cited and PAGE_URL in cited
-    assert page["content_hash"] in cited and page["capture_id"] in cited
+    assert page.content_hash in cited and page.capture_id in cited
 
     assert arc.verify().ok
-    assert arc.verify(page["capture_id"], deep=True).ok
+    assert arc.verify(page.capture_id, deep=True).ok
 
     ident = arc.init()
     for cap in (page, note):
-        report = verify_bundle(arc.bundle(cap["capture_id"]), trusted_key=ident.fingerprint)
+        report = verify_bundle(arc.bundle(cap.capture_id), trusted_key=ident.fingerprint)
         assert report.ok, [c.line() for c in report.failures]
-        assert report.capture_id == cap["capture_id"]
+        assert report.capture_id == cap.capture_id
         assert any(c.name == "content" and c.status == "ok" for c in report.checks)
 
     with arc.engine.connect() as conn:

@@ -9,22 +9,22 @@ from sqlalchemy import text
 from warcio.archiveiterator import ArchiveIterator
 
 from archive import metadata as md
-from archive.metadata.store import extract_and_store
+from archive.metadata.store import ExtractedMetadata, extract_and_store
 
 
 def test_extraction_is_stored_three_ways_and_not_repeated(arc, http_server) -> None:
     (cap,) = arc.capture([http_server.url("/article")])
     doc = arc.extract_metadata(cap.capture_id)
-    assert doc["stored"] == "new" and doc["title"]["value"]
+    assert doc.stored == "new" and doc.record["title"]["value"]
     again = arc.extract_metadata(cap.capture_id)
-    assert again["stored"] == "existing"
+    assert again.stored == "existing"
     with arc.engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM metadata_versions")).scalar() == 1
         relpath = c.execute(text(
             "SELECT w.relpath FROM metadata_versions m JOIN warc_files w "
             "ON w.id = m.warc_file_id")).scalar_one()
-    resp_id = next(r["record_id"] for r in arc.show(cap.capture_id)[0]["records"]
-                   if r["type"] == "response")
+    resp_id = next(r.record_id for r in arc.show(cap.capture_id)[0].records
+                   if r.type == "response")
     with (arc.store.root / relpath).open("rb") as f:
         metas = [(r.rec_headers.get_header("WARC-Refers-To"), r.content_stream().read())
                  for r in ArchiveIterator(f, check_digests="raise") if r.rec_type == "metadata"]
@@ -32,11 +32,11 @@ def test_extraction_is_stored_three_ways_and_not_repeated(arc, http_server) -> N
     assert refers == resp_id
     stored = json.loads(body)
     assert stored["capture_id"] == cap.capture_id and stored["metadata"]["title"] == \
-        doc["title"]
-    events = [e for e in arc.show(cap.capture_id)[0]["events"]
-              if e["type"] == "metadata extraction"]
+        doc.record["title"]
+    events = [e for e in arc.show(cap.capture_id)[0].events
+              if e.type == "metadata extraction"]
     assert len(events) == 1
-    assert events[0]["detail"]["extractor_version"] == md.EXTRACTOR_VERSION
+    assert events[0].detail["extractor_version"] == md.EXTRACTOR_VERSION
     assert arc.verify(deep=True).ok
 
 
@@ -49,12 +49,12 @@ def test_a_newer_extractor_adds_a_version_and_keeps_the_old(arc, http_server) ->
 
     (doc,) = extract_and_store(arc.recorder, [cap.capture_id], arc.agent(),
                                extractor=newer, version="99.0.0")
-    assert doc["extractor_version"] == "99.0.0"
+    assert doc.record["extractor_version"] == "99.0.0"
     (found,) = arc.metadata(cap.capture_id, all_versions=True)
-    assert [v["extractor_version"] for v in found["versions"]] == [md.EXTRACTOR_VERSION,
+    assert [v.extractor_version for v in found.versions] == [md.EXTRACTOR_VERSION,
                                                                   "99.0.0"]
     (latest,) = arc.metadata(cap.capture_id)
-    assert [v["extractor_version"] for v in latest["versions"]] == ["99.0.0"]
+    assert [v.extractor_version for v in latest.versions] == ["99.0.0"]
 
 
 def test_concurrent_extractions_of_one_capture_leave_no_orphan(arc, http_server) -> None:
@@ -63,7 +63,7 @@ def test_concurrent_extractions_of_one_capture_leave_no_orphan(arc, http_server)
 
     (cap,) = arc.capture([http_server.url("/article")])
     barrier = threading.Barrier(4)
-    results: list[dict] = []
+    results: list[ExtractedMetadata] = []
     errors: list[BaseException] = []
 
     def work() -> None:
@@ -79,7 +79,7 @@ def test_concurrent_extractions_of_one_capture_leave_no_orphan(arc, http_server)
     for t in threads:
         t.join()
     assert errors == []
-    assert len(results) == 4 and len({r["metadata_sha256"] for r in results}) == 1
+    assert len(results) == 4 and len({r.metadata_sha256 for r in results}) == 1
     with arc.engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM metadata_versions")).scalar() == 1
     report = arc.verify()
@@ -105,11 +105,11 @@ def test_records_of_an_older_extractor_version_stay_readable(arc, http_server) -
     assert md.EXTRACTOR_VERSION != "1.0.0"
     arc.extract_metadata(cap.capture_id)
     (found,) = arc.metadata(cap.capture_id, all_versions=True)
-    versions = found["versions"]
-    assert [v["extractor_version"] for v in versions] == ["1.0.0", md.EXTRACTOR_VERSION]
-    assert versions[0]["record"]["published"] == stored_old["published"]
-    assert versions[0]["record"]["published"]["value"] == "2021-03-09"
-    assert versions[1]["record"]["extractor_version"] == md.EXTRACTOR_VERSION
+    versions = found.versions
+    assert [v.extractor_version for v in versions] == ["1.0.0", md.EXTRACTOR_VERSION]
+    assert versions[0].record["published"] == stored_old.record["published"]
+    assert versions[0].record["published"]["value"] == "2021-03-09"
+    assert versions[1].record["extractor_version"] == md.EXTRACTOR_VERSION
     assert arc.verify(deep=True).ok
 
 
@@ -134,8 +134,8 @@ def _three_versions(arc, http_server):
 
 def _comparison_event(arc, cid):
     """The metadata extraction event of ``cid`` (others may name its content hash)."""
-    (ev,) = [e for e in arc.show(cid)[0]["events"]
-             if e["type"] == "metadata extraction" and e["objects"][0] == cid]
+    (ev,) = [e for e in arc.show(cid)[0].events
+             if e.type == "metadata extraction" and e.objects[0] == cid]
     return ev
 
 
@@ -145,17 +145,17 @@ def test_each_extraction_records_in_the_custody_log_what_changed(arc, http_serve
     a, b, c = _three_versions(arc, http_server)
     assert a.content_hash != b.content_hash == c.content_hash
     arc.extract_metadata_many([a.capture_id, b.capture_id, c.capture_id])
-    assert _comparison_event(arc, a.capture_id)["detail"]["comparison"] == {"verdict": "new"}
-    changed = _comparison_event(arc, b.capture_id)["detail"]["comparison"]
+    assert _comparison_event(arc, a.capture_id).detail["comparison"] == {"verdict": "new"}
+    changed = _comparison_event(arc, b.capture_id).detail["comparison"]
     assert changed == {"verdict": "changed", "previous": a.capture_id,
                        "previous_content_hash": a.content_hash, "removed": 0, "added": 1,
                        "diff_sha256": diff_hash(arc.diff(a.capture_id, b.capture_id))}
-    same = _comparison_event(arc, c.capture_id)["detail"]["comparison"]
+    same = _comparison_event(arc, c.capture_id).detail["comparison"]
     assert same["verdict"] == "unchanged" and same["previous"] == b.capture_id
     assert same["previous_content_hash"] == b.content_hash
     assert (same["removed"], same["added"]) == (0, 0)
     recorded = arc.comparisons([a.capture_id, b.capture_id, c.capture_id])
-    assert [recorded[x.capture_id]["verdict"] for x in (a, b, c)] == \
+    assert [recorded[x.capture_id].verdict for x in (a, b, c)] == \
         ["new", "changed", "unchanged"]
     assert arc.verify(deep=True).ok
     assert arc.verify_captures([b.capture_id]).ok
@@ -206,7 +206,7 @@ def test_a_comparison_with_a_forged_previous_hash_or_same_content_is_caught(
 def test_an_edited_verdict_in_the_database_breaks_the_custody_chain(arc, http_server) -> None:
     a, b, _ = _three_versions(arc, http_server)
     arc.extract_metadata_many([a.capture_id, b.capture_id])
-    seq = _comparison_event(arc, b.capture_id)["seq"]
+    seq = _comparison_event(arc, b.capture_id).seq
     with arc.engine.begin() as c:
         detail = c.execute(text("SELECT detail FROM events WHERE seq = :s"), {"s": seq}
                            ).scalar_one()

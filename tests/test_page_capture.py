@@ -24,6 +24,7 @@ from archive.cli import main
 from archive.core.config import PageLimits
 from archive.core.timeutil import iso_utc
 from archive.errors import FetchError
+from archive.ledger.queries import RecordEntry
 from archive.page.fetching import fetch_requisites
 from archive.proof.bundle_verify import verify_bundle
 
@@ -111,12 +112,12 @@ def test_every_kind_of_reference_is_captured_with_the_page_in_one_file(arc: Arch
     assert all(hits[p] == 1 for p in wanted), hits
     assert "/other-article" not in hits  # an <a> link is never followed
     (shown,) = arc.show(res.capture_id)
-    assert shown["mode"] == "page"
-    captured = {r["url"].removeprefix(site.url("/")[:-1]) for r in shown["requisites"]["list"]
-                if r["status"] == "captured"}
-    assert captured == wanted and shown["requisites"]["failed"] == 0
+    assert shown.mode == "page"
+    captured = {r.url.removeprefix(site.url("/")[:-1]) for r in shown.requisites.entries
+                if r.status == "captured"}
+    assert captured == wanted and shown.requisites.failed == 0
     found_at = {r["url"].rsplit("/", 1)[-1]: r["found_at"]
-                for r in shown["provenance"]["requisites"]["captured"]}
+                for r in shown.provenance["requisites"]["captured"]}
     assert found_at["imported.css"] == "css:@import"
     assert found_at["from-import.png"] == "css:url()"
     assert found_at["photo-2x.png"] == "img@srcset"
@@ -124,7 +125,7 @@ def test_every_kind_of_reference_is_captured_with_the_page_in_one_file(arc: Arch
     records = _warc_records(res.warc_path)
     responses = {uri for kind, uri, _ in records if kind == "response"}
     assert {site.url(p) for p in wanted} | {page} == responses
-    listed = [(r["type"], r["target_uri"]) for r in shown["manifest"]["records"]]
+    listed = [(r["type"], r["target_uri"]) for r in shown.manifest["records"]]
     assert [(k, u) for k, u, _ in records] == listed
     # the page's own exchange is the capture's last, before its provenance
     assert listed[-3:] == [("response", page), ("request", page),
@@ -142,7 +143,7 @@ def test_html_mode_fetches_the_document_alone(arc: Archive) -> None:
     assert isinstance(res, CaptureResult)
     assert "/s.css" not in hits
     (shown,) = arc.show(res.capture_id)
-    assert shown["mode"] == "html" and shown["requisites"]["list"] == []
+    assert shown.mode == "html" and shown.requisites.entries == ()
 
 
 # --------------------------------------------------------------------------- failures
@@ -171,18 +172,18 @@ def test_a_private_address_or_refused_scheme_is_refused_the_rest_captured(
         (res,) = _capture(arc, [page])
     assert res.status == "complete"
     (shown,) = arc.show(res.capture_id)
-    failed = {r["url"]: r["reason"] for r in shown["requisites"]["list"]
-              if r["status"] == "failed"}
+    failed = {r.url: r.reason for r in shown.requisites.entries
+              if r.status == "failed"}
     assert set(failed) == {"http://169.254.169.254/latest/meta-data/iam.png",
                            "http://169.254.169.254/latest/x.css", site.url("/redir-file.png"),
                            site.url("/redir-meta.css")}
     assert all("169.254.169.254" in failed[u] for u in failed if "169.254" in u)
     assert "file" in failed[site.url("/redir-file.png")]
     assert "169.254.169.254" in failed[site.url("/redir-meta.css")]
-    captured = [r["url"] for r in shown["requisites"]["list"] if r["status"] == "captured"]
+    captured = [r.url for r in shown.requisites.entries if r.status == "captured"]
     assert captured == [site.url("/ok.png")]
     # nothing was ever sent towards the refused targets
-    assert not [r for r in shown["records"] if "169.254" in (r["target_uri"] or "")]
+    assert not [r for r in shown.records if "169.254" in (r.target_uri or "")]
 
 
 def test_a_missing_requisite_is_recorded_as_sent_and_listed_failed(arc: Archive, capsys,
@@ -193,11 +194,11 @@ def test_a_missing_requisite_is_recorded_as_sent_and_listed_failed(arc: Archive,
         (res,) = _capture(arc, [page])
     assert res.status == "complete"
     (shown,) = arc.show(res.capture_id)
-    failed = [r for r in shown["requisites"]["list"] if r["status"] == "failed"]
-    assert [(r["url"], r["reason"]) for r in failed] == [
+    failed = [r for r in shown.requisites.entries if r.status == "failed"]
+    assert [(r.url, r.reason) for r in failed] == [
         (site.url("/gone.png"), "HTTP 404 Not Found")]
-    assert site.url("/gone.png") in {r["target_uri"] for r in shown["records"]
-                                     if r["type"] == "response"}  # archived as sent
+    assert site.url("/gone.png") in {r.target_uri for r in shown.records
+                                     if r.type == "response"}  # archived as sent
     # `archive show` lists the requisites, captured and failed with the reason
     monkeypatch.setenv("ARCHIVE_HOME", str(arc.settings.home))
     monkeypatch.setenv("ARCHIVE_DATABASE_URL", arc.settings.database_url)
@@ -230,8 +231,8 @@ def test_requisites_over_the_count_are_listed_not_fetched(archive_factory, tmp_p
         (res,) = _capture(arc, [page])
     assert sorted(p for p in hits if p.endswith(".png")) == ["/0.png", "/1.png"]
     (shown,) = arc.show(res.capture_id)
-    failed = {r["url"]: r["reason"] for r in shown["requisites"]["list"]
-              if r["status"] == "failed"}
+    failed = {r.url: r.reason for r in shown.requisites.entries
+              if r.status == "failed"}
     assert failed == {site.url(f"/{n}.png"): "over the limit of 2 requisites per page"
                       for n in (2, 3)}
 
@@ -262,12 +263,12 @@ def test_bytes_and_time_per_page_are_bounded(archive_factory, tmp_path) -> None:
     assert res.status == "complete"
     assert took < 1.5 + 5  # the deadline held (the page's own fetch aside)
     (shown,) = arc.show(res.capture_id)
-    reqs = {r["url"].rsplit("/", 1)[-1]: r for r in shown["requisites"]["list"]}
-    assert reqs["big.png"]["status"] == "captured"
-    assert reqs["big2.png"]["status"] == "failed"
-    assert reqs["big2.png"]["reason"].startswith("over the limit of 3000 bytes per page")
-    assert reqs["small.png"]["reason"] == "over the limit of 3000 bytes per page"
-    assert reqs["endless.png"]["reason"] == "over the limit of 3000 bytes per page"
+    reqs = {r.url.rsplit("/", 1)[-1]: r for r in shown.requisites.entries}
+    assert reqs["big.png"].status == "captured"
+    assert reqs["big2.png"].status == "failed"
+    assert reqs["big2.png"].reason.startswith("over the limit of 3000 bytes per page")
+    assert reqs["small.png"].reason == "over the limit of 3000 bytes per page"
+    assert reqs["endless.png"].reason == "over the limit of 3000 bytes per page"
 
     arc2 = _limited(archive_factory, tmp_path / "t", deadline=1.0)
     with TestServer(routes={}) as site:
@@ -280,10 +281,10 @@ def test_bytes_and_time_per_page_are_bounded(archive_factory, tmp_path) -> None:
         took = time.monotonic() - began
     assert took < 1.0 + 5
     (shown,) = arc2.show(res.capture_id)
-    reqs = {r["url"].rsplit("/", 1)[-1]: r for r in shown["requisites"]["list"]}
-    assert "per page" in reqs["endless.png"]["reason"]
-    assert "1 s" in reqs["endless.png"]["reason"]
-    assert reqs["small.png"]["reason"] == "over the limit of 1 s per page"
+    reqs = {r.url.rsplit("/", 1)[-1]: r for r in shown.requisites.entries}
+    assert "per page" in reqs["endless.png"].reason
+    assert "1 s" in reqs["endless.png"].reason
+    assert reqs["small.png"].reason == "over the limit of 1 s per page"
     assert arc2.verify(None, deep=True).ok
 
 
@@ -303,27 +304,27 @@ def test_a_shared_stylesheet_is_stored_once_then_as_revisits(arc: Archive) -> No
         (third,) = _capture(arc, pages[2:])       # a later run
     style = site.url("/site.css")
 
-    def style_record(res: CaptureResult) -> dict[str, Any]:
+    def style_record(res: CaptureResult) -> RecordEntry:
         (shown,) = arc.show(res.capture_id)
-        return next(r for r in shown["records"] if r["target_uri"] == style
-                    and r["type"] in ("response", "revisit"))
+        return next(r for r in shown.records if r.target_uri == style
+                    and r.type in ("response", "revisit"))
 
     # in one batch, whichever page was written first holds the bytes (fetches run on
     # threads); every later one refers to it
     both = [style_record(first), style_record(second)]
-    assert sorted(r["type"] for r in both) == ["response", "revisit"]
-    original = next(r for r in both if r["type"] == "response")
+    assert sorted(r.type for r in both) == ["response", "revisit"]
+    original = next(r for r in both if r.type == "response")
     for later in (second, third) if both[0] is original else (first, third):
         rec = style_record(later)
-        assert rec["type"] == "revisit", later
-        assert rec["length"] < original["length"] / 4  # the headers, not the bytes again
-        assert rec["payload_digest"] == original["payload_digest"]
+        assert rec.type == "revisit", later
+        assert rec.length < original.length / 4  # the headers, not the bytes again
+        assert rec.payload_digest == original.payload_digest
         refers = {r[1]: r[2] for r in _warc_records(later.warc_path)
                   if r[0] == "revisit"}
-        assert refers[style] == original["record_id"]
+        assert refers[style] == original.record_id
         (shown,) = arc.show(later.capture_id)
-        listed = next(r for r in shown["requisites"]["list"] if r["url"] == style)
-        assert listed["revisit"] is True
+        listed = next(r for r in shown.requisites.entries if r.url == style)
+        assert listed.revisit is True
     for path in {first.warc_path, third.warc_path}:
         _warcio_check(path)
     assert arc.verify(None, deep=True).ok
@@ -374,8 +375,8 @@ def test_a_page_capture_bundles_verifies_and_is_adopted_after_a_crash(
     recovered = arc.reconcile()
     assert [a["captures"] for a in recovered.adopted] == [[expected]]
     (shown,) = arc.show(expected)
-    assert shown["requisites"]["captured"] == 2 and shown["requisites"]["failed"] == 1
-    assert len([r for r in shown["records"] if r["type"] in ("response", "revisit")]) == 4
+    assert shown.requisites.captured == 2 and shown.requisites.failed == 1
+    assert len([r for r in shown.records if r.type in ("response", "revisit")]) == 4
     assert arc.verify(None, deep=True).ok
     assert arc.fixity().ok
 

@@ -336,7 +336,7 @@ def test_a_run_starts_by_adopting_what_a_crash_left(env: dict[str, str],
         arc.store.release(stored.relpath)  # the writer died before its commit
     assert _materialize(env, instance, key).success
     with Archive.open(Settings.from_env(env)) as arc:
-        kinds = {c["kind"] for c in arc.list_captures()}
+        kinds = {c.kind for c in arc.list_captures()}
         report = arc.verify()
     assert kinds == {"document", "http"}
     assert report.ok, [p.message for p in report.problems]

@@ -3,6 +3,8 @@ in it resolves, nothing public is left out of it, and no archive module imports 
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 import subprocess
 import sys
@@ -12,13 +14,16 @@ import archive
 
 EXPORTED = [
     "SOFTWARE", "SOFTWARE_NAME", "Agent", "AmbiguousHashError", "Archive", "ArchiveError",
-    "BrowserError", "BundleReport", "CaptureFailure", "CaptureResult", "CaptureSession", "Check",
-    "ConfigError", "ConnectError", "CustodyStatus", "DNSError", "DatabaseError", "Event",
+    "BrowserError", "BundleReport", "CaptureFailure", "CaptureMetadata", "CaptureResult",
+    "CaptureSession", "CaptureSummary", "CatalogRow", "Check", "ConfigError", "ConnectError",
+    "Counts", "CustodyStatus", "DNSError", "DatabaseError", "Event", "ExtractedMetadata",
     "FetchError", "FetchPolicy", "FetchTimeoutError", "FixityReport", "ImportResult",
-    "IntegrityError", "LogIdentity", "MetadataError", "NotFoundError", "Outcome", "Problem",
-    "ProtocolError", "ReconcileReport", "RedirectError", "RefusedURLError", "Settings",
-    "StorageError", "TLSError", "VerifyReport", "WarcFormatError", "Withdrawal",
-    "WorkerLost", "__version__", "verify_bundle",
+    "IntegrityError", "ListedCapture", "LogIdentity", "MetadataError", "MetadataVersion",
+    "NotFoundError", "Outcome", "Problem", "ProtocolError", "ReconcileReport",
+    "RecordEntry", "RecordedComparison", "RedirectError", "RefusedURLError", "ReplayRecord",
+    "RequisiteEntry", "Requisites", "Settings", "ShownCapture", "StorageError", "TLSError",
+    "VerifyReport", "WarcFormatError", "Withdrawal", "WorkerLost", "__version__",
+    "verify_bundle",
 ]
 
 
@@ -32,6 +37,29 @@ def test_every_exported_name_resolves_and_nothing_public_is_left_out() -> None:
     public = {n for n in dir(archive) if not n.startswith("_")
               and not isinstance(getattr(archive, n), types.ModuleType)}
     assert public | {"__version__"} == set(archive.__all__)
+
+
+RESULT_TYPES = ["CaptureMetadata", "CaptureSummary", "CatalogRow", "Counts",
+                "ExtractedMetadata", "ListedCapture", "MetadataVersion", "RecordEntry",
+                "RecordedComparison", "ReplayRecord", "RequisiteEntry", "Requisites",
+                "ShownCapture"]
+
+
+def test_the_result_types_are_frozen_dataclasses_with_a_json_form() -> None:
+    for name in RESULT_TYPES:
+        cls = getattr(archive, name)
+        assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen, name
+        assert callable(getattr(cls, "to_json", None)), name
+
+
+def test_no_facade_method_returns_a_bare_dict_of_anything() -> None:
+    """Issue 13: what the façade returns is a named type (a dict only as a mapping of
+    ids to such types), so a caller's typo is a type error, not a KeyError at run time."""
+    returns = {name: str(inspect.signature(fn).return_annotation)
+               for name, fn in vars(archive.Archive).items()
+               if inspect.isfunction(fn) and not name.startswith("_")}
+    assert returns["show"] == "list[ShownCapture]"
+    assert [n for n, r in returns.items() if "Any" in r] == []
 
 
 def test_every_error_is_an_archive_error_with_an_exit_code() -> None:

@@ -69,8 +69,8 @@ def test_crash_after_rename_before_commit_is_adopted_with_the_same_capture_id(
     report = arc.reconcile()
     assert [a["captures"] for a in report.adopted] == [[expected]]
     (shown,) = arc.show(expected)
-    ev = shown["events"][0]
-    assert ev["type"] == "ingestion" and ev["detail"]["recovered"] is True
+    ev = shown.events[0]
+    assert ev.type == "ingestion" and ev.detail["recovered"] is True
     assert arc.verify(None, deep=True).ok
     assert_invariants(arc)
     assert not arc.reconcile().changed  # a second run changes nothing

@@ -147,19 +147,19 @@ def test_pywb_replays_page_stylesheet_and_image_not_our_provenance(
     coll = wayback.add(files)
 
     shown = arc.show(res.capture_id)[0]
-    assert shown["requisites"]["captured"] == 2
+    assert shown.requisites.captured == 2
     # the provenance is still there, under its own URN, linked to the page's response
-    meta = next(r for r in shown["records"] if r["type"] == "metadata")
-    page_response = next(r for r in shown["records"] if r["type"] == "response"
-                         and r["target_uri"] == page)
-    assert meta["target_uri"] == about_uri(PROVENANCE, page)
-    assert _refers_to(res.warc_path, meta["record_id"]) == page_response["record_id"]
+    meta = next(r for r in shown.records if r.type == "metadata")
+    page_response = next(r for r in shown.records if r.type == "response"
+                         and r.target_uri == page)
+    assert meta.target_uri == about_uri(PROVENANCE, page)
+    assert _refers_to(res.warc_path, meta.record_id) == page_response.record_id
     expected = {page: (_page(style, logo), "text/html"), style: (STYLE, "text/css"),
                 logo: (LOGO, "image/png")}
     for url, (body, ctype) in expected.items():
-        response = next(r for r in shown["records"] if r["type"] == "response"
-                        and r["target_uri"] == url)
-        ts = _timestamp(response["date"])
+        response = next(r for r in shown.records if r.type == "response"
+                        and r.target_uri == url)
+        ts = _timestamp(response.date)
         # the capture's own second, and the newest capture (what a reader is shown first)
         for when in (ts, "29991231235959"):
             got = wayback.get(f"/{coll}/{when}id_/{url}")

@@ -28,13 +28,13 @@ def test_emitted_manifests_provenance_and_events_validate(arc, http_server, tmp_
     manifests = _validator("capture-manifest.schema.json")
     provenance = _validator("capture-provenance.schema.json")
     events = _validator("custody-event.schema.json")
-    shown = [s for c in arc.list_captures() for s in arc.show(c["capture_id"])]
-    assert {s["status"] for s in shown} == {"complete", "http-error", "revisit"}
+    shown = [s for c in arc.list_captures() for s in arc.show(c.capture_id)]
+    assert {s.status for s in shown} == {"complete", "http-error", "revisit"}
     for s in shown:
-        assert list(manifests.iter_errors(s["manifest"])) == []
-        assert list(provenance.iter_errors(s["provenance"])) == []
-        for e in s["events"]:
-            entry = {k: v for k, v in e.items() if k != "hash"}
+        assert list(manifests.iter_errors(s.manifest)) == []
+        assert list(provenance.iter_errors(s.provenance)) == []
+        for e in s.events:
+            entry = {k: v for k, v in e.to_json().items() if k != "hash"}
             assert list(events.iter_errors(entry)) == []
 
 

@@ -70,8 +70,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 def cap_ts(w: World, cid: str) -> str:
     """The memento timestamp of a capture's page: its response record's WARC-Date."""
     cap = w.arc.resolve(cid)[0]
-    return timestamp(next(r["date"] for r in w.arc.records_for_uri(cap["url"])
-                          if r["capture_id"] == cid))
+    return timestamp(next(r.date for r in w.arc.records_for_uri(cap.url)
+                          if r.capture_id == cid))
 
 
 # --------------------------------------------------------------------------- search
@@ -108,9 +108,9 @@ def test_search_reads_candidates_newest_first_in_batches_by_an_escaped_query(
     s = w.story
     batches = list(search_captures(w.arc.engine, ["storm"], batch=1))
     assert all(len(b) == 1 for b in batches)
-    ids = [c["capture_id"] for b in batches for c in b]
+    ids = [c.capture_id for b in batches for c in b]
     assert ids.index(s.second) < ids.index(s.first) and s.css not in ids
-    css = [c["capture_id"] for b in search_captures(w.arc.engine, ["/static/site.css"])
+    css = [c.capture_id for b in search_captures(w.arc.engine, ["/static/site.css"])
            for c in b]
     assert css == [s.css]
     # LIKE wildcards are literal: "st%rm" and "st_rm" would match "storm" as patterns
@@ -170,12 +170,12 @@ def test_capture_page_shows_proven_values(w: World) -> None:
     assert "Storm closes the harbour for a second day" in t
     assert "Harbour Gazette" in t and "Anna Berg" in t
     assert "2026-11-20T08:30:00+01:00" in t and "evidence" in t
-    for value in (s.first, shown["content_hash"], shown["url"], shown["captured_at"],
-                  shown["provenance"]["remote_ip"], shown["manifest"]["warc_file"]["name"]):
+    for value in (s.first, shown.content_hash, shown.url, shown.captured_at,
+                  shown.provenance["remote_ip"], shown.manifest["warc_file"]["name"]):
         assert value in t
     assert "Verified:" in t and "last checked" in t
-    for ev in shown["events"]:
-        assert ev["hash"] in t
+    for ev in shown.events:
+        assert ev.to_json()["hash"] in t
     latest = w.arc.prove(s.first).checkpoint
     assert latest.root_hash in t
     for fmt in ("text", "bibtex", "csl-json", "ris", "robust-link"):
@@ -215,7 +215,7 @@ def test_warc_download_holds_exactly_the_capture_records(w: World) -> None:
     assert r.status == 200 and r.headers["Content-Type"] == "application/warc"
     ids = [rec.rec_headers.get_header("WARC-Record-ID")
            for rec in ArchiveIterator(io.BytesIO(r.body))]
-    assert ids == [x["record_id"] for x in w.arc.show(w.story.first)[0]["records"]]
+    assert ids == [x.record_id for x in w.arc.show(w.story.first)[0].records]
 
 
 # --------------------------------------------------------------------------- Memento
@@ -226,8 +226,8 @@ def test_memento_serves_the_response_as_captured_with_memento_headers(w: World) 
     ts = cap_ts(w, s.first)
     r = get(w.run.replay, f"/web/{ts}/{s.article_url}")
     assert r.status == 200
-    date = next(r["date"] for r in w.arc.records_for_uri(s.article_url)
-                if r["capture_id"] == s.first)
+    date = next(m.date for m in w.arc.records_for_uri(s.article_url)
+                if m.capture_id == s.first)
     assert r.headers["Memento-Datetime"] == http_date(date)
     link = r.headers["Link"]
     assert f'<{s.article_url}>; rel="original"' in link
@@ -260,7 +260,7 @@ def test_memento_closest_in_time_and_the_later_version(w: World) -> None:
 
 def test_timegate_honours_accept_datetime(w: World) -> None:
     s = w.story
-    first = w.arc.records_for_uri(s.article_url)[0]["date"]
+    first = w.arc.records_for_uri(s.article_url)[0].date
     r = get(w.run.app, f"/timegate/{s.article_url}",
             {"Accept-Datetime": "Thu, 01 Jan 1970 00:00:00 GMT"})
     assert r.status == 302
@@ -393,5 +393,5 @@ def test_withdrawn_capture_on_postgresql_says_so_and_its_bundle_uses_the_latest_
             bundle = get(run.app, f"/c/{story.css}/bundle")
             assert bundle.status == 200
             assert bundle.body == arc.bundle(story.css, checkpoint="latest")
-            ts = timestamp(arc.records_for_uri(story.article_url)[0]["date"])
+            ts = timestamp(arc.records_for_uri(story.article_url)[0].date)
             assert get(run.replay, f"/web/{ts}/{story.article_url}").status == 200

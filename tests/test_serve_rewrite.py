@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from archive.ledger.queries import ReplayRecord
 from archive.serve.memento import (
     closest,
     link_header,
@@ -74,8 +75,13 @@ def test_timestamps_and_accept_datetime() -> None:
             parse_accept_datetime(bad)
 
 
+def _memento(date: str) -> ReplayRecord:
+    return ReplayRecord(date, "response", "https://news.example/", "<urn:uuid:1>",
+                        "a.warc.gz", 0, 1, "sha256:" + "0" * 64)
+
+
 def test_closest_prefers_the_memento_of_the_named_second() -> None:
-    found = [{"date": "2026-01-01T12:00:03.400000Z"}, {"date": "2026-01-01T12:00:04.600000Z"}]
+    found = [_memento("2026-01-01T12:00:03.400000Z"), _memento("2026-01-01T12:00:04.600000Z")]
     assert closest(found, datetime(2026, 1, 1, 12, 0, 4, tzinfo=UTC)) is found[1]
     assert closest(found, datetime(2020, 1, 1, tzinfo=UTC)) is found[0]
 

@@ -226,8 +226,8 @@ def test_tsa_settings_are_checked() -> None:
 
 
 def _bundle_file(arc: Archive, tmp_path: Path) -> tuple[Path, dict[str, Any]]:
-    capture_id = next(r["capture_id"] for r in arc.list_captures()
-                      if r["url"] == "https://news.example/storm")
+    capture_id = next(r.capture_id for r in arc.list_captures()
+                      if r.url == "https://news.example/storm")
     data = arc.bundle(capture_id, create_key=False)
     path = tmp_path / "b.json"
     path.write_bytes(data)

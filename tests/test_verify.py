@@ -31,16 +31,16 @@ def test_flipped_byte_in_a_warc_is_named_with_file_and_record(arc, tmp_path: Pat
     path = Path(res.warc_path)
     data = bytearray(path.read_bytes())
     show = arc.show(res.capture_id)[0]
-    resource = next(r for r in show["records"] if r["type"] == "resource")
-    data[resource["offset"] + 40] ^= 0x01
+    resource = next(r for r in show.records if r.type == "resource")
+    data[resource.offset + 40] ^= 0x01
     path.write_bytes(bytes(data))
     report = arc.verify()
     assert not report.ok
     kinds = {p.kind for p in report.problems}
     assert "file-changed" in kinds and "record-changed" in kinds
     rec_problem = next(p for p in report.problems if p.kind == "record-changed")
-    assert rec_problem.record_id == resource["record_id"]
-    assert path.name in rec_problem.message and resource["record_id"] in rec_problem.message
+    assert rec_problem.record_id == resource.record_id
+    assert path.name in rec_problem.message and resource.record_id in rec_problem.message
 
 
 def test_cli_verify_exits_non_zero_on_tampering(arc, tmp_path: Path, capsys,
@@ -81,9 +81,9 @@ def test_show_resolves_by_prefix_and_lists_custody(arc, tmp_path: Path) -> None:
     res = _ingest(arc, tmp_path)
     (by_content,) = arc.show(res.content_hash[:16])
     (by_id,) = arc.show(res.capture_id[7:20])
-    assert by_content["capture_id"] == by_id["capture_id"] == res.capture_id
-    assert [e["type"] for e in by_id["events"]] == ["ingestion", "message digest calculation"]
-    assert json.dumps(by_id)  # serialisable for --json
+    assert by_content.capture_id == by_id.capture_id == res.capture_id
+    assert [e.type for e in by_id.events] == ["ingestion", "message digest calculation"]
+    assert json.dumps(by_id.to_json())  # serialisable for --json
 
 
 def test_tampered_checkpoint_and_edited_event_are_named(arc, tmp_path: Path) -> None:
@@ -113,12 +113,12 @@ def test_deletion_is_a_tombstone_that_keeps_the_bytes(arc, tmp_path: Path) -> No
     res = _ingest(arc, tmp_path)
     (gone,) = arc.delete(res.capture_id, reason="takedown request 2026-11-21",
                          person="editor@example.org")
-    assert gone["withdrawn"]
+    assert gone.withdrawn
     (shown,) = arc.show(res.capture_id)
-    assert shown["withdrawn"]
-    tomb = shown["events"][-1]
-    assert tomb["type"] == "deletion" and tomb["agent"]["person"] == "editor@example.org"
-    assert tomb["detail"]["reason"] == "takedown request 2026-11-21"
+    assert shown.withdrawn
+    tomb = shown.events[-1]
+    assert tomb.type == "deletion" and tomb.agent["person"] == "editor@example.org"
+    assert tomb.detail["reason"] == "takedown request 2026-11-21"
     assert Path(res.warc_path).exists() and arc.verify(deep=True).ok
 
 
@@ -293,6 +293,6 @@ def test_an_edited_event_index_is_named(arc, tmp_path: Path) -> None:
     with arc.engine.begin() as c:
         seq = c.execute(text("SELECT seq FROM events WHERE type = 'deletion'")).scalar_one()
         c.execute(text("DELETE FROM event_objects WHERE seq = :s"), {"s": seq})
-    assert not arc.show(res.capture_id)[0]["withdrawn"]  # what the hole would show
+    assert not arc.show(res.capture_id)[0].withdrawn  # what the hole would show
     (problem,) = arc.verify().problems
     assert problem.field == "event_objects.object_hash" and f"event seq {seq}" in problem.message

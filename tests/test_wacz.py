@@ -160,13 +160,13 @@ def test_round_trip_into_a_fresh_archive_keeps_content_hashes(
     _env(monkeypatch, arc)
     assert main(["export", "--all", "--wacz", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["captures"] == ids
-    expected = sorted({arc.show(c)[0]["content_hash"] for c in ids})
+    expected = sorted({arc.show(c)[0].content_hash for c in ids})
     with Archive.open(make_settings(tmp_path / "fresh", None)) as fresh:
         _env(monkeypatch, fresh)
         assert main(["import", str(out), "--json"]) == 0
         imported = fresh.list_captures()
-        assert sorted({c["content_hash"] for c in imported}) == expected
-        assert {c["url"] for c in imported} == {arc.show(c)[0]["url"] for c in ids}
+        assert sorted({c.content_hash for c in imported}) == expected
+        assert {c.url for c in imported} == {arc.show(c)[0].url for c in ids}
         # importing the same WACZ again changes nothing
         assert main(["import", str(out)]) == 0
         assert len(fresh.list_captures()) == len(imported)

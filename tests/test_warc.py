@@ -105,9 +105,9 @@ def test_a_file_written_before_provenance_urns_is_adopted_imported_and_verified(
     expected = (GOLDEN / "document-old-form.capture_id").read_text().strip()
     assert [a["captures"] for a in report.adopted] == [[expected]]
     (shown,) = arc.show(expected)
-    meta = next(r for r in shown["records"] if r["type"] == "metadata")
-    assert meta["target_uri"] == "https://news.example/2016/05/03/note"  # the old form
-    assert shown["provenance"]["original_url"] == "https://news.example/2016/05/03/note"
+    meta = next(r for r in shown.records if r.type == "metadata")
+    assert meta.target_uri == "https://news.example/2016/05/03/note"  # the old form
+    assert shown.provenance["original_url"] == "https://news.example/2016/05/03/note"
     assert arc.verify(expected, deep=True).ok
     copy = tmp_path / "old.warc.gz"
     copy.write_bytes(old.read_bytes())

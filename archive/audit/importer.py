@@ -21,6 +21,7 @@ capture (the validation event lists why).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from archive.core.hashing import PREFIX, hex_part
 from archive.core.timeutil import iso_utc, parse_iso
 from archive.core.version import SOFTWARE_NAME, __version__
 from archive.errors import WarcFormatError
+from archive.http.spool import IMPORT_PREFIX, owned_tempdir
 from archive.ledger.custody import INGESTION, VALIDATION, Agent, NewEvent
 from archive.ledger.db import read, run_write
 from archive.ledger.tables import captures, imports, warc_files
@@ -128,6 +130,20 @@ def import_warc(recorder: Recorder, path: Path, agent: Agent, *,
     results = commit_file(recorder.engine, recorder.store, stored, commit, adopt_hint=False)
     return ImportResult(scan.sha256, scan.verdict, rel, scan.record_counts, _problems(scan),
                         captures=[r.capture_id for r in results])
+
+
+def import_files(recorder: Recorder, files: Mapping[str, bytes], agent: Agent, *,
+                 accept_partial: bool = False) -> list[ImportResult]:
+    """:func:`import_warc` of each of these files (name -> bytes, a WACZ's WARCs), in
+    name order, each written first to a locked folder under the archive's ``tmp`` (an
+    import killed midway leaves a folder ``verify`` sweeps)."""
+    with owned_tempdir(recorder.settings.tmp_dir, IMPORT_PREFIX) as tmp:
+        out = []
+        for name in sorted(files):
+            target = tmp / name.rsplit("/", 1)[-1]
+            target.write_bytes(files[name])
+            out.append(import_warc(recorder, target, agent, accept_partial=accept_partial))
+    return out
 
 
 def _captures_of(recorder: Recorder, stored: Path, scan: ScanReport, original_name: str,

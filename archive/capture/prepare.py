@@ -9,20 +9,13 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
+from archive.capture.revisit import Revisit
+from archive.capture.subresources import PageRequisites
 from archive.core.timeutil import iso_utc
-from archive.http.models import Exchange
-from archive.warc.writer import (
-    Block,
-    WarcWriter,
-    WrittenRecord,
-    digests,
-)
-
-if TYPE_CHECKING:
-    from archive.capture.subresources import PageRequisites
+from archive.warc.writer import WarcWriter, WrittenRecord
 
 
 @dataclass(frozen=True)
@@ -70,15 +63,6 @@ class Prepared:
         return self.provenance_text or dump_provenance(self.provenance)
 
 
-@dataclass(frozen=True)
-class Revisit:
-    """The capture whose response a revisit record refers to."""
-
-    capture_id: str
-    record_id: str
-    target_uri: str
-    date: str
-
 def capture_facts(p: Prepared) -> dict[str, Any]:
     """Capture-level facts, stored in the WARC metadata record and used on adoption."""
     return {"url": p.url, "final_url": p.final_url, "kind": p.kind, "status": p.status,
@@ -86,20 +70,6 @@ def capture_facts(p: Prepared) -> dict[str, Any]:
             "content_type": p.content_type, "revisit_of": p.revisit_of,
             "started_at": iso_utc(p.started_at), "ended_at": iso_utc(p.ended_at),
             "problems": list(p.problems)}
-
-def response_payload_digest(ex: Exchange) -> str:
-    """WARC payload digest of a response: the raw bytes after the HTTP header block.
-
-    Without a transfer coding those bytes are the entity body the fetcher already
-    hashed (equal lengths prove it: chunk framing always adds bytes)."""
-    if ex.response_length - ex.header_length == ex.body_length and \
-            ex.header("transfer-encoding") is None:
-        return ex.body_sha256
-    with ex.open_response() as raw:
-        _, payload = digests(Block(raw, ex.response_length, ex.header_length))
-    assert payload is not None
-    return payload
-
 
 def host_of(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()

@@ -26,15 +26,9 @@ from archive.browser.models import (
 )
 from archive.capture.commit import commit_file, insert_file_row
 from archive.capture.manifest import build_manifest
-from archive.capture.prepare import (
-    Content,
-    Prepared,
-    Revisit,
-    capture_facts,
-    dump_provenance,
-    response_payload_digest,
-)
+from archive.capture.prepare import Content, Prepared, capture_facts, dump_provenance
 from archive.capture.results import CaptureFailure, CaptureResult
+from archive.capture.revisit import Revisit, response_payload_digest
 from archive.capture.subresources import PageRequisites
 from archive.core.canonical import canonical_json
 from archive.core.config import Settings

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from archive.browser.models import Rendering
-from archive.capture.prepare import Revisit, response_payload_digest
+from archive.capture.revisit import Revisit, response_payload_digest
 from archive.core.config import FetchPolicy
 from archive.core.hashing import sha256_bytes
 from archive.errors import FetchError

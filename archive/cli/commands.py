@@ -22,12 +22,13 @@ from archive.core.config import DEFAULT_MODE
 from archive.errors import ArchiveError, ConfigError, RefusedURLError, StorageError
 
 if TYPE_CHECKING:
+    from archive.api import Archive
     from archive.capture.results import Outcome
 
 EXIT_CAPTURE = 3
 EXIT_MISMATCH = 5
 EXIT_UNTRUSTED = 8
-def _open(args: argparse.Namespace) -> Any:
+def _open(args: argparse.Namespace) -> Archive:
     from archive.api import Archive
     from archive.core.config import Settings
 
@@ -121,7 +122,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_metadata(args: argparse.Namespace) -> int:
     with _open(args) as arc:
-        found = arc.metadata(args.hash, all_versions=args.all_versions)
+        found = [m.to_json() for m in arc.metadata(args.hash, all_versions=args.all_versions)]
 
     def human(items: list[dict[str, Any]]) -> str:
         lines = []
@@ -142,7 +143,7 @@ def cmd_metadata(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     with _open(args) as arc:
-        rows = arc.list_captures(limit=args.limit)
+        rows = [c.to_json() for c in arc.list_captures(limit=args.limit)]
     emit(args, rows, lambda items: "\n".join(
         f"{c['captured_at']}  {'withdrawn' if c['withdrawn'] else c['status']:<10} "
         f"{c['capture_id'][:19]}…  {c['url']}" for c in items) or "no captures yet")
@@ -169,7 +170,7 @@ def cmd_screenshot(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     with _open(args) as arc:
-        found = arc.show(args.hash)
+        found = [c.to_json() for c in arc.show(args.hash)]
 
     def human(items: list[dict[str, Any]]) -> str:
         out = []
@@ -266,7 +267,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_delete(args: argparse.Namespace) -> int:
     with _open(args) as arc:
-        gone = arc.delete(args.hash, reason=args.reason, person=args.person)
+        gone = [c.to_json() for c in arc.delete(args.hash, reason=args.reason,
+                                                 person=args.person)]
     emit(args, gone, lambda items: "\n".join(
         f"withdrawn {c['capture_id']} ({c['url']}); its bytes are kept and still verify"
         for c in items))
@@ -392,7 +394,7 @@ def cmd_consistency(args: argparse.Namespace) -> int:
 def cmd_cite(args: argparse.Namespace) -> int:
     with _open(args) as arc:
         text = arc.cite(args.hash, args.format)
-        gone = arc.withdrawn(c["capture_id"] for c in arc.resolve(args.hash))
+        gone = arc.withdrawn(c.capture_id for c in arc.resolve(args.hash))
     for cid, w in gone.items():
         print(f"archive: warning: {cid} was {w.line()}; the citation says so",
               file=sys.stderr)
@@ -551,9 +553,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
     with _open(args) as arc:
         changes = arc.diff(args.old, args.new)
-        old, new = (arc.resolve(ref)[0]["capture_id"] for ref in (args.old, args.new))
+        old, new = (arc.resolve(ref)[0].capture_id for ref in (args.old, args.new))
         rec = arc.comparisons([new]).get(new)
-    recorded = rec if rec is not None and rec.get("previous") == old else None
+    recorded = rec.to_json() if rec is not None and rec.previous == old else None
     if args.json:
         print(json.dumps({"old": args.old, "new": args.new,
                           "changed": any(c.op != "same" for c in changes),

@@ -9,7 +9,10 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from archive.api import Archive
 
 
 def emit(args: argparse.Namespace, data: Any, human: Callable[[Any], str]) -> None:
@@ -64,14 +67,14 @@ def progress(total: int, args: argparse.Namespace) -> Any:
                 not sys.stderr.isatty(), file=sys.stderr)
 
 
-def attach_metadata(arc: Any, items: list[dict[str, Any]]) -> None:
+def attach_metadata(arc: Archive, items: list[dict[str, Any]]) -> None:
     """Extract metadata for stored captures and add the headline fields to each item."""
     stored = [o for o in items if o.get("capture_id")]
     if not stored:
         return
     docs = arc.extract_metadata_many([o["capture_id"] for o in stored])
     for o, doc in zip(stored, docs, strict=True):
-        o["metadata"] = {k: (doc.get(k) or {}).get("value")
+        o["metadata"] = {k: (doc.record.get(k) or {}).get("value")
                          for k in ("title", "outlet", "published", "language")}
 
 

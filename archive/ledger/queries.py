@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Engine, exists, func, or_, select
+from sqlalchemy import Connection, Engine, exists, func, or_, select
 
 from archive.core.hashing import PREFIX, hex_part
 from archive.errors import AmbiguousHashError, NotFoundError
@@ -35,16 +35,152 @@ from archive.ledger.tables import (
 )
 
 
-def list_captures(engine: Engine, *, limit: int | None = None) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class CaptureSummary:
+    """One capture as its row records it: what :func:`resolve` finds. Every hash is
+    ``sha256:<hex>``; ``captured_at`` is the capture's start, UTC ISO 8601."""
+
+    capture_id: str
+    content_hash: str | None
+    url: str
+    final_url: str | None
+    kind: str
+    status: str
+    http_status: int | None
+    content_type: str | None
+    captured_at: str
+    warc_file: str
+    revisit_of: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"capture_id": self.capture_id, "content_hash": self.content_hash,
+                "url": self.url, "final_url": self.final_url, "kind": self.kind,
+                "status": self.status, "http_status": self.http_status,
+                "content_type": self.content_type, "captured_at": self.captured_at,
+                "warc_file": self.warc_file, "revisit_of": self.revisit_of}
+
+
+@dataclass(frozen=True, slots=True)
+class ListedCapture(CaptureSummary):
+    """A capture as ``archive list`` shows it: its summary and its withdrawal (the
+    custody log's first ``deletion`` event naming it, or ``None``)."""
+
+    withdrawal: Withdrawal | None
+
+    @property
+    def withdrawn(self) -> bool:
+        return self.withdrawal is not None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**CaptureSummary.to_json(self), "withdrawn": self.withdrawn,
+                "withdrawal": self.withdrawal.to_json() if self.withdrawal else None}
+
+
+@dataclass(frozen=True, slots=True)
+class RecordEntry:
+    """One WARC record of a capture as the database indexes it."""
+
+    record_id: str
+    type: str
+    target_uri: str | None
+    date: str
+    offset: int
+    length: int
+    block_digest: str
+    payload_digest: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"record_id": self.record_id, "type": self.type,
+                "target_uri": self.target_uri, "date": self.date, "offset": self.offset,
+                "length": self.length, "block_digest": self.block_digest,
+                "payload_digest": self.payload_digest}
+
+
+@dataclass(frozen=True, slots=True)
+class RequisiteEntry:
+    """One requisite of a page or browser capture: captured (``revisit`` says whether
+    its record is a revisit) or failed (``reason`` says why)."""
+
+    url: str
+    kind: str | None
+    status: str  # "captured" or "failed"
+    revisit: bool = False
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        head = {"url": self.url, "kind": self.kind, "status": self.status}
+        if self.status == "captured":
+            return {**head, "revisit": self.revisit}
+        return {**head, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class Requisites:
+    """How many requisites a capture captured and failed, and each of them."""
+
+    captured: int = 0
+    failed: int = 0
+    entries: tuple[RequisiteEntry, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"captured": self.captured, "failed": self.failed,
+                "list": [e.to_json() for e in self.entries]}
+
+
+@dataclass(frozen=True, slots=True)
+class ShownCapture(ListedCapture):
+    """Everything ``archive show`` says of one capture: its listing, its mode, the
+    screenshot's hash (browser mode) and requisites (read from the provenance, which
+    ``verify`` checks against its WARC record), the stored manifest and provenance, its
+    WARC records in file order and the custody events that name it, in log order."""
+
+    mode: str | None
+    screenshot: str | None
+    requisites: Requisites
+    manifest: dict[str, Any]
+    provenance: dict[str, Any]
+    records: tuple[RecordEntry, ...]
+    events: tuple[Event, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {**ListedCapture.to_json(self), "mode": self.mode,
+                "screenshot": self.screenshot, "requisites": self.requisites.to_json(),
+                "manifest": self.manifest, "provenance": self.provenance,
+                "records": [r.to_json() for r in self.records],
+                "events": [e.to_json() for e in self.events]}
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayRecord:
+    """Where a replayable record of a URI is: the record a reader is served (a
+    revisit's original) and the capture the entry (``date``, ``type``) belongs to."""
+
+    date: str
+    type: str
+    target_uri: str
+    record_id: str
+    warc_file: str
+    offset: int
+    length: int
+    capture_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"date": self.date, "type": self.type, "target_uri": self.target_uri,
+                "record_id": self.record_id, "warc_file": self.warc_file,
+                "offset": self.offset, "length": self.length, "capture_id": self.capture_id}
+
+
+_SUMMARY_FIELDS = tuple(f.name for f in fields(CaptureSummary))
+
+
+def list_captures(engine: Engine, *, limit: int | None = None) -> list[ListedCapture]:
     with read(engine) as conn:
         q = select(captures, warc_files.c.relpath).join(
             warc_files, warc_files.c.id == captures.c.warc_file_id).order_by(
             captures.c.id.desc())
         if limit:
             q = q.limit(limit)
-        found = [_capture_summary(r) for r in conn.execute(q).all()]
-        gone = withdrawals(conn, [c["capture_id"] for c in found])
-    return [with_withdrawal(c, gone.get(c["capture_id"])) for c in found]
+        return _listed(conn, conn.execute(q).all())
 
 def count_captures(engine: Engine) -> int:
     with read(engine) as conn:
@@ -59,7 +195,7 @@ def _sql_word(word: str) -> bool:
 
 
 def search_captures(engine: Engine, words: Sequence[str], *, batch: int = 200
-                    ) -> Iterator[list[dict[str, Any]]]:
+                    ) -> Iterator[list[ListedCapture]]:
     """Captures newest first (by row id), in batches of ``batch``, whose URL, final URL
     or one of whose metadata records contains every word of ``words`` (lower case) as
     text: a superset of the captures whose URL, title or outlet holds them, for the
@@ -84,16 +220,15 @@ def search_captures(engine: Engine, words: Sequence[str], *, batch: int = 200
             q = q.where(*where)
         with read(engine) as conn:
             rows = conn.execute(q).all()
-            found = [_capture_summary(r) for r in rows]
-            gone = withdrawals(conn, [c["capture_id"] for c in found])
+            found = _listed(conn, rows)
         if found:
-            yield [with_withdrawal(c, gone.get(c["capture_id"])) for c in found]
+            yield found
         if len(rows) < batch:
             return
         last = rows[-1].id
 
 
-def resolve(engine: Engine, hash_or_prefix: str) -> list[dict[str, Any]]:
+def resolve(engine: Engine, hash_or_prefix: str) -> list[CaptureSummary]:
     """Captures whose capture id or content hash is ``hash_or_prefix`` (or starts with it).
 
     A prefix that matches more than one distinct hash raises ``AmbiguousHashError``.
@@ -121,31 +256,31 @@ def resolve(engine: Engine, hash_or_prefix: str) -> list[dict[str, Any]]:
         raise AmbiguousHashError(
             f"hash prefix {hash_or_prefix} matches {len(ids)} capture ids and "
             f"{len(contents)} content hashes; give more digits")
-    return [_capture_summary(r) for r in rows]
+    return [CaptureSummary(**_summary_fields(r)) for r in rows]
 
-def show(engine: Engine, hash_or_prefix: str) -> list[dict[str, Any]]:
+def show(engine: Engine, hash_or_prefix: str) -> list[ShownCapture]:
     """Everything we know of the matching captures: rows, records, provenance, events."""
     out = []
     for cap in resolve(engine, hash_or_prefix):
         with read(engine) as conn:
             row = conn.execute(select(captures).where(
-                captures.c.capture_id == hex_part(cap["capture_id"]))).one()
+                captures.c.capture_id == hex_part(cap.capture_id))).one()
             recs = conn.execute(select(records).where(records.c.capture_pk == row.id)
                                 .order_by(records.c.offset)).all()
             evs: dict[int, Event] = {}
-            for obj in filter(None, [cap["capture_id"], cap["content_hash"]]):
+            for obj in filter(None, [cap.capture_id, cap.content_hash]):
                 for e in events_for(conn, obj):
                     evs[e.seq] = e
-        out.append(_shown(cap, row, recs, [evs[k] for k in sorted(evs)]))
+        out.append(_shown(_fields_of(cap), row, recs, [evs[k] for k in sorted(evs)]))
     return out
 
-def show_many(engine: Engine, capture_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+def show_many(engine: Engine, capture_ids: Sequence[str]) -> dict[str, ShownCapture]:
     """:meth:`show` for many exact capture ids at once (``sha256:<hex>``), keyed by
     capture id; ids not stored are left out. A few queries per 500 ids however many
     there are, for a pipeline step that checks a whole range of captures. ``events``
     are those naming the capture id itself (``show`` adds those naming its content
     hash, which grow with every revisit of an unchanged page)."""
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, ShownCapture] = {}
     with read(engine) as conn:
         for chunk in in_chunks(hex_part(c) for c in capture_ids):
             rows = conn.execute(
@@ -165,9 +300,9 @@ def show_many(engine: Engine, capture_ids: Sequence[str]) -> dict[str, dict[str,
                     .order_by(events.c.seq)):
                 evs.setdefault(e.object_hash, []).append(row_to_event(e))
             for row in rows:
-                cap = _capture_summary(row)
-                out[cap["capture_id"]] = _shown(cap, row, recs.get(row.id, []),
-                                                evs.get(row.capture_id, []))
+                summary = _summary_fields(row)
+                out[summary["capture_id"]] = _shown(summary, row, recs.get(row.id, []),
+                                                    evs.get(row.capture_id, []))
     return out
 
 def withdrawn(engine: Engine, capture_ids: Iterable[str]) -> dict[str, Withdrawal]:
@@ -195,7 +330,9 @@ def stats(engine: Engine) -> Counts:
         )
 
 
-def _capture_summary(r: Any) -> dict[str, Any]:
+def _summary_fields(r: Any) -> dict[str, Any]:
+    """The :class:`CaptureSummary` fields of a captures row joined with its file's
+    ``relpath`` (built once, for whichever result type the query returns)."""
     return {
         "capture_id": PREFIX + r.capture_id,
         "content_hash": PREFIX + r.content_hash if r.content_hash else None,
@@ -206,27 +343,34 @@ def _capture_summary(r: Any) -> dict[str, Any]:
     }
 
 
-def with_withdrawal(cap: dict[str, Any], gone: Withdrawal | None) -> dict[str, Any]:
-    """``cap`` with ``withdrawn`` (whether a deletion event names it) and ``withdrawal``
-    (that event's time, reason, person and seq, or ``None``)."""
-    return {**cap, "withdrawn": gone is not None,
-            "withdrawal": gone.to_json() if gone is not None else None}
+def _fields_of(cap: CaptureSummary) -> dict[str, Any]:
+    return {f: getattr(cap, f) for f in _SUMMARY_FIELDS}
 
 
-def _shown(cap: dict[str, Any], row: Any, recs: Sequence[Any], evs: Sequence[Event],
-           ) -> dict[str, Any]:
+def _listed(conn: Connection, rows: Sequence[Any]) -> list[ListedCapture]:
+    """These rows (with ``relpath``) as listed captures, their withdrawals looked up."""
+    found = [_summary_fields(r) for r in rows]
+    gone = withdrawals(conn, [c["capture_id"] for c in found])
+    return [ListedCapture(**c, withdrawal=gone.get(c["capture_id"])) for c in found]
+
+
+def listed(cap: CaptureSummary, gone: Withdrawal | None) -> ListedCapture:
+    """``cap`` with its withdrawal (the deletion event naming it, or ``None``)."""
+    return ListedCapture(**_fields_of(cap), withdrawal=gone)
+
+
+def _shown(summary: dict[str, Any], row: Any, recs: Sequence[Any], evs: Sequence[Event],
+           ) -> ShownCapture:
     """What :meth:`Archive.show` says of one capture: its summary, the stored manifest
     and provenance, its WARC records and the custody events given (in log order)."""
-    gone = next(filter(None, (withdrawal_of(e, cap["capture_id"]) for e in evs)), None)
+    gone = next(filter(None, (withdrawal_of(e, summary["capture_id"]) for e in evs)), None)
     prov = json.loads(row.provenance)
-    return {
-        **with_withdrawal(cap, gone),
-        **page_summary(prov),
-        "manifest": json.loads(row.manifest),
-        "provenance": prov,
-        "records": [_record_json(r) for r in recs],
-        "events": [e.to_json() for e in evs],
-    }
+    facts = page_facts(prov)
+    return ShownCapture(
+        **summary, withdrawal=gone,
+        mode=facts["mode"], screenshot=facts["screenshot"], requisites=requisites_of(prov),
+        manifest=json.loads(row.manifest), provenance=prov,
+        records=tuple(_record_entry(r) for r in recs), events=tuple(evs))
 
 
 def page_facts(prov: dict[str, Any]) -> dict[str, Any]:
@@ -241,33 +385,29 @@ def page_facts(prov: dict[str, Any]) -> dict[str, Any]:
             "screenshot": (browser.get("screenshot") or {}).get("sha256")}
 
 
-def page_summary(prov: dict[str, Any]) -> dict[str, Any]:
-    """The capture mode and its requisites (captured, and failed with the reason), read
-    from the provenance (which ``archive verify`` checks against its WARC record)."""
+def requisites_of(prov: dict[str, Any]) -> Requisites:
+    """A capture's requisites (captured, and failed with the reason), read from the
+    provenance (which ``archive verify`` checks against its WARC record)."""
     found = prov.get("requisites") or {}
     captured, failed = found.get("captured") or [], found.get("failed") or []
-    return {"mode": page_facts(prov)["mode"],
-            "screenshot": page_facts(prov)["screenshot"],
-            "requisites": {
-                "captured": len(captured), "failed": len(failed),
-                "list": [{"url": r["url"], "kind": r.get("kind"), "status": "captured",
-                          "revisit": bool(r.get("revisit_of_record"))} for r in captured]
-                + [{"url": r["url"], "kind": r.get("kind"), "status": "failed",
-                    "reason": r.get("reason")} for r in failed]}}
+    return Requisites(len(captured), len(failed), tuple(
+        [RequisiteEntry(r["url"], r.get("kind"), "captured",
+                        revisit=bool(r.get("revisit_of_record"))) for r in captured]
+        + [RequisiteEntry(r["url"], r.get("kind"), "failed", reason=r.get("reason"))
+           for r in failed]))
 
 
-def _record_json(r: Any) -> dict[str, Any]:
-    return {"record_id": r.record_id, "type": r.type, "target_uri": r.target_uri,
-            "date": r.date, "offset": r.offset, "length": r.length,
-            "block_digest": PREFIX + r.block_digest,
-            "payload_digest": PREFIX + r.payload_digest if r.payload_digest else None}
+def _record_entry(r: Any) -> RecordEntry:
+    return RecordEntry(r.record_id, r.type, r.target_uri, r.date, r.offset, r.length,
+                       block_digest=PREFIX + r.block_digest,
+                       payload_digest=PREFIX + r.payload_digest if r.payload_digest else None)
 
 
 REPLAYABLE = ("response", "resource")
 """Record types that hold a payload a reader can be served (a revisit points at one)."""
 
 
-def records_for_uri(engine: Engine, target_uri: str) -> list[dict[str, Any]]:
+def records_for_uri(engine: Engine, target_uri: str) -> list[ReplayRecord]:
     """Every replayable record whose ``WARC-Target-URI`` is exactly ``target_uri``, oldest
     first, each with where its bytes are (WARC file, offset, length) and the capture it
     belongs to: any capture's page or requisite, whatever capture mode stored it. A
@@ -288,14 +428,12 @@ def records_for_uri(engine: Engine, target_uri: str) -> list[dict[str, Any]]:
         src = r if r.type in REPLAYABLE else stored.get(r.payload_digest)
         if src is None:
             continue  # a revisit of a payload this URI never stored: nothing to serve
-        out.append({"date": r.date, "type": r.type, "target_uri": r.target_uri,
-                    "record_id": src.record_id, "warc_file": src.relpath,
-                    "offset": src.offset, "length": src.length,
-                    "capture_id": PREFIX + r.capture_id})
+        out.append(ReplayRecord(r.date, r.type, r.target_uri, src.record_id, src.relpath,
+                                src.offset, src.length, PREFIX + r.capture_id))
     return out
 
 
-def captures_of_url(engine: Engine, url: str) -> list[dict[str, Any]]:
+def captures_of_url(engine: Engine, url: str) -> list[ListedCapture]:
     """Every capture requested as (or redirected to) ``url``, oldest first, withdrawn
     ones marked (what ``list`` shows of each)."""
     with read(engine) as conn:
@@ -304,6 +442,4 @@ def captures_of_url(engine: Engine, url: str) -> list[dict[str, Any]]:
             .join(warc_files, warc_files.c.id == captures.c.warc_file_id)
             .where(or_(captures.c.url == url, captures.c.final_url == url))
             .order_by(captures.c.started_at, captures.c.id)).all()
-        found = [_capture_summary(r) for r in rows]
-        gone = withdrawals(conn, [c["capture_id"] for c in found])
-    return [with_withdrawal(c, gone.get(c["capture_id"])) for c in found]
+        return _listed(conn, rows)

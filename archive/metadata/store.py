@@ -47,6 +47,83 @@ from archive.warc.writer import (
 RECORD_TYPE = "provenance-archive/article-metadata"
 
 
+@dataclass(frozen=True, slots=True)
+class ExtractedMetadata:
+    """A capture's current metadata record after extraction: ``stored`` says whether
+    this run stored it (``new``) or found that extractor version's record already
+    stored (``existing``); ``metadata_sha256`` is the hash of the stored record's WARC
+    block. ``record`` is the metadata document (``schemas/metadata.schema.json``)."""
+
+    capture_id: str
+    stored: str  # "new" or "existing"
+    metadata_sha256: str
+    record: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.record, "capture_id": self.capture_id, "stored": self.stored,
+                "metadata_sha256": self.metadata_sha256}
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataVersion:
+    """One stored metadata version of a capture: the extractor and its version, when
+    it was stored, its hash and WARC record, and the metadata document itself."""
+
+    extractor: str
+    extractor_version: str
+    created_at: str
+    metadata_sha256: str
+    warc_record_id: str
+    record: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"extractor": self.extractor, "extractor_version": self.extractor_version,
+                "created_at": self.created_at, "metadata_sha256": self.metadata_sha256,
+                "warc_record_id": self.warc_record_id, "record": self.record}
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureMetadata:
+    """The stored metadata versions of one capture, oldest first (``archive metadata``)."""
+
+    capture_id: str
+    url: str
+    versions: tuple[MetadataVersion, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"capture_id": self.capture_id, "url": self.url,
+                "versions": [v.to_json() for v in self.versions]}
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedComparison:
+    """What a capture's ``metadata extraction`` event recorded of it against the capture
+    of its URL before it (:func:`archive.metadata.textdiff.comparison`), and that
+    event's ``seq``. A ``new`` verdict names no previous capture."""
+
+    verdict: str
+    seq: int
+    previous: str | None = None
+    previous_content_hash: str | None = None
+    removed: int | None = None
+    added: int | None = None
+    diff_sha256: str | None = None
+
+    @classmethod
+    def of(cls, rec: dict[str, Any], seq: int) -> RecordedComparison:
+        return cls(str(rec.get("verdict")), seq, rec.get("previous"),
+                   rec.get("previous_content_hash"), rec.get("removed"), rec.get("added"),
+                   rec.get("diff_sha256"))
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as the event holds it (canonical JSON: keys sorted), then ``seq``."""
+        if self.verdict == "new" and self.previous is None:
+            return {"verdict": self.verdict, "seq": self.seq}
+        return {"added": self.added, "diff_sha256": self.diff_sha256,
+                "previous": self.previous, "previous_content_hash": self.previous_content_hash,
+                "removed": self.removed, "verdict": self.verdict, "seq": self.seq}
+
+
 @dataclass(frozen=True)
 class _Job:
     capture_pk: int
@@ -161,7 +238,7 @@ def _extract(extractor: Extractor, item: _Input) -> tuple[dict[str, Any], bool]:
 def extract_and_store(recorder: Recorder, capture_ids: Sequence[str], agent: Agent,
                       *, force: bool = False, extractor: Extractor = md.extract,
                       version: str = md.EXTRACTOR_VERSION, processes: int = 1,
-                      ) -> list[dict[str, Any]]:
+                      ) -> list[ExtractedMetadata]:
     """Extract metadata for each capture; store new versions in one WARC file.
 
     ``extractor``/``version`` default to the current extractor; passing another (an
@@ -171,7 +248,7 @@ def extract_and_store(recorder: Recorder, capture_ids: Sequence[str], agent: Age
     Nothing is stored unless every record validates.
     """
     jobs: list[_Job] = []
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[str, ExtractedMetadata] = {}
     pool: ProcessPoolExecutor | None = None
     try:
         for i in range(0, len(capture_ids), _CHUNK):
@@ -198,12 +275,12 @@ def extract_and_store(recorder: Recorder, capture_ids: Sequence[str], agent: Age
             pool.shutdown(cancel_futures=True)
     if jobs:
         for r in _store(recorder, jobs, agent):
-            results[r["capture_id"]] = r
+            results[r.capture_id] = r
     return [results[cid] for cid in capture_ids]
 
 
 def _read_payloads(recorder: Recorder, capture_ids: Sequence[str], version: str, force: bool,
-                   results: dict[str, dict[str, Any]]
+                   results: dict[str, ExtractedMetadata]
                    ) -> list[tuple[str, Any, Any, _Input, dict[str, Any] | None]]:
     """(capture id, capture row, source record row, extractor input, comparison with
     the previous capture of its URL) of each capture that still needs a ``version``
@@ -220,9 +297,9 @@ def _read_payloads(recorder: Recorder, capture_ids: Sequence[str], version: str,
                 metadata_versions.c.extractor == md.EXTRACTOR_NAME,
                 metadata_versions.c.extractor_version == version)).first()
             if existing is not None and not force:
-                results[cid] = {**json.loads(existing.record), "capture_id": PREFIX +
-                                cap.capture_id, "stored": "existing",
-                                "metadata_sha256": PREFIX + existing.record_sha256}
+                results[cid] = ExtractedMetadata(
+                    PREFIX + cap.capture_id, "existing", PREFIX + existing.record_sha256,
+                    json.loads(existing.record))
                 continue
             src = _source_record(conn, cap)
             data, ctype, problem = _payload(recorder, conn, cap)
@@ -232,7 +309,7 @@ def _read_payloads(recorder: Recorder, capture_ids: Sequence[str], version: str,
     return todo
 
 
-def _store(recorder: Recorder, jobs: list[_Job], agent: Agent) -> list[dict[str, Any]]:
+def _store(recorder: Recorder, jobs: list[_Job], agent: Agent) -> list[ExtractedMetadata]:
     moment = recorder.clock()
     bodies = [canonical_json({"type": RECORD_TYPE, "capture_id": j.capture_id,
                               "content_hash": j.content_hash, "metadata": j.document})
@@ -255,9 +332,10 @@ def _store(recorder: Recorder, jobs: list[_Job], agent: Agent) -> list[dict[str,
     stored = out.stored
     assert stored is not None
 
-    def commit(conn: Connection) -> list[dict[str, Any]]:
+    def commit(conn: Connection) -> list[ExtractedMetadata]:
         file_pk = insert_file_row(conn, stored, moment)
-        out_docs, events = [], []
+        out_docs: list[ExtractedMetadata] = []
+        events: list[NewEvent] = []
         for job, body, rec in zip(jobs, bodies, written, strict=True):
             digest = sha256_bytes(body)
             version = job.document["extractor_version"]
@@ -274,9 +352,9 @@ def _store(recorder: Recorder, jobs: list[_Job], agent: Agent) -> list[dict[str,
                     "warc_file": stored.relpath, "warc_record_id": rec.record_id,
                     "duplicate_of": PREFIX + existing.record_sha256,
                     "note": "a concurrent run stored this extractor version first"}))
-                out_docs.append({**job.document, "capture_id": job.capture_id,
-                                 "stored": "existing",
-                                 "metadata_sha256": PREFIX + existing.record_sha256})
+                out_docs.append(ExtractedMetadata(job.capture_id, "existing",
+                                                  PREFIX + existing.record_sha256,
+                                                  job.document))
                 continue
             conn.execute(insert(metadata_versions).values(
                 capture_pk=job.capture_pk, extractor=job.document["extractor"],
@@ -292,8 +370,7 @@ def _store(recorder: Recorder, jobs: list[_Job], agent: Agent) -> list[dict[str,
                 "warc_file": stored.relpath, "warc_record_id": rec.record_id,
                 "fields_found": sorted(k for k, found in fields.items() if found),
                 **({"comparison": job.comparison} if job.comparison is not None else {})}))
-            out_docs.append({**job.document, "capture_id": job.capture_id, "stored": "new",
-                             "metadata_sha256": digest})
+            out_docs.append(ExtractedMetadata(job.capture_id, "new", digest, job.document))
         recorder.log.append(conn, events, agent)
         return out_docs
 
@@ -311,7 +388,7 @@ def _store(recorder: Recorder, jobs: list[_Job], agent: Agent) -> list[dict[str,
         recorder.store.release(stored.relpath)
 
 
-def stored_versions(recorder: Recorder, capture_id: str) -> list[dict[str, Any]]:
+def stored_versions(recorder: Recorder, capture_id: str) -> list[MetadataVersion]:
     """Every stored version for a capture, oldest first."""
     with read(recorder.engine) as conn:
         cap = conn.execute(select(captures.c.id).where(
@@ -320,14 +397,15 @@ def stored_versions(recorder: Recorder, capture_id: str) -> list[dict[str, Any]]
             raise NotFoundError(f"no capture {capture_id}")
         rows = conn.execute(select(metadata_versions).where(
             metadata_versions.c.capture_pk == cap.id).order_by(metadata_versions.c.id)).all()
-    return [_version_json(r) for r in rows]
+    return [_version(r) for r in rows]
 
 
-def latest_versions(recorder: Recorder, capture_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+def latest_versions(recorder: Recorder, capture_ids: Sequence[str]
+                    ) -> dict[str, MetadataVersion]:
     """The newest stored version of each capture in ``capture_ids`` (``sha256:<hex>``),
     keyed by capture id, in :func:`stored_versions`' form; captures without one are left
     out. Two queries per 500 ids."""
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, MetadataVersion] = {}
     with read(recorder.engine) as conn:
         for chunk in in_chunks(hex_part(c) for c in capture_ids):
             newest = (select(func.max(metadata_versions.c.id))
@@ -339,29 +417,28 @@ def latest_versions(recorder: Recorder, capture_ids: Sequence[str]) -> dict[str,
                 .join(captures, captures.c.id == metadata_versions.c.capture_pk)
                 .where(metadata_versions.c.id.in_(newest))).all()
             for r in rows:
-                out[PREFIX + r.capture_id] = _version_json(r)
+                out[PREFIX + r.capture_id] = _version(r)
     return out
 
 
-def _version_json(r: Any) -> dict[str, Any]:
-    return {"extractor": r.extractor, "extractor_version": r.extractor_version,
-            "created_at": r.created_at, "metadata_sha256": PREFIX + r.record_sha256,
-            "warc_record_id": r.warc_record_id, "record": json.loads(r.record)}
+def _version(r: Any) -> MetadataVersion:
+    return MetadataVersion(r.extractor, r.extractor_version, r.created_at,
+                           PREFIX + r.record_sha256, r.warc_record_id, json.loads(r.record))
 
 
 def recorded_comparisons(recorder: Recorder, capture_ids: Sequence[str]
-                         ) -> dict[str, dict[str, Any]]:
+                         ) -> dict[str, RecordedComparison]:
     """The comparison with the previous capture of its URL that the newest ``metadata
     extraction`` event of each capture recorded (``textdiff.comparison``'s record plus
     the event's ``seq``), keyed by capture id; captures without one are left out."""
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, RecordedComparison] = {}
     with read(recorder.engine) as conn:
         for cid in capture_ids:
             for ev in events_for(conn, cid):
                 rec = ev.detail.get("comparison")
                 if ev.type == METADATA_EXTRACTION and ev.objects[:1] == (cid,) and \
                         isinstance(rec, dict):
-                    out[cid] = {**rec, "seq": ev.seq}
+                    out[cid] = RecordedComparison.of(rec, ev.seq)
     return out
 
 

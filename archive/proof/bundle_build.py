@@ -54,7 +54,7 @@ def make_bundle(engine: Engine, store: WarcStore, hash_or_prefix: str, *,
     """
 
     found = queries.resolve(engine, hash_or_prefix)
-    ids = sorted({c["capture_id"] for c in found})
+    ids = sorted({c.capture_id for c in found})
     if len(ids) > 1:
         raise AmbiguousHashError(
             f"{hash_or_prefix} matches {len(ids)} captures ({', '.join(i[:19] for i in ids)}"

@@ -34,11 +34,12 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Connection, Engine, insert, select
 
-from archive.core.hashing import PREFIX
+from archive.core.hashing import PREFIX, hex_part
 from archive.core.timeutil import iso_utc, utc_now
 from archive.errors import ConfigError, IntegrityError, NotFoundError
 from archive.ledger.custody import iter_events, leaf_hash_hex
 from archive.ledger.db import inserted_id, read, run_write
+from archive.ledger.queries import ShownCapture
 from archive.ledger.tables import checkpoint_timestamps, checkpoints, events, log_head
 from archive.proof import checkpoint as cp
 from archive.proof import keys as keymod
@@ -317,6 +318,29 @@ def consistency(engine: Engine, old: StoredCheckpoint, new: StoredCheckpoint) ->
 
 def b64(proof: list[bytes]) -> list[str]:
     return [base64.b64encode(h).decode() for h in proof]
+
+
+def prove(engine: Engine, shown: Sequence[ShownCapture], checkpoint: str | int = "latest",
+          ) -> InclusionProofs:
+    """Inclusion proofs of every custody event of these captures that ``checkpoint``
+    holds, and how many of their events it does not hold yet."""
+    ckpt = get_checkpoint(engine, checkpoint)
+    held = [ev for cap in shown for ev in cap.events if ev.seq < ckpt.size]
+    paths = inclusions(engine, [ev.seq for ev in held], ckpt)
+    out = [EventProof(ev.seq, ev.type, ev.to_json()["hash"], tuple(b64(path)))
+           for ev, path in zip(held, paths, strict=True)]
+    return InclusionProofs(ckpt, tuple(c.capture_id for c in shown), tuple(out),
+                           sum(1 for c in shown for e in c.events if e.seq >= ckpt.size))
+
+
+def prove_consistency(engine: Engine, old: str | int, new: str | int = "latest",
+                      ) -> ConsistencyProof:
+    """The consistency proof between two stored checkpoints, verified."""
+    a, b = get_checkpoint(engine, old), get_checkpoint(engine, new)
+    proof = consistency(engine, a, b)
+    ok = verify_consistency(a.size, b.size, bytes.fromhex(hex_part(a.root_hash)),
+                            bytes.fromhex(hex_part(b.root_hash)), proof)
+    return ConsistencyProof(a, b, tuple(b64(proof)), ok)
 
 
 def check_checkpoints(engine: Engine, ident: LogIdentity, note_dirs: Sequence[Path] = (),

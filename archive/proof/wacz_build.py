@@ -18,14 +18,17 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
 from archive.core.hashing import hex_part, sha256_bytes
+from archive.core.timeutil import parse_iso
 from archive.core.version import SOFTWARE
 from archive.errors import ConfigError, IntegrityError
+from archive.ledger import queries
 from archive.proof import checkpoint as cp
 from archive.proof import wacz_format as wf
 from archive.proof.bundle_build import make_bundle
@@ -35,6 +38,32 @@ from archive.proof.notes import note_filename, token_filename
 from archive.proof.timestamps import b64decode
 from archive.warc.reader import http_split, parse_member
 from archive.warc.store import WarcStore
+
+
+def select_captures(engine: Engine, hashes: Sequence[str] = (), *, url: str | None = None,
+                    since: datetime | None = None, until: datetime | None = None,
+                    everything: bool = False) -> list[str]:
+    """The capture ids a selection names, sorted: capture ids or content hashes (a
+    prefix will do; each must match), every capture of ``url``, or all; narrowed to
+    captures made in ``[since, until)`` when given. Naming nothing at all is a
+    :class:`ConfigError`."""
+    caps = queries.list_captures(engine)
+    chosen: set[str] = set()
+    if everything:
+        chosen = {c.capture_id for c in caps}
+    for h in hashes:
+        chosen |= {c.capture_id for c in queries.resolve(engine, h)}
+    if url is not None:
+        chosen |= {c.capture_id for c in caps if url in (c.url, c.final_url)}
+    if not (everything or hashes or url):
+        chosen = {c.capture_id for c in caps}
+        if since is None and until is None:
+            raise ConfigError("say what to export: capture ids or hashes, --url, "
+                              "--since/--until or --all")
+    when = {c.capture_id: parse_iso(c.captured_at) for c in caps}
+    return sorted(c for c in chosen
+                  if (since is None or when[c] >= since)
+                  and (until is None or when[c] < until))
 
 
 def export_wacz(engine: Engine, store: WarcStore, capture_ids: Sequence[str], *,

@@ -17,6 +17,7 @@ import json
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -149,6 +150,27 @@ def first_problem(files: Mapping[str, bytes]) -> str | None:
     """The first failed package check's message (what ``import`` refuses with)."""
     checks, _ = package_checks(files)
     return next((c.message for c in checks if c.status == "fail"), None)
+
+
+def checked_warcs(path: Path) -> dict[str, bytes]:
+    """The WARC files of the WACZ at ``path`` (name -> bytes), once every file matches
+    its ``sha256`` in ``datapackage.json`` and the package signature (when there is one)
+    verifies: what ``archive import`` takes into custody. Otherwise
+    :class:`IntegrityError` naming the problem; an unreadable file is a
+    :class:`ConfigError`."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}", path=path) from exc
+    files = read_entries(data, str(path))
+    problem = first_problem(files)
+    if problem is not None:
+        raise IntegrityError(f"{path}: refused: {problem}", path=path)
+    warcs = {p: files[p] for p in sorted(files) if p.startswith("archive/")
+             and p.endswith((".warc", ".warc.gz"))}
+    if not warcs:
+        raise IntegrityError(f"{path}: refused: no WARC file under archive/", path=path)
+    return warcs
 
 
 def verify_wacz(data: bytes, *, trusted_key: str | Sequence[str] | None = None,

@@ -19,7 +19,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Container, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +39,8 @@ from archive.browser import screenshot_uri
 from archive.cite import FORMATS
 from archive.core.timeutil import iso_utc
 from archive.errors import ArchiveError, NotFoundError
+from archive.ledger.queries import CaptureSummary, ListedCapture, ReplayRecord, ShownCapture
+from archive.proof.logtree import InclusionProofs
 from archive.serve import memento
 from archive.serve.rewrite import rewrite_css, rewrite_html
 from archive.warc.reader import decode_payload
@@ -133,7 +135,7 @@ class Views:
 
     # ----- lookups
 
-    def mementos(self, url: str) -> tuple[str, list[dict[str, Any]]]:
+    def mementos(self, url: str) -> tuple[str, list[ReplayRecord]]:
         for candidate in _variants(_http_url(url)):
             found = self.arc.records_for_uri(candidate)
             if found:
@@ -178,9 +180,8 @@ class Views:
             except ArchiveError:
                 resolved = []
             if resolved:
-                gone = self.arc.withdrawn(c["capture_id"] for c in resolved)
-                found = self.described([{**c, "withdrawn": c["capture_id"] in gone}
-                                        for c in reversed(resolved)])
+                gone = self.arc.withdrawn(c.capture_id for c in resolved)
+                found = self.described(resolved[::-1], withdrawn=gone)
                 return found[start:start + count], start + count < len(found), len(found)
         out: list[dict[str, Any]] = []
         for batch in self.arc.search_captures(words):
@@ -197,14 +198,22 @@ class Views:
         total = self.arc.count_captures() if not words and not since and not until else None
         return out[start:start + count], len(out) > start + count, total
 
-    def described(self, caps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        meta = self.arc.latest_metadata([c["capture_id"] for c in caps])
+    def described(self, caps: Sequence[CaptureSummary],
+                  withdrawn: Container[str] | None = None) -> list[dict[str, Any]]:
+        """The rows a page lists: each capture's JSON form with its title, outlet and
+        publication date from its newest metadata version, its timestamp, and (given
+        ``withdrawn``, the ids withdrawn) whether it is withdrawn."""
+        meta = self.arc.latest_metadata([c.capture_id for c in caps])
         out = []
         for c in caps:
-            rec = meta.get(c["capture_id"], {}).get("record", {})
-            out.append({**c, "title": _value(rec, "title"), "outlet": _value(rec, "outlet"),
+            version = meta.get(c.capture_id)
+            rec = version.record if version else {}
+            row = c.to_json()
+            if withdrawn is not None:
+                row["withdrawn"] = c.capture_id in withdrawn
+            out.append({**row, "title": _value(rec, "title"), "outlet": _value(rec, "outlet"),
                         "published": _value(rec, "published"),
-                        "ts": memento.timestamp(c["captured_at"])})
+                        "ts": memento.timestamp(c.captured_at)})
         return out
 
     async def capture(self, request: Request) -> Response:
@@ -213,20 +222,18 @@ class Views:
         if len(shown) > 1:
             return page("choose.html", ref=ref, rows=self.described(shown),
                         headers=self.app_headers())
-        cap = shown[0]
-        cid = cap["capture_id"]
-        ctx = await _run(self.capture_context, cid)
+        ctx = await _run(self.capture_context, shown[0].capture_id)
         return page("capture.html", c=ctx["shown"], **ctx, headers=self.app_headers())
 
-    def lookup(self, ref: str) -> list[dict[str, Any]]:
+    def lookup(self, ref: str) -> list[CaptureSummary]:
         try:
             return self.arc.resolve(ref)
         except ArchiveError as exc:
             raise HTTPException(404, str(exc)) from None
 
     def capture_context(self, cid: str) -> dict[str, Any]:
-        shown = next(c for c in self.arc.show(cid) if c["capture_id"] == cid)
-        versions = self.arc.metadata(cid)[0]["versions"]
+        shown = next(c for c in self.arc.show(cid) if c.capture_id == cid)
+        versions = self.arc.metadata(cid)[0].versions
         meta = versions[-1] if versions else None
         citations = {fmt: self.arc.cite(cid, fmt) for fmt in FORMATS}
         try:
@@ -236,31 +243,33 @@ class Views:
             proofs, proof_error = None, str(exc)
         # the rendered DOM and the screenshot of a browser capture are urn: records of
         # the capture itself, not requisites of the page
-        requisites = [r for r in shown["records"]
-                      if r["type"] in ("response", "resource", "revisit")
-                      and r["target_uri"] not in (shown["url"], shown["final_url"])
-                      and not (r["target_uri"] or "").startswith("urn:")]
-        screenshot = next((r for r in shown["records"] if r["type"] == "resource" and
-                           (r["target_uri"] or "").startswith(screenshot_uri(""))), None)
-        page_uri = shown["final_url"] or shown["url"]
-        return {"shown": shown, "meta": meta, "record": (meta or {}).get("record", {}),
+        requisites = [r for r in shown.records
+                      if r.type in ("response", "resource", "revisit")
+                      and r.target_uri not in (shown.url, shown.final_url)
+                      and not (r.target_uri or "").startswith("urn:")]
+        screenshot = next((r for r in shown.records if r.type == "resource" and
+                           (r.target_uri or "").startswith(screenshot_uri(""))), None)
+        page_uri = shown.final_url or shown.url
+        # the template reads the capture in its JSON form (what `archive show --json` gives)
+        return {"shown": shown.to_json(), "meta": meta,
+                "record": meta.record if meta else {},
                 "citations": citations, "proofs": proofs, "proof_error": proof_error,
                 "checked": self.verified(cid), "requisites": requisites,
                 "screenshot": screenshot,
-                "ts": memento.timestamp(shown["captured_at"]), "page_uri": page_uri,
+                "ts": memento.timestamp(shown.captured_at), "page_uri": page_uri,
                 "replay": self.s.replay_origin,
                 "bundle_note": self.bundle_note(shown, proofs)}
 
-    def bundle_note(self, shown: dict[str, Any], proofs: Any) -> str | None:
+    def bundle_note(self, shown: ShownCapture, proofs: InclusionProofs | None) -> str | None:
         if proofs is None:
             return "no signed checkpoint holds this capture's events yet, so no bundle " \
                    "can be served (the server never signs; run `archive checkpoint`)"
-        gone = shown.get("withdrawal")
-        if gone and gone["event"] >= proofs.checkpoint.size:
+        gone = shown.withdrawal
+        if gone and gone.seq >= proofs.checkpoint.size:
             return (f"withdrawn after the latest signed checkpoint (size "
                     f"{proofs.checkpoint.size}): no bundle is served until a checkpoint holds "
-                    f"the withdrawal (event #{gone['event']}), so that a bundle always says so")
-        newest = max((e["seq"] for e in shown["events"]), default=-1)
+                    f"the withdrawal (event #{gone.seq}), so that a bundle always says so")
+        newest = max((e.seq for e in shown.events), default=-1)
         if newest >= proofs.checkpoint.size:
             return (f"the latest signed checkpoint (size {proofs.checkpoint.size}) does not "
                     f"hold this capture's newest custody event (#{newest}) yet; the bundle "
@@ -285,9 +294,9 @@ class Views:
     async def bundle(self, request: Request) -> Response:
         ref = str(request.path_params["ref"])
         shown = await _run(self.lookup, ref)
-        if len({c["capture_id"] for c in shown}) > 1:
+        if len({c.capture_id for c in shown}) > 1:
             raise HTTPException(404, f"{ref} names several captures; give a capture id")
-        cid = shown[0]["capture_id"]
+        cid = shown[0].capture_id
         try:
             data = await _run(self.arc.bundle, cid, sign=False)
         except NotFoundError as exc:
@@ -303,16 +312,16 @@ class Views:
         against the digest its manifest commits to (404 when it has none)."""
         ref = str(request.path_params["ref"])
         shown = await _run(self.lookup, ref)
-        _digest, png = await _run(self.arc.screenshot, shown[-1]["capture_id"])
+        _digest, png = await _run(self.arc.screenshot, shown[-1].capture_id)
         return Response(png, media_type="image/png")
 
     async def warc(self, request: Request) -> Response:
         """The capture's WARC records, exactly as stored (gzip members, in file order)."""
         ref = str(request.path_params["ref"])
         shown = await _run(self.lookup, ref)
-        cid = shown[0]["capture_id"]
+        cid = shown[0].capture_id
         full = (await _run(self.arc.show, cid))
-        cap = next(c for c in full if c["capture_id"] == cid)
+        cap = next(c for c in full if c.capture_id == cid)
         data = await _run(self.arc.record_members, cap)
         name = f"{cid.split(':')[1][:16]}.warc.gz"
         return Response(data, media_type="application/warc",
@@ -320,7 +329,7 @@ class Views:
 
     async def history(self, request: Request) -> Response:
         url = _http_url(_target(request))
-        caps: list[dict[str, Any]] = []
+        caps: list[ListedCapture] = []
         for candidate in _variants(url):
             caps = await _run(self.arc.captures_of_url, candidate)
             if caps:
@@ -330,7 +339,7 @@ class Views:
         timeline = await _run(self.timeline, caps)
         return page("history.html", url=url, timeline=timeline, headers=self.app_headers())
 
-    def timeline(self, caps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def timeline(self, caps: list[ListedCapture]) -> list[dict[str, Any]]:
         """Each capture, oldest first: new (the first), unchanged (same content hash or
         the same article sentences) or changed, with the diff against the one before,
         and the comparison its custody log recorded (``recorded``, or ``None``)."""
@@ -339,7 +348,7 @@ class Views:
         out: list[dict[str, Any]] = []
         prev: dict[str, Any] | None = None
         prev_sentences: list[str] | None = None
-        recorded = self.arc.comparisons([c["capture_id"] for c in caps])
+        recorded = self.arc.comparisons([c.capture_id for c in caps])
         for c in self.described(caps):
             try:
                 sentences: list[str] | None = self.arc.sentences(c["capture_id"])
@@ -369,11 +378,11 @@ class Views:
         when, url = self.when(request)
         found_uri, found = await _run(self.mementos, url)
         m = memento.closest(found, when)
-        ts = memento.timestamp(m["date"])
+        ts = memento.timestamp(m.date)
         tg, tm = self.links(self.s.app_origin, found_uri)
-        headers = {"Memento-Datetime": memento.http_date(m["date"]),
+        headers = {"Memento-Datetime": memento.http_date(m.date),
                    "Link": memento.link_header(found_uri, f"{self.s.app_origin}/web/{ts}/"
-                                               f"{found_uri}", m["date"], tg, tm),
+                                               f"{found_uri}", m.date, tg, tm),
                    **self.app_headers()}
         return page("frame.html", m=m, url=found_uri, ts=ts, replay=self.s.replay_origin,
                     headers=headers)
@@ -392,7 +401,7 @@ class Views:
         when, url = self.when(request)
         found_uri, found = await _run(self.mementos, url)
         m = memento.closest(found, when)
-        ts = memento.timestamp(m["date"])
+        ts = memento.timestamp(m.date)
         want = str(request.path_params["ts"])
         if want != ts:  # the closest memento has its own URL: go there
             return Response(status_code=302, headers={
@@ -400,9 +409,9 @@ class Views:
         rec = await _run(self.arc.read_stored_record, m)
         status, headers, body = self.response_of(rec, found_uri, ts)
         tg, tm = self.links(self.s.replay_origin, found_uri)
-        headers += [("Memento-Datetime", memento.http_date(m["date"])),
+        headers += [("Memento-Datetime", memento.http_date(m.date)),
                     ("Link", memento.link_header(found_uri, f"{self.s.replay_origin}/web/"
-                                                 f"{ts}/{found_uri}", m["date"], tg, tm)),
+                                                 f"{ts}/{found_uri}", m.date, tg, tm)),
                     ("Content-Security-Policy", REPLAY_CSP.format(app=self.s.app_origin)),
                     ("X-Content-Type-Options", "nosniff"),
                     ("Referrer-Policy", "no-referrer")]
@@ -462,13 +471,13 @@ class Views:
                 raise HTTPException(400, str(exc)) from None
         found_uri, found = await _run(self.mementos, url)
         m = memento.closest(found, when)
-        ts = memento.timestamp(m["date"])
+        ts = memento.timestamp(m.date)
         origin = self.origin_of(request)
         tg, tm = self.links(origin, found_uri)
         return Response(status_code=302, headers={
             "Location": f"{origin}/web/{ts}/{found_uri}", "Vary": "accept-datetime",
             "Link": memento.link_header(found_uri, f"{origin}/web/{ts}/{found_uri}",
-                                        m["date"], tg, tm)})
+                                        m.date, tg, tm)})
 
     async def timemap(self, request: Request) -> Response:
         url = _target(request)
@@ -477,7 +486,7 @@ class Views:
         tg, tm = self.links(origin, found_uri)
         seen: dict[str, str] = {}
         for m in found:
-            seen.setdefault(memento.timestamp(m["date"]), m["date"])
+            seen.setdefault(memento.timestamp(m.date), m.date)
         body = memento.timemap(found_uri, tg, tm, [
             (f"{origin}/web/{ts}/{found_uri}", date) for ts, date in seen.items()])
         return PlainTextResponse(body, media_type="application/link-format")

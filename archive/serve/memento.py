@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from typing import Any
+from typing import Protocol, TypeVar
 
 from archive.core.timeutil import parse_iso
 
@@ -58,13 +58,23 @@ def parse_accept_datetime(value: str) -> datetime:
     return dt.astimezone(UTC)
 
 
-def closest(found: Sequence[dict[str, Any]], when: datetime) -> dict[str, Any]:
-    """The entry (with an ISO ``date``) nearest ``when``, both counted in whole seconds
-    (what a 14-digit timestamp can name, so a memento's own timestamp finds it); on a
-    tie, the earlier one."""
+class Dated(Protocol):
+    """A memento: anything with an ISO ``date`` (a :class:`ReplayRecord`)."""
+
+    @property
+    def date(self) -> str: ...
+
+
+_M = TypeVar("_M", bound=Dated)
+
+
+def closest(found: Sequence[_M], when: datetime) -> _M:
+    """The entry nearest ``when``, both counted in whole seconds (what a 14-digit
+    timestamp can name, so a memento's own timestamp finds it); on a tie, the earlier
+    one."""
     target = when.replace(microsecond=0)
-    return min(found, key=lambda m: (abs((parse_iso(m["date"]).replace(microsecond=0)
-                                          - target).total_seconds()), m["date"]))
+    return min(found, key=lambda m: (abs((parse_iso(m.date).replace(microsecond=0)
+                                          - target).total_seconds()), m.date))
 
 
 def link_header(original: str, memento_url: str | None, when: str | None,

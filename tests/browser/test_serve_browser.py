@@ -90,8 +90,8 @@ def test_capture_history_and_contained_memento_in_chromium(tmp_path: Path, spy: 
         escape_url = site.add_page("/escape", article_html(title="Escape attempt").replace(
             "</article>", "</article>" + ESCAPE.replace("SPY", str(spy.port))))
         (escape,) = arc.capture([escape_url])
-        escape_ts = timestamp(arc.records_for_uri(escape_url)[0]["date"])
-        first_ts = timestamp(arc.records_for_uri(story.article_url)[0]["date"])
+        escape_ts = timestamp(arc.records_for_uri(escape_url)[0].date)
+        first_ts = timestamp(arc.records_for_uri(story.article_url)[0].date)
         OUTPUT.mkdir(exist_ok=True)
         with serving(settings) as run, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(executable), headless=True,
