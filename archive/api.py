@@ -69,8 +69,8 @@ from archive.proof.logtree import (
 )
 from archive.proof.merkle import verify_consistency
 from archive.proof.tsa import Stamper, stamper, tsa_policy
-from archive.warc.reader import StoredRecord, read_record, record_block
-from archive.warc.store import WarcStore
+from archive.warc.reader import StoredRecord, read_stored, record_block
+from archive.warc.stores import open_store
 from archive.warc.writer import RecordIdFactory, new_record_id
 
 _log = logging.getLogger("archive")
@@ -98,8 +98,7 @@ class Archive:
                  namer: Callable[[datetime, str], str] | None = None) -> None:
         self.settings = settings
         self.engine = engine
-        self.store = WarcStore(settings.warc_dir) if namer is None else \
-            WarcStore(settings.warc_dir, namer=namer)
+        self.store = open_store(settings, namer=namer)
         self.recorder = Recorder(settings, engine, clock=clock, new_id=new_id, store=self.store)
         self.clock = clock
 
@@ -289,11 +288,10 @@ class Archive:
         cap = found[-1]
         rec = next(r for r in cap["records"] if r["type"] == "resource"
                    and (r["target_uri"] or "").startswith(screenshot_uri("")))
-        path = self.store.root / cap["warc_file"]
+        path = self.store.locate(cap["warc_file"])
         try:
-            with path.open("rb") as f:
-                f.seek(rec["offset"])
-                png = record_block(f.read(rec["length"]))
+            png = record_block(self.store.read_range(cap["warc_file"], rec["offset"],
+                                                     rec["length"]))
         except OSError as exc:
             raise IntegrityError(f"{cap['warc_file']}: cannot read the screenshot record: "
                                  f"{exc.strerror}", path=str(path)) from exc
@@ -322,19 +320,13 @@ class Archive:
 
     def read_stored_record(self, found: dict[str, Any]) -> StoredRecord:
         """The record one :meth:`records_for_uri` entry locates, read from the store."""
-        return read_record(self.store.root / found["warc_file"], found["offset"],
-                           found["length"])
+        return read_stored(self.store, found["warc_file"], found["offset"], found["length"])
 
     def record_members(self, shown: dict[str, Any]) -> bytes:
         """The WARC records of one :meth:`show` entry exactly as stored (each its own
         gzip member), in file order: a valid WARC file of that capture alone."""
-        path = self.store.root / shown["warc_file"]
-        out = []
-        with path.open("rb") as f:
-            for r in sorted(shown["records"], key=lambda r: r["offset"]):
-                f.seek(r["offset"])
-                out.append(f.read(r["length"]))
-        return b"".join(out)
+        return b"".join(self.store.read_range(shown["warc_file"], r["offset"], r["length"])
+                        for r in sorted(shown["records"], key=lambda r: r["offset"]))
 
     def sentences(self, hash_or_prefix: str) -> list[str]:
         """The article text of one capture, sentence by sentence
