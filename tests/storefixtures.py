@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from archfixtures import make_settings
@@ -36,7 +37,7 @@ class ObjectStore:
     def bucket(self) -> str:
         return self.env["ARCHIVE_STORE_URL"].removeprefix("s3://").split("/", 1)[0]
 
-    def client(self):  # noqa: ANN201 - boto3's client type is generated
+    def client(self) -> Any:
         from archive.warc.s3io import make_client
 
         return make_client(self.env["AWS_ENDPOINT_URL"], self.env["AWS_REGION"])
