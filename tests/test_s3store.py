@@ -216,3 +216,70 @@ def test_capture_verify_bundle_import_and_serve_a_record_from_the_object_store(
         ids = [r.rec_headers.get_header("WARC-Record-ID")
                for r in ArchiveIterator(io.BytesIO(body))]
         assert status == 200 and ids == [r["record_id"] for r in shown["records"]]
+
+
+# --------------------------------------------------------------------------- FAULTS 49
+
+def _ingested(objectstore: ObjectStore, tmp_path: Path) -> tuple[Archive, str]:
+    settings = objectstore.settings(tmp_path / "home", f"sqlite:///{tmp_path / 'c.sqlite'}")
+    arc = Archive.open(settings)
+    doc = tmp_path / "doc.txt"
+    doc.write_bytes(b"a document in a bucket\n" * 40)
+    (res,) = arc.ingest([doc])
+    rel = res.warc_path.removeprefix(f"s3://{objectstore.bucket}/").split("/warcs/", 1)[1]
+    return arc, rel
+
+
+def test_an_object_deleted_or_altered_in_the_bucket_is_named_by_verify_and_fixity(
+        objectstore: ObjectStore, tmp_path: Path) -> None:
+    arc, rel = _ingested(objectstore, tmp_path)
+    store: S3Store = arc.store  # type: ignore[assignment]
+    with arc:
+        assert arc.verify(None).ok
+        key = store.key(rel)
+        original = store.client.get_object(Bucket=store.bucket, Key=key)["Body"].read()
+        flipped = original[:100] + bytes([original[100] ^ 1]) + original[101:]
+        store.client.put_object(Bucket=store.bucket, Key=key, Body=flipped)
+        problems = arc.verify(None).problems  # the file, and the record the flip hit
+        assert {(p.kind, p.path) for p in problems} == {("file-changed", rel),
+                                                        ("record-changed", rel)}
+        store.client.delete_object(Bucket=store.bucket, Key=key)
+        problems = arc.verify(None).problems
+        assert [(p.kind, p.path) for p in problems] == [("file-missing", rel)]
+        fixity = arc.fixity()
+        assert [(f["path"], f["state"]) for f in fixity.failures] == [(rel, "missing")]
+
+
+def test_an_unreachable_store_is_one_clear_line_and_nothing_is_recorded(
+        objectstore: ObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from archive.cli.parser import main
+
+    arc, rel = _ingested(objectstore, tmp_path)
+    arc.close()
+    dead = f"http://127.0.0.1:{_closed_port()}"
+    monkeypatch.setenv("ARCHIVE_HOME", str(arc.settings.home))
+    monkeypatch.setenv("ARCHIVE_DATABASE_URL", arc.settings.database_url)
+    monkeypatch.setenv("ARCHIVE_STORE_URL", arc.settings.store_url or "")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", dead)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    doc = tmp_path / "second.txt"
+    doc.write_bytes(b"never stored\n")
+    for argv in (["ingest", str(doc)], ["verify"], ["fixity"]):
+        assert main(argv) == StorageError.exit_code, argv
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+        assert "127.0.0.1" in err or "object store" in err, err
+    monkeypatch.setenv("AWS_ENDPOINT_URL", objectstore.env["AWS_ENDPOINT_URL"])
+    with Archive.open(Settings.from_env()) as again:
+        assert again.verify(None, deep=True).ok  # the first capture, and nothing else
+        assert again.count_captures() == 1
+        assert not list(again.settings.staging_dir.rglob("*.open"))
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

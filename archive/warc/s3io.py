@@ -7,8 +7,8 @@ the writer computed while writing, so the server refuses bytes that differ from 
 was hashed; a larger file goes up in parts (boto3's ``TransferConfig``), each part
 with its own SHA-256 the server checks, after the staging file was re-read once to
 prove it still hashes to the writer's digest, and the server's composite checksum is
-compared with the parts' digests computed locally. Reads map S3 errors to
-:class:`OSError` (``FileNotFoundError`` for a missing object), as a local file would.
+compared with the parts' digests computed locally. A read of a missing object raises
+``FileNotFoundError``, as a local file would; any other failure a StorageError.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from archive.core.hashing import hex_part
-from archive.errors import IntegrityError
+from archive.errors import IntegrityError, StorageError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -71,12 +71,14 @@ def error_code(exc: Exception) -> str:
     return type(exc).__name__
 
 
-def as_oserror(exc: Exception, where: str) -> OSError:
-    """An S3 failure as the OSError a local read would raise."""
+def read_error(exc: Exception, where: str) -> Exception:
+    """An S3 failure of a read: a missing object is the FileNotFoundError a local read
+    would raise; anything else (the store unreachable, refusing, failing) is a
+    StorageError (exit 4) naming the object, never mistaken for a bad file."""
     code = error_code(exc)
     if code in _MISSING:
         return FileNotFoundError(errno.ENOENT, f"no such object ({code})", where)
-    return OSError(errno.EIO, f"object store error: {exc}", where)
+    return StorageError(f"reading {where} from the object store failed: {exc}", path=where)
 
 
 def upload(client: S3Client, path: Path, bucket: str, key: str, sha256: str, size: int,
@@ -151,13 +153,13 @@ class ObjectReader(io.RawIOBase):
                 self._body = self._client.get_object(Bucket=self._bucket, Key=self._key,
                                                      Range=f"bytes={self._pos}-")
             except S3Errors as exc:
-                raise as_oserror(exc, f"s3://{self._bucket}/{self._key}") from exc
+                raise read_error(exc, f"s3://{self._bucket}/{self._key}") from exc
             self._body_pos = self._pos
         try:
             data = self._body["Body"].read(len(view))
         except S3Errors as exc:
             self._drop()
-            raise as_oserror(exc, f"s3://{self._bucket}/{self._key}") from exc
+            raise read_error(exc, f"s3://{self._bucket}/{self._key}") from exc
         view[:len(data)] = data
         self._pos += len(data)
         self._body_pos = self._pos
@@ -173,5 +175,5 @@ class ObjectReader(io.RawIOBase):
         super().close()
 
 
-__all__ = ["ObjectReader", "S3Errors", "Uploads", "as_oserror", "b64_sha256", "error_code",
-           "make_client", "upload"]
+__all__ = ["ObjectReader", "S3Errors", "Uploads", "b64_sha256", "error_code",
+           "make_client", "read_error", "upload"]

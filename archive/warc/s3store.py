@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import os
 import secrets
 import threading
@@ -43,7 +44,7 @@ from archive.core.hashing import sha256_file
 from archive.core.timeutil import utc_now
 from archive.errors import ConfigError, IntegrityError, StorageError
 from archive.warc.localstore import DirectoryStore, os_message
-from archive.warc.s3io import ObjectReader, S3Errors, Uploads, as_oserror, error_code, upload
+from archive.warc.s3io import ObjectReader, S3Errors, Uploads, error_code, read_error, upload
 from archive.warc.store import OPEN_SUFFIX, CountingFile, StoredFile, day_folder, warc_filename
 
 if TYPE_CHECKING:
@@ -231,7 +232,7 @@ class S3Store:
             return cast(dict[str, Any], self.client.head_object(Bucket=self.bucket,
                                                                 Key=self.key(relpath)))
         except S3Errors as exc:
-            raise as_oserror(exc, self.locate(relpath)) from exc
+            raise read_error(exc, self.locate(relpath)) from exc
 
     def exists(self, relpath: str) -> bool:
         if relpath.endswith(OPEN_SUFFIX):
@@ -277,7 +278,7 @@ class S3Store:
         except S3Errors as exc:
             if error_code(exc) == "InvalidRange":  # at or past the end, as a file reads
                 return b""
-            raise as_oserror(exc, self.locate(relpath)) from exc
+            raise read_error(exc, self.locate(relpath)) from exc
 
     def iter_files(self) -> Iterator[str]:
         """Every WARC object, then every leftover staging file no live writer holds
@@ -350,8 +351,6 @@ class S3Store:
 
 def io_buffered(raw: ObjectReader) -> BinaryIO:
     """``raw`` behind a 1 MiB read buffer, typed as the binary stream callers expect."""
-    import io
-
     return cast(BinaryIO, io.BufferedReader(raw, buffer_size=1 << 20))
 
 

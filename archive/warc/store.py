@@ -16,9 +16,10 @@ the file is durable under its final name, and it stays *held* (:meth:`in_use`,
 :meth:`claim`) until the writer calls :meth:`release` after its database commit, or
 dies. A reconciler takes what no live writer holds and no row names
 (:meth:`iter_files`), finishes a leftover ``.open`` file (:meth:`finish`) or moves it
-out (:meth:`quarantine`); nothing is ever deleted. Reads of a missing or unreadable
-file raise :class:`OSError` (``FileNotFoundError`` when it is missing) on both stores,
-so callers handle one kind of failure.
+out (:meth:`quarantine`); nothing is ever deleted. A read of a missing file raises
+``FileNotFoundError`` on both stores; a local file that cannot be read raises the
+:class:`OSError` the system gave, an object store that cannot be reached (or fails) a
+:class:`~archive.errors.StorageError` naming the object, never taken for a bad file.
 """
 
 from __future__ import annotations
