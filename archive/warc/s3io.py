@@ -119,12 +119,14 @@ def _part_digests(path: Path, chunk: int) -> tuple[str, str]:
 
 class ObjectReader(io.RawIOBase):
     """A seekable read-only view of one object: reading on from where the last read
-    stopped continues one streamed GET; a seek elsewhere starts a new ranged GET."""
+    stopped continues one streamed GET; a seek elsewhere starts a new ranged GET. The
+    size comes with the first answer (no HEAD before reading); a missing object raises
+    FileNotFoundError at the first read."""
 
-    def __init__(self, client: S3Client, bucket: str, key: str, size: int) -> None:
+    def __init__(self, client: S3Client, bucket: str, key: str) -> None:
         super().__init__()
         self._client, self._bucket, self._key = client, bucket, key
-        self._size = size
+        self._size: int | None = None
         self._pos = 0
         self._body: GetObjectOutputTypeDef | None = None
         self._body_pos = -1
@@ -139,22 +141,26 @@ class ObjectReader(io.RawIOBase):
         return self._pos
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        if whence == io.SEEK_END and self._size is None:
+            try:
+                head = self._client.head_object(Bucket=self._bucket, Key=self._key)
+            except S3Errors as exc:
+                raise read_error(exc, f"s3://{self._bucket}/{self._key}") from exc
+            self._size = head["ContentLength"]
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos,
+                io.SEEK_END: self._size or 0}[whence]
         self._pos = max(0, base + offset)
         return self._pos
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        if self._pos >= self._size or not len(view):
+        if not len(view) or (self._size is not None and self._pos >= self._size):
             return 0
         if self._body is None or self._body_pos != self._pos:
             self._drop()
-            try:
-                self._body = self._client.get_object(Bucket=self._bucket, Key=self._key,
-                                                     Range=f"bytes={self._pos}-")
-            except S3Errors as exc:
-                raise read_error(exc, f"s3://{self._bucket}/{self._key}") from exc
-            self._body_pos = self._pos
+            if not self._get():
+                return 0
+        assert self._body is not None
         try:
             data = self._body["Body"].read(len(view))
         except S3Errors as exc:
@@ -164,6 +170,26 @@ class ObjectReader(io.RawIOBase):
         self._pos += len(data)
         self._body_pos = self._pos
         return len(data)
+
+    def _get(self) -> bool:
+        """Start a GET at the current position; False when that is past the end."""
+        where = f"s3://{self._bucket}/{self._key}"
+        try:
+            if self._pos == 0:
+                self._body = self._client.get_object(Bucket=self._bucket, Key=self._key)
+            else:
+                self._body = self._client.get_object(Bucket=self._bucket, Key=self._key,
+                                                     Range=f"bytes={self._pos}-")
+        except S3Errors as exc:
+            if error_code(exc) == "InvalidRange":
+                return False
+            raise read_error(exc, where) from exc
+        if self._size is None:
+            total = self._body.get("ContentRange", "").rpartition("/")[2]
+            self._size = int(total) if total.isdigit() else \
+                self._pos + self._body["ContentLength"]
+        self._body_pos = self._pos
+        return True
 
     def _drop(self) -> None:
         if self._body is not None:

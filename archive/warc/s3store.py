@@ -260,7 +260,7 @@ class S3Store:
             with self.staged(relpath).open("rb") as f:
                 yield f
             return
-        raw = ObjectReader(self.client, self.bucket, self.key(relpath), self.size(relpath))
+        raw = ObjectReader(self.client, self.bucket, self.key(relpath))
         with io_buffered(raw) as f:
             yield f
 
