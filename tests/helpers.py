@@ -79,3 +79,54 @@ def counter_ids(prefix: str = "00000000-0000-4000-8000-") -> itertools.count[int
 
 def fixed_name(_moment: datetime, _host: str) -> str:
     return "ARCHIVE-20260102030405678-000000000001-testhost.warc.gz"
+
+
+# --------------------------------------------------------------------------- servers
+
+def free_port() -> int:
+    """A loopback TCP port free at the time of asking (for servers the tests start)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_http(url: str, proc: Any, name: str, timeout: float = 60) -> None:
+    """Return once ``url`` answers 200; fail if ``proc`` (a Popen) exits first or
+    ``timeout`` seconds pass."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{name} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 (loopback)
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"{name} did not answer at {url} in {timeout:.0f} s")
+
+
+def chromium_for_tests() -> Path:
+    """Debian's Chromium (installed once by scripts/ensure-chromium) with Playwright
+    importable; a missing prerequisite skips locally and fails under CI."""
+    import subprocess
+
+    from archive.browser import chromium_path
+
+    path = chromium_path()
+    if not path.exists():
+        root = Path(__file__).resolve().parents[1]
+        subprocess.run([str(root / "scripts" / "ensure-chromium")], check=False)
+    if not path.exists():
+        require(f"no Chromium at {path} and scripts/ensure-chromium could not install it "
+                "(needs apt-get and root); see its message above")
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        require("Playwright is not installed (pip install -e '.[dev]')")
+    return path

@@ -11,12 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import require
+from helpers import chromium_for_tests
 from servers import ARTICLE, Conn, Request, TestServer, minimal_png
 from warcio.archiveiterator import ArchiveIterator
 
 from archive.api import Archive
-from archive.browser import chromium_path, dom_uri, png_size, screenshot_uri
+from archive.browser import dom_uri, png_size, screenshot_uri
 from archive.capture.results import CaptureResult
 from archive.cli import main
 from archive.core.hashing import sha256_bytes
@@ -32,14 +32,7 @@ SCRIPT = (b"var p = document.createElement('p'); p.className = 'byline';"
 
 @pytest.fixture(scope="module", autouse=True)
 def _chromium() -> None:
-    if not chromium_path().exists():
-        subprocess.run([str(ROOT / "scripts" / "ensure-chromium")], check=False)
-    if not chromium_path().exists():
-        require(f"no Chromium at {chromium_path()}")
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        require("Playwright is not installed (pip install -e '.[dev]')")
+    chromium_for_tests()
 
 
 PLAIN = (b"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>Storm closes the "

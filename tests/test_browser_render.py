@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 import threading
 import time
 import urllib.error
@@ -19,7 +18,7 @@ from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import pytest
-from helpers import require
+from helpers import chromium_for_tests
 from servers import Conn, Request, TestServer, minimal_png
 
 from archive.browser import (
@@ -30,7 +29,6 @@ from archive.browser import (
     Renderer,
     Rendering,
     Served,
-    chromium_path,
     dom_uri,
     png_size,
     procs,
@@ -40,19 +38,6 @@ from archive.browser import (
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
 FAST = Limits(deadline=20, idle_wait=1.0, scroll_settle=0.5, scroll_step_pause=0.05)
-
-
-def _chromium() -> Path:
-    path = chromium_path()
-    if not path.exists():
-        subprocess.run([str(ROOT / "scripts" / "ensure-chromium")], check=False)
-    if not path.exists():
-        require(f"no Chromium at {path} and scripts/ensure-chromium could not install it")
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        require("Playwright is not installed (pip install -e '.[dev]')")
-    return path
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -111,7 +96,7 @@ def _chromium_below(pid: int) -> list[procs.Proc]:
 
 @pytest.fixture(scope="module")
 def renderer() -> Iterator[Renderer]:
-    _chromium()
+    chromium_for_tests()
     with Renderer() as shared:
         yield shared
 
@@ -356,7 +341,7 @@ def _in_thread(work: Callable[[], T]) -> T:
 
 
 def test_no_chromium_process_outlives_the_renderer(site: TestServer) -> None:
-    _chromium()
+    chromium_for_tests()
     before = set(_chromium_below(os.getpid()))
     url = _page(site, "<p>x</p>")
 
@@ -372,7 +357,7 @@ def test_no_chromium_process_outlives_the_renderer(site: TestServer) -> None:
 
 
 def test_a_crash_is_one_line_and_the_next_page_gets_a_new_browser(site: TestServer) -> None:
-    _chromium()
+    chromium_for_tests()
     before = set(_chromium_below(os.getpid()))
 
     def crash(ex: Exchange) -> None:
@@ -404,7 +389,7 @@ def test_a_crash_is_one_line_and_the_next_page_gets_a_new_browser(site: TestServ
 
 
 def test_a_hung_chromium_is_killed_after_the_deadline(site: TestServer) -> None:
-    _chromium()
+    chromium_for_tests()
     before = set(_chromium_below(os.getpid()))
 
     def freeze(ex: Exchange) -> None:

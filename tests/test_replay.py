@@ -10,10 +10,8 @@ dependency of this Apache-2.0 project.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -22,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import require
+from helpers import free_port, require, wait_for_http
 from servers import ARTICLE, TestServer, minimal_png
 from warcio.archiveiterator import ArchiveIterator
 
@@ -34,12 +32,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PYWB_BIN = Path(os.environ.get("ARCHIVE_PYWB_BIN") or ROOT / ".venv-pywb" / "bin")
 
 # --------------------------------------------------------------------------- pywb
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -73,20 +65,6 @@ class Wayback:
             return Reply(err.code, err.headers.get("Content-Type", ""), err.read())
 
 
-def _wait_for(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"wayback exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 (loopback)
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"wayback did not answer at {url} in {timeout:.0f} s")
-
-
 @pytest.fixture(scope="session")
 def wayback(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wayback]:
     """pywb's wayback on a free loopback port, over an empty collections root; stopped
@@ -98,12 +76,12 @@ def wayback(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wayback]:
                 "(see its message above and /tmp/ensure-pywb.log)")
     root = tmp_path_factory.mktemp("pywb")
     (root / "collections").mkdir()
-    port = _free_port()
+    port = free_port()
     log = (root / "wayback.log").open("wb")
     proc = subprocess.Popen([str(PYWB_BIN / "wayback"), "-b", "127.0.0.1", "-p", str(port),
                              "-d", str(root)], cwd=root, stdout=log, stderr=subprocess.STDOUT)
     try:
-        _wait_for(f"http://127.0.0.1:{port}/", proc)
+        wait_for_http(f"http://127.0.0.1:{port}/", proc, "wayback")
         yield Wayback(root, f"http://127.0.0.1:{port}")
     finally:
         proc.terminate()

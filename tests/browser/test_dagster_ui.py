@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance
-from helpers import require
+from helpers import chromium_for_tests, free_port, wait_for_http
 from pipelinekit import (
     definitions,
     deployment_env,
@@ -33,42 +30,12 @@ from pipelines.assets import capture
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output"
-CHROMIUM = Path(os.environ.get("ARCHIVE_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 ARTICLE = "/2024/03/04/harbour-lighthouse-vote.html"
 ASSET_NAMES = ("sources", "capture", "article_metadata", "custody_checkpoint", "catalog",
                "fixity_audit")
-
-
-def _chromium() -> Path:
-    if not CHROMIUM.exists():
-        subprocess.run([str(ROOT / "scripts" / "ensure-chromium")], check=False)
-    if not CHROMIUM.exists():
-        require(f"no Chromium at {CHROMIUM} and scripts/ensure-chromium could not "
-                "install it (needs apt-get and root); see its message above")
-    return CHROMIUM
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_for(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"dagster-webserver exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 (loopback)
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"dagster-webserver did not answer at {url} in {timeout:.0f} s")
 
 
 @dataclass
@@ -94,7 +61,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
             assert run_archive_job(definitions(env), instance, keys).success
             key = partition_key(site + ARTICLE)
             cap = partition_meta(instance, capture.key, key)
-    port = _free_port()
+    port = free_port()
     log = (tmp / "webserver.log").open("wb")
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "dagster-webserver"), "-h", "127.0.0.1",
@@ -102,7 +69,8 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
         cwd=ROOT, env={**os.environ, **env, "DAGSTER_HOME": str(dagster_home)},
         stdout=log, stderr=subprocess.STDOUT)
     try:
-        _wait_for(f"http://127.0.0.1:{port}/server_info", proc)
+        wait_for_http(f"http://127.0.0.1:{port}/server_info", proc, "dagster-webserver",
+                      timeout=90)
         yield UI(f"http://127.0.0.1:{port}", key, cap["content_hash"], cap["capture_id"])
     finally:
         proc.terminate()
@@ -116,7 +84,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
 def test_asset_catalogue_and_capture_partition_in_chromium(ui: UI) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    executable = _chromium()
+    executable = chromium_for_tests()
     OUTPUT.mkdir(exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(executable), headless=True,

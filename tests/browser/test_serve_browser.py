@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 from archfixtures import make_settings as settings_for
+from helpers import chromium_for_tests
 from servekit import CHANGED, fill, serving
 from servers import TestServer, article_html
-from test_dagster_ui import CHROMIUM_ARGS, OUTPUT, _chromium
+from test_dagster_ui import CHROMIUM_ARGS, OUTPUT
 
 from archive.api import Archive
 from archive.serve.memento import timestamp
@@ -81,7 +82,7 @@ def spy() -> Iterator[Spy]:
 def test_capture_history_and_contained_memento_in_chromium(tmp_path: Path, spy: Spy) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    executable = _chromium()
+    executable = chromium_for_tests()
     settings = settings_for(tmp_path / "home").with_fetch(allow_private_networks=True,
                                                           deadline=10.0)
     with TestServer() as site, Archive.open(settings) as arc:

@@ -21,9 +21,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from archfixtures import make_settings
-from helpers import require
+from helpers import chromium_for_tests, require
 from servers import TestServer
-from test_dagster_ui import CHROMIUM_ARGS, OUTPUT, ROOT, _chromium
+from test_dagster_ui import CHROMIUM_ARGS, OUTPUT, ROOT
 
 from archive.api import Archive
 from archive.capture.results import CaptureResult
@@ -106,7 +106,7 @@ def _viewer(files: dict[str, tuple[bytes, str]]) -> Iterator[str]:
 def test_exported_wacz_replays_its_article_in_replaywebpage(tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    executable = _chromium()
+    executable = chromium_for_tests()
     package = _package()
     with TestServer() as site, Archive.open(
             make_settings(tmp_path / "home", None, allow_private_networks=True)) as arc:
