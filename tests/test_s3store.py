@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
+from helpers import free_port
 from servekit import serving
 from servers import TestServer, article_html
 from storefixtures import ObjectStore
@@ -21,6 +22,7 @@ from test_reconcile import assert_invariants
 from warcio.archiveiterator import ArchiveIterator
 
 from archive.api import Archive
+from archive.cli.parser import main
 from archive.core.config import Settings
 from archive.core.hashing import sha256_bytes, sha256_stream
 from archive.errors import ConfigError, StorageError
@@ -253,11 +255,9 @@ def test_an_object_deleted_or_altered_in_the_bucket_is_named_by_verify_and_fixit
 def test_an_unreachable_store_is_one_clear_line_and_nothing_is_recorded(
         objectstore: ObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    from archive.cli.parser import main
-
-    arc, rel = _ingested(objectstore, tmp_path)
+    arc, _ = _ingested(objectstore, tmp_path)
     arc.close()
-    dead = f"http://127.0.0.1:{_closed_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     monkeypatch.setenv("ARCHIVE_HOME", str(arc.settings.home))
     monkeypatch.setenv("ARCHIVE_DATABASE_URL", arc.settings.database_url)
     monkeypatch.setenv("ARCHIVE_STORE_URL", arc.settings.store_url or "")
@@ -275,11 +275,3 @@ def test_an_unreachable_store_is_one_clear_line_and_nothing_is_recorded(
         assert again.verify(None, deep=True).ok  # the first capture, and nothing else
         assert again.count_captures() == 1
         assert not list(again.settings.staging_dir.rglob("*.open"))
-
-
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
