@@ -56,7 +56,7 @@ from archive.proof.status import CustodyStatus
 from archive.proof.tsa import Stamper, stamper, tsa_policy
 from archive.proof.wacz_build import select_captures
 from archive.warc.reader import StoredRecord
-from archive.warc.store import WarcStore
+from archive.warc.stores import open_store
 from archive.warc.writer import RecordIdFactory, new_record_id
 
 
@@ -68,8 +68,7 @@ class Archive:
                  new_id: RecordIdFactory = new_record_id,
                  namer: Callable[[datetime, str], str] | None = None) -> None:
         self.engine = engine
-        self.store = WarcStore(settings.warc_dir) if namer is None else \
-            WarcStore(settings.warc_dir, namer=namer)
+        self.store = open_store(settings, namer=namer)
         self.recorder = Recorder(settings, engine, clock=clock, new_id=new_id, store=self.store)
         self.clock = clock
 

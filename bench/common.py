@@ -79,8 +79,10 @@ def run_child(
         )
 
 
-def run_json_child(args: Sequence[str], *, timeout: float = 900) -> dict[str, Any]:
-    wall, _, out, err, code = run_child([PYTHON, "-m", "bench.child", *args], timeout=timeout)
+def run_json_child(args: Sequence[str], *, timeout: float = 900,
+                   env: dict[str, str] | None = None) -> dict[str, Any]:
+    wall, _, out, err, code = run_child([PYTHON, "-m", "bench.child", *args], timeout=timeout,
+                                        env=env)
     if code != 0:
         raise RuntimeError(
             f"bench.child {' '.join(args[:1])} failed ({code}): "

@@ -13,7 +13,7 @@ from servers import TestServer, TLSMaterial, make_tls_material
 from archive.http.netguard import set_resolver
 
 # Database fixtures (SQLite and PostgreSQL) and archive fixtures live in their own modules.
-pytest_plugins = ["dbfixtures", "archfixtures"]
+pytest_plugins = ["dbfixtures", "archfixtures", "storefixtures"]
 
 # --------------------------------------------------------------------------- test servers
 # Real servers on 127.0.0.1 (see tests/servers.py). Session-scoped: routes that count

@@ -13,7 +13,8 @@ from helpers import require
 from sqlalchemy import text
 
 from archive.errors import StorageError
-from archive.warc.store import OPEN_SUFFIX, WarcStore
+from archive.warc.localstore import DirectoryStore as WarcStore
+from archive.warc.store import OPEN_SUFFIX
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -23,7 +24,7 @@ def test_file_appears_only_after_fsync_and_rename(tmp_path: Path) -> None:
     store = WarcStore(tmp_path, fsync=synced.append)
     with store.new_file(NOW, "host") as f:
         f.write(b"x" * 10)
-        assert [p.name.endswith(OPEN_SUFFIX) for p in store.iter_files()] == [True]
+        assert [p.endswith(OPEN_SUFFIX) for p in store.iter_files()] == [True]
     assert f.stored is not None and f.stored.size == 10
     assert f.stored.relpath.startswith("2026/01/02/") and f.stored.name.endswith(".warc.gz")
     assert (tmp_path / f.stored.relpath).read_bytes() == b"x" * 10

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from archive.core.hashing import PREFIX, sha256_file
+from archive.core.hashing import PREFIX, sha256_stream
 from archive.ledger.custody import FIXITY_CHECK, Agent, CustodyLog, NewEvent, events_for
 from archive.ledger.db import read, run_write
 from archive.ledger.tables import captures, checkpoints, warc_files
@@ -49,12 +49,12 @@ def audit(engine: Engine, store: WarcStore, log: CustodyLog, agent: Agent) -> Fi
     new_events: list[NewEvent] = []
     for f in files:
         expected = PREFIX + f.sha256
-        path = store.root / f.relpath
         report.checked += 1
-        if not path.exists():
+        if not store.exists(f.relpath):
             state, actual = "missing", None
         else:
-            actual, size = sha256_file(path)
+            with store.open(f.relpath) as fh:
+                actual, size = sha256_stream(fh)
             report.bytes += size
             state = "ok" if actual == expected else "changed"
         objects = [expected, *by_file.get(f.id, [])]
@@ -72,9 +72,8 @@ def audit(engine: Engine, store: WarcStore, log: CustodyLog, agent: Agent) -> Fi
                                    "success" if state == "ok" else "failure", detail))
         report.results.append(result)
     known = {f.relpath for f in files}
-    for path in store.iter_files():
-        rel = store.relpath(path)
-        if rel not in known and not store.in_use(path):
+    for rel in store.iter_files():
+        if rel not in known and not store.in_use(rel):
             report.results.append({"path": rel, "state": "untracked",
                                    "hint": "run `archive reconcile` to adopt or quarantine"})
     for i in range(0, len(new_events), 500):  # bounded transactions on large archives

@@ -40,7 +40,7 @@ from archive.http.spool import IMPORT_PREFIX, owned_tempdir
 from archive.ledger.custody import INGESTION, VALIDATION, Agent, NewEvent
 from archive.ledger.db import read, run_write
 from archive.ledger.tables import captures, imports, warc_files
-from archive.warc.reader import decoded_payload, read_record
+from archive.warc.reader import decoded_payload, read_stored
 from archive.warc.scan import ScannedRecord, ScanReport, scan_warc
 from archive.warc.store import StoredFile
 from archive.warc.writer import WrittenRecord
@@ -97,10 +97,11 @@ def import_warc(recorder: Recorder, path: Path, agent: Agent, *,
         raise WarcFormatError(f"{path}: WARC partial: {scan.reason} (pass --accept-partial "
                               "to store it marked partial)", path=path, sha256=scan.sha256)
     rel = _relpath(scan)
-    target = recorder.store.copy_in(path, rel)
+    recorder.store.copy_in(path, rel, scan.sha256)
     try:
-        stored = StoredFile(relpath=rel, name=target.name, sha256=scan.sha256, size=scan.size)
-        batch, written, skipped = _captures_of(recorder, target, scan, path.name, agent)
+        stored = StoredFile(relpath=rel, name=rel.rsplit("/", 1)[-1], sha256=scan.sha256,
+                            size=scan.size)
+        batch, written, skipped = _captures_of(recorder, rel, scan, path.name, agent)
 
         def commit(conn: Connection) -> list[CaptureResult]:
             now = recorder.clock()
@@ -146,7 +147,7 @@ def import_files(recorder: Recorder, files: Mapping[str, bytes], agent: Agent, *
     return out
 
 
-def _captures_of(recorder: Recorder, stored: Path, scan: ScanReport, original_name: str,
+def _captures_of(recorder: Recorder, stored: str, scan: ScanReport, original_name: str,
                  agent: Agent) -> tuple[list[Prepared], list[list[WrittenRecord]],
                                         list[dict[str, Any]]]:
     """A capture per sound response/resource record of the stored copy (with the file's
@@ -200,11 +201,11 @@ def _written(rec: ScannedRecord) -> WrittenRecord:
         payload_digest=rec.payload_sha256)
 
 
-def _prepared(recorder: Recorder, stored: Path, rec: ScannedRecord, scan: ScanReport,
+def _prepared(recorder: Recorder, stored: str, rec: ScannedRecord, scan: ScanReport,
               original_name: str, agent: Agent) -> Prepared:
     """What the capture of one imported record records, read from the stored copy."""
     assert rec.target_uri is not None and rec.date is not None
-    data = read_record(stored, rec.offset, rec.length)
+    data = read_stored(recorder.store, stored, rec.offset, rec.length)
     http_status: int | None = None
     if data.http_headers is not None:
         try:

@@ -5,8 +5,11 @@ crash can leave (a) a ``.open`` file, complete or not, or (b) a finished file wi
 no rows. A complete file whose every record is digest-valid is adopted: its rows
 are rebuilt from its own metadata records (which carry the capture's facts), so
 the capture id is the one the interrupted run would have recorded, and the event
-says it was recovered. Anything else moves to the quarantine folder, named by its
-hash, with a quarantine event. Nothing is ever deleted, except the temporary spool
+says it was recovered. Anything else moves to the quarantine (a folder, or a
+``quarantine/`` prefix of the object store), named by its hash, with a quarantine
+event. The same holds on every :class:`~archive.warc.store.WarcStore`: on an object
+store the orphans are objects stored by a writer killed before its commit, and staging
+files it had not uploaded yet. Nothing is ever deleted, except the temporary spool
 files of captures killed mid-fetch (never custody data; see :func:`archive.http.spool.sweep`).
 Running it twice changes nothing the second time.
 """
@@ -14,9 +17,7 @@ Running it twice changes nothing the second time.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from archive.capture.commit import insert_file_row
 from archive.capture.prepare import Prepared
 from archive.capture.record import Recorder
 from archive.core.canonical import canonical_json
-from archive.core.hashing import hex_part, sha256_file
+from archive.core.hashing import hex_part, sha256_stream
 from archive.core.timeutil import iso_utc, parse_iso, utc_now
 from archive.errors import DatabaseError
 from archive.http.spool import sweep
@@ -35,8 +36,8 @@ from archive.ledger.db import read, run_write
 from archive.ledger.tables import captures, metadata_versions, warc_files
 from archive.metadata.store import RECORD_TYPE
 from archive.warc.reader import record_block
-from archive.warc.scan import ScannedRecord, scan_warc
-from archive.warc.store import OPEN_SUFFIX, StoredFile
+from archive.warc.scan import ScannedRecord, ScanReport, scan_stream
+from archive.warc.store import OPEN_SUFFIX, StoredFile, WarcStore
 from archive.warc.writer import WrittenRecord
 
 
@@ -74,34 +75,26 @@ def reconcile(recorder: Recorder, agent: Agent) -> ReconcileReport:
     report.swept, report.swept_bytes = sweep(recorder.settings.tmp_dir)
     with read(recorder.engine) as conn:
         known = {r.relpath for r in conn.execute(select(warc_files.c.relpath))}
-    for path in list(store.iter_files()):
-        rel = store.relpath(path)
+    for rel in list(store.iter_files()):
         if rel in known:
             continue
-        lock = store.try_lock(path)
-        if lock is None:
-            report.in_flight.append(rel)  # a live writer holds it until its commit
-            continue
-        try:
-            _reconcile_one(recorder, path, rel, agent, report)
-        finally:
-            os.close(lock)
+        with store.claim(rel) as claimed:
+            if not claimed:
+                report.in_flight.append(rel)  # a live writer holds it until its commit
+                continue
+            _reconcile_one(recorder, rel, agent, report)
     return report
 
 
-def _reconcile_one(recorder: Recorder, path: Path, rel: str, agent: Agent,
+def _reconcile_one(recorder: Recorder, rel: str, agent: Agent,
                    report: ReconcileReport) -> None:
     store = recorder.store
     final_rel = rel.removesuffix(OPEN_SUFFIX)
     if _recorded(recorder, final_rel):  # a writer may have committed while we waited
         return
-    reason = _adoptable(path)
+    reason = _adoptable(store, rel)
     if reason is None:
-        final = path
-        if path.name.endswith(OPEN_SUFFIX):
-            final = path.with_name(path.name[: -len(OPEN_SUFFIX)])
-            path.rename(final)
-            store.fsync_dir(final.parent)
+        final = store.finish(rel) if rel.endswith(OPEN_SUFFIX) else rel
         try:
             captures = _adopt(recorder, final, rel, agent)
         except DatabaseError:
@@ -110,10 +103,9 @@ def _reconcile_one(recorder: Recorder, path: Path, rel: str, agent: Agent,
             if _recorded(recorder, final_rel):
                 return
             raise
-        report.adopted.append({"path": store.relpath(final), "from": rel,
-                               "captures": captures})
+        report.adopted.append({"path": final, "from": rel, "captures": captures})
     else:
-        report.quarantined.append(_quarantine(recorder, path, rel, reason, agent))
+        report.quarantined.append(_quarantine(recorder, rel, reason, agent))
 
 
 def _recorded(recorder: Recorder, relpath: str) -> bool:
@@ -122,11 +114,16 @@ def _recorded(recorder: Recorder, relpath: str) -> bool:
             warc_files.c.relpath == relpath)).first() is not None
 
 
-def _adoptable(path: Path) -> str | None:
+def _scan(store: WarcStore, rel: str) -> ScanReport:
+    with store.open(rel) as f:
+        return scan_stream(f, path=Path(rel))
+
+
+def _adoptable(store: WarcStore, rel: str) -> str | None:
     """None if the file is complete and every record is digest-valid; else why not."""
-    if path.stat().st_size == 0:
+    if store.size(rel) == 0:
         return "the file is empty"
-    scan = scan_warc(path)
+    scan = _scan(store, rel)
     if scan.verdict != "valid":
         first = scan.problems[0].message if scan.problems else scan.verdict
         return f"not a complete, valid WARC ({first})"
@@ -138,10 +135,8 @@ def _adoptable(path: Path) -> str | None:
     return None
 
 
-def _member(path: Path, rec: ScannedRecord) -> bytes:
-    with path.open("rb") as f:
-        f.seek(rec.offset)
-        return record_block(f.read(rec.length))
+def _member(store: WarcStore, rel: str, rec: ScannedRecord) -> bytes:
+    return record_block(store.read_range(rel, rec.offset, rec.length))
 
 
 def _written(rec: ScannedRecord) -> WrittenRecord:
@@ -155,10 +150,11 @@ def _written(rec: ScannedRecord) -> WrittenRecord:
         block_digest=rec.block_sha256, payload_digest=rec.payload_digest_declared)
 
 
-def _adopt(recorder: Recorder, path: Path, old_rel: str, agent: Agent) -> list[str]:
-    scan = scan_warc(path)
-    rel = recorder.store.relpath(path)
-    stored = StoredFile(relpath=rel, name=path.name, sha256=scan.sha256, size=scan.size)
+def _adopt(recorder: Recorder, rel: str, old_rel: str, agent: Agent) -> list[str]:
+    store = recorder.store
+    scan = _scan(store, rel)
+    stored = StoredFile(relpath=rel, name=rel.rsplit("/", 1)[-1], sha256=scan.sha256,
+                        size=scan.size)
     info: WrittenRecord | None = None
     group: list[WrittenRecord] = []
     batch: list[Prepared] = []
@@ -171,25 +167,26 @@ def _adopt(recorder: Recorder, path: Path, old_rel: str, agent: Agent) -> list[s
         group.append(w)
         if rec.type != "metadata":
             continue
-        prov = json.loads(_member(path, rec))
+        prov = json.loads(_member(store, rel, rec))
         if prov.get("type") == RECORD_TYPE:  # a file of metadata versions, not captures
-            return _adopt_metadata(recorder, path, stored, list(scan.records), old_rel, agent)
+            return _adopt_metadata(recorder, stored, list(scan.records), old_rel, agent)
         facts = prov.get("capture")
         if not isinstance(facts, dict):
             raise ValueError(f"{rel}: metadata record {rec.record_id} has no capture facts")
         batch.append(_prepared_from(facts, prov, old_rel))
         written.append(([info] if info else []) + group)
         group = []
-    moment = datetime.fromtimestamp(path.stat().st_mtime).astimezone()
+    moment = store.modified(rel).astimezone()
     results = run_write(recorder.engine, lambda conn: recorder.commit_rows(
         conn, stored, moment, batch, written, agent))
     return [r.capture_id for r in results]
 
 
-def _adopt_metadata(recorder: Recorder, path: Path, stored: StoredFile,
-                    recs: list[ScannedRecord], old_rel: str, agent: Agent) -> list[str]:
+def _adopt_metadata(recorder: Recorder, stored: StoredFile, recs: list[ScannedRecord],
+                    old_rel: str, agent: Agent) -> list[str]:
     """Rebuild metadata_versions rows (and their events) from a metadata-only file."""
-    docs = [(r, json.loads(_member(path, r))) for r in recs if r.type == "metadata"]
+    docs = [(r, json.loads(_member(recorder.store, stored.relpath, r)))
+            for r in recs if r.type == "metadata"]
 
     def work(conn: Connection) -> list[str]:
         file_pk = insert_file_row(conn, stored, utc_now())
@@ -231,20 +228,14 @@ def _prepared_from(facts: dict[str, Any], prov: dict[str, Any], old_rel: str) ->
         run_id=prov.get("run_id") or (prov.get("agent") or {}).get("run_id"))
 
 
-def _quarantine(recorder: Recorder, path: Path, rel: str, reason: str,
-                agent: Agent) -> dict[str, Any]:
-    digest, size = sha256_file(path)
-    qdir = recorder.settings.quarantine_dir
-    qdir.mkdir(parents=True, exist_ok=True)
-    suffix = ".warc.gz.open" if path.name.endswith(OPEN_SUFFIX) else ".warc.gz"
-    target = qdir / (digest.removeprefix("sha256:") + suffix)
-    if target.exists():  # the same bytes were quarantined before: keep both, never clobber
-        target = target.with_name(f"{target.name}.{os.getpid()}-{path.stat().st_ino}")
-    path.rename(target)
-    recorder.store.fsync_dir(target.parent)
-    recorder.store.fsync_dir(path.parent)
+def _quarantine(recorder: Recorder, rel: str, reason: str, agent: Agent) -> dict[str, Any]:
+    with recorder.store.open(rel) as f:
+        digest, size = sha256_stream(f)
+    suffix = ".warc.gz.open" if rel.endswith(OPEN_SUFFIX) else ".warc.gz"
+    # never clobbers: the same bytes quarantined before keep their name, these get another
+    name = recorder.store.quarantine(rel, digest.removeprefix("sha256:") + suffix)
     event = NewEvent(QUARANTINE, [digest], "warning",
-                     {"original_path": rel, "quarantine_path": target.name, "size": size,
+                     {"original_path": rel, "quarantine_path": name, "size": size,
                       "reason": reason})
     run_write(recorder.engine, lambda conn: recorder.log.append(conn, [event], agent))
-    return {"path": rel, "quarantined_as": target.name, "sha256": digest, "reason": reason}
+    return {"path": rel, "quarantined_as": name, "sha256": digest, "reason": reason}

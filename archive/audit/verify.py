@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from archive.core.canonical import canonical_hash
-from archive.core.hashing import PREFIX, hex_part, sha256_file
+from archive.core.hashing import PREFIX, hex_part, sha256_stream
 from archive.ledger.custody import (
     MESSAGE_DIGEST_CALCULATION,
     METADATA_EXTRACTION,
@@ -142,10 +142,9 @@ def verify(engine: Engine, store: WarcStore, *, capture_ids: Iterable[str] | Non
                     f"capture {cid}, which is not in the database: its rows were deleted",
                     capture_id=cid))
             known = {f.relpath for f in file_rows}
-            for path in store.iter_files():
-                rel = store.relpath(path)
-                if rel not in known and not store.in_use(path):
-                    what = "an unfinished write" if path.name.endswith(OPEN_SUFFIX) else \
+            for rel in store.iter_files():
+                if rel not in known and not store.in_use(rel):
+                    what = "an unfinished write" if rel.endswith(OPEN_SUFFIX) else \
                         "no database row"
                     report.problems.append(Problem(
                         "untracked", f"{rel}: file in the store has {what}; "
@@ -188,14 +187,14 @@ def _file_rows(conn: Connection, ids: list[int] | None) -> list[Any]:
 
 def _check_file(store: WarcStore, f: Any, recs: list[Any], report: VerifyReport, deep: bool,
                 ) -> None:
-    path = store.root / f.relpath
     report.files += 1
-    if not path.exists():
+    if not store.exists(f.relpath):
         report.problems.append(Problem(
             "file-missing", f"{f.relpath}: file is missing (expected sha256:{f.sha256})",
             path=f.relpath, expected=PREFIX + f.sha256))
         return
-    actual, size = sha256_file(path)
+    with store.open(f.relpath) as fh:
+        actual, size = sha256_stream(fh)
     report.bytes += size
     changed = actual != PREFIX + f.sha256
     if changed:
@@ -204,7 +203,7 @@ def _check_file(store: WarcStore, f: Any, recs: list[Any], report: VerifyReport,
             f"({size} bytes, expected {f.size})", path=f.relpath,
             expected=PREFIX + f.sha256, actual=actual))
     if changed or deep:
-        with path.open("rb") as fh:
+        with store.open(f.relpath) as fh:
             for r in recs:
                 report.records += 1
                 problem = _check_record(fh, f.relpath, r)
@@ -479,16 +478,17 @@ def _check_versions_in_files(store: WarcStore, versions: list[Any], caps: dict[i
                              files: dict[int, Any], report: VerifyReport) -> None:
     """``deep``: each metadata version's WARC record is in its file, with the version's
     digest and its ``created_at`` as WARC-Date (one scan per file)."""
-    from archive.warc.scan import scan_warc
+    from archive.warc.scan import scan_stream
 
     by_file: dict[int, list[Any]] = {}
     for v in versions:
         by_file.setdefault(v.warc_file_id, []).append(v)
     for fid, vs in by_file.items():
         f = files.get(fid)
-        if f is None or not (store.root / f.relpath).exists():
+        if f is None or not store.exists(f.relpath):
             continue  # reported by the file checks
-        found = {r.record_id: r for r in scan_warc(store.root / f.relpath).records}
+        with store.open(f.relpath) as fh:
+            found = {r.record_id: r for r in scan_stream(fh).records}
         for v in vs:
             who = PREFIX + caps[v.capture_pk].capture_id
             rec = found.get(v.warc_record_id)

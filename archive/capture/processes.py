@@ -35,7 +35,7 @@ from archive.errors import ArchiveError, WorkerLost
 from archive.http.fetch import tls_context
 from archive.ledger.custody import Agent
 from archive.ledger.db import make_engine
-from archive.warc.store import WarcStore
+from archive.warc.stores import open_store
 
 _POLL = 0.5  # seconds between checks that every worker is still alive
 
@@ -144,7 +144,7 @@ def _worker(worker: int, job: _Job, tasks: Any, results: Any) -> None:
     """A worker process: capture each chunk it is sent, report, until told to stop."""
     try:
         engine = make_engine(job.settings.database_url)
-        recorder = Recorder(job.settings, engine, store=WarcStore(job.settings.warc_dir))
+        recorder = Recorder(job.settings, engine, store=open_store(job.settings))
         session = open_session(job.settings)
     except BaseException as exc:  # reported to the parent, which raises it
         results.put(("error", worker, None, _portable(exc)))

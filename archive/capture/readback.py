@@ -11,24 +11,20 @@ from archive.browser.models import screenshot_uri
 from archive.core.hashing import sha256_bytes
 from archive.errors import IntegrityError, NotFoundError
 from archive.ledger.queries import RecordEntry, ReplayRecord, ShownCapture, show
-from archive.warc.reader import StoredRecord, read_record, record_block
+from archive.warc.reader import StoredRecord, read_stored, record_block
 from archive.warc.store import WarcStore
 
 
 def replay_record(store: WarcStore, found: ReplayRecord) -> StoredRecord:
     """The record one :func:`archive.ledger.queries.records_for_uri` entry locates."""
-    return read_record(store.root / found.warc_file, found.offset, found.length)
+    return read_stored(store, found.warc_file, found.offset, found.length)
 
 
 def record_members(store: WarcStore, shown: ShownCapture) -> bytes:
     """The WARC records of one shown capture exactly as stored (each its own gzip
     member), in file order: a valid WARC file of that capture alone."""
-    out = []
-    with (store.root / shown.warc_file).open("rb") as f:
-        for r in sorted(shown.records, key=lambda r: r.offset):
-            f.seek(r.offset)
-            out.append(f.read(r.length))
-    return b"".join(out)
+    return b"".join(store.read_range(shown.warc_file, r.offset, r.length)
+                    for r in sorted(shown.records, key=lambda r: r.offset))
 
 
 def _screenshot_record(cap: ShownCapture) -> RecordEntry | None:
@@ -45,18 +41,16 @@ def screenshot(engine: Engine, store: WarcStore, hash_or_prefix: str) -> tuple[s
     if not found:
         raise NotFoundError(f"no browser capture with a screenshot matches {hash_or_prefix}")
     cap, rec = found[-1]
-    path = store.root / cap.warc_file
+    path = store.locate(cap.warc_file)
     try:
-        with path.open("rb") as f:
-            f.seek(rec.offset)
-            png = record_block(f.read(rec.length))
+        png = record_block(store.read_range(cap.warc_file, rec.offset, rec.length))
     except OSError as exc:
         raise IntegrityError(f"{cap.warc_file}: cannot read the screenshot record: "
-                             f"{exc.strerror}", path=str(path)) from exc
+                             f"{exc.strerror}", path=path) from exc
     if sha256_bytes(png) != rec.block_digest:
         raise IntegrityError(f"{cap.warc_file}: the screenshot record at offset "
                              f"{rec.offset} does not hash to {rec.block_digest}",
-                             path=str(path))
+                             path=path)
     return rec.block_digest, png
 
 

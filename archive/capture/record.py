@@ -51,6 +51,7 @@ from archive.ledger.db import run_write
 from archive.ledger.queries import page_facts
 from archive.ledger.tables import captures, records
 from archive.warc.store import StoredFile, WarcStore
+from archive.warc.stores import open_store
 from archive.warc.writer import (
     HTTP_REQUEST_TYPE,
     HTTP_RESPONSE_TYPE,
@@ -81,7 +82,7 @@ class Recorder:
         self.engine = engine
         self.clock = clock
         self.new_id = new_id
-        self.store = store or WarcStore(settings.warc_dir)
+        self.store = store or open_store(settings)
         self.log = log or CustodyLog(clock=clock)
 
     # -- preparing -----------------------------------------------------------------
@@ -264,7 +265,7 @@ class Recorder:
                 capture_id=cid, content_hash=p.content_hash, url=p.url, final_url=p.final_url,
                 kind=p.kind, status=p.status, http_status=p.http_status,
                 content_type=p.content_type, started_at=started,
-                warc_path=str(self.store.root / stored.relpath), warc_sha256=stored.sha256,
+                warc_path=self.store.locate(stored.relpath), warc_sha256=stored.sha256,
                 revisit_of=PREFIX + p.revisit_of if p.revisit_of else None,
                 problems=tuple(p.problems), **page_facts(p.provenance)))
         if not cap_rows:  # an imported file without a capturable record

@@ -23,22 +23,30 @@
 | ARCHIVE_TSA_URLS | RFC 3161 authorities asked at each checkpoint (comma separated) | (none) |
 | ARCHIVE_TSA_ROOTS | PEM file of TSA root certificates verify-bundle trusts | (none) |
 | ARCHIVE_TSA_DEADLINE | total seconds one TSA may take to answer | 10 |
+| ARCHIVE_STORE_URL | `s3://bucket/prefix`: WARCs in object storage | $ARCHIVE_HOME/warcs |
+| AWS_ENDPOINT_URL | the object store's endpoint (credentials: boto3's chain) | AWS |
+| AWS_REGION | the object store's region | (boto3's) |
+| ARCHIVE_RETENTION | Object Lock retention of stored WARCs (`30d`, `P1Y`) | (none) |
 """
 
 from __future__ import annotations
 
 import getpass
 import os
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from archive.core.timeutil import parse_duration
 from archive.core.version import SOFTWARE
 from archive.errors import ConfigError
 
 _TRUE = {"1", "true", "yes", "on"}
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,10 @@ class Settings:
     tsa_urls: tuple[str, ...] = ()  # RFC 3161 authorities asked to timestamp each checkpoint
     tsa_roots: Path | None = None  # PEM roots verify-bundle checks timestamp tokens against
     tsa_deadline: float = 10.0  # seconds one TSA may take, connect to last byte
+    store_url: str | None = None  # s3://bucket/prefix, or None for $ARCHIVE_HOME/warcs
+    store_endpoint: str | None = None  # the object store's URL (AWS_ENDPOINT_URL)
+    store_region: str | None = None  # AWS_REGION
+    retention: timedelta | None = None  # Object Lock retention of stored WARCs
 
     @property
     def log_origin(self) -> str:
@@ -103,6 +115,11 @@ class Settings:
     @property
     def warc_dir(self) -> Path:
         return self.home / "warcs"
+
+    @property
+    def staging_dir(self) -> Path:
+        """Where an object store's WARC files are written before their upload."""
+        return self.home / "staging"
 
     @property
     def quarantine_dir(self) -> Path:
@@ -179,6 +196,11 @@ class Settings:
             tsa_roots=Path(env["ARCHIVE_TSA_ROOTS"]).expanduser()
             if env.get("ARCHIVE_TSA_ROOTS") else None,
             tsa_deadline=tsa_deadline,
+            store_url=_store_url(env.get("ARCHIVE_STORE_URL")),
+            store_endpoint=(env.get("AWS_ENDPOINT_URL") or "").strip() or None,
+            store_region=(env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip()
+            or None,
+            retention=_retention(env.get("ARCHIVE_RETENTION")),
         )
         return replace(settings, **overrides) if overrides else settings
 
@@ -206,6 +228,28 @@ def _public_url(value: str | None) -> str | None:
     if not text.startswith(("https://", "http://")):
         raise ConfigError(f"ARCHIVE_PUBLIC_URL must be an http(s) URL, not {text!r}")
     return text
+
+
+def _store_url(value: str | None) -> str | None:
+    """``ARCHIVE_STORE_URL``: ``s3://bucket[/prefix]`` or nothing (the local folder)."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    bucket = text.removeprefix("s3://").split("/", 1)[0]
+    if not text.startswith("s3://") or not _BUCKET.fullmatch(bucket):
+        raise ConfigError(f"ARCHIVE_STORE_URL must be s3://bucket/prefix (a bucket name of "
+                          f"3-63 lower-case letters, digits, dots and hyphens), not {text!r}")
+    return text
+
+
+def _retention(value: str | None) -> timedelta | None:
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ConfigError(f"ARCHIVE_RETENTION: {exc}") from exc
 
 
 def _tsa_urls(value: str | None) -> tuple[str, ...]:

@@ -34,7 +34,7 @@ from archive.ledger.db import in_chunks, read, run_write
 from archive.ledger.tables import captures, metadata_versions, records, warc_files
 from archive.metadata.schema import errors as schema_errors
 from archive.metadata.textdiff import article_sentences, comparison
-from archive.warc.reader import decoded_payload, read_record
+from archive.warc.reader import decoded_payload, read_stored
 from archive.warc.writer import (
     ARTICLE_METADATA,
     Block,
@@ -198,7 +198,7 @@ def _payload(recorder: Recorder, conn: Connection, cap: Any
     if src is None:
         raise NotFoundError(f"capture {PREFIX + cap.capture_id} has no response or "
                             "resource record")
-    rec = read_record(recorder.store.root / src.relpath, src.offset, src.length)
+    rec = read_stored(recorder.store, src.relpath, src.offset, src.length)
     with decoded_payload(rec, recorder.settings.fetch) as payload:
         data = payload.read() if payload.ok else b""
         problem = payload.error

@@ -173,10 +173,9 @@ def assemble(engine: Engine, store: WarcStore, rows: Sequence[Any], ident: LogId
 
 def _capture_part(store: WarcStore, row: Any) -> dict[str, Any]:
     manifest = json.loads(row.manifest)
-    path = store.path(row.relpath)
     records = []
     try:
-        with path.open("rb") as f:
+        with store.open(row.relpath) as f:
             for m in manifest["records"]:
                 f.seek(m["offset"])
                 member = f.read(m["length"])

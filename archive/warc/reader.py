@@ -22,6 +22,7 @@ from warcio.bufferedreaders import ChunkedDataReader
 from archive.core.config import FetchPolicy
 from archive.core.content import Decoded, decode_body
 from archive.errors import WarcFormatError
+from archive.warc.store import WarcStore
 
 MAX_RECORD_BYTES = 512 * 1024 * 1024
 """Largest decompressed WARC record a verifier accepts (a defence against gzip bombs)."""
@@ -47,14 +48,23 @@ class StoredRecord:
 def read_record(path: Path, offset: int, length: int) -> StoredRecord:
     with path.open("rb") as f:
         f.seek(offset)
-        member = f.read(length)
+        return parse_record(f.read(length), path.name, offset)
+
+
+def read_stored(store: WarcStore, relpath: str, offset: int, length: int) -> StoredRecord:
+    """One record of a stored file, read alone (a range read on an object store)."""
+    return parse_record(store.read_range(relpath, offset, length), relpath, offset)
+
+
+def parse_record(member: bytes, where: str, offset: int) -> StoredRecord:
+    """The record in one gzip member (or uncompressed record) read from ``where``."""
     try:
         raw = record_bytes(member)
         rec = next(iter(ArchiveIterator(io.BytesIO(raw), check_digests=False)))
         return StoredRecord(rec.rec_headers, rec.http_headers, rec.raw_stream.read())
     except (zlib.error, StopIteration, Exception) as exc:
-        raise WarcFormatError(f"{path.name}: record at offset {offset} is unreadable: {exc}",
-                              path=path) from exc
+        raise WarcFormatError(f"{where}: record at offset {offset} is unreadable: {exc}",
+                              path=where) from exc
 
 
 def record_bytes(member: bytes) -> bytes:

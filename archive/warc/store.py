@@ -1,35 +1,39 @@
-"""WARC files on disk, written so that a crash never leaves a half file under a real name.
+"""The one store interface: where WARC files live, whatever holds them.
 
-A file is written as ``<name>.open``, flushed, fsynced, renamed to ``<name>`` and its
-directory fsynced; only then may the database refer to it. From creation until the
-writer's database commit, the writer holds an ``flock`` on the file (through the
-rename: the lock follows the inode), and :meth:`WarcStore.in_use` tells a
-reconciler or an audit not to touch it; the kernel drops the lock if the writer
-dies. Paths come from the clock,
-a random id and the machine's host name, never from a URL. An fsync error is fatal
-for that file (the kernel may have dropped the dirty pages; retrying on the same
-descriptor would report success for lost data).
+Every reader and writer of WARC files goes through a :class:`WarcStore`, named by
+relative paths (``YYYY/MM/DD/<name>.warc.gz``, POSIX separators) that the database
+records. Two implementations keep the same guarantees:
+
+- :class:`archive.warc.localstore.DirectoryStore`, a local directory (the default):
+  ``.open`` name, fsync, rename, directory fsync;
+- :class:`archive.warc.s3store.S3Store`, S3-compatible object storage
+  (``ARCHIVE_STORE_URL=s3://bucket/prefix``): a local staging file uploaded whole
+  with a SHA-256 checksum the server checks, the staging file removed once stored.
+
+The contract both keep, which the crash guarantees of ``archive.capture.commit``
+rest on: when :meth:`WarcStore.new_file` (or :meth:`WarcStore.copy_in`) returns,
+the file is durable under its final name, and it stays *held* (:meth:`in_use`,
+:meth:`claim`) until the writer calls :meth:`release` after its database commit, or
+dies. A reconciler takes what no live writer holds and no row names
+(:meth:`iter_files`), finishes a leftover ``.open`` file (:meth:`finish`) or moves it
+out (:meth:`quarantine`); nothing is ever deleted. A read of a missing file raises
+``FileNotFoundError`` on both stores; a local file that cannot be read raises the
+:class:`OSError` the system gave, an object store that cannot be reached (or fails) a
+:class:`~archive.errors.StorageError` naming the object, never taken for a bad file.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import fcntl
-import os
 import re
 import secrets
-import shutil
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from archive.core.hashing import HashingWriter
-from archive.errors import StorageError
 
 OPEN_SUFFIX = ".open"
 _HOST_SAFE = re.compile(r"[^A-Za-z0-9.-]+")
@@ -43,7 +47,7 @@ class StoredFile:
     size: int
 
 
-class _CountingFile:
+class CountingFile:
     """File wrapper that hashes and counts what is written (the file hash costs no re-read)."""
 
     def __init__(self, f: BinaryIO, name: str) -> None:
@@ -71,147 +75,77 @@ def warc_filename(moment: datetime, hostname: str, prefix: str = "ARCHIVE") -> s
     return f"{prefix}-{stamp}-{secrets.token_hex(6)}-{host}.warc.gz"
 
 
-class WarcStore:
-    def __init__(self, root: Path, *, fsync: Callable[[int], None] = os.fsync,
-                 namer: Callable[[datetime, str], str] = warc_filename) -> None:
-        self.root = root
-        self._fsync = fsync
-        self._namer = namer
-        self._locks: dict[str, int] = {}  # relpath -> fd holding the writer's flock
-        self._locks_guard = threading.Lock()
+def day_folder(moment: datetime) -> str:
+    """The folder a file written at ``moment`` goes in: ``YYYY/MM/DD``."""
+    return moment.strftime("%Y/%m/%d")
 
-    def hold(self, path: Path) -> None:
-        """Lock a file this process is writing until :meth:`release` (or process death)."""
-        fd = os.open(path, os.O_RDONLY)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        with self._locks_guard:
-            self._locks[self.relpath(path).removesuffix(OPEN_SUFFIX)] = fd
+
+class WarcStore(Protocol):
+    """What the library needs of a place that keeps WARC files (see the module doc)."""
+
+    @property
+    def location(self) -> str:
+        """Where the store is, for a person: a folder, or ``s3://bucket/prefix``."""
+        ...
+
+    def new_file(self, moment: datetime, hostname: str
+                 ) -> AbstractContextManager[CountingFile]:
+        """Yield a writer; on clean exit the file is durable and ``writer.stored`` says
+        where. It stays held until :meth:`release`."""
+        ...
+
+    def copy_in(self, src: Path, relpath: str, sha256: str) -> None:
+        """Store a copy of ``src`` (whose hash is ``sha256``) durably as ``relpath``,
+        held until :meth:`release`."""
+        ...
 
     def release(self, relpath: str) -> None:
         """The writer's commit is done (or failed): the file is no longer in flight."""
-        with self._locks_guard:
-            fd = self._locks.pop(relpath.removesuffix(OPEN_SUFFIX), None)
-        if fd is not None:
-            os.close(fd)
+        ...
 
-    @staticmethod
-    def try_lock(path: Path) -> int | None:
-        """An fd holding the file's lock, or None when a live writer holds it."""
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            return None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        return fd
+    def locate(self, relpath: str) -> str:
+        """Where one file is, for a person: a path or an ``s3://`` URL."""
+        ...
 
-    def in_use(self, path: Path) -> bool:
-        fd = self.try_lock(path)
-        if fd is None:
-            return path.exists()
-        os.close(fd)
-        return False
+    def exists(self, relpath: str) -> bool: ...
 
-    def path(self, relpath: str) -> Path:
-        p = (self.root / relpath).resolve()
-        if self.root.resolve() not in p.parents:
-            raise StorageError(f"refusing a path outside the store: {relpath!r}")
-        return p
+    def size(self, relpath: str) -> int: ...
 
-    @contextmanager
-    def new_file(self, moment: datetime, hostname: str) -> Iterator[_CountingFile]:
-        """Yield a writer; on clean exit the file is durable and ``writer.stored`` says where."""
-        subdir = Path(moment.strftime("%Y/%m/%d"))
-        name = self._namer(moment, hostname)
-        final = self.root / subdir / name
-        tmp = final.with_name(name + OPEN_SUFFIX)
-        try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except OSError as exc:
-            raise StorageError(_os_message("cannot create WARC file", tmp, exc), path=tmp) from exc
-        f = os.fdopen(fd, "wb", buffering=1 << 20)
-        counting = _CountingFile(f, name)
-        self.hold(tmp)
-        try:
-            yield counting
-            f.flush()
-            self._fsync(f.fileno())
-            f.close()
-            tmp.rename(final)
-            self.fsync_dir(final.parent)
-        except BaseException as exc:
-            _close_quietly(f)
-            _remove_quietly(tmp)
-            self.release(self.relpath(final))
-            if isinstance(exc, OSError):
-                raise StorageError(_os_message("writing WARC failed", tmp, exc), path=tmp) from exc
-            raise
-        counting.stored = StoredFile(
-            relpath=(subdir / name).as_posix(), name=name, sha256=counting.digest,
-            size=counting.size,
-        )
+    def modified(self, relpath: str) -> datetime:
+        """When the file was last written (aware)."""
+        ...
 
-    def fsync_dir(self, directory: Path) -> None:
-        """Make a rename or unlink in ``directory`` durable."""
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            self._fsync(fd)
-        finally:
-            os.close(fd)
+    def open(self, relpath: str) -> AbstractContextManager[BinaryIO]:
+        """The whole file as a seekable binary stream."""
+        ...
 
-    def copy_in(self, src: Path, relpath: str) -> Path:
-        """Copy ``src`` to ``relpath`` the same way :meth:`new_file` writes: ``.open``
-        name, fsync, rename, directory fsync, locked until :meth:`release`."""
-        target = self.root / relpath
-        tmp = target.with_name(target.name + OPEN_SUFFIX)
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with src.open("rb") as fin, tmp.open("xb") as fout:
-                self.hold(tmp)
-                shutil.copyfileobj(fin, fout, 1 << 20)
-                fout.flush()
-                self._fsync(fout.fileno())
-            tmp.rename(target)
-            self.fsync_dir(target.parent)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            self.release(relpath)
-            raise StorageError(_os_message(f"cannot store a copy of {src.name}", tmp, exc),
-                               path=src) from exc
-        return target
+    def read_range(self, relpath: str, offset: int, length: int) -> bytes:
+        """``length`` bytes at ``offset`` (fewer only at the end of the file): one
+        record's gzip member, read without reading the rest of the file."""
+        ...
 
-    def iter_files(self) -> Iterator[Path]:
-        """Every WARC and leftover ``.open`` file under the store."""
-        if not self.root.exists():
-            return
-        for p in sorted(self.root.rglob("*")):
-            if p.is_file() and p.name.endswith((".warc.gz", ".warc", OPEN_SUFFIX)):
-                yield p
+    def iter_files(self) -> Iterator[str]:
+        """Every WARC file and leftover ``.open`` file, as relative paths."""
+        ...
 
-    def relpath(self, path: Path) -> str:
-        return path.resolve().relative_to(self.root.resolve()).as_posix()
+    def in_use(self, relpath: str) -> bool:
+        """A live writer holds the file (between its write and its commit)."""
+        ...
+
+    def claim(self, relpath: str) -> AbstractContextManager[bool]:
+        """Hold the file against writers for a reconciler: yields False (and holds
+        nothing) when a live writer has it."""
+        ...
+
+    def finish(self, relpath: str) -> str:
+        """A complete leftover ``.open`` file stored under its final name; returns it."""
+        ...
+
+    def quarantine(self, relpath: str, name: str) -> str:
+        """Move the file out of the store to the quarantine as ``name`` (or a variant
+        of it when that name is taken); returns the name used. Never deletes bytes."""
+        ...
 
 
-def _os_message(what: str, path: Path, exc: OSError) -> str:
-    if exc.errno == errno.ENOSPC:
-        why = "the disk is full; free space and capture again"
-    elif exc.errno == errno.EDQUOT:
-        why = "the disk quota is exceeded"
-    elif exc.errno == errno.EFBIG:
-        why = "the file size limit was reached"
-    else:
-        why = exc.strerror or str(exc)
-    return f"{what}: {why} ({path}); nothing was recorded"
-
-
-def _close_quietly(f: BinaryIO) -> None:
-    with contextlib.suppress(OSError):
-        f.close()
-
-
-def _remove_quietly(p: Path) -> None:
-    p.unlink(missing_ok=True)
+__all__ = ["OPEN_SUFFIX", "CountingFile", "StoredFile", "WarcStore", "day_folder",
+           "warc_filename"]
