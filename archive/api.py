@@ -36,7 +36,7 @@ from archive.capture.scheduler import (
 )
 from archive.catalog import catalog_rows, metadata_sources
 from archive.core.config import DEFAULT_MODE, Settings, check_mode
-from archive.core.hashing import PREFIX, hex_part, sha256_bytes
+from archive.core.hashing import digest_bytes, sha256_bytes
 from archive.core.timeutil import utc_now
 from archive.errors import (
     ArchiveError,
@@ -522,8 +522,8 @@ class Archive:
         a = logtree.get_checkpoint(self.engine, old)
         b = logtree.get_checkpoint(self.engine, new)
         proof = logtree.consistency(self.engine, a, b)
-        ok = verify_consistency(a.size, b.size, bytes.fromhex(hex_part(a.root_hash)),
-                                bytes.fromhex(hex_part(b.root_hash)), proof)
+        ok = verify_consistency(a.size, b.size, digest_bytes(a.root_hash),
+                                digest_bytes(b.root_hash), proof)
         return ConsistencyProof(a, b, tuple(logtree.b64(proof)), ok)
 
     def import_warc(self, path: Path, *, accept_partial: bool = False,
@@ -599,11 +599,10 @@ class Archive:
 
         shown = self.show_many(capture_ids)
         source = {cid: shown[cid].get("revisit_of") or cid for cid in shown}
-        versions = self.latest_metadata(sorted({PREFIX + hex_part(s)
-                                                for s in source.values()}))
+        versions = self.latest_metadata(sorted(set(source.values())))
         titles = {}
         for cid, src in source.items():
-            v = versions.get(PREFIX + hex_part(src))
+            v = versions.get(src)
             title = field_value(v["record"], "title") if v else None
             if isinstance(title, str) and title:
                 titles[cid] = title

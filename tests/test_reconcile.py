@@ -44,7 +44,7 @@ def assert_invariants(arc) -> None:
     for r in rows:
         path = arc.store.root / r.relpath
         assert path.exists(), f"row {r.relpath} points at a missing file"
-        assert sha256_file(path)[0] == "sha256:" + r.sha256
+        assert sha256_file(path)[0] == r.sha256
     known = {r.relpath for r in rows}
     for path in arc.store.iter_files():
         assert arc.store.relpath(path) in known, f"{path} has no row"

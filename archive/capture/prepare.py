@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from archive.core.hashing import hex_part, parse_hash
 from archive.core.timeutil import iso_utc
 from archive.http.models import Exchange
 from archive.warc.writer import (
@@ -80,12 +81,23 @@ class Revisit:
     date: str
 
 def capture_facts(p: Prepared) -> dict[str, Any]:
-    """Capture-level facts, stored in the WARC metadata record and used on adoption."""
+    """Capture-level facts, stored in the WARC metadata record and used on adoption.
+
+    ``revisit_of`` is written as bare hex, the form this record has always held (the
+    manifest, which the capture id commits to, has it as ``sha256:<hex>``);
+    :func:`revisit_of_fact` reads it back."""
     return {"url": p.url, "final_url": p.final_url, "kind": p.kind, "status": p.status,
             "http_status": p.http_status, "content_hash": p.content_hash,
-            "content_type": p.content_type, "revisit_of": p.revisit_of,
+            "content_type": p.content_type,
+            "revisit_of": hex_part(p.revisit_of) if p.revisit_of else None,
             "started_at": iso_utc(p.started_at), "ended_at": iso_utc(p.ended_at),
             "problems": list(p.problems)}
+
+
+def revisit_of_fact(facts: dict[str, Any]) -> str | None:
+    """The ``revisit_of`` of :func:`capture_facts` as ``sha256:<hex>`` (or ``None``)."""
+    value = facts.get("revisit_of")
+    return parse_hash(value) if isinstance(value, str) and value else None
 
 def response_payload_digest(ex: Exchange) -> str:
     """WARC payload digest of a response: the raw bytes after the HTTP header block.
