@@ -414,7 +414,7 @@ def load_citation_data_many(conn: Connection, capture_ids: Sequence[str], *, arc
     capture id; ids not stored are left out. Four queries per 500 ids (a catalogue of
     every capture)."""
     out: dict[str, CitationData] = {}
-    for chunk in in_chunks(hex_part(c) for c in capture_ids):
+    for chunk in in_chunks(capture_ids):
         gone = withdrawals(conn, chunk)
         rows = conn.execute(select(captures).where(captures.c.capture_id.in_(chunk))).all()
         originals = {r.revisit_of for r in rows if r.revisit_of}
@@ -432,7 +432,7 @@ def load_citation_data_many(conn: Connection, capture_ids: Sequence[str], *, arc
             record = records.get(r.id)
             if record is None and r.revisit_of and r.revisit_of in pk_of:
                 record = records.get(pk_of[r.revisit_of])
-            cid = PREFIX + r.capture_id
+            cid = r.capture_id
             w = gone.get(cid)
             out[cid] = replace(
                 _citation_data(r, record or {}, archive),
@@ -450,8 +450,7 @@ def _citation_data(row: Any, record: dict[str, Any], archive: str) -> CitationDa
     title, outlet, published = (_value(record, n) for n in ("title", "outlet", "published"))
     authors = _value(record, "authors")
     return CitationData(
-        capture_id=PREFIX + row.capture_id,
-        content_hash=PREFIX + row.content_hash if row.content_hash else None,
+        capture_id=row.capture_id, content_hash=row.content_hash,
         url=row.url, final_url=row.final_url, captured_at=row.started_at, archive=archive,
         title=title if isinstance(title, str) and title.strip() else None,
         authors=tuple(a for a in authors if isinstance(a, str) and a.strip())

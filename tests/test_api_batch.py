@@ -72,7 +72,7 @@ def test_extraction_on_worker_processes_stores_what_one_process_would(
     with arc.engine.connect() as c:
         rows = c.execute(select(metadata_versions.c.warc_file_id)
                          .join(captures, captures.c.id == metadata_versions.c.capture_pk)
-                         .where(captures.c.capture_id.in_([i[7:] for i in ids]))).all()
+                         .where(captures.c.capture_id.in_(ids))).all()
     assert len(rows) == 40 and len(set(rows)) == 1  # one WARC file, one transaction
     assert [d.stored for d in arc.extract_metadata_many(ids, processes=2)] == \
         ["existing"] * 40

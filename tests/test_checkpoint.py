@@ -407,7 +407,8 @@ def test_checkpoints_deleted_from_the_database_are_caught_by_the_files(arc, tmp_
 
 
 def _rewrite_event(arc, seq: int) -> None:
-    from archive.ledger.custody import entry_hash, iter_events, leaf_hash_hex
+    from archive.core.hashing import hex_part
+    from archive.ledger.custody import entry_hash, entry_leaf_hash, iter_events
 
     with arc.engine.begin() as c:
         evs = list(iter_events(c))
@@ -418,10 +419,11 @@ def _rewrite_event(arc, seq: int) -> None:
             data = new.entry_bytes()
             c.execute(sql("UPDATE events SET detail = :d, prev_hash = :p, entry_hash = :h, "
                            "leaf_hash = :l WHERE seq = :s"),
-                      {"d": json.dumps(new.detail), "p": prev, "h": entry_hash(data),
-                       "l": leaf_hash_hex(data), "s": ev.seq})
+                      {"d": json.dumps(new.detail), "p": hex_part(prev),
+                       "h": hex_part(entry_hash(data)), "l": hex_part(entry_leaf_hash(data)),
+                       "s": ev.seq})  # raw SQL: the columns' bare hex
             prev = entry_hash(data)
-        c.execute(sql("UPDATE log_head SET head_hash = :h"), {"h": prev})
+        c.execute(sql("UPDATE log_head SET head_hash = :h"), {"h": hex_part(prev)})
 
 
 def replace_event(ev, **changes):

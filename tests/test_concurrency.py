@@ -6,7 +6,7 @@ import multiprocessing as mp
 
 import pytest
 
-from archive.core.hashing import sha256_bytes
+from archive.core.hashing import digest_bytes, sha256_bytes
 from archive.ledger.custody import CAPTURE, Agent, CustodyLog, NewEvent, check_chain, iter_events
 from archive.ledger.db import open_database, run_write
 from archive.proof.merkle import MerkleTree
@@ -42,7 +42,7 @@ def test_parallel_appends_keep_one_contiguous_chain(db_url: str, tmp_path) -> No
     assert [e.seq for e in evs] == list(range(PROCS * APPENDS))
     ident = logtree.init_identity(tmp_path / "keys", "test.invalid/log")
     ckpt = logtree.make_checkpoint(engine, ident)
-    recomputed = MerkleTree([bytes.fromhex(e.leaf_hash) for e in evs]).root()
+    recomputed = MerkleTree([digest_bytes(e.leaf_hash) for e in evs]).root()
     assert ckpt.size == PROCS * APPENDS and ckpt.root_hash == "sha256:" + recomputed.hex()
     assert logtree.check_checkpoints(engine, ident) == []
     engine.dispose()

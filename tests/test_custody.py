@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, delete, insert, text, update
 
 from archive.core.canonical import canonical_json
-from archive.core.hashing import hex_part, sha256_bytes
+from archive.core.hashing import sha256_bytes
 from archive.ledger.custody import (
     CAPTURE,
     FIXITY_CHECK,
@@ -26,9 +26,9 @@ from archive.ledger.custody import (
     NewEvent,
     check_chain,
     entry_hash,
+    entry_leaf_hash,
     events_for,
     iter_events,
-    leaf_hash_hex,
 )
 from archive.ledger.db import open_database, run_write
 from archive.ledger.tables import event_objects, events, log_head
@@ -58,7 +58,7 @@ def test_appends_are_contiguous_and_chained(db_url: str) -> None:
         evs = list(iter_events(c))
         count, problems = check_chain(c)
     assert [e.seq for e in evs] == [0, 1, 2, 3, 4]
-    assert evs[0].prev_hash == "0" * 64
+    assert evs[0].prev_hash == "sha256:" + "0" * 64
     assert all(b.prev_hash == a.entry_hash for a, b in itertools.pairwise(evs))
     assert count == 5 and problems == []
     engine.dispose()
@@ -107,7 +107,7 @@ def _resealed(ev: Event, **changes: Any) -> Event:
     forged = dataclasses.replace(ev, **changes)
     body = forged.entry_bytes()
     return dataclasses.replace(forged, entry_hash=entry_hash(body),
-                               leaf_hash=leaf_hash_hex(body))
+                               leaf_hash=entry_leaf_hash(body))
 
 
 def _rewrite_from(c: Connection, first_seq: int, new_events: list[Event]) -> None:
@@ -122,7 +122,7 @@ def _rewrite_from(c: Connection, first_seq: int, new_events: list[Event]) -> Non
             agent=canonical_json(ev.agent).decode(), outcome=ev.outcome,
             detail=canonical_json(ev.detail).decode(), prev_hash=ev.prev_hash,
             entry_hash=ev.entry_hash, leaf_hash=ev.leaf_hash))
-        for o in sorted({hex_part(o) for o in ev.objects}):
+        for o in sorted(set(ev.objects)):
             c.execute(insert(event_objects).values(object_hash=o, seq=ev.seq))
     everything = list(iter_events(c))
     c.execute(update(log_head).where(log_head.c.id == 1)
@@ -144,8 +144,8 @@ def test_a_forged_middle_event_with_resealed_hashes_breaks_the_link_after_it(
     assert count == 4
     assert [p.seq for p in problems] == [3]
     assert problems[0].message == (
-        f"event seq 3: prev is sha256:{old[2].entry_hash} but the previous entry hashes to "
-        f"sha256:{forged.entry_hash}; the chain is broken here")
+        f"event seq 3: prev is {old[2].entry_hash} but the previous entry hashes to "
+        f"{forged.entry_hash}; the chain is broken here")
 
 
 def test_a_deleted_middle_event_with_renumbered_successors_breaks_the_link(
@@ -166,8 +166,8 @@ def test_a_deleted_middle_event_with_renumbered_successors_breaks_the_link(
     assert count == 4
     assert [p.seq for p in problems] == [2]
     assert problems[0].message == (
-        f"event seq 2: prev is sha256:{old[2].entry_hash} but the previous entry hashes to "
-        f"sha256:{old[1].entry_hash}; the chain is broken here")
+        f"event seq 2: prev is {old[2].entry_hash} but the previous entry hashes to "
+        f"{old[1].entry_hash}; the chain is broken here")
 
 
 def test_a_failing_transaction_leaves_no_gap(db_url: str) -> None:
@@ -212,4 +212,4 @@ def test_every_entry_hash_is_the_sha256_of_its_rfc8785_bytes(details: list[dict]
     finally:
         engine.dispose()
     for ev in stored:
-        assert ev.entry_hash == hashlib.sha256(rfc8785.dumps(ev.entry())).hexdigest()
+        assert ev.entry_hash == "sha256:" + hashlib.sha256(rfc8785.dumps(ev.entry())).hexdigest()

@@ -73,6 +73,7 @@ def test_the_same_file_imported_twice_changes_nothing(arc, tmp_path: Path) -> No
         before = c.execute(text("SELECT count(*) FROM events")).scalar()
     again = arc.import_warc(copy)
     assert again.already_imported and again.sha256 == first.sha256
+    assert again.captures == first.captures and first.captures
     with arc.engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM events")).scalar() == before
         assert c.execute(text("SELECT count(*) FROM imports")).scalar() == 1

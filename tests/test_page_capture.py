@@ -371,7 +371,7 @@ def test_a_page_capture_bundles_verifies_and_is_adopted_after_a_crash(
         capture_time=iso_utc(prepared.started_at), kind="http", status=prepared.status,
         http_status=prepared.http_status, content_hash=prepared.content_hash,
         stored=stored, records=written[0],
-        revisit_of="sha256:" + prepared.revisit_of if prepared.revisit_of else None))
+        revisit_of=prepared.revisit_of))
     recovered = arc.reconcile()
     assert [a["captures"] for a in recovered.adopted] == [[expected]]
     (shown,) = arc.show(expected)

@@ -6,6 +6,7 @@ event, the chain intact, and a second run changes nothing.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -44,7 +45,7 @@ def assert_invariants(arc) -> None:
     for r in rows:
         assert arc.store.exists(r.relpath), f"row {r.relpath} points at a missing file"
         with arc.store.open(r.relpath) as f:
-            assert sha256_stream(f)[0] == "sha256:" + r.sha256
+            assert sha256_stream(f)[0] == r.sha256
     known = {r.relpath for r in rows}
     for rel in arc.store.iter_files():
         assert rel in known, f"{rel} has no row"
@@ -74,6 +75,37 @@ def test_crash_after_rename_before_commit_is_adopted_with_the_same_capture_id(
     assert arc.verify(None, deep=True).ok
     assert_invariants(arc)
     assert not arc.reconcile().changed  # a second run changes nothing
+
+
+def test_an_adopted_revisit_names_its_original_as_the_commit_would_have(
+        arc, tmp_path: Path) -> None:
+    """A capture marked a revisit (as the recorder marks one) whose commit never
+    happened: its metadata record keeps ``revisit_of`` as the bare hex that record has
+    always held, and adoption reads it back into the same manifest and capture id."""
+    (first,) = arc.ingest([_write(tmp_path / "first.txt", b"the original\n")])
+    agent = arc.agent()
+    prepared = _doc(arc, tmp_path, "again.txt", b"the original\n")
+    prepared.revisit_of = first.capture_id
+    stored, _moment, written = arc.recorder.write_file([prepared], agent)
+    arc.store.release(stored.relpath)  # the writer dies here, before its commit
+    facts = json.loads(prepared.provenance_json())["capture"]
+    assert facts["revisit_of"] == first.capture_id.removeprefix("sha256:")
+    expected = capture_id(build_manifest(
+        url=prepared.url, final_url=prepared.final_url,
+        capture_time=iso_utc(prepared.started_at), kind="document", status="complete",
+        http_status=None, content_hash=prepared.content_hash, stored=stored,
+        records=written[0], revisit_of=first.capture_id))
+    report = arc.reconcile()
+    assert [a["captures"] for a in report.adopted] == [[expected]]
+    (shown,) = arc.show(expected)
+    assert shown.revisit_of == shown.manifest["revisit_of"] == first.capture_id
+    assert arc.verify(None, deep=True).ok
+    assert_invariants(arc)
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
 
 
 def test_unfinished_open_file_is_quarantined_never_deleted(arc, tmp_path: Path) -> None:

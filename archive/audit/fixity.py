@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from archive.core.hashing import PREFIX, sha256_stream
+from archive.core.hashing import sha256_stream
 from archive.ledger.custody import FIXITY_CHECK, Agent, CustodyLog, NewEvent, events_for
 from archive.ledger.db import read, run_write
 from archive.ledger.tables import captures, checkpoints, warc_files
@@ -45,10 +45,10 @@ def audit(engine: Engine, store: WarcStore, log: CustodyLog, agent: Agent) -> Fi
         caps = conn.execute(select(captures.c.warc_file_id, captures.c.capture_id)).all()
     by_file: dict[int, list[str]] = {}
     for c in caps:
-        by_file.setdefault(c.warc_file_id, []).append(PREFIX + c.capture_id)
+        by_file.setdefault(c.warc_file_id, []).append(c.capture_id)
     new_events: list[NewEvent] = []
     for f in files:
-        expected = PREFIX + f.sha256
+        expected = f.sha256
         report.checked += 1
         if not store.exists(f.relpath):
             state, actual = "missing", None
@@ -98,7 +98,7 @@ def last_good_checkpoint(engine: Engine, object_hash: str) -> dict[str, Any] | N
         return {"event_seq": seq, "checkpoint": None,
                 "note": "no checkpoint was signed after the last good check"}
     return {"event_seq": seq, "checkpoint": row.id, "size": row.size,
-            "root_hash": PREFIX + row.root_hash, "created_at": row.created_at}
+            "root_hash": row.root_hash, "created_at": row.created_at}
 
 
 def _append(engine: Engine, log: CustodyLog, chunk: list[NewEvent], agent: Agent) -> None:

@@ -32,7 +32,7 @@ from archive.capture.commit import commit_file
 from archive.capture.prepare import Prepared, capture_facts
 from archive.capture.record import Recorder
 from archive.capture.results import CaptureResult
-from archive.core.hashing import PREFIX, hex_part
+from archive.core.hashing import hex_part
 from archive.core.timeutil import iso_utc, parse_iso
 from archive.core.version import SOFTWARE_NAME, __version__
 from archive.errors import WarcFormatError
@@ -76,7 +76,7 @@ def import_warc(recorder: Recorder, path: Path, agent: Agent, *,
     scan = scan_warc(path)
     with read(recorder.engine) as conn:
         existing = conn.execute(select(imports).where(
-            imports.c.file_sha256 == hex_part(scan.sha256))).first()
+            imports.c.file_sha256 == scan.sha256)).first()
         if existing is not None:
             caps = conn.execute(select(captures.c.capture_id).where(
                 captures.c.warc_file_id == existing.warc_file_id)
@@ -85,7 +85,7 @@ def import_warc(recorder: Recorder, path: Path, agent: Agent, *,
         rel = _relpath(scan)
         return ImportResult(scan.sha256, existing.verdict, rel,
                             json.loads(existing.record_counts), json.loads(existing.problems),
-                            already_imported=True, captures=[PREFIX + c for c in caps])
+                            already_imported=True, captures=list(caps))
     refuse = scan.verdict == "refused" or (scan.verdict == "partial" and not accept_partial)
     if refuse:
         detail = {"file": path.name, "verdict": scan.verdict, "format": scan.format,
@@ -114,7 +114,7 @@ def import_warc(recorder: Recorder, path: Path, agent: Agent, *,
             file_pk = conn.execute(select(warc_files.c.id).where(
                 warc_files.c.relpath == rel)).scalar_one()
             conn.execute(insert(imports).values(
-                warc_file_id=file_pk, file_sha256=hex_part(scan.sha256),
+                warc_file_id=file_pk, file_sha256=scan.sha256,
                 original_name=path.name, format=scan.format, compression=scan.compression,
                 verdict=scan.verdict,
                 record_counts=json.dumps(scan.record_counts, sort_keys=True),
@@ -254,4 +254,4 @@ def _prepared(recorder: Recorder, stored: str, rec: ScannedRecord, scan: ScanRep
 
 def _relpath(scan: ScanReport) -> str:
     suffix = ".warc.gz" if scan.compression == "gzip" else ".warc"
-    return f"{IMPORT_DIR}/{scan.sha256.removeprefix(PREFIX)}{suffix}"
+    return f"{IMPORT_DIR}/{hex_part(scan.sha256)}{suffix}"

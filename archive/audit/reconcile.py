@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from archive.capture.commit import insert_file_row
-from archive.capture.prepare import Prepared
+from archive.capture.prepare import Prepared, revisit_of_fact
 from archive.capture.record import Recorder
 from archive.core.canonical import canonical_json
 from archive.core.hashing import hex_part, sha256_stream
@@ -193,7 +193,7 @@ def _adopt_metadata(recorder: Recorder, stored: StoredFile, recs: list[ScannedRe
         events, adopted = [], []
         for rec, body in docs:
             cap = conn.execute(select(captures.c.id).where(
-                captures.c.capture_id == hex_part(body["capture_id"]))).first()
+                captures.c.capture_id == body["capture_id"])).first()
             doc = body["metadata"]
             if cap is None:
                 continue
@@ -201,7 +201,7 @@ def _adopt_metadata(recorder: Recorder, stored: StoredFile, recs: list[ScannedRe
                 capture_pk=cap.id, extractor=doc["extractor"],
                 extractor_version=doc["extractor_version"],
                 record=canonical_json(doc).decode(),
-                record_sha256=hex_part(rec.block_sha256 or ""),
+                record_sha256=rec.block_sha256,
                 warc_file_id=file_pk, warc_record_id=rec.record_id,
                 # when the version was made (its record's date), as `verify --deep` checks
                 created_at=rec.date or iso_utc(utc_now())))
@@ -223,7 +223,7 @@ def _prepared_from(facts: dict[str, Any], prov: dict[str, Any], old_rel: str) ->
         ended_at=parse_iso(facts["ended_at"]), content_hash=facts.get("content_hash"),
         content_type=facts.get("content_type"), status=facts["status"],
         http_status=facts.get("http_status"), final_url=facts.get("final_url"),
-        provenance=prov, write=lambda _w, _i, _p: [], revisit_of=facts.get("revisit_of"),
+        provenance=prov, write=lambda _w, _i, _p: [], revisit_of=revisit_of_fact(facts),
         problems=list(facts.get("problems", [])), recovered_from=old_rel,
         run_id=prov.get("run_id") or (prov.get("agent") or {}).get("run_id"))
 
@@ -233,7 +233,7 @@ def _quarantine(recorder: Recorder, rel: str, reason: str, agent: Agent) -> dict
         digest, size = sha256_stream(f)
     suffix = ".warc.gz.open" if rel.endswith(OPEN_SUFFIX) else ".warc.gz"
     # never clobbers: the same bytes quarantined before keep their name, these get another
-    name = recorder.store.quarantine(rel, digest.removeprefix("sha256:") + suffix)
+    name = recorder.store.quarantine(rel, hex_part(digest) + suffix)
     event = NewEvent(QUARANTINE, [digest], "warning",
                      {"original_path": rel, "quarantine_path": name, "size": size,
                       "reason": reason})

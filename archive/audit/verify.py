@@ -16,7 +16,6 @@ Levels of checking, cheapest first:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import zlib
 from collections.abc import Iterable
@@ -26,7 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from archive.core.canonical import canonical_hash
-from archive.core.hashing import PREFIX, hex_part, sha256_stream
+from archive.core.hashing import is_digest, sha256_bytes, sha256_stream
 from archive.ledger.custody import (
     MESSAGE_DIGEST_CALCULATION,
     METADATA_EXTRACTION,
@@ -135,7 +134,7 @@ def verify(engine: Engine, store: WarcStore, *, capture_ids: Iterable[str] | Non
             _check_versions_in_files(store, versions, caps, files, report)
         report.captures = len(cap_rows)
         if wanted is None:
-            known_ids = {PREFIX + c.capture_id for c in cap_rows}
+            known_ids = {c.capture_id for c in cap_rows}
             for cid in sorted(set(named) - known_ids):
                 report.problems.append(Problem(
                     "custody", f"custody events ({', '.join(sorted(named[cid]))}) name "
@@ -155,7 +154,7 @@ def verify(engine: Engine, store: WarcStore, *, capture_ids: Iterable[str] | Non
 def _capture_rows(conn: Connection, wanted: list[str] | None) -> list[Any]:
     q = select(captures).order_by(captures.c.id)
     if wanted is not None:
-        q = q.where(captures.c.capture_id.in_([w.removeprefix(PREFIX) for w in wanted]))
+        q = q.where(captures.c.capture_id.in_(wanted))
     return list(conn.execute(q).all())
 
 
@@ -190,18 +189,18 @@ def _check_file(store: WarcStore, f: Any, recs: list[Any], report: VerifyReport,
     report.files += 1
     if not store.exists(f.relpath):
         report.problems.append(Problem(
-            "file-missing", f"{f.relpath}: file is missing (expected sha256:{f.sha256})",
-            path=f.relpath, expected=PREFIX + f.sha256))
+            "file-missing", f"{f.relpath}: file is missing (expected {f.sha256})",
+            path=f.relpath, expected=f.sha256))
         return
     with store.open(f.relpath) as fh:
         actual, size = sha256_stream(fh)
     report.bytes += size
-    changed = actual != PREFIX + f.sha256
+    changed = actual != f.sha256
     if changed:
         report.problems.append(Problem(
-            "file-changed", f"{f.relpath}: file hash is {actual}, expected sha256:{f.sha256} "
+            "file-changed", f"{f.relpath}: file hash is {actual}, expected {f.sha256} "
             f"({size} bytes, expected {f.size})", path=f.relpath,
-            expected=PREFIX + f.sha256, actual=actual))
+            expected=f.sha256, actual=actual))
     if changed or deep:
         with store.open(f.relpath) as fh:
             for r in recs:
@@ -220,12 +219,12 @@ def _check_record(fh: Any, relpath: str, r: Any) -> Problem | None:
     except (zlib.error, ValueError, StopIteration, UnicodeDecodeError) as exc:
         return Problem("record-changed", f"{where}: record is unreadable ({exc})",
                        path=relpath, record_id=r.record_id)
-    actual = hashlib.sha256(block).hexdigest()
+    actual = sha256_bytes(block)
     if actual != r.block_digest:
         return Problem("record-changed",
-                       f"{where}: block digest is sha256:{actual}, expected sha256:"
-                       f"{r.block_digest}", path=relpath, record_id=r.record_id,
-                       expected=PREFIX + r.block_digest, actual=PREFIX + actual)
+                       f"{where}: block digest is {actual}, expected {r.block_digest}",
+                       path=relpath, record_id=r.record_id, expected=r.block_digest,
+                       actual=actual)
     return None
 
 
@@ -241,7 +240,7 @@ class _IndexCheck:
         self.pending: dict[int, set[str]] = {}
 
     def add(self, ev: Event) -> None:
-        self.pending[ev.seq] = {o.removeprefix(PREFIX) for o in ev.objects}
+        self.pending[ev.seq] = set(ev.objects)
         if len(self.pending) >= self.BATCH:
             self.flush()
 
@@ -264,19 +263,15 @@ class _IndexCheck:
         self.pending.clear()
 
 
-def _prefixed(hex_value: str | None) -> str | None:
-    return PREFIX + hex_value if hex_value else None
-
-
 def _check_capture(c: Any, files: dict[int, Any], recs: list[Any], report: VerifyReport,
                    ) -> dict[str, Any] | None:
     """The manifest against its capture id, then every column that caches it or the
     provenance record it commits to. Returns the manifest when it is the capture's."""
-    who = PREFIX + c.capture_id
+    who = c.capture_id
     manifest: dict[str, Any] = json.loads(c.manifest)
     # The column holds the manifest's canonical bytes, so hashing the text proves it; a
     # text stored some other way is canonicalised first (slower, same verdict).
-    cid = PREFIX + hashlib.sha256(c.manifest.encode("utf-8")).hexdigest()
+    cid = sha256_bytes(c.manifest.encode("utf-8"))
     if cid != who:
         cid = canonical_hash(manifest)
     if cid != who:
@@ -302,8 +297,8 @@ def _check_capture(c: Any, files: dict[int, Any], recs: list[Any], report: Verif
                     if r.get("type") in CONTENT_TYPES), None)
     columns = {"url": c.url, "final_url": c.final_url, "kind": c.kind, "status": c.status,
                "http_status": c.http_status, "capture_time": c.started_at,
-               "content_hash": _prefixed(c.content_hash),
-               "revisit_of": _prefixed(c.revisit_of), "payload_digest": _prefixed(c.payload_digest)}
+               "content_hash": c.content_hash, "revisit_of": c.revisit_of,
+               "payload_digest": c.payload_digest}
     cached = {k: manifest.get(k) for k in columns}
     cached["payload_digest"] = payload
     if columns != cached:
@@ -312,7 +307,7 @@ def _check_capture(c: Any, files: dict[int, Any], recs: list[Any], report: Verif
             field("manifest", f"captures.{name}", actual, cached[key], m)
     wf = manifest.get("warc_file") or {}
     f = files.get(c.warc_file_id)
-    row = None if f is None else {"name": f.name, "sha256": PREFIX + f.sha256, "size": f.size}
+    row = None if f is None else {"name": f.name, "sha256": f.sha256, "size": f.size}
     if row is None or (row["name"] != wf.get("name") and
                        (row["sha256"], row["size"]) != (wf.get("sha256"), wf.get("size"))):
         field("manifest", "captures.warc_file_id", row, wf, m)  # another file's row
@@ -336,8 +331,8 @@ def _check_records(listed: list[dict[str, Any]], recs: list[Any], file_id: int,
         if r is None:
             field("manifest", "records.record_id", None, rid, m, rid)
             continue
-        if (r.type, r.target_uri, r.date, r.offset, r.length, _prefixed(r.block_digest),
-                _prefixed(r.payload_digest), r.warc_file_id) == (
+        if (r.type, r.target_uri, r.date, r.offset, r.length, r.block_digest,
+                r.payload_digest, r.warc_file_id) == (
                 entry.get("type"), entry.get("target_uri"), entry.get("date"),
                 entry.get("offset"), entry.get("length"), entry.get("block_digest"),
                 entry.get("payload_digest"), file_id):
@@ -345,9 +340,9 @@ def _check_records(listed: list[dict[str, Any]], recs: list[Any], file_id: int,
         for column in ("type", "target_uri", "date", "offset", "length"):
             field("manifest", f"records.{column}", getattr(r, column), entry.get(column), m,
                   rid)
-        field("manifest", "records.block_digest", _prefixed(r.block_digest),
+        field("manifest", "records.block_digest", r.block_digest,
               entry.get("block_digest"), m, rid)
-        field("manifest", "records.payload_digest", _prefixed(r.payload_digest),
+        field("manifest", "records.payload_digest", r.payload_digest,
               entry.get("payload_digest"), m, rid)
         field("manifest", "records.warc_file_id", r.warc_file_id, file_id,
               "the capture's file row", rid)
@@ -363,7 +358,7 @@ def _check_provenance(c: Any, listed: list[dict[str, Any]], field: Any) -> None:
     meta = [r for r in listed if r.get("type") == "metadata"]
     if not meta:
         return  # nothing to prove it by (never the case for captures we write)
-    digest = PREFIX + hashlib.sha256(c.provenance.encode("utf-8")).hexdigest()
+    digest = sha256_bytes(c.provenance.encode("utf-8"))
     if digest != meta[-1].get("block_digest"):
         field("provenance", "captures.provenance", digest, meta[-1].get("block_digest"),
               f"the manifest's metadata record {meta[-1].get('record_id')}")
@@ -384,7 +379,7 @@ def _check_provenance(c: Any, listed: list[dict[str, Any]], field: Any) -> None:
 def _check_named(c: Any, named: dict[str, set[str]], report: VerifyReport) -> None:
     """Every capture is recorded by a capture or ingestion event and a message digest
     calculation naming its id (both are appended with its rows)."""
-    who = PREFIX + c.capture_id
+    who = c.capture_id
     types = named.get(who, set())
     missing = []
     if not types & RECORDING_TYPES:
@@ -402,14 +397,15 @@ def _compared_contents(conn: Connection, meta_events: dict[str, list[Event]]
                        ) -> dict[str, str | None]:
     """The stored content hash of every previous capture a recorded comparison names
     (absent when no such capture is stored)."""
-    named = {hex_part(p) for evs in meta_events.values() for e in evs
+    named = {p for evs in meta_events.values() for e in evs
              if isinstance(e.detail.get("comparison"), dict)
-             and isinstance(p := e.detail["comparison"].get("previous"), str)}
+             and isinstance(p := e.detail["comparison"].get("previous"), str)
+             and is_digest(p)}
     out: dict[str, str | None] = {}
     for chunk in in_chunks(sorted(named)):
         for r in conn.execute(select(captures.c.capture_id, captures.c.content_hash)
                               .where(captures.c.capture_id.in_(chunk))):
-            out[PREFIX + r.capture_id] = _prefixed(r.content_hash)
+            out[r.capture_id] = r.content_hash
     return out
 
 
@@ -425,7 +421,7 @@ def _check_version(v: Any, c: Any, manifest: dict[str, Any] | None, files: dict[
     from archive.metadata.store import RECORD_TYPE
     from archive.metadata.textdiff import comparison_problems
 
-    who = PREFIX + c.capture_id
+    who = c.capture_id
     if manifest is None:
         return  # the capture itself failed; its versions cannot be rebuilt
 
@@ -437,7 +433,7 @@ def _check_version(v: Any, c: Any, manifest: dict[str, Any] | None, files: dict[
                 expected=None if expected is None else str(expected),
                 actual=None if actual is None else str(actual), capture_id=who, field=name))
 
-    digest = PREFIX + v.record_sha256
+    digest = v.record_sha256
     event = next((e for e in meta_events.get(who, ()) if digest in e.objects
                   and "duplicate_of" not in e.detail), None)
     if event is None:
@@ -448,7 +444,7 @@ def _check_version(v: Any, c: Any, manifest: dict[str, Any] | None, files: dict[
     body = ('{"capture_id":' + json.dumps(who) + ',"content_hash":'
             + json.dumps(content_hash) + ',"metadata":' + v.record + ',"type":'
             + json.dumps(RECORD_TYPE) + "}").encode("utf-8")
-    rebuilt = PREFIX + hashlib.sha256(body).hexdigest()
+    rebuilt = sha256_bytes(body)
     if rebuilt != digest:
         field("metadata_versions.record", f"a record hashing to {rebuilt}", digest,
               f"metadata extraction event #{event.seq}")
@@ -490,12 +486,12 @@ def _check_versions_in_files(store: WarcStore, versions: list[Any], caps: dict[i
         with store.open(f.relpath) as fh:
             found = {r.record_id: r for r in scan_stream(fh).records}
         for v in vs:
-            who = PREFIX + caps[v.capture_pk].capture_id
+            who = caps[v.capture_pk].capture_id
             rec = found.get(v.warc_record_id)
-            if rec is None or rec.block_sha256 != PREFIX + v.record_sha256:
+            if rec is None or rec.block_sha256 != v.record_sha256:
                 report.problems.append(Problem(
                     "metadata", f"capture {who}: metadata version {v.id} names record "
-                    f"{v.warc_record_id} with sha256:{v.record_sha256} in {f.relpath}, which "
+                    f"{v.warc_record_id} with {v.record_sha256} in {f.relpath}, which "
                     "holds no such record", path=f.relpath, record_id=v.warc_record_id,
                     capture_id=who, field="metadata_versions.warc_record_id"))
             elif rec.date != v.created_at:

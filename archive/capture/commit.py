@@ -17,7 +17,6 @@ from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, insert
 
-from archive.core.hashing import hex_part
 from archive.core.timeutil import iso_utc
 from archive.errors import DatabaseError
 from archive.ledger.db import inserted_id, run_write
@@ -30,7 +29,7 @@ T = TypeVar("T")
 def insert_file_row(conn: Connection, stored: StoredFile, created: datetime) -> int:
     """The ``warc_files`` row of a durable file; returns its id."""
     return inserted_id(conn.execute(insert(warc_files).values(
-        relpath=stored.relpath, name=stored.name, sha256=hex_part(stored.sha256),
+        relpath=stored.relpath, name=stored.name, sha256=stored.sha256,
         size=stored.size, created_at=iso_utc(created))))
 
 

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from archive.capture.revisit import Revisit
 from archive.capture.subresources import PageRequisites
+from archive.core.hashing import hex_part, parse_hash
 from archive.core.timeutil import iso_utc
 from archive.warc.writer import WarcWriter, WrittenRecord
 
@@ -64,12 +65,24 @@ class Prepared:
 
 
 def capture_facts(p: Prepared) -> dict[str, Any]:
-    """Capture-level facts, stored in the WARC metadata record and used on adoption."""
+    """Capture-level facts, stored in the WARC metadata record and used on adoption.
+
+    ``revisit_of`` is written as bare hex, the form this record has always held (the
+    manifest, which the capture id commits to, has it as ``sha256:<hex>``);
+    :func:`revisit_of_fact` reads it back."""
     return {"url": p.url, "final_url": p.final_url, "kind": p.kind, "status": p.status,
             "http_status": p.http_status, "content_hash": p.content_hash,
-            "content_type": p.content_type, "revisit_of": p.revisit_of,
+            "content_type": p.content_type,
+            "revisit_of": hex_part(p.revisit_of) if p.revisit_of else None,
             "started_at": iso_utc(p.started_at), "ended_at": iso_utc(p.ended_at),
             "problems": list(p.problems)}
+
+
+def revisit_of_fact(facts: dict[str, Any]) -> str | None:
+    """The ``revisit_of`` of :func:`capture_facts` as ``sha256:<hex>`` (or ``None``)."""
+    value = facts.get("revisit_of")
+    return parse_hash(value) if isinstance(value, str) and value else None
+
 
 def host_of(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()

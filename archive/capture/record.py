@@ -33,7 +33,7 @@ from archive.capture.subresources import PageRequisites
 from archive.core.canonical import canonical_json
 from archive.core.config import Settings
 from archive.core.content import Decoded, decode_body, parse_codings, sniff_type
-from archive.core.hashing import PREFIX, hex_part, sha256_bytes
+from archive.core.hashing import hex_part, sha256_bytes
 from archive.core.timeutil import iso_utc, utc_now
 from archive.core.urls import url_key
 from archive.core.version import SOFTWARE, SOFTWARE_NAME, __version__
@@ -224,15 +224,14 @@ class Recorder:
                 url=p.url, final_url=p.final_url, capture_time=started, kind=p.kind,
                 status=p.status, http_status=p.http_status, content_hash=p.content_hash,
                 stored=stored, records=recs,
-                revisit_of=PREFIX + p.revisit_of if p.revisit_of else None)
+                revisit_of=p.revisit_of)
             manifest_json = canonical_json(manifest)
             cid = sha256_bytes(manifest_json)  # = capture_id(manifest), serialised once
             final_payload = next((r.payload_digest for r in reversed(recs)
                                   if r.type in ("response", "resource", "revisit")), None)
             cap_rows.append({
-                "capture_id": hex_part(cid),
-                "content_hash": hex_part(p.content_hash) if p.content_hash else None,
-                "payload_digest": hex_part(final_payload) if final_payload else None,
+                "capture_id": cid, "content_hash": p.content_hash,
+                "payload_digest": final_payload,
                 "kind": p.kind, "status": p.status, "http_status": p.http_status, "url": p.url,
                 "final_url": p.final_url, "content_type": p.content_type, "started_at": started,
                 "ended_at": iso_utc(p.ended_at), "warc_file_id": file_pk,
@@ -247,8 +246,7 @@ class Recorder:
             detail: dict[str, Any] = {
                 "url": p.url, "final_url": p.final_url, "status": p.status,
                 "http_status": p.http_status, "warc_file": stored.relpath,
-                "revisit_of": PREFIX + p.revisit_of if p.revisit_of else None,
-                "problems": p.problems}
+                "revisit_of": p.revisit_of, "problems": p.problems}
             detail.update(p.event_detail)
             etype = CAPTURE if p.kind == "http" else INGESTION
             if p.recovered_from:
@@ -266,8 +264,7 @@ class Recorder:
                 kind=p.kind, status=p.status, http_status=p.http_status,
                 content_type=p.content_type, started_at=started,
                 warc_path=self.store.locate(stored.relpath), warc_sha256=stored.sha256,
-                revisit_of=PREFIX + p.revisit_of if p.revisit_of else None,
-                problems=tuple(p.problems), **page_facts(p.provenance)))
+                revisit_of=p.revisit_of, problems=tuple(p.problems), **page_facts(p.provenance)))
         if not cap_rows:  # an imported file without a capturable record
             return results
         # One multi-row INSERT ... RETURNING for the captures, one for all their records.
@@ -278,8 +275,7 @@ class Recorder:
             {"capture_pk": pk, "warc_file_id": file_pk, "record_id": r.record_id,
              "type": r.type, "target_uri": r.target_uri, "date": r.date,
              "offset": r.offset, "length": r.length,
-             "block_digest": hex_part(r.block_digest),
-             "payload_digest": hex_part(r.payload_digest) if r.payload_digest else None}
+             "block_digest": r.block_digest, "payload_digest": r.payload_digest}
             for pk, recs in zip(pks, written, strict=True) for r in recs])
         self.log.append(conn, new_events, agent)
         return results
@@ -315,7 +311,7 @@ class Recorder:
                            captures.c.revisit_of).where(captures.c.id.in_(latest))):
                 for p in candidates[last.url]:
                     if p.payload_digest is not None and \
-                            last.payload_digest == hex_part(p.payload_digest):
+                            last.payload_digest == p.payload_digest:
                         originals.setdefault(last.revisit_of or last.capture_id, []).append(p)
             if not originals:
                 return
@@ -346,19 +342,19 @@ class Recorder:
         if not wanted:
             return
         known: dict[tuple[str, str], Revisit] = {}
-        digests_hex = sorted({hex_part(f.payload_digest) for f in wanted})
+        digests = sorted({f.payload_digest for f in wanted})
         urls = {f.result.final_url for f in wanted}
         with self.engine.connect() as conn:
-            for chunk in range(0, len(digests_hex), 500):
+            for chunk in range(0, len(digests), 500):
                 for r in conn.execute(
                         select(captures.c.capture_id, records.c.record_id, records.c.target_uri,
                                records.c.date, records.c.payload_digest)
                         .join(captures, captures.c.id == records.c.capture_pk)
-                        .where(records.c.payload_digest.in_(digests_hex[chunk:chunk + 500]),
+                        .where(records.c.payload_digest.in_(digests[chunk:chunk + 500]),
                                records.c.type == "response")
                         .order_by(records.c.id)):
                     if r.target_uri in urls:  # the last one of a URL and payload wins
-                        known[(r.target_uri, PREFIX + r.payload_digest)] = Revisit(
+                        known[(r.target_uri, r.payload_digest)] = Revisit(
                             r.capture_id, r.record_id, r.target_uri, r.date)
         for f in wanted:
             final = f.result.exchanges[-1]

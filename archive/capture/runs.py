@@ -24,7 +24,6 @@ from archive.capture.results import (
     is_transient,
     is_transient_status,
 )
-from archive.core.hashing import PREFIX, hex_part
 from archive.core.urls import url_key
 from archive.ledger.custody import CAPTURE, row_to_event
 from archive.ledger.db import in_chunks, read
@@ -41,7 +40,7 @@ def done_in_run(engine: Engine, store: WarcStore, run_id: str,
     wanted = set(urls)
     keys = {url_key(u): u for u in wanted if u not in found}
     with read(engine) as conn:
-        for chunk in in_chunks(hex_part(k) for k in keys):
+        for chunk in in_chunks(keys):
             rows = conn.execute(
                 select(events).join(event_objects, event_objects.c.seq == events.c.seq)
                 .where(event_objects.c.object_hash.in_(chunk), events.c.type == CAPTURE,
@@ -87,13 +86,11 @@ def captures_in_run(engine: Engine, store: WarcStore, run_id: str,
                     continue
                 prov = json.loads(r.provenance)
                 found[r.url] = CaptureResult(
-                    capture_id=PREFIX + r.capture_id,
-                    content_hash=PREFIX + r.content_hash if r.content_hash else None,
+                    capture_id=r.capture_id, content_hash=r.content_hash,
                     url=r.url, final_url=r.final_url, kind=r.kind, status=r.status,
                     http_status=r.http_status, content_type=r.content_type,
                     started_at=r.started_at, warc_path=store.locate(r.relpath),
-                    warc_sha256=PREFIX + r.wsha,
-                    revisit_of=PREFIX + r.revisit_of if r.revisit_of else None,
+                    warc_sha256=r.wsha, revisit_of=r.revisit_of,
                     problems=tuple(prov.get("capture", {}).get("problems", [])),
                     **page_facts(prov))
     return found

@@ -11,13 +11,12 @@ property test checks that both paths agree.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
 import rfc8785
 
-from archive.core.hashing import PREFIX
+from archive.core.hashing import sha256_bytes
 
 _MAX_SAFE_INT = 2**53 - 1
 _encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"),
@@ -51,4 +50,4 @@ def canonical_json(value: Any) -> bytes:
 
 def canonical_hash(value: Any) -> str:
     """``sha256:<hex>`` of the canonical JSON of ``value``."""
-    return PREFIX + hashlib.sha256(canonical_json(value)).hexdigest()
+    return sha256_bytes(canonical_json(value))

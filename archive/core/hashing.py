@@ -1,4 +1,8 @@
-"""SHA-256 helpers. A hash a user sees is always written ``sha256:<64 hex>``."""
+"""SHA-256 helpers. A hash a user sees is always written ``sha256:<64 hex>``, and so
+is every digest the library passes around: the bare hex appears only at the edges
+that need it (the database column, via :class:`archive.ledger.tables.Sha256Hex`; file
+names, URNs and HTML ids, via :func:`hex_part`; Merkle arithmetic, via
+:func:`digest_bytes`). A user's full or partial hash is read by :func:`parse_hash`."""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ def format_digest(raw: bytes) -> str:
     return PREFIX + raw.hex()
 
 
-def sha256_bytes(data: bytes) -> str:
+def sha256_bytes(data: bytes | bytearray | memoryview) -> str:
     return PREFIX + hashlib.sha256(data).hexdigest()
 
 
@@ -42,14 +46,35 @@ def is_digest(text: str) -> bool:
     return text.startswith(PREFIX) and bool(_HEX_RE.match(text[len(PREFIX):]))
 
 
-def hex_part(text: str) -> str:
-    """The lowercase hex of a full or partial ``sha256:`` hash (the prefix is optional)."""
+def digest_bytes(digest: str) -> bytes:
+    """The raw 32 bytes of a ``sha256:<hex>`` digest (the inverse of
+    :func:`format_digest`), for Merkle arithmetic."""
+    if digest.startswith(PREFIX):
+        try:
+            raw = bytes.fromhex(digest[len(PREFIX):])
+        except ValueError:
+            pass
+        else:
+            if len(raw) == 32 and len(digest) == len(PREFIX) + 64:
+                return raw
+    raise ValueError(f"not a sha256:<hex> digest: {digest!r}")
+
+
+def parse_hash(text: str) -> str:
+    """A user's full or partial hash (``sha256:`` optional, any case, spaces around) as
+    ``sha256:<lowercase hex>``: what the CLI, the resolver and ``resolve`` look up."""
     value = text.strip().lower()
     if value.startswith(PREFIX):
         value = value[len(PREFIX):]
     if not value or not re.fullmatch(r"[0-9a-f]{1,64}", value):
         raise ValueError(f"not a SHA-256 hash or hash prefix: {text!r}")
-    return value
+    return PREFIX + value
+
+
+def hex_part(text: str) -> str:
+    """The lowercase hex of a full or partial ``sha256:`` hash (the prefix is optional),
+    for the places whose syntax has no room for the prefix: file names, URNs, ids."""
+    return parse_hash(text)[len(PREFIX):]
 
 
 class _Sink(Protocol):

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 from urllib.parse import urlsplit, urlunsplit
 
-from archive.core.hashing import PREFIX
+from archive.core.hashing import hex_part, sha256_bytes
 
 
 def normalize_url(url: str) -> str:
@@ -28,9 +27,9 @@ def normalize_url(url: str) -> str:
 
 def url_key(url: str) -> str:
     """``sha256:`` of the normalised URL: the custody object id of a source."""
-    return PREFIX + hashlib.sha256(normalize_url(url).encode("utf-8")).hexdigest()
+    return sha256_bytes(normalize_url(url).encode("utf-8"))
 
 
 def partition_key(url: str) -> str:
     """Short, path- and Dagster-safe key for a source (16 hex of its url key)."""
-    return url_key(url)[len(PREFIX):][:16]
+    return hex_part(url_key(url))[:16]

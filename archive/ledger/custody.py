@@ -13,7 +13,6 @@ SQLite. Sequence numbers are therefore contiguous and the chain never forks.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -24,13 +23,13 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from archive.core.canonical import canonical_json
-from archive.core.hashing import PREFIX, hex_part
+from archive.core.hashing import PREFIX, is_digest, sha256_bytes
 from archive.core.timeutil import iso_utc, utc_now
 from archive.core.version import SOFTWARE
 from archive.ledger.db import in_chunks
 from archive.ledger.tables import event_objects, events, log_head
 
-ZERO_HASH = "0" * 64
+ZERO_HASH = PREFIX + "0" * 64
 
 # PREMIS event types (id.loc.gov/vocabulary/preservation/eventType) we use.
 CAPTURE = "capture"
@@ -70,6 +69,9 @@ class NewEvent:
     detail: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        bad = [o for o in self.objects if not is_digest(o)]
+        if bad:
+            raise ValueError(f"event objects are sha256:<hex> identifiers, not {bad[0]!r}")
         if self.type not in EVENT_TYPES:
             raise ValueError(f"unknown event type {self.type!r}")
         if self.outcome not in OUTCOMES:
@@ -86,9 +88,9 @@ class Event:
     agent: dict[str, Any]
     outcome: str
     detail: dict[str, Any]
-    prev_hash: str  # hex
-    entry_hash: str  # hex
-    leaf_hash: str | None = None  # hex, RFC 9162 leaf hash (None only before migration 0002)
+    prev_hash: str  # sha256:<hex>, like every digest below
+    entry_hash: str
+    leaf_hash: str | None = None  # RFC 9162 leaf hash (None only before migration 0002)
 
     def entry(self) -> dict[str, Any]:
         return entry_dict(self.seq, self.event_id, self.type, self.time, list(self.objects),
@@ -98,7 +100,7 @@ class Event:
         return canonical_json(self.entry())
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.entry(), "hash": PREFIX + self.entry_hash}
+        return {**self.entry(), "hash": self.entry_hash}
 
 
 def entry_dict(seq: int, event_id: str, etype: str, time: str, objects: list[str],
@@ -114,17 +116,17 @@ def entry_dict(seq: int, event_id: str, etype: str, time: str, objects: list[str
         "agent": agent,
         "outcome": outcome,
         "detail": detail,
-        "prev": PREFIX + prev_hash,
+        "prev": prev_hash,
     }
 
 
 def entry_hash(entry_bytes: bytes) -> str:
-    return hashlib.sha256(entry_bytes).hexdigest()
+    return sha256_bytes(entry_bytes)
 
 
-def leaf_hash_hex(entry_bytes: bytes) -> str:
+def entry_leaf_hash(entry_bytes: bytes) -> str:
     """RFC 9162 leaf hash of an entry: SHA-256(0x00 || entry)."""
-    return hashlib.sha256(b"\x00" + entry_bytes).hexdigest()
+    return sha256_bytes(b"\x00" + entry_bytes)
 
 
 class CustodyLog:
@@ -148,7 +150,7 @@ class CustodyLog:
         agent_json = agent.to_json()
         agent_text = canonical_json(agent_json).decode()
         for ev in items:
-            objects = [PREFIX + hex_part(o) for o in ev.objects]
+            objects = list(ev.objects)
             detail_bytes = canonical_json(ev.detail)
             detail = json.loads(detail_bytes)  # normalise (tuples, etc.)
             detail_text.append(detail_bytes.decode())
@@ -159,7 +161,7 @@ class CustodyLog:
             entry_bytes = canonical_json(entry)
             h = entry_hash(entry_bytes)
             stored.append(Event(size, event_id, ev.type, time, tuple(objects), agent_json,
-                                ev.outcome, detail, prev, h, leaf_hash_hex(entry_bytes)))
+                                ev.outcome, detail, prev, h, entry_leaf_hash(entry_bytes)))
             size, prev = size + 1, h
         conn.execute(insert(events), [
             {"seq": e.seq, "event_id": e.event_id, "type": e.type, "time": e.time,
@@ -168,7 +170,7 @@ class CustodyLog:
              "prev_hash": e.prev_hash, "entry_hash": e.entry_hash, "leaf_hash": e.leaf_hash}
             for e, text in zip(stored, detail_text, strict=True)
         ])
-        links = {(hex_part(o), e.seq) for e in stored for o in e.objects}
+        links = {(o, e.seq) for e in stored for o in e.objects}
         if links:
             conn.execute(insert(event_objects),
                          [{"object_hash": o, "seq": s} for o, s in sorted(links)])
@@ -201,7 +203,7 @@ def iter_events(conn: Connection, *, start: int = 0, batch: int = 5000) -> Itera
 def events_for(conn: Connection, object_hash: str) -> list[Event]:
     rows = conn.execute(
         select(events).join(event_objects, event_objects.c.seq == events.c.seq)
-        .where(event_objects.c.object_hash == hex_part(object_hash)).order_by(events.c.seq)
+        .where(event_objects.c.object_hash == object_hash).order_by(events.c.seq)
     ).all()
     return [row_to_event(r) for r in rows]
 
@@ -257,7 +259,7 @@ class Withdrawal:
 def withdrawal_of(ev: Event, capture_id: str) -> Withdrawal | None:
     """The withdrawal ``ev`` records for ``capture_id``, read from its hashed entry (its
     type and objects), or ``None`` when it is not a deletion naming that capture."""
-    if ev.type != DELETION or PREFIX + hex_part(capture_id) not in ev.objects:
+    if ev.type != DELETION or capture_id not in ev.objects:
         return None
     person = ev.agent.get("person")
     return Withdrawal(ev.seq, ev.time, str(ev.detail.get("reason") or "no reason given"),
@@ -269,7 +271,7 @@ def withdrawals(conn: Connection, capture_ids: Iterable[str]) -> dict[str, Withd
     by ``sha256:<hex>`` capture id. Withdrawn is a fact of the custody log (a hashed,
     chained entry that ``verify`` re-checks), never of a mutable column."""
     out: dict[str, Withdrawal] = {}
-    for chunk in in_chunks(hex_part(c) for c in capture_ids):
+    for chunk in in_chunks(capture_ids):
         rows = conn.execute(
             select(events, event_objects.c.object_hash)
             .join(event_objects, event_objects.c.seq == events.c.seq)
@@ -278,7 +280,7 @@ def withdrawals(conn: Connection, capture_ids: Iterable[str]) -> dict[str, Withd
         for row in rows:
             found = withdrawal_of(row_to_event(row), row.object_hash)
             if found is not None:
-                out.setdefault(PREFIX + row.object_hash, found)
+                out.setdefault(row.object_hash, found)
     return out
 
 
@@ -308,24 +310,24 @@ def check_chain(conn: Connection, observe: Callable[[Event], None] | None = None
         entry_bytes = ev.entry_bytes()
         recomputed = entry_hash(entry_bytes)
         if recomputed == ev.entry_hash and ev.leaf_hash is not None and \
-                leaf_hash_hex(entry_bytes) != ev.leaf_hash:
+                entry_leaf_hash(entry_bytes) != ev.leaf_hash:
             problems.append(ChainProblem(ev.seq, (
                 f"event seq {ev.seq} ({ev.type}, {ev.event_id}): its stored Merkle leaf hash "
                 "does not match its fields; the row was edited")))
         if recomputed != ev.entry_hash:
             problems.append(ChainProblem(ev.seq, (
                 f"event seq {ev.seq} ({ev.type}, {ev.event_id}): its fields no longer match "
-                f"its hash (stored sha256:{ev.entry_hash}, recomputed sha256:{recomputed}); "
+                f"its hash (stored {ev.entry_hash}, recomputed {recomputed}); "
                 "the row was edited")))
         if ev.prev_hash != prev:
             problems.append(ChainProblem(ev.seq, (
-                f"event seq {ev.seq}: prev is sha256:{ev.prev_hash} but the previous entry "
-                f"hashes to sha256:{prev}; the chain is broken here")))
+                f"event seq {ev.seq}: prev is {ev.prev_hash} but the previous entry "
+                f"hashes to {prev}; the chain is broken here")))
         prev = ev.entry_hash
         expected_seq = ev.seq + 1
     head = conn.execute(select(log_head).where(log_head.c.id == 1)).one()
     if int(head.size) != count or head.head_hash != prev:
         problems.append(ChainProblem(count, (
-            f"log head says size {head.size} ending sha256:{head.head_hash}, but the events "
-            f"give size {count} ending sha256:{prev}")))
+            f"log head says size {head.size} ending {head.head_hash}, but the events "
+            f"give size {count} ending {prev}")))
     return count, problems

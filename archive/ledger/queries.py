@@ -12,9 +12,19 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Connection, Engine, exists, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    String,
+    exists,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
 
-from archive.core.hashing import PREFIX, hex_part
+from archive.core.hashing import PREFIX, parse_hash
 from archive.errors import AmbiguousHashError, NotFoundError
 from archive.ledger.custody import (
     Event,
@@ -234,18 +244,17 @@ def resolve(engine: Engine, hash_or_prefix: str) -> list[CaptureSummary]:
     A prefix that matches more than one distinct hash raises ``AmbiguousHashError``.
     """
     try:
-        h = hex_part(hash_or_prefix)
+        h = parse_hash(hash_or_prefix)
     except ValueError as exc:
         raise NotFoundError(str(exc)) from exc
-    if len(h) < 4:
+    if len(h) < len(PREFIX) + 4:
         raise NotFoundError(f"hash prefix {hash_or_prefix!r} is too short; give at least "
                             "4 hex digits")
-    upper = h + "g"  # hex digits sort below "g": [h, h+"g") is exactly the prefix range
     with read(engine) as conn:
         q = select(captures, warc_files.c.relpath).join(
             warc_files, warc_files.c.id == captures.c.warc_file_id).where(or_(
-                (captures.c.capture_id >= h) & (captures.c.capture_id < upper),
-                (captures.c.content_hash >= h) & (captures.c.content_hash < upper),
+                digest_prefix(captures.c.capture_id, h),
+                digest_prefix(captures.c.content_hash, h),
             )).order_by(captures.c.id)
         rows = conn.execute(q).all()
     if not rows:
@@ -258,13 +267,27 @@ def resolve(engine: Engine, hash_or_prefix: str) -> list[CaptureSummary]:
             f"{len(contents)} content hashes; give more digits")
     return [CaptureSummary(**_summary_fields(r)) for r in rows]
 
+
+def digest_prefix(column: Any, prefix: str) -> ColumnElement[bool]:
+    """Rows whose digest ``column`` (a :class:`~archive.ledger.tables.Sha256Hex`) starts
+    with ``prefix`` (``sha256:`` and 1 to 64 hex digits, as :func:`parse_hash` gives it).
+
+    The one query that compares the stored hex itself: the range ``[hex, hex + "g")``
+    (hex digits sort below ``g``) holds exactly the values starting with ``hex``, and an
+    index on the column serves it on SQLite and PostgreSQL alike (``LIKE 'abc%'`` would
+    not use a PostgreSQL index under a non-C collation)."""
+    stored = type_coerce(column, String)  # binds the bounds as they are: bare hex
+    h = prefix[len(PREFIX):]
+    return (stored >= h) & (stored < h + "g")
+
+
 def show(engine: Engine, hash_or_prefix: str) -> list[ShownCapture]:
     """Everything we know of the matching captures: rows, records, provenance, events."""
     out = []
     for cap in resolve(engine, hash_or_prefix):
         with read(engine) as conn:
             row = conn.execute(select(captures).where(
-                captures.c.capture_id == hex_part(cap.capture_id))).one()
+                captures.c.capture_id == cap.capture_id)).one()
             recs = conn.execute(select(records).where(records.c.capture_pk == row.id)
                                 .order_by(records.c.offset)).all()
             evs: dict[int, Event] = {}
@@ -282,7 +305,7 @@ def show_many(engine: Engine, capture_ids: Sequence[str]) -> dict[str, ShownCapt
     hash, which grow with every revisit of an unchanged page)."""
     out: dict[str, ShownCapture] = {}
     with read(engine) as conn:
-        for chunk in in_chunks(hex_part(c) for c in capture_ids):
+        for chunk in in_chunks(capture_ids):
             rows = conn.execute(
                 select(captures, warc_files.c.relpath)
                 .join(warc_files, warc_files.c.id == captures.c.warc_file_id)
@@ -334,12 +357,12 @@ def _summary_fields(r: Any) -> dict[str, Any]:
     """The :class:`CaptureSummary` fields of a captures row joined with its file's
     ``relpath`` (built once, for whichever result type the query returns)."""
     return {
-        "capture_id": PREFIX + r.capture_id,
-        "content_hash": PREFIX + r.content_hash if r.content_hash else None,
+        "capture_id": r.capture_id,
+        "content_hash": r.content_hash,
         "url": r.url, "final_url": r.final_url, "kind": r.kind, "status": r.status,
         "http_status": r.http_status, "content_type": r.content_type,
         "captured_at": r.started_at, "warc_file": r.relpath,
-        "revisit_of": PREFIX + r.revisit_of if r.revisit_of else None,
+        "revisit_of": r.revisit_of,
     }
 
 
@@ -399,8 +422,7 @@ def requisites_of(prov: dict[str, Any]) -> Requisites:
 
 def _record_entry(r: Any) -> RecordEntry:
     return RecordEntry(r.record_id, r.type, r.target_uri, r.date, r.offset, r.length,
-                       block_digest=PREFIX + r.block_digest,
-                       payload_digest=PREFIX + r.payload_digest if r.payload_digest else None)
+                       block_digest=r.block_digest, payload_digest=r.payload_digest)
 
 
 REPLAYABLE = ("response", "resource")
@@ -429,7 +451,7 @@ def records_for_uri(engine: Engine, target_uri: str) -> list[ReplayRecord]:
         if src is None:
             continue  # a revisit of a payload this URI never stored: nothing to serve
         out.append(ReplayRecord(r.date, r.type, r.target_uri, src.record_id, src.relpath,
-                                src.offset, src.length, PREFIX + r.capture_id))
+                                src.offset, src.length, r.capture_id))
     return out
 
 

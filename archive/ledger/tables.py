@@ -2,9 +2,10 @@
 migrations in ``archive/migrations``; these mirror them for queries, and a test
 checks that the two agree.
 
-Hashes are stored as bare lowercase hex (so a prefix search is a plain range or
-LIKE on an indexed column) and shown with the ``sha256:`` prefix. Times are
-ISO 8601 UTC strings, identical on SQLite and PostgreSQL.
+SHA-256 digests are stored as bare lowercase hex (so a prefix search is a plain
+range on an indexed column) and are ``sha256:<hex>`` everywhere in Python: every
+digest column is a :class:`Sha256Hex`, which converts on the way in and out. Times
+are ISO 8601 UTC strings, identical on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
+    ColumnElement,
+    Dialect,
     ForeignKey,
     Index,
     Integer,
@@ -20,8 +23,50 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
+    literal_column,
+    type_coerce,
 )
+
+from archive.core.hashing import PREFIX
+
+_DIGEST_LEN = len(PREFIX) + 64
+_PREFIX_SQL = literal_column(f"'{PREFIX}'", String)  # a constant: no bound parameter
+
+
+class Sha256Hex(TypeDecorator[str]):
+    """A SHA-256 digest column: ``sha256:<hex>`` in Python, its 64 bare hex digits in
+    the database (the form every archive has stored since the first migration, so the
+    schema and the data are unchanged).
+
+    Values bound to such a column (inserts and updates, ``column == value``,
+    ``column.in_(values)``) lose the prefix in Python; a value that is not a whole
+    ``sha256:<hex>`` digest is refused (``ValueError``), so a bare hex or a partial
+    hash never reaches a comparison by mistake. A prefix search compares the stored hex
+    on purpose (:func:`archive.ledger.queries.digest_prefix`).
+
+    Values read gain the prefix in SQL: where the column (or ``func.max`` of it) is a
+    column of the outermost SELECT, SQLAlchemy selects ``'sha256:' || column`` instead
+    (NULL stays NULL). Subqueries, ``WHERE``, ``ORDER BY`` and indexes see the stored
+    hex. Doing it in SQL rather than per value in Python keeps the rows ``verify``
+    streams cheap (a Python call per value cost it about 4 times as much CPU).
+    Raw ``text()`` SQL bypasses the type both ways: the library has none over these
+    columns."""
+
+    impl = String(64)
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        if len(value) != _DIGEST_LEN or not value.startswith(PREFIX):
+            raise ValueError(f"a digest column takes sha256:<64 hex>, got {value!r}")
+        return value[len(PREFIX):]
+
+    def column_expression(self, colexpr: ColumnElement[str]) -> ColumnElement[str]:
+        return _PREFIX_SQL + type_coerce(colexpr, String)
+
 
 metadata = MetaData()
 
@@ -30,7 +75,7 @@ sources = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("url", Text, nullable=False),
-    Column("url_key", String(64), nullable=False, unique=True),
+    Column("url_key", Sha256Hex(), nullable=False, unique=True),
     Column("label", Text),
     Column("outlet_hint", Text),
     Column("schedule_group", Text),
@@ -43,7 +88,7 @@ warc_files = Table(
     Column("id", Integer, primary_key=True),
     Column("relpath", Text, nullable=False, unique=True),
     Column("name", Text, nullable=False),
-    Column("sha256", String(64), nullable=False, index=True),
+    Column("sha256", Sha256Hex(), nullable=False, index=True),
     Column("size", BigInteger, nullable=False),
     Column("created_at", String(32), nullable=False),
 )
@@ -52,9 +97,9 @@ captures = Table(
     "captures",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("capture_id", String(64), nullable=False, unique=True),
-    Column("content_hash", String(64), index=True),
-    Column("payload_digest", String(64)),
+    Column("capture_id", Sha256Hex(), nullable=False, unique=True),
+    Column("content_hash", Sha256Hex(), index=True),
+    Column("payload_digest", Sha256Hex()),
     Column("kind", String(16), nullable=False),  # http | document | imported
     Column("status", String(16), nullable=False),  # complete | truncated | http-error | ...
     Column("http_status", Integer),
@@ -64,7 +109,7 @@ captures = Table(
     Column("started_at", String(32), nullable=False),
     Column("ended_at", String(32), nullable=False),
     Column("warc_file_id", Integer, ForeignKey("warc_files.id"), nullable=False),
-    Column("revisit_of", String(64)),
+    Column("revisit_of", Sha256Hex()),
     Column("source_id", Integer, ForeignKey("sources.id")),
     Column("manifest", Text, nullable=False),  # canonical JSON; capture_id is its SHA-256
     Column("provenance", Text, nullable=False),  # JSON, as in the WARC metadata record
@@ -84,8 +129,8 @@ records = Table(
     Column("date", String(32), nullable=False),
     Column("offset", BigInteger, nullable=False),
     Column("length", BigInteger, nullable=False),
-    Column("block_digest", String(64), nullable=False),
-    Column("payload_digest", String(64)),
+    Column("block_digest", Sha256Hex(), nullable=False),
+    Column("payload_digest", Sha256Hex()),
     Index("ix_records_payload_digest", "payload_digest"),  # requisites' revisits
 )
 
@@ -100,15 +145,15 @@ events = Table(
     Column("agent", Text, nullable=False),  # canonical JSON object
     Column("outcome", String(16), nullable=False),
     Column("detail", Text, nullable=False),  # canonical JSON object
-    Column("prev_hash", String(64), nullable=False),
-    Column("entry_hash", String(64), nullable=False, unique=True),
-    Column("leaf_hash", String(64)),  # RFC 9162 leaf hash of the canonical entry
+    Column("prev_hash", Sha256Hex(), nullable=False),
+    Column("entry_hash", Sha256Hex(), nullable=False, unique=True),
+    Column("leaf_hash", Sha256Hex()),  # RFC 9162 leaf hash of the canonical entry
 )
 
 event_objects = Table(
     "event_objects",
     metadata,
-    Column("object_hash", String(64), primary_key=True),
+    Column("object_hash", Sha256Hex(), primary_key=True),
     Column("seq", BigInteger, ForeignKey("events.seq"), primary_key=True),
 )
 
@@ -117,7 +162,7 @@ log_head = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("size", BigInteger, nullable=False),
-    Column("head_hash", String(64), nullable=False),
+    Column("head_hash", Sha256Hex(), nullable=False),
 )
 
 checkpoints = Table(
@@ -125,9 +170,9 @@ checkpoints = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("size", BigInteger, nullable=False),
-    Column("root_hash", String(64), nullable=False),
+    Column("root_hash", Sha256Hex(), nullable=False),
     Column("origin", Text, nullable=False),
-    Column("key_fingerprint", String(64), nullable=False),
+    Column("key_fingerprint", Sha256Hex(), nullable=False),
     Column("note", Text, nullable=False),  # the signed checkpoint, exactly as issued
     Column("created_at", String(32), nullable=False),
 )
@@ -153,7 +198,7 @@ metadata_versions = Table(
     Column("extractor", Text, nullable=False),
     Column("extractor_version", String(32), nullable=False),
     Column("record", Text, nullable=False),
-    Column("record_sha256", String(64), nullable=False),
+    Column("record_sha256", Sha256Hex(), nullable=False),
     Column("warc_file_id", Integer, ForeignKey("warc_files.id"), nullable=False),
     Column("warc_record_id", Text, nullable=False),
     Column("created_at", String(32), nullable=False),
@@ -165,7 +210,7 @@ imports = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("warc_file_id", Integer, ForeignKey("warc_files.id"), nullable=False),
-    Column("file_sha256", String(64), nullable=False, unique=True),
+    Column("file_sha256", Sha256Hex(), nullable=False, unique=True),
     Column("original_name", Text, nullable=False),
     Column("format", String(8), nullable=False),
     Column("compression", String(16), nullable=False),

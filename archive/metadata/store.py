@@ -26,7 +26,7 @@ from archive.capture.commit import insert_file_row
 from archive.capture.processes import worker_context
 from archive.capture.record import Recorder
 from archive.core.canonical import canonical_json
-from archive.core.hashing import PREFIX, hex_part, sha256_bytes
+from archive.core.hashing import sha256_bytes
 from archive.core.timeutil import iso_utc, parse_iso
 from archive.errors import DatabaseError, MetadataError, NotFoundError
 from archive.ledger.custody import METADATA_EXTRACTION, Agent, NewEvent, events_for
@@ -196,7 +196,7 @@ def _payload(recorder: Recorder, conn: Connection, cap: Any
     """(payload as a reader gets it, declared media type, problem) of a capture row."""
     src = _source_record(conn, cap)
     if src is None:
-        raise NotFoundError(f"capture {PREFIX + cap.capture_id} has no response or "
+        raise NotFoundError(f"capture {cap.capture_id} has no response or "
                             "resource record")
     rec = read_stored(recorder.store, src.relpath, src.offset, src.length)
     with decoded_payload(rec, recorder.settings.fetch) as payload:
@@ -222,7 +222,7 @@ def _compare(recorder: Recorder, conn: Connection, cap: Any, item: _Input
     else:
         data, ctype, _ = _payload(recorder, conn, prev)
         before = article_sentences(data, ctype)
-    return comparison((PREFIX + prev.capture_id, PREFIX + prev.content_hash, before), now)
+    return comparison((prev.capture_id, prev.content_hash, before), now)
 
 
 def _extract(extractor: Extractor, item: _Input) -> tuple[dict[str, Any], bool]:
@@ -267,8 +267,7 @@ def extract_and_store(recorder: Recorder, capture_ids: Sequence[str], agent: Age
                     except MetadataError as exc:
                         raise MetadataError(f"metadata for {cid} does not validate: {exc}",
                                             errors=exc.errors) from exc
-                jobs.append(_Job(cap.id, PREFIX + cap.capture_id,
-                                 PREFIX + cap.content_hash if cap.content_hash else None,
+                jobs.append(_Job(cap.id, cap.capture_id, cap.content_hash,
                                  cap.final_url or cap.url, src.record_id, doc, compared))
     finally:
         if pool is not None:
@@ -289,7 +288,7 @@ def _read_payloads(recorder: Recorder, capture_ids: Sequence[str], version: str,
     with read(recorder.engine) as conn:
         for cid in capture_ids:
             cap = conn.execute(select(captures).where(
-                captures.c.capture_id == hex_part(cid))).first()
+                captures.c.capture_id == cid)).first()
             if cap is None:
                 raise NotFoundError(f"no capture {cid}")
             existing = conn.execute(select(metadata_versions).where(
@@ -298,7 +297,7 @@ def _read_payloads(recorder: Recorder, capture_ids: Sequence[str], version: str,
                 metadata_versions.c.extractor_version == version)).first()
             if existing is not None and not force:
                 results[cid] = ExtractedMetadata(
-                    PREFIX + cap.capture_id, "existing", PREFIX + existing.record_sha256,
+                    cap.capture_id, "existing", existing.record_sha256,
                     json.loads(existing.record))
                 continue
             src = _source_record(conn, cap)
@@ -350,16 +349,16 @@ def _store(recorder: Recorder, jobs: list[_Job], agent: Agent) -> list[Extracted
                                        "warning", {
                     "extractor": job.document["extractor"], "extractor_version": version,
                     "warc_file": stored.relpath, "warc_record_id": rec.record_id,
-                    "duplicate_of": PREFIX + existing.record_sha256,
+                    "duplicate_of": existing.record_sha256,
                     "note": "a concurrent run stored this extractor version first"}))
                 out_docs.append(ExtractedMetadata(job.capture_id, "existing",
-                                                  PREFIX + existing.record_sha256,
+                                                  existing.record_sha256,
                                                   job.document))
                 continue
             conn.execute(insert(metadata_versions).values(
                 capture_pk=job.capture_pk, extractor=job.document["extractor"],
                 extractor_version=job.document["extractor_version"],
-                record=canonical_json(job.document).decode(), record_sha256=hex_part(digest),
+                record=canonical_json(job.document).decode(), record_sha256=digest,
                 warc_file_id=file_pk, warc_record_id=rec.record_id, created_at=iso_utc(moment)))
             objects = [job.capture_id, digest] + ([job.content_hash] if job.content_hash else [])
             fields = {k: v["value"] is not None for k, v in job.document.items()
@@ -392,7 +391,7 @@ def stored_versions(recorder: Recorder, capture_id: str) -> list[MetadataVersion
     """Every stored version for a capture, oldest first."""
     with read(recorder.engine) as conn:
         cap = conn.execute(select(captures.c.id).where(
-            captures.c.capture_id == hex_part(capture_id))).first()
+            captures.c.capture_id == capture_id)).first()
         if cap is None:
             raise NotFoundError(f"no capture {capture_id}")
         rows = conn.execute(select(metadata_versions).where(
@@ -407,7 +406,7 @@ def latest_versions(recorder: Recorder, capture_ids: Sequence[str]
     out. Two queries per 500 ids."""
     out: dict[str, MetadataVersion] = {}
     with read(recorder.engine) as conn:
-        for chunk in in_chunks(hex_part(c) for c in capture_ids):
+        for chunk in in_chunks(capture_ids):
             newest = (select(func.max(metadata_versions.c.id))
                       .join(captures, captures.c.id == metadata_versions.c.capture_pk)
                       .where(captures.c.capture_id.in_(chunk))
@@ -417,13 +416,13 @@ def latest_versions(recorder: Recorder, capture_ids: Sequence[str]
                 .join(captures, captures.c.id == metadata_versions.c.capture_pk)
                 .where(metadata_versions.c.id.in_(newest))).all()
             for r in rows:
-                out[PREFIX + r.capture_id] = _version(r)
+                out[r.capture_id] = _version(r)
     return out
 
 
 def _version(r: Any) -> MetadataVersion:
     return MetadataVersion(r.extractor, r.extractor_version, r.created_at,
-                           PREFIX + r.record_sha256, r.warc_record_id, json.loads(r.record))
+                           r.record_sha256, r.warc_record_id, json.loads(r.record))
 
 
 def recorded_comparisons(recorder: Recorder, capture_ids: Sequence[str]
@@ -447,7 +446,7 @@ def read_payload(recorder: Recorder, capture_id: str) -> tuple[bytes, str | None
     policy) and its declared media type; a revisit gives its original's payload."""
     with read(recorder.engine) as conn:
         cap = conn.execute(select(captures).where(
-            captures.c.capture_id == hex_part(capture_id))).first()
+            captures.c.capture_id == capture_id)).first()
         if cap is None:
             raise NotFoundError(f"no capture {capture_id}")
         data, ctype, _ = _payload(recorder, conn, cap)

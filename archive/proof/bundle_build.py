@@ -8,7 +8,6 @@ latest one, assembles the bundle and verifies it before handing it out.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from archive.core.hashing import PREFIX, hex_part
+from archive.core.hashing import sha256_bytes
 from archive.errors import (
     AmbiguousHashError,
     ConfigError,
@@ -25,7 +24,7 @@ from archive.errors import (
     StorageError,
 )
 from archive.ledger import queries
-from archive.ledger.custody import events_for, leaf_hash_hex, withdrawals
+from archive.ledger.custody import entry_leaf_hash, events_for, withdrawals
 from archive.ledger.db import read
 from archive.ledger.tables import captures, warc_files
 from archive.proof import checkpoint as cp
@@ -113,23 +112,23 @@ def _capture_rows(conn: Any, capture_id: str) -> list[Any]:
     """The capture, then (for a revisit) the original capture holding the payload."""
 
 
-    def one(hex_id: str) -> Any:
+    def one(cid: str) -> Any:
         row = conn.execute(select(captures, warc_files.c.relpath).join(
             warc_files, warc_files.c.id == captures.c.warc_file_id).where(
-            captures.c.capture_id == hex_id)).first()
+            captures.c.capture_id == cid)).first()
         if row is None:
-            raise NotFoundError(f"no capture sha256:{hex_id}")
+            raise NotFoundError(f"no capture {cid}")
         return row
 
-    rows = [one(hex_part(capture_id))]
+    rows = [one(capture_id)]
     if rows[0].revisit_of:
         rows.append(one(rows[0].revisit_of))
     return rows
 
 
-def _events(conn: Any, capture_hex: str) -> list[Any]:
+def _events(conn: Any, capture_id: str) -> list[Any]:
 
-    return events_for(conn, capture_hex)
+    return events_for(conn, capture_id)
 
 
 def assemble(engine: Engine, store: WarcStore, rows: Sequence[Any], ident: LogIdentity,
@@ -151,8 +150,8 @@ def assemble(engine: Engine, store: WarcStore, rows: Sequence[Any], ident: LogId
         entry = e.entry_bytes()
         bundled_events.append({
             "entry": entry.decode("utf-8"),
-            "hash": PREFIX + e.entry_hash,
-            "leaf_hash": PREFIX + (e.leaf_hash or leaf_hash_hex(entry)),
+            "hash": e.entry_hash,
+            "leaf_hash": e.leaf_hash or entry_leaf_hash(entry),
             "inclusion_proof": logtree.b64(tree.inclusion_proof(seq)),
         })
     subject = json.loads(rows[0].manifest)
@@ -161,7 +160,7 @@ def assemble(engine: Engine, store: WarcStore, rows: Sequence[Any], ident: LogId
     return {
         "type": BUNDLE_TYPE,
         "version": BUNDLE_VERSION,
-        "capture_id": PREFIX + rows[0].capture_id,
+        "capture_id": rows[0].capture_id,
         "content_hash": subject.get("content_hash"),
         "captures": [_capture_part(store, r) for r in rows],
         "events": bundled_events,
@@ -186,13 +185,13 @@ def _capture_part(store: WarcStore, row: Any) -> dict[str, Any]:
                         path=row.relpath)
                 records.append({
                     "record_id": m["record_id"], "type": m["type"], "offset": m["offset"],
-                    "length": m["length"], "sha256": PREFIX + hashlib.sha256(member).hexdigest(),
+                    "length": m["length"], "sha256": sha256_bytes(member),
                     "gzip_base64": base64.b64encode(member).decode("ascii"),
                 })
     except OSError as exc:
         raise StorageError(f"cannot read {row.relpath}: {exc.strerror}; run `archive verify`",
                            path=row.relpath) from exc
-    return {"capture_id": PREFIX + row.capture_id, "manifest": row.manifest,
+    return {"capture_id": row.capture_id, "manifest": row.manifest,
             "warc_file": manifest["warc_file"], "records": records}
 
 

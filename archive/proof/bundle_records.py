@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from archive.core.config import FetchPolicy
-from archive.core.hashing import PREFIX
+from archive.core.hashing import sha256_bytes
 from archive.proof.bundle_format import CONTENT_TYPES, Record, Run
 from archive.warc.reader import (
     decode_payload,
@@ -29,7 +29,7 @@ def _check_manifests(run: Run, doc: dict[str, Any]) -> dict[str, dict[str, Any]]
     for idx, cap in enumerate(caps):
         name = "manifest" if idx == 0 else "manifest (original)"
         cid = cap["capture_id"]
-        actual = PREFIX + hashlib.sha256(cap["manifest"].encode("utf-8")).hexdigest()
+        actual = sha256_bytes(cap["manifest"].encode("utf-8"))
         problems = []
         if actual != cid:
             problems.append(f"it hashes to {actual}, not the capture id {cid}: the manifest "
@@ -95,7 +95,7 @@ def _check_record(run: Run, r: dict[str, Any], m: dict[str, Any] | None,
         if m.get(k) != r[k]:
             problems.append(f"its {k} is {r[k]!r}, the manifest says {m.get(k)!r}")
     member = base64.b64decode(r["gzip_base64"])
-    member_hash = PREFIX + hashlib.sha256(member).hexdigest()
+    member_hash = sha256_bytes(member)
     if member_hash != r["sha256"]:
         problems.append(f"the gzip member hashes to {member_hash}, the bundle says "
                         f"{r['sha256']}: the record bytes were changed")
@@ -106,7 +106,7 @@ def _check_record(run: Run, r: dict[str, Any], m: dict[str, Any] | None,
         run.add(name, "fail", "; ".join([*problems, f"the record {error}"]))
         return None
     headers, block = parsed
-    block_digest = PREFIX + hashlib.sha256(block).hexdigest()
+    block_digest = sha256_bytes(block)
     header_digest = headers.get("warc-block-digest")
     if headers.get("warc-record-id") != r["record_id"]:
         problems.append(f"its WARC-Record-ID is {headers.get('warc-record-id')}")
@@ -123,7 +123,7 @@ def _check_record(run: Run, r: dict[str, Any], m: dict[str, Any] | None,
     if r["type"] in ("response", "resource", "request") and (payload_header or
                                                              m.get("payload_digest")):
         payload = record_payload(block, headers)
-        actual = PREFIX + hashlib.sha256(payload).hexdigest()
+        actual = sha256_bytes(payload)
         if not _header_agrees(payload_header, payload, required=not imported) or \
                 m.get("payload_digest") != actual:
             problems.append(f"the payload hashes to {actual}, the WARC header says "

@@ -16,7 +16,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from archive.core.hashing import PREFIX, hex_part
+from archive.core.hashing import PREFIX, format_digest, is_digest, parse_hash, sha256_bytes
 from archive.errors import (
     ConfigError,
     IntegrityError,
@@ -104,8 +104,9 @@ def _check_key(run: Run, key: dict[str, str], trusted: Sequence[str] | None
     for want in (t.strip() for t in trusted):
         try:
             if want.lower().startswith(PREFIX) or (len(want) == 64 and "+" not in want):
-                match = hex_part(want) == hex_part(actual) and len(hex_part(want)) == 64
-                given.append(PREFIX + hex_part(want))
+                fingerprint = parse_hash(want)
+                match = fingerprint == actual and is_digest(fingerprint)
+                given.append(fingerprint)
             else:
                 want_name, want_key = cp.parse_vkey(want)
                 match = (want_name == name and keymod.public_key_bytes(want_key)
@@ -133,7 +134,7 @@ def _check_checkpoint(run: Run, note: str, key_name: str,
         run.add("checkpoint", "fail", str(exc))
         return None
     run.add("checkpoint", "ok", f"signed by {key_name}; log {ckpt.origin!r} at size "
-                                f"{ckpt.size}, root {PREFIX}{ckpt.root.hex()}")
+                                f"{ckpt.size}, root {format_digest(ckpt.root)}")
     return ckpt
 
 
@@ -180,13 +181,13 @@ def _check_events(run: Run, events: list[dict[str, Any]],
         seq = entry["seq"]
         name = f"event #{seq} ({entry['type']})"
         problems: list[str] = []
-        entry_hash = PREFIX + hashlib.sha256(raw).hexdigest()
+        entry_hash = sha256_bytes(raw)
         leaf = hashlib.sha256(b"\x00" + raw).digest()
         if entry_hash != ev["hash"]:
             problems.append(f"the entry hashes to {entry_hash}, the bundle says {ev['hash']}: "
                             "the entry (or its hash) was changed")
-        if PREFIX + leaf.hex() != ev["leaf_hash"]:
-            problems.append(f"its leaf hash is {PREFIX}{leaf.hex()}, the bundle says "
+        if format_digest(leaf) != ev["leaf_hash"]:
+            problems.append(f"its leaf hash is {format_digest(leaf)}, the bundle says "
                             f"{ev['leaf_hash']}")
         if prev_seq is not None and seq <= prev_seq:
             problems.append(f"events are out of order (#{seq} after #{prev_seq})")
@@ -240,8 +241,8 @@ def _inclusion(leaf: bytes, seq: int, proof_b64: list[str], ckpt: cp.Checkpoint,
         problems.append(f"the inclusion proof has {len(proof)} hashes, which cannot be a "
                         f"path for leaf {seq} in a tree of size {ckpt.size}")
     elif root != ckpt.root:
-        problems.append(f"the inclusion proof leads to root {PREFIX}{root.hex()}, not the "
-                        f"checkpoint's {PREFIX}{ckpt.root.hex()} (size {ckpt.size})")
+        problems.append(f"the inclusion proof leads to root {format_digest(root)}, not the "
+                        f"checkpoint's {format_digest(ckpt.root)} (size {ckpt.size})")
     return f"included at leaf {seq} of {ckpt.size}"
 
 

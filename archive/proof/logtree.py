@@ -34,10 +34,10 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Connection, Engine, insert, select
 
-from archive.core.hashing import PREFIX, hex_part
+from archive.core.hashing import digest_bytes, format_digest
 from archive.core.timeutil import iso_utc, utc_now
 from archive.errors import ConfigError, IntegrityError, NotFoundError
-from archive.ledger.custody import iter_events, leaf_hash_hex
+from archive.ledger.custody import iter_events
 from archive.ledger.db import inserted_id, read, run_write
 from archive.ledger.queries import ShownCapture
 from archive.ledger.tables import checkpoint_timestamps, checkpoints, events, log_head
@@ -45,7 +45,7 @@ from archive.proof import checkpoint as cp
 from archive.proof import keys as keymod
 from archive.proof import notes
 from archive.proof import timestamps as ts
-from archive.proof.merkle import MerkleTree, verify_consistency, verify_inclusion
+from archive.proof.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
 from archive.proof.tsa import Stamper
 
 KEY_FILE_STEM = "archive"
@@ -97,7 +97,7 @@ def _leaf_hashes(conn: Connection, size: int) -> list[bytes]:
                         .order_by(events.c.seq)).all()
     if len(rows) != size:
         raise IntegrityError(f"the log should hold {size} events but {len(rows)} were found")
-    return [bytes.fromhex(r.leaf_hash) for r in rows]
+    return [digest_bytes(r.leaf_hash) for r in rows]
 
 
 def tree_at(conn: Connection, size: int) -> MerkleTree:
@@ -166,7 +166,7 @@ class ConsistencyProof:
 
 
 def _row(r: Any) -> StoredCheckpoint:
-    return StoredCheckpoint(r.id, int(r.size), PREFIX + r.root_hash, r.origin, r.note,
+    return StoredCheckpoint(r.id, int(r.size), r.root_hash, r.origin, r.note,
                             r.created_at)
 
 
@@ -186,10 +186,10 @@ def make_checkpoint(engine: Engine, ident: LogIdentity, note_dirs: Sequence[Path
         note = cp.sign(cp.Checkpoint(ident.origin, size, root), key, ident.origin)
         now = iso_utc(utc_now())
         pk = inserted_id(conn.execute(insert(checkpoints).values(
-            size=size, root_hash=root.hex(), origin=ident.origin,
-            key_fingerprint=ident.fingerprint.removeprefix(PREFIX), note=note,
+            size=size, root_hash=format_digest(root), origin=ident.origin,
+            key_fingerprint=ident.fingerprint, note=note,
             created_at=now)))
-        return StoredCheckpoint(pk, size, PREFIX + root.hex(), ident.origin, note, now)
+        return StoredCheckpoint(pk, size, format_digest(root), ident.origin, note, now)
 
     made = run_write(engine, work)
     write_pending_notes(engine, ident, note_dirs)
@@ -338,8 +338,8 @@ def prove_consistency(engine: Engine, old: str | int, new: str | int = "latest",
     """The consistency proof between two stored checkpoints, verified."""
     a, b = get_checkpoint(engine, old), get_checkpoint(engine, new)
     proof = consistency(engine, a, b)
-    ok = verify_consistency(a.size, b.size, bytes.fromhex(hex_part(a.root_hash)),
-                            bytes.fromhex(hex_part(b.root_hash)), proof)
+    ok = verify_consistency(a.size, b.size, digest_bytes(a.root_hash),
+                            digest_bytes(b.root_hash), proof)
     return ConsistencyProof(a, b, tuple(b64(proof)), ok)
 
 
@@ -358,8 +358,7 @@ def check_checkpoints(engine: Engine, ident: LogIdentity, note_dirs: Sequence[Pa
             stamps.setdefault(r.checkpoint_id, []).append(_stamp(r))
         # Leaves recomputed from each event's fields, not read from the stored column:
         # verification must not trust what it is verifying.
-        tree = MerkleTree(bytes.fromhex(leaf_hash_hex(ev.entry_bytes()))
-                          for ev in iter_events(conn))
+        tree = MerkleTree(leaf_hash(ev.entry_bytes()) for ev in iter_events(conn))
     size = tree.size
     prev: StoredCheckpoint | None = None
     for c in rows:
@@ -368,7 +367,7 @@ def check_checkpoints(engine: Engine, ident: LogIdentity, note_dirs: Sequence[Pa
         except IntegrityError as exc:
             problems.append(f"checkpoint {c.id}: {exc}")
             continue
-        if parsed.size != c.size or PREFIX + parsed.root.hex() != c.root_hash:
+        if parsed.size != c.size or format_digest(parsed.root) != c.root_hash:
             problems.append(f"checkpoint {c.id}: its row (size {c.size}, {c.root_hash}) "
                             "differs from its signed note")
         if parsed.size > size:
@@ -381,7 +380,7 @@ def check_checkpoints(engine: Engine, ident: LogIdentity, note_dirs: Sequence[Pa
         if prev is not None and prev.size <= parsed.size:
             proof = tree.consistency_proof(prev.size, parsed.size)
             if not verify_consistency(prev.size, parsed.size,
-                                      bytes.fromhex(prev.root_hash[7:]), parsed.root, proof):
+                                      digest_bytes(prev.root_hash), parsed.root, proof):
                 problems.append(f"checkpoints {prev.id} and {c.id} are not consistent")
         prev = c
     for c in rows:

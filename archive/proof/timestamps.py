@@ -35,7 +35,7 @@ from rfc3161_client import (
     decode_timestamp_response,
 )
 
-from archive.core.hashing import PREFIX
+from archive.core.hashing import PREFIX, sha256_bytes
 from archive.core.timeutil import iso_utc
 from archive.errors import ConfigError, IntegrityError
 
@@ -70,7 +70,7 @@ class Timestamp:
         out: dict[str, Any] = {"tsa": self.tsa, "requested_at": self.requested_at}
         if self.response is not None:
             out.update(gen_time=self.gen_time, serial=self.serial,
-                       token_sha256=PREFIX + hashlib.sha256(self.response).hexdigest())
+                       token_sha256=sha256_bytes(self.response))
         else:
             out["error"] = self.error
         return out

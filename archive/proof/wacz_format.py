@@ -40,7 +40,6 @@ stable too.
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import json
 import zipfile
@@ -59,7 +58,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from archive.core.hashing import PREFIX
+from archive.core.hashing import sha256_bytes
 
 WACZ_VERSION = "1.1.1"
 DATAPACKAGE = "datapackage.json"
@@ -162,7 +161,7 @@ def datapackage(files: Mapping[str, bytes], *, created: str, title: str,
     """``datapackage.json``: every file's path, size and ``sha256:`` hash (sorted by
     path), the WACZ version and the package's creation time."""
     resources = [{"name": path.rsplit("/", 1)[-1], "path": path,
-                  "hash": PREFIX + hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+                  "hash": sha256_bytes(data), "bytes": len(data)}
                  for path, data in sorted(files.items())]
     doc: dict[str, Any] = {"profile": "data-package", "wacz_version": WACZ_VERSION,
                            "title": title, "created": created, "software": software,

@@ -11,7 +11,6 @@ proven by the custody log too, not only by the package signature.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import zipfile
@@ -22,7 +21,7 @@ from typing import Any
 
 from cryptography import x509
 
-from archive.core.hashing import PREFIX, hex_part
+from archive.core.hashing import hex_part, sha256_bytes
 from archive.errors import ConfigError, IntegrityError
 from archive.proof import checkpoint as cp
 from archive.proof import keys as keymod
@@ -110,7 +109,7 @@ def package_checks(files: Mapping[str, bytes]) -> tuple[list[Check], dict[str, A
         body = files.get(path)
         if body is None:
             bad.append(f"{path} is listed in {wf.DATAPACKAGE} but missing")
-        elif str(res.get("hash")) != PREFIX + hashlib.sha256(body).hexdigest():
+        elif str(res.get("hash")) != sha256_bytes(body):
             bad.append(f"{path} does not match its sha256 in {wf.DATAPACKAGE}")
         elif res.get("bytes") is not None and res.get("bytes") != len(body):
             bad.append(f"{path} has {len(body)} bytes, {wf.DATAPACKAGE} says {res['bytes']}")
@@ -119,7 +118,7 @@ def package_checks(files: Mapping[str, bytes]) -> tuple[list[Check], dict[str, A
     run.add("files", "fail" if bad else "ok",
             "; ".join(bad[:5]) + (f" (and {len(bad) - 5} more)" if len(bad) > 5 else "")
             if bad else f"all {len(listed)} files match {wf.DATAPACKAGE}")
-    dp_hash = PREFIX + hashlib.sha256(files[wf.DATAPACKAGE]).hexdigest()
+    dp_hash = sha256_bytes(files[wf.DATAPACKAGE])
     if wf.DIGEST not in files:
         run.add("signature", "warn", f"unsigned: no {wf.DIGEST}")
         return run.checks, None

@@ -37,6 +37,7 @@ from starlette.staticfiles import StaticFiles
 from archive.api import Archive
 from archive.browser import screenshot_uri
 from archive.cite import FORMATS
+from archive.core.hashing import hex_part
 from archive.core.timeutil import iso_utc
 from archive.errors import ArchiveError, NotFoundError
 from archive.ledger.queries import CaptureSummary, ListedCapture, ReplayRecord, ShownCapture
@@ -303,7 +304,7 @@ class Views:
             raise HTTPException(404, str(exc)) from None
         except ArchiveError as exc:
             raise HTTPException(409, str(exc)) from None
-        name = f"{cid.split(':')[1][:16]}.bundle.json"
+        name = f"{hex_part(cid)[:16]}.bundle.json"
         return Response(data, media_type="application/json",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
@@ -323,7 +324,7 @@ class Views:
         full = (await _run(self.arc.show, cid))
         cap = next(c for c in full if c.capture_id == cid)
         data = await _run(self.arc.record_members, cap)
-        name = f"{cid.split(':')[1][:16]}.warc.gz"
+        name = f"{hex_part(cid)[:16]}.warc.gz"
         return Response(data, media_type="application/warc",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 

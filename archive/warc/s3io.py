@@ -27,7 +27,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from archive.core.hashing import hex_part
+from archive.core.hashing import digest_bytes, format_digest
 from archive.errors import IntegrityError, StorageError
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def make_client(endpoint: str | None, region: str | None) -> S3Client:
 
 def b64_sha256(digest: str) -> str:
     """``sha256:<hex>`` as S3 wants it in ``x-amz-checksum-sha256``: base64 of the bytes."""
-    return base64.b64encode(bytes.fromhex(hex_part(digest))).decode("ascii")
+    return base64.b64encode(digest_bytes(digest)).decode("ascii")
 
 
 def error_code(exc: Exception) -> str:
@@ -114,7 +114,7 @@ def _part_digests(path: Path, chunk: int) -> tuple[str, str]:
         while part := f.read(chunk):
             whole.update(part)
             parts.update(hashlib.sha256(part).digest())
-    return "sha256:" + whole.hexdigest(), base64.b64encode(parts.digest()).decode("ascii")
+    return format_digest(whole.digest()), base64.b64encode(parts.digest()).decode("ascii")
 
 
 class ObjectReader(io.RawIOBase):

@@ -19,7 +19,7 @@ from typing import BinaryIO, Protocol
 
 from isal import isal_zlib
 
-from archive.core.hashing import PREFIX
+from archive.core.hashing import format_digest, sha256_bytes
 
 WARC_VERSION = "WARC/1.1"
 REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
@@ -103,8 +103,8 @@ def digests(block: Block) -> tuple[str, str | None]:
     block.stream.seek(start)
     if pos != block.length:
         raise ValueError(f"block stream holds {pos} bytes, {block.length} were declared")
-    payload = PREFIX + payload_h.hexdigest() if payload_h is not None else None
-    return PREFIX + block_h.hexdigest(), payload
+    payload = format_digest(payload_h.digest()) if payload_h is not None else None
+    return format_digest(block_h.digest()), payload
 
 
 def _read_small(block: Block, *, hashed: bool = True
@@ -119,9 +119,9 @@ def _read_small(block: Block, *, hashed: bool = True
         return data, None
     payload = None
     if block.payload_offset is not None:
-        payload = PREFIX + hashlib.sha256(
-            memoryview(data)[max(0, block.payload_offset):]).hexdigest()
-    return data, (PREFIX + hashlib.sha256(data).hexdigest(), payload)
+        payload = sha256_bytes(
+            memoryview(data)[max(0, block.payload_offset):])
+    return data, (sha256_bytes(data), payload)
 
 
 def _header_block(fields: list[tuple[str, str]]) -> bytes:

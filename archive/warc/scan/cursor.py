@@ -12,7 +12,7 @@ from typing import BinaryIO, Literal
 
 from isal import isal_zlib
 
-from archive.core.hashing import PREFIX
+from archive.core.hashing import format_digest
 from archive.errors import StorageError
 from archive.warc.scan.digests import show
 from archive.warc.scan.results import Compression, ScanProblem
@@ -64,7 +64,7 @@ class Raw:
 
     @property
     def sha256(self) -> str:
-        return PREFIX + self._sha.hexdigest()
+        return format_digest(self._sha.digest())
 
 
 class Cursor:

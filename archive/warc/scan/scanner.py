@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
 
-from archive.core.hashing import PREFIX
+from archive.core.hashing import format_digest
 from archive.warc.scan.cursor import (
     CHUNK,
     CRLF2,
@@ -371,9 +371,9 @@ class Scanner:
                     tail = chunk[-9:]
                 got += len(chunk)
             incomplete = got < clen
-            block_sha = PREFIX + block_h.hexdigest()
+            block_sha = format_digest(block_h.digest())
             if rtype in PAYLOAD_TYPES:
-                payload_sha = PREFIX + payload_h.hexdigest()
+                payload_sha = format_digest(payload_h.digest())
             if incomplete:
                 self._short_block(rec, clen, got)
             else:
