@@ -306,7 +306,7 @@ def _stored_entry(seq: int, event_id: str, etype: str, time: str, objects: str, 
     the same verdict as always re-encoding, at a fraction of the cost."""
     return (f'{{"agent":{agent},"detail":{detail},"event_id":{_jstr(event_id)},'
             f'"objects":{objects},"outcome":{_jstr(outcome)},"prev":{_jstr(PREFIX + prev_hash)},'
-            f'"seq":{seq},"time":{_jstr(time)},"type":{_jstr(etype)}}}').encode("utf-8")
+            f'"seq":{seq},"time":{_jstr(time)},"type":{_jstr(etype)}}}').encode()
 
 
 def check_chain(conn: Connection, observe: Callable[[Event], None] | None = None,
