@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 from sqlalchemy import Engine
 
 from archive.audit.fixity import FixityReport, audit
-from archive.audit.verify import Problem, VerifyReport, verify
+from archive.audit.verify import VerifyReport, verify
 from archive.browser.models import screenshot_uri
 from archive.capture.processes import capture_in_processes
 from archive.capture.record import Recorder
@@ -39,7 +39,6 @@ from archive.core.config import DEFAULT_MODE, Settings, check_mode
 from archive.core.hashing import PREFIX, hex_part, sha256_bytes
 from archive.core.timeutil import utc_now
 from archive.errors import (
-    ArchiveError,
     BrowserError,
     ConfigError,
     IntegrityError,
@@ -52,7 +51,6 @@ from archive.ledger.custody import (
     Agent,
     NewEvent,
     Withdrawal,
-    check_chain,
     withdrawal_of,
 )
 from archive.ledger.db import open_database, open_read_only, read, run_write
@@ -393,17 +391,16 @@ class Archive:
             ids = [c["capture_id"] for c in self.resolve(hash_or_prefix)]
         elif hash_or_prefix is not None:
             ids = [c["capture_id"] for h in hash_or_prefix for c in self.resolve(h)]
-        report = verify(self.engine, self.store, capture_ids=ids, deep=deep)
+        ident = None
         if ids is None:
             try:
                 ident = logtree.load_identity(self.settings.key_dir, need_private=False)
             except ConfigError:
                 ident = None  # no key yet: nothing has been signed, nothing to check
-            if ident is not None:
-                report.problems += [Problem("checkpoint", msg) for msg in
-                                    logtree.check_checkpoints(self.engine, ident,
-                                                              self.settings.note_dirs)]
-        return report
+        dirs = self.settings.note_dirs
+        return verify(self.engine, self.store, capture_ids=ids, deep=deep, checkpoints=None
+                      if ident is None else functools.partial(
+                          logtree.check_checkpoints_against, ident=ident, note_dirs=dirs))
 
     def verify_captures(self, capture_ids: Sequence[str], *, deep: bool = False
                         ) -> VerifyReport:
@@ -635,20 +632,9 @@ class Archive:
     def check_custody(self) -> CustodyStatus:
         """The chain re-hashed and every signed checkpoint re-checked against it."""
         with read(self.engine) as conn:
-            count, chain_problems = check_chain(conn)
-        status = CustodyStatus(count, None, [p.message for p in chain_problems])
-        latest = logtree.latest_checkpoint(self.engine)
-        filed = any(d.is_dir() and any(d.glob("*.note")) for d in self.settings.note_dirs)
-        if latest is not None or filed:
-            status.checkpoint_size = latest.size if latest is not None else None
-            try:
-                ident = logtree.load_identity(self.settings.key_dir, need_private=False)
-            except ArchiveError as exc:
-                status.problems.append(f"checkpoints exist but cannot be checked: {exc}")
-            else:
-                status.problems += logtree.check_checkpoints(self.engine, ident,
-                                                             self.settings.note_dirs)
-        return status
+            count, size, problems = logtree.check_log(conn, self.settings.key_dir,
+                                                      self.settings.note_dirs)
+        return CustodyStatus(count, size, problems)
 
     def stats(self) -> Counts:
         return queries.stats(self.engine)
