@@ -208,9 +208,9 @@ class _IndexCheck:
             return
         lo, hi = min(self.pending), max(self.pending)
         found: dict[int, set[str]] = {}
-        for r in self.conn.execute(select(event_objects.c.seq, event_objects.c.object_hash)
-                                   .where(event_objects.c.seq.between(lo, hi))):
-            found.setdefault(int(r.seq), set()).add(r.object_hash)
+        for seq, obj in self.conn.execute(select(event_objects.c.seq, event_objects.c.object_hash)
+                                          .where(event_objects.c.seq.between(lo, hi))).all():
+            found.setdefault(int(seq), set()).add(obj)
         for seq in sorted(self.pending.keys() | found.keys()):
             want, have = self.pending.get(seq, set()), found.get(seq, set())
             if want != have:

@@ -182,7 +182,7 @@ def _check_captures(conn: Connection, unit: Unit, out: UnitResult) -> None:
             warc_files.c.id.in_(sorted({c.warc_file_id for c in cap_rows}))))}
         by_capture: dict[int, list[Any]] = {}
         for r in conn.execute(select(records).where(records.c.capture_pk.in_(pks))
-                              .order_by(records.c.warc_file_id, records.c.offset)):
+                              .order_by(records.c.warc_file_id, records.c.offset)).all():
             by_capture.setdefault(r.capture_pk, []).append(r)
         for c in cap_rows:
             manifest = check_capture(c, files, by_capture.get(c.id, []), out.problems)
@@ -196,16 +196,16 @@ def _check_captures(conn: Connection, unit: Unit, out: UnitResult) -> None:
     out.capture_ids = bytes(ids)
 
 
-def _capture_batches(conn: Connection, unit: Unit) -> Iterator[list[Any]]:
+def _capture_batches(conn: Connection, unit: Unit) -> Iterator[Sequence[Any]]:
     q = select(captures).order_by(captures.c.id)
     if unit.pks is not None:
         for chunk in in_chunks(unit.pks):
-            yield list(conn.execute(q.where(captures.c.id.in_(chunk))))
+            yield conn.execute(q.where(captures.c.id.in_(chunk))).all()
         return
     lo = unit.lo
     while lo <= unit.hi:
         hi = min(unit.hi, lo + 499)
-        yield list(conn.execute(q.where(captures.c.id.between(lo, hi))))
+        yield conn.execute(q.where(captures.c.id.between(lo, hi))).all()
         lo = hi + 1
 
 
