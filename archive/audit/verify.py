@@ -44,7 +44,7 @@ from archive.ledger.custody import (
     Event,
     capture_ids_named,
     check_chain,
-    events_for,
+    events_naming,
 )
 from archive.ledger.db import in_chunks, read
 from archive.ledger.tables import captures, event_objects, metadata_versions, warc_files
@@ -134,9 +134,8 @@ def _verify(conn: Connection, store: WarcStore, runner: Runner, wanted: list[str
         report.events = count
         report.problems += [Problem("chain", p.message) for p in chain_problems]
     else:
-        for cid in wanted:
-            for ev in events_for(conn, cid):
-                observe(ev)
+        for ev in events_naming(conn, wanted):
+            observe(ev)
     failed: set[int] = set()
     content_hashes: dict[int, str | None] = {}
     for res in results():

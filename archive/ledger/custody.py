@@ -207,6 +207,18 @@ def events_for(conn: Connection, object_hash: str) -> list[Event]:
     return [row_to_event(r) for r in rows]
 
 
+def events_naming(conn: Connection, object_hashes: Iterable[str]) -> list[Event]:
+    """Every event naming any of ``object_hashes``, once each, in log order (one query
+    per few hundred objects instead of :func:`events_for` per object)."""
+    seqs: set[int] = set()
+    for chunk in in_chunks(sorted({hex_part(o) for o in object_hashes})):
+        seqs.update(int(s) for s in conn.execute(
+            select(event_objects.c.seq).where(event_objects.c.object_hash.in_(chunk))
+        ).scalars())
+    return [row_to_event(r) for chunk in in_chunks(sorted(seqs)) for r in conn.execute(
+        select(events).where(events.c.seq.in_(chunk)).order_by(events.c.seq))]
+
+
 RECORDING_TYPES = frozenset({CAPTURE, INGESTION})
 """Event types that record a stored capture (with a message digest calculation beside)."""
 
