@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+import multiprocessing
 import os
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -244,7 +245,8 @@ class Runner:
         self.root, self.deep = store.root, deep
         self.pool: ProcessPoolExecutor | None = None
         url = engine.url.render_as_string(hide_password=False)
-        if processes > 1 and url.split("?")[0] not in ("sqlite://", "sqlite:///:memory:"):
+        if processes > 1 and url.split("?")[0] not in ("sqlite://", "sqlite:///:memory:") \
+                and not multiprocessing.current_process().daemon:  # a daemon has no children
             self.pool = ProcessPoolExecutor(max_workers=processes, mp_context=worker_context(),
                                             initializer=_worker_init, initargs=(url,))
             for f in [self.pool.submit(_ping) for _ in range(processes)]:
