@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 from sqlalchemy import Engine
 
 from archive.audit.fixity import FixityReport, audit
-from archive.audit.verify import Problem, VerifyReport, verify
+from archive.audit.verify import VerifyReport, verify
 from archive.capture import dispatch, readback
 from archive.capture.ingest import ingest
 from archive.capture.record import Recorder
@@ -264,11 +264,9 @@ class Archive:
         """Verify everything, or the captures matching one hash (prefix) or several."""
         refs = [hash_or_prefix] if isinstance(hash_or_prefix, str) else hash_or_prefix
         ids = None if refs is None else [c.capture_id for h in refs for c in self.resolve(h)]
-        report = verify(self.engine, self.store, capture_ids=ids, deep=deep)
-        if ids is None:
-            report.problems += [Problem("checkpoint", msg) for msg in
-                                status.checkpoint_problems(self.engine, self.settings)]
-        return report
+        return verify(self.engine, self.store, capture_ids=ids, deep=deep,
+                      checkpoints=None if ids is not None else
+                      status.checkpoint_check(self.settings))
 
     def verify_captures(self, capture_ids: Sequence[str], *, deep: bool = False
                         ) -> VerifyReport:

@@ -87,7 +87,7 @@ def verify_pair(home: Path, runs: int) -> dict[str, Any]:
     files = sorted((home / "warcs").rglob("*.warc.gz"))
     size = sum(p.stat().st_size for p in files)
     _openssl(files)  # warm the page cache for both
-    ours, ours_fix, ssl, ratios, fix_ratios = [], [], [], [], []
+    ours, ours_fix, ssl, ratios, fix_ratios, cpu = [], [], [], [], [], []
     for _ in range(runs):
         v = run_json_child(["verify", "--home", str(home)])
         if not v["ok"]:
@@ -96,6 +96,7 @@ def verify_pair(home: Path, runs: int) -> dict[str, Any]:
         mb = size / 1e6
         ours.append(mb / v["seconds"])
         ours_fix.append(mb / v["fixity_seconds"])
+        cpu.append(v["cpu_seconds"])  # with its worker processes
         ssl.append(mb / o)
         ratios.append(ours[-1] / ssl[-1])
         fix_ratios.append(ours_fix[-1] / ssl[-1])
@@ -104,6 +105,7 @@ def verify_pair(home: Path, runs: int) -> dict[str, Any]:
         "bytes": size,
         "ours_mb_s": stats(ours),
         "ours_fixity_only_mb_s": stats(ours_fix),
+        "ours_cpu_seconds": stats(cpu),
         "openssl_mb_s": stats(ssl),
         "ratio": stats(ratios),
         "fixity_only_ratio": stats(fix_ratios),

@@ -36,8 +36,8 @@ from sqlalchemy import Connection, Engine, insert, select
 
 from archive.core.hashing import digest_bytes, format_digest
 from archive.core.timeutil import iso_utc, utc_now
-from archive.errors import ConfigError, IntegrityError, NotFoundError
-from archive.ledger.custody import iter_events
+from archive.errors import ArchiveError, ConfigError, IntegrityError, NotFoundError
+from archive.ledger.custody import check_chain, iter_events
 from archive.ledger.db import inserted_id, read, run_write
 from archive.ledger.queries import ShownCapture
 from archive.ledger.tables import checkpoint_timestamps, checkpoints, events, log_head
@@ -349,16 +349,47 @@ def check_checkpoints(engine: Engine, ident: LogIdentity, note_dirs: Sequence[Pa
     and each consistent with the next; then the note files of ``note_dirs`` against the
     database and the log, both ways (see the module docstring). Returns one message per
     problem."""
-    problems: list[str] = []
     with read(engine) as conn:
-        rows = [_row(r) for r in conn.execute(select(checkpoints).order_by(checkpoints.c.id))]
-        stamps: dict[int, list[ts.Timestamp]] = {}
-        for r in conn.execute(select(checkpoint_timestamps)
-                              .order_by(checkpoint_timestamps.c.id)):
-            stamps.setdefault(r.checkpoint_id, []).append(_stamp(r))
         # Leaves recomputed from each event's fields, not read from the stored column:
         # verification must not trust what it is verifying.
-        tree = MerkleTree(leaf_hash(ev.entry_bytes()) for ev in iter_events(conn))
+        leaves = b"".join(leaf_hash(ev.entry_bytes()) for ev in iter_events(conn))
+        return check_checkpoints_against(conn, leaves, ident, note_dirs)
+
+
+def check_log(conn: Connection, key_dir: Path, note_dirs: Sequence[Path] = (),
+              ) -> tuple[int, int | None, list[str]]:
+    """The custody chain re-hashed and, once anything was signed (a checkpoint row or a
+    note file), every checkpoint checked against the tree of the leaves that same pass
+    recomputed (each event encoded once). Returns (events, size of the latest checkpoint,
+    problems)."""
+    latest = conn.execute(select(checkpoints.c.size).order_by(checkpoints.c.id.desc())
+                          .limit(1)).scalar()
+    signed = latest is not None or any(d.is_dir() and any(d.glob("*.note"))
+                                       for d in note_dirs)
+    leaves = bytearray()
+    count, chain = check_chain(conn, on_leaf=leaves.extend if signed else None)
+    problems = [p.message for p in chain]
+    if signed:
+        try:
+            ident = load_identity(key_dir, need_private=False)
+        except ArchiveError as exc:
+            problems.append(f"checkpoints exist but cannot be checked: {exc}")
+        else:
+            problems += check_checkpoints_against(conn, leaves, ident, note_dirs)
+    return count, None if latest is None else int(latest), problems
+
+
+def check_checkpoints_against(conn: Connection, leaves: bytes | bytearray, ident: LogIdentity,
+                              note_dirs: Sequence[Path] = ()) -> list[str]:
+    """:func:`check_checkpoints` given the log's leaf hashes (32 bytes each, in order)
+    recomputed from every event's fields by a chain pass in the same read transaction as
+    ``conn`` (``archive verify``, :func:`check_log`), so each event is encoded once."""
+    tree = MerkleTree(bytes(leaves[i:i + 32]) for i in range(0, len(leaves), 32))
+    problems: list[str] = []
+    rows = [_row(r) for r in conn.execute(select(checkpoints).order_by(checkpoints.c.id))]
+    stamps: dict[int, list[ts.Timestamp]] = {}
+    for r in conn.execute(select(checkpoint_timestamps).order_by(checkpoint_timestamps.c.id)):
+        stamps.setdefault(r.checkpoint_id, []).append(_stamp(r))
     size = tree.size
     prev: StoredCheckpoint | None = None
     for c in rows:
@@ -464,7 +495,8 @@ def _check_notes(directory: Path, rows: Sequence[StoredCheckpoint], tree: Merkle
     return problems
 
 
-__all__ = ["LogIdentity", "StoredCheckpoint", "b64", "check_checkpoints", "consistency",
+__all__ = ["LogIdentity", "StoredCheckpoint", "b64", "check_checkpoints",
+           "check_checkpoints_against", "check_log", "consistency",
            "ensure_identity", "get_checkpoint", "inclusion", "init_identity",
            "latest_checkpoint", "load_identity", "make_checkpoint", "store_timestamps",
            "stored_timestamps", "verify_inclusion", "write_pending_notes"]

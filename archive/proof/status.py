@@ -8,14 +8,15 @@ filed, which is a problem) and nothing to file.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from archive.core.config import Settings
-from archive.errors import ArchiveError, ConfigError
-from archive.ledger.custody import check_chain
+from archive.errors import ConfigError
 from archive.ledger.db import read
 from archive.proof import logtree
 
@@ -34,31 +35,25 @@ class CustodyStatus:
 
 
 def custody_status(engine: Engine, settings: Settings) -> CustodyStatus:
-    """The chain re-hashed and every signed checkpoint re-checked against it."""
+    """The chain re-hashed and every signed checkpoint re-checked against the leaves
+    that same pass recomputed (:func:`archive.proof.logtree.check_log`)."""
     with read(engine) as conn:
-        count, chain_problems = check_chain(conn)
-    status = CustodyStatus(count, None, [p.message for p in chain_problems])
-    latest = logtree.latest_checkpoint(engine)
-    filed = any(d.is_dir() and any(d.glob("*.note")) for d in settings.note_dirs)
-    if latest is not None or filed:
-        status.checkpoint_size = latest.size if latest is not None else None
-        try:
-            ident = logtree.load_identity(settings.key_dir, need_private=False)
-        except ArchiveError as exc:
-            status.problems.append(f"checkpoints exist but cannot be checked: {exc}")
-        else:
-            status.problems += logtree.check_checkpoints(engine, ident, settings.note_dirs)
-    return status
+        count, size, problems = logtree.check_log(conn, settings.key_dir, settings.note_dirs)
+    return CustodyStatus(count, size, problems)
 
 
-def checkpoint_problems(engine: Engine, settings: Settings) -> list[str]:
-    """Every signed checkpoint and filed note checked (see
-    :func:`archive.proof.logtree.check_checkpoints`); none without a key yet."""
+def checkpoint_check(settings: Settings,
+                     ) -> Callable[[Connection, bytearray], list[str]] | None:
+    """What ``archive verify`` runs on the leaves its chain pass recomputed: every signed
+    checkpoint and filed note checked (see
+    :func:`archive.proof.logtree.check_checkpoints_against`); None without a key yet
+    (nothing has been signed, nothing to check)."""
     try:
         ident = logtree.load_identity(settings.key_dir, need_private=False)
     except ConfigError:
-        return []  # no key yet: nothing has been signed, nothing to check
-    return logtree.check_checkpoints(engine, ident, settings.note_dirs)
+        return None
+    return functools.partial(logtree.check_checkpoints_against, ident=ident,
+                             note_dirs=settings.note_dirs)
 
 
 def file_pending_notes(engine: Engine, settings: Settings) -> list[Path]:
@@ -71,4 +66,4 @@ def file_pending_notes(engine: Engine, settings: Settings) -> list[Path]:
     return logtree.write_pending_notes(engine, ident, settings.note_dirs)
 
 
-__all__ = ["CustodyStatus", "checkpoint_problems", "custody_status", "file_pending_notes"]
+__all__ = ["CustodyStatus", "checkpoint_check", "custody_status", "file_pending_notes"]
