@@ -66,18 +66,25 @@ def test_a_utc_timestamp_takes_the_zone_the_page_writes_its_other_times_in() -> 
     assert record.published.rejected[0].value == "2020-05-02"
 
 
-@pytest.mark.parametrize(
-    ("source", "name"), [("postlight", "www.al.com.html"), ("htmldate", "1493757507.html")]
-)
-def test_a_date_and_time_under_the_headline_beats_a_utc_date_a_day_off(
-    source: str, name: str
-) -> None:
+def test_a_date_and_time_under_the_headline_beats_a_utc_date_a_day_off() -> None:
     """No date markup; htmldate reads a UTC timestamp as its UTC date, a day off from
     the date and time the page shows under its headline: the shown date wins."""
-    record, truth = page(source, name)
+    record, truth = page("htmldate", "1493757507.html")
     assert str(record.published.value)[:10] == truth["date"]
     assert record.published.evidence[0].source == "text:first-date"
     assert any(r.source == "htmldate" for r in record.published.rejected)
+
+
+def test_a_utc_timestamp_in_meta_value_yields_to_the_local_date_shown() -> None:
+    """al.com writes its meta tags with ``value=`` (read since 1.3.0): a UTC
+    ``article:published_time`` of 00:47 on 23 December, and "Dec. 22, 2016, 6:47
+    p.m." under the headline and in its other meta tags: the local date wins and the
+    UTC date is rejected as such."""
+    record, truth = page("postlight", "www.al.com.html")
+    assert str(record.published.value)[:10] == truth["date"] == "2016-12-22"
+    sources = {e.source for e in record.published.evidence}
+    assert {"text:first-date", "meta:sailthru.date"} <= sources
+    assert any("UTC calendar date" in r.reason for r in record.published.rejected)
 
 
 # ------------------------------------------------------------------ invisible characters

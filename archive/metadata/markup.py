@@ -51,10 +51,17 @@ def parse(text: str) -> HtmlElement | None:
 
 
 def collect_meta(tree: HtmlElement) -> dict[str, list[str]]:
-    """``<meta>`` values by lower-cased name/property/itemprop/http-equiv, in document order."""
+    """``<meta>`` values by lower-cased name/property/itemprop/http-equiv, in document order.
+
+    The value is ``content``; some publishing systems write it as ``value`` instead
+    (``<meta name="article:published_time" value="…">``), which readers of the tag
+    still mean as its content: missing it lost the page's own publication date to a
+    later "last update" shown on the page."""
     out: dict[str, list[str]] = {}
     for element in tree.iter("meta"):
         content = element.get("content")
+        if content is None:
+            content = element.get("value")
         if content is None or not content.strip():
             continue
         for attr in ("property", "name", "itemprop", "http-equiv"):
