@@ -127,19 +127,13 @@ def _ld_witnesses(ld: JsonLd, *, modified: bool) -> list[Witness]:
     return out
 
 
-def _dated_elements(tree: HtmlElement) -> list[HtmlElement]:
-    return list(
-        tree.xpath("//*[@itemprop][not(self::meta)] | //time[@datetime] | //time[@pubdate]")[:60]
-    )
-
-
-def _element_witnesses(tree: HtmlElement | list[HtmlElement], *, modified: bool) -> list[Witness]:
+def _element_witnesses(elements: list[HtmlElement], *, modified: bool) -> list[Witness]:
     """``itemprop=datePublished`` elements and ``<time pubdate>``. When they carry
     several different dates they belong to a list of posts or comments: only the
     first (the page's own, usually) is kept, and trusted less."""
     prop = "datemodified" if modified else "datepublished"
     out: list[Witness] = []
-    for element in tree if isinstance(tree, list) else _dated_elements(tree):
+    for element in elements:
         itemprop = (element.get("itemprop") or "").lower()
         tag = element.tag if isinstance(element.tag, str) else ""
         if itemprop == prop:
@@ -327,6 +321,7 @@ def published_and_modified(
     meta: dict[str, list[str]],
     ld: JsonLd,
     *,
+    dated: list[HtmlElement],
     url: str | None,
     ctx: ambiguity.Context,
     visible: str,
@@ -334,11 +329,12 @@ def published_and_modified(
     html: str,
     refine: Callable[[], ambiguity.Context] | None = None,
 ) -> tuple[Field, Field]:
-    """``visible``: the page's visible text in document order; ``anchor``: where the
+    """``dated``: the page's ``itemprop`` and ``<time>`` elements (``elements``);
+    ``visible``: the page's visible text in document order; ``anchor``: where the
     headline starts in it (-1 if unknown); ``html``: the source, to check that a
     date htmldate returns is written in the page."""
     declared = _ld_witnesses(ld, modified=False) + _meta_witnesses(meta, modified=False)
-    elements = _dated_elements(tree)
+    elements = dated  # (first 60, in document order)
     structured = declared + _element_witnesses(elements, modified=False)
     found_in_url = url_date(url)
     shown, below_headline, said = _first_visible(visible, anchor)

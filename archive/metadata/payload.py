@@ -172,7 +172,7 @@ def sniff(data: bytes, content_type: str | None, url: str | None = None) -> Snif
     """Classify the payload; ``reason`` says why when it is not one we extract from.
     ``url`` lends its file extension when no specific type is declared."""
     declared = _media_type(content_type)
-    if not data.strip():
+    if not data or data.isspace():  # (not data.strip(): a copy of the whole payload)
         return Sniffed("not-applicable", declared or "application/octet-stream", "empty payload")
     head = data[:1024]
     for magic, mime in _MAGIC:
