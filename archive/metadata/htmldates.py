@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime, time
+from functools import lru_cache
 
 from lxml.html import HtmlElement
 
@@ -174,6 +175,7 @@ _DAY_ONE = re.compile(
 )
 
 
+@lru_cache(maxsize=8)  # asked twice of htmldate's answer; the page's hash is cached
 def _written_in_page(day: date, html: str) -> bool:
     """Is this full date written somewhere in the page (not only its year or month)?"""
     y, m, d = day.year, day.month, day.day
