@@ -87,6 +87,34 @@ def test_a_utc_timestamp_in_meta_value_yields_to_the_local_date_shown() -> None:
     assert any("UTC calendar date" in r.reason for r in record.published.rejected)
 
 
+# ------------------------------------------------------------------ dates from the wrong event
+
+
+@pytest.mark.parametrize(
+    ("source", "name", "kind"),
+    [
+        ("postlight", "www.lifehacker.jp.html", "updated"),  # "2019.03.26 lastupdate"
+        ("htmldate", "resonator-podcast.de.res158.html", "published"),  # "Veröffentlicht am"
+        ("htmldate", "sac-cas.ch-schneesport.html", "published"),  # "Erscheinungsdatum"
+        ("htmldate", "neues-deutschland.de.mietenstreik.html", "shown"),  # <meta name=date>
+        ("htmldate", "weinlachgummis.blogspot.com.rezi.html", "review"),  # a book's date
+    ],
+)
+def test_the_date_the_page_labels_or_shows_as_published(source: str, name: str, kind: str) -> None:
+    """1.3.0: a date labelled as an update is not the publication date (lifehacker,
+    whose ``<meta value=…>`` published time is now read); one labelled as published
+    is (resonator, sac-cas); a generic ``<meta name="date">`` yields to the date and
+    time under the headline (neues-deutschland); a book's "Erscheinungsdatum" in a
+    review without article markup is not the post's date (weinlachgummis)."""
+    record, truth = page(source, name)
+    assert str(record.published.value)[:10] == truth["date"]
+    if kind in ("published", "shown"):
+        assert record.published.evidence[0].source == "text:first-date"
+    if kind == "updated":
+        assert record.published.evidence[0].source == "meta:article:published_time"
+        assert any(r.source == "text:first-date" for r in record.published.rejected)
+
+
 # ------------------------------------------------------------------ invisible characters
 
 
