@@ -264,6 +264,12 @@ def _first_visible(
         return out
 
     if anchor >= 0:
+        # most pages date the article right under the headline: look there first. Every
+        # date starting in the first 600 characters ends well inside 800, so it is read
+        # exactly as in the wider window below
+        near = shown(anchor, find_dates(visible[anchor : anchor + 800]))
+        if near and near[0][0].start < 600:
+            return near[0][0], True, near[0][1]
         after = shown(anchor, find_dates(visible[anchor : anchor + 3000]))
         if after and after[0][0].start < 600:
             return after[0][0], True, after[0][1]

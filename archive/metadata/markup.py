@@ -17,24 +17,36 @@ from lxml.html import HtmlElement
 
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-_PARSER = lxml.html.HTMLParser(
-    no_network=True,
-    remove_blank_text=False,
-    collect_ids=False,
-    default_doctype=False,
-    huge_tree=False,
-)
-# lxml.html picks each element's Python class in Python (forms, inputs and labels get
-# their own); every element proxy we touch paid for that call, about 4 % of a page.
-# We use no form API: one C-level default lookup gives every element HtmlElement.
-_PARSER.set_element_class_lookup(
-    lxml.etree.ElementDefaultClassLookup(
-        element=lxml.html.HtmlElement,
-        comment=lxml.html.HtmlComment,
-        pi=lxml.html.HtmlProcessingInstruction,
-        entity=lxml.html.HtmlEntity,
+
+def _parser(encoding: str | None) -> lxml.html.HTMLParser:
+    parser = lxml.html.HTMLParser(
+        no_network=True,
+        remove_blank_text=False,
+        collect_ids=False,
+        default_doctype=False,
+        huge_tree=False,
+        encoding=encoding,
     )
-)
+    # lxml.html picks each element's Python class in Python (forms, inputs and labels
+    # get their own); every element proxy we touch paid for that call, about 4 % of a
+    # page. We use no form API: one C-level default lookup gives every element
+    # HtmlElement.
+    parser.set_element_class_lookup(
+        lxml.etree.ElementDefaultClassLookup(
+            element=lxml.html.HtmlElement,
+            comment=lxml.html.HtmlComment,
+            pi=lxml.html.HtmlProcessingInstruction,
+            entity=lxml.html.HtmlEntity,
+        )
+    )
+    return parser
+
+
+_PARSER = _parser(None)
+# the decoded text handed to lxml as UTF-8 bytes with the encoding stated: a quarter
+# faster than a str (which lxml reads in its in-memory form); a charset the page
+# declares cannot override it
+_UTF8_PARSER = _parser("utf-8")
 QUOTES = str.maketrans(
     {
         "“": '"',
@@ -55,10 +67,13 @@ QUOTES = str.maketrans(
 def parse(text: str) -> HtmlElement | None:
     text = _CONTROL.sub("", _XML_DECL.sub("", text, count=1))
     try:
-        tree = lxml.html.document_fromstring(text, parser=_PARSER)
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: lxml reads the str as it is
+            return lxml.html.document_fromstring(text, parser=_PARSER)
+        return lxml.html.document_fromstring(data, parser=_UTF8_PARSER)
     except (lxml.etree.ParserError, ValueError):
         return None
-    return tree
 
 
 def collect_meta(tree: HtmlElement) -> dict[str, list[str]]:
