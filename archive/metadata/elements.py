@@ -9,13 +9,15 @@ elements, about 2 ms of a 15 ms page. One walk in document order collects them a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import lxml.etree
 from lxml.html import HtmlElement
 
 _BYLINE_TAGS = frozenset({"a", "span", "div", "p", "address", "li", "strong"})
-_BYLINE_CLASSES = ("author", "Author", "byline", "Byline", "autor", "auteur")
+# substrings of the class, case as written (XPath contains())
+_BYLINE_CLASS = re.compile("author|Author|byline|Byline|autor|auteur")
 
 
 @dataclass(slots=True)
@@ -65,9 +67,13 @@ def collect(tree: HtmlElement) -> Elements:
             if rel is not None and get("href") is not None and "canonical" in rel.split():
                 out.canonical = element
         if tag in _BYLINE_TAGS:
-            cls = get("class") or ""
-            if any(c in cls for c in _BYLINE_CLASSES) or "author" in (get("id") or ""):
+            cls = get("class")
+            if cls and _BYLINE_CLASS.search(cls):
                 out.byline_like.append(element)
+            else:
+                ident = get("id")
+                if ident and "author" in ident:
+                    out.byline_like.append(element)
     return out
 
 
