@@ -66,18 +66,53 @@ def test_a_utc_timestamp_takes_the_zone_the_page_writes_its_other_times_in() -> 
     assert record.published.rejected[0].value == "2020-05-02"
 
 
-@pytest.mark.parametrize(
-    ("source", "name"), [("postlight", "www.al.com.html"), ("htmldate", "1493757507.html")]
-)
-def test_a_date_and_time_under_the_headline_beats_a_utc_date_a_day_off(
-    source: str, name: str
-) -> None:
+def test_a_date_and_time_under_the_headline_beats_a_utc_date_a_day_off() -> None:
     """No date markup; htmldate reads a UTC timestamp as its UTC date, a day off from
     the date and time the page shows under its headline: the shown date wins."""
-    record, truth = page(source, name)
+    record, truth = page("htmldate", "1493757507.html")
     assert str(record.published.value)[:10] == truth["date"]
     assert record.published.evidence[0].source == "text:first-date"
     assert any(r.source == "htmldate" for r in record.published.rejected)
+
+
+def test_a_utc_timestamp_in_meta_value_yields_to_the_local_date_shown() -> None:
+    """al.com writes its meta tags with ``value=`` (read since 1.3.0): a UTC
+    ``article:published_time`` of 00:47 on 23 December, and "Dec. 22, 2016, 6:47
+    p.m." under the headline and in its other meta tags: the local date wins and the
+    UTC date is rejected as such."""
+    record, truth = page("postlight", "www.al.com.html")
+    assert str(record.published.value)[:10] == truth["date"] == "2016-12-22"
+    sources = {e.source for e in record.published.evidence}
+    assert {"text:first-date", "meta:sailthru.date"} <= sources
+    assert any("UTC calendar date" in r.reason for r in record.published.rejected)
+
+
+# ------------------------------------------------------------------ dates from the wrong event
+
+
+@pytest.mark.parametrize(
+    ("source", "name", "kind"),
+    [
+        ("postlight", "www.lifehacker.jp.html", "updated"),  # "2019.03.26 lastupdate"
+        ("htmldate", "resonator-podcast.de.res158.html", "published"),  # "Veröffentlicht am"
+        ("htmldate", "sac-cas.ch-schneesport.html", "published"),  # "Erscheinungsdatum"
+        ("htmldate", "neues-deutschland.de.mietenstreik.html", "shown"),  # <meta name=date>
+        ("htmldate", "weinlachgummis.blogspot.com.rezi.html", "review"),  # a book's date
+    ],
+)
+def test_the_date_the_page_labels_or_shows_as_published(source: str, name: str, kind: str) -> None:
+    """1.3.0: a date labelled as an update is not the publication date (lifehacker,
+    whose ``<meta value=…>`` published time is now read); one labelled as published
+    is (resonator, sac-cas); a generic ``<meta name="date">`` yields to the date and
+    time under the headline (neues-deutschland); a book's "Erscheinungsdatum" in a
+    review without article markup is not the post's date (weinlachgummis)."""
+    record, truth = page(source, name)
+    assert str(record.published.value)[:10] == truth["date"]
+    if kind in ("published", "shown"):
+        assert record.published.evidence[0].source == "text:first-date"
+    if kind == "updated":
+        assert record.published.evidence[0].source == "meta:article:published_time"
+        assert any(r.source == "text:first-date" for r in record.published.rejected)
 
 
 # ------------------------------------------------------------------ invisible characters

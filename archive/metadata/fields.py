@@ -9,6 +9,7 @@ from lxml.html import HtmlElement
 
 from . import jsonld, outlet
 from .combine import Candidate, choose
+from .elements import Elements, bylines
 from .language import Declared, detect, overrules, parse_tag
 from .markup import absolute, clean_text, text_of
 from .model import Evidence, Field
@@ -40,6 +41,7 @@ def declared_languages(
 
 
 _MIN_DETECTION = 0.4
+_LIST_SEP = re.compile(r"\s*[,;]\s*")
 
 
 def language_field(declared: list[Declared], text: str) -> tuple[Field, str | None]:
@@ -78,15 +80,12 @@ def _list_field(sources: list[tuple[list[str], str, float]]) -> Field:
     return Field()
 
 
-def tags_field(tree: HtmlElement, meta: dict[str, list[str]], ld: jsonld.JsonLd) -> Field:
-    ld_keywords = [part for fact in ld.keywords() for part in re.split(r"\s*[,;]\s*", fact.value)]
-    rel_tags = [
-        text_of(a)
-        for a in tree.xpath("//a[contains(concat(' ', normalize-space(@rel), ' '), ' tag ')]")[:30]
-    ]
+def tags_field(found: Elements, meta: dict[str, list[str]], ld: jsonld.JsonLd) -> Field:
+    ld_keywords = [part for fact in ld.keywords() for part in _LIST_SEP.split(fact.value)]
+    rel_tags = [text_of(a) for a in found.rel_tag]
 
     def split(key: str) -> list[str]:
-        return [p for v in meta.get(key, []) for p in re.split(r"\s*[,;]\s*", v)]
+        return [p for v in meta.get(key, []) for p in _LIST_SEP.split(v)]
 
     # publishers' tag lists differ from annotators' often: confidence stays moderate
     return _list_field(
@@ -133,20 +132,12 @@ def _split_people(values: list[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-_BYLINE_XPATH = (
-    "//*[self::a or self::span or self::div or self::p or self::address or self::li or "
-    "self::strong]"
-    "[contains(@class, 'author') or contains(@class, 'Author') or contains(@class, 'byline') or "
-    "contains(@class, 'Byline') or contains(@id, 'author') or contains(@class, 'autor') or "
-    "contains(@class, 'auteur')]"
-    "[not(ancestor::*[contains(@class, 'comment') or contains(@id, 'comment')])]"
-)
 
 
-def _byline_author(tree: HtmlElement) -> Field:
+def _byline_author(found: Elements) -> Field:
     """By-line elements (class "author", "byline" ...) outside comment sections, for
     pages that declare no author in their markup."""
-    for element in tree.xpath(_BYLINE_XPATH)[:12]:
+    for element in bylines(found):
         text = text_of(element)
         if not 2 < len(text) <= 80 or element.xpath(".//*[contains(@class, 'author')]"):
             continue  # too long, or a wrapper around a more specific author element
@@ -157,7 +148,7 @@ def _byline_author(tree: HtmlElement) -> Field:
 
 
 def authors_field(
-    tree: HtmlElement,
+    found_elements: Elements,
     meta: dict[str, list[str]],
     ld: jsonld.JsonLd,
     site_keys: set[str] | None = None,
@@ -176,9 +167,9 @@ def authors_field(
         )
         for v in meta.get(key, [])
     ]
-    item = [text_of(e) for e in tree.xpath("//*[@itemprop='author'][not(self::meta)]")[:5]]
+    item = [text_of(e) for e in found_elements.itemprop_author]
     item = [t for t in item if 2 < len(t) < 80]
-    rel = [text_of(a) for a in tree.xpath("//a[@rel='author']")[:5]]
+    rel = [text_of(a) for a in found_elements.rel_author]
     found = _list_field(
         [
             (_split_people(ld_names), "json-ld:author", 0.75),
@@ -188,7 +179,7 @@ def authors_field(
         ]
     )
     if found.value is None:
-        found = _byline_author(tree)
+        found = _byline_author(found_elements)
     if (
         isinstance(found.value, tuple)
         and site_keys
@@ -200,12 +191,10 @@ def authors_field(
 
 
 def canonical_field(
-    tree: HtmlElement, meta: dict[str, list[str]], ld: jsonld.JsonLd, url: str | None
+    found: Elements, meta: dict[str, list[str]], ld: jsonld.JsonLd, url: str | None
 ) -> Field:
     candidates: list[Candidate] = []
-    for link in tree.xpath(
-        "//link[@href][contains(concat(' ', normalize-space(@rel), ' '), ' canonical ')]"
-    )[:1]:
+    for link in [found.canonical] if found.canonical is not None else []:
         href = link.get("href")
         full = absolute(href, url)
         if full:

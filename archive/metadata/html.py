@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from lxml.html import HtmlElement
 
-from . import ambiguity, credits, dateline, htmldates, jsonld, outlet, timezones
+from . import ambiguity, credits, dateline, elements, htmldates, jsonld, outlet, timezones
 from .dates import find_dates, past_month_mentions, url_date
 from .fields import (
     authors_field,
@@ -46,12 +46,13 @@ def extract(
     meta = collect_meta(tree)
     ld = jsonld.collect(tree)
     paras = paragraphs(tree)
+    marked = elements.collect(tree)
     text = body_text(tree, paras)
     fields: dict[str, Field] = {}
 
     language, region = language_field(declared_languages(tree, meta, ld), text)
     fields["language"] = language
-    canonical = canonical_field(tree, meta, ld, url)
+    canonical = canonical_field(marked, meta, ld, url)
     fields["canonical_url"] = canonical
     page_url = original_url(url or (canonical.value if isinstance(canonical.value, str) else None))
 
@@ -115,6 +116,7 @@ def extract(
         tree,
         meta,
         ld,
+        dated=marked.dated,
         url=page_url,
         ctx=date_ctx,
         visible=visible,
@@ -122,8 +124,8 @@ def extract(
         html=source,
         refine=for_ambiguous_dates,
     )
-    fields["authors"] = authors_field(tree, meta, ld, site_keys)
-    fields["tags"] = tags_field(tree, meta, ld)
+    fields["authors"] = authors_field(marked, meta, ld, site_keys)
+    fields["tags"] = tags_field(marked, meta, ld)
     fields["description"] = description_field(meta, ld)
 
     agency_mentions: list[credits.Mention] = []

@@ -26,10 +26,11 @@ import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime, time
+from functools import lru_cache
 
 from lxml.html import HtmlElement
 
-from . import ambiguity, timezones
+from . import ambiguity, datelabels, timezones
 from .combine import Candidate, choose
 from .dates import MONTHS, DateMatch, find_dates, parse_timestamp, url_date
 from .jsonld import JsonLd
@@ -127,19 +128,13 @@ def _ld_witnesses(ld: JsonLd, *, modified: bool) -> list[Witness]:
     return out
 
 
-def _dated_elements(tree: HtmlElement) -> list[HtmlElement]:
-    return list(
-        tree.xpath("//*[@itemprop][not(self::meta)] | //time[@datetime] | //time[@pubdate]")[:60]
-    )
-
-
-def _element_witnesses(tree: HtmlElement | list[HtmlElement], *, modified: bool) -> list[Witness]:
+def _element_witnesses(elements: list[HtmlElement], *, modified: bool) -> list[Witness]:
     """``itemprop=datePublished`` elements and ``<time pubdate>``. When they carry
     several different dates they belong to a list of posts or comments: only the
     first (the page's own, usually) is kept, and trusted less."""
     prop = "datemodified" if modified else "datepublished"
     out: list[Witness] = []
-    for element in tree if isinstance(tree, list) else _dated_elements(tree):
+    for element in elements:
         itemprop = (element.get("itemprop") or "").lower()
         tag = element.tag if isinstance(element.tag, str) else ""
         if itemprop == prop:
@@ -180,6 +175,7 @@ _DAY_ONE = re.compile(
 )
 
 
+@lru_cache(maxsize=8)  # asked twice of htmldate's answer; the page's hash is cached
 def _written_in_page(day: date, html: str) -> bool:
     """Is this full date written somewhere in the page (not only its year or month)?"""
     y, m, d = day.year, day.month, day.day
@@ -247,22 +243,45 @@ def _htmldate(
     return parsed, version
 
 
-def _first_visible(visible: str, anchor: int) -> tuple[DateMatch | None, bool]:
+def _first_visible(
+    visible: str, anchor: int
+) -> tuple[DateMatch | None, bool, datelabels.Label | None]:
     """The first full, unambiguous date written after the headline (else in the
-    page), and whether it stands right below the headline (within 600 characters)."""
+    page) that the page does not label as an update, whether it stands right below
+    the headline (within 600 characters), and the label the page gives it
+    ("Veröffentlicht am 16.08.2019")."""
+
+    def shown(
+        base: int, matches: list[DateMatch]
+    ) -> list[tuple[DateMatch, datelabels.Label | None]]:
+        out: list[tuple[DateMatch, datelabels.Label | None]] = []
+        for m in matches:
+            if m.ambiguous:
+                continue
+            said = datelabels.label(visible, base + m.start, base + m.end)
+            if said != "updated":
+                out.append((m, said))
+        return out
+
     if anchor >= 0:
-        after = [m for m in find_dates(visible[anchor : anchor + 3000]) if not m.ambiguous]
-        if after and after[0].start < 600:
-            return after[0], True
-        before = [m for m in find_dates(visible[max(0, anchor - 150) : anchor]) if not m.ambiguous]
+        # most pages date the article right under the headline: look there first. Every
+        # date starting in the first 600 characters ends well inside 800, so it is read
+        # exactly as in the wider window below
+        near = shown(anchor, find_dates(visible[anchor : anchor + 800]))
+        if near and near[0][0].start < 600:
+            return near[0][0], True, near[0][1]
+        after = shown(anchor, find_dates(visible[anchor : anchor + 3000]))
+        if after and after[0][0].start < 600:
+            return after[0][0], True, after[0][1]
+        start = max(0, anchor - 150)
+        before = shown(start, find_dates(visible[start:anchor]))
         if before:
-            return before[-1], True  # a date line just above the headline
+            return before[-1][0], True, before[-1][1]  # a date line just above the headline
         if after:
-            return after[0], False
-    for match in find_dates(visible[:8000]):
-        if not match.ambiguous:
-            return match, False
-    return None, False
+            return after[0][0], False, after[0][1]
+    for match, said in shown(0, find_dates(visible[:8000]))[:1]:
+        return match, False, said
+    return None, False, None
 
 
 def _candidates(
@@ -310,6 +329,7 @@ def published_and_modified(
     meta: dict[str, list[str]],
     ld: JsonLd,
     *,
+    dated: list[HtmlElement],
     url: str | None,
     ctx: ambiguity.Context,
     visible: str,
@@ -317,14 +337,18 @@ def published_and_modified(
     html: str,
     refine: Callable[[], ambiguity.Context] | None = None,
 ) -> tuple[Field, Field]:
-    """``visible``: the page's visible text in document order; ``anchor``: where the
+    """``dated``: the page's ``itemprop`` and ``<time>`` elements (``elements``);
+    ``visible``: the page's visible text in document order; ``anchor``: where the
     headline starts in it (-1 if unknown); ``html``: the source, to check that a
     date htmldate returns is written in the page."""
     declared = _ld_witnesses(ld, modified=False) + _meta_witnesses(meta, modified=False)
-    elements = _dated_elements(tree)
+    elements = dated  # (first 60, in document order)
     structured = declared + _element_witnesses(elements, modified=False)
     found_in_url = url_date(url)
-    shown, below_headline = _first_visible(visible, anchor)
+    shown, below_headline, said = _first_visible(visible, anchor)
+    # a "publication date" field names the article's date where the markup is an
+    # article's; without such markup it may be a reviewed book's
+    labelled = said == "published" or (said == "release" and bool(declared))
     hints: list[tuple[DateMatch, str]] = []
     if found_in_url is not None and found_in_url.date is not None:
         hints.append((DateMatch((found_in_url.date,), found_in_url.raw, 0, 0, "ymd"), "url-path"))
@@ -357,7 +381,7 @@ def published_and_modified(
     # headline: that is the date the publisher presents to readers
     arbiter = (
         shown is not None
-        and below_headline
+        and (below_headline or labelled)
         and len(declared_dates) > 1
         and shown.date in declared_dates
     )
@@ -382,6 +406,24 @@ def published_and_modified(
             # a day off from a date and time the page shows under its headline: htmldate
             # read a UTC timestamp as its UTC date; the reader sees the local one
             weight = 0.6
+        if labelled and below_headline and not arbiter:
+            # the page's own words, under its headline, say this is when it was
+            # published: what the reader is told, over markup that says otherwise
+            weight = 0.9 if declared else max(weight, 0.6)
+        elif said == "published" and not declared:
+            weight = max(weight, 0.6)  # "Veröffentlicht am …" further down, no markup
+        elif (
+            declared
+            and all(w.weight <= _META_GENERIC_WEIGHT for w in structured)
+            and below_headline
+            and shown.hour is not None
+        ):
+            # the markup names no publication date, only a "date" of some kind (often
+            # when the page was built); the date and time shown under the headline is
+            # what the reader is told
+            weight = max(weight, 0.6)
+        if not declared and hd is not None and hd.date == shown.date:
+            weight = min(weight, 0.5)  # text alone (htmldate reads it too): not high
         witnesses.append(Witness(shown, "text:first-date", weight, None))
     instants: dict[tuple[str, str], str] = {}
     candidates, more = _candidates(

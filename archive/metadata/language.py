@@ -177,12 +177,12 @@ def script_of(char: str) -> str | None:
 
 
 _BULK = (  # the common scripts are counted by the regex engine, the rest char by char
-    ("Latin", re.compile(r"[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff]")),
-    ("Cyrillic", re.compile(r"[\u0400-\u052f]")),
-    ("Arabic", re.compile(r"[\u0600-\u06ff\u0750-\u077f]")),
-    ("Han", re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")),
-    ("Kana", re.compile(r"[\u3040-\u30ff]")),
-    ("Hangul", re.compile(r"[\uac00-\ud7af]")),
+    ("Latin", re.compile(r"[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff]+")),
+    ("Cyrillic", re.compile(r"[\u0400-\u052f]+")),
+    ("Arabic", re.compile(r"[\u0600-\u06ff\u0750-\u077f]+")),
+    ("Han", re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]+")),
+    ("Kana", re.compile(r"[\u3040-\u30ff]+")),
+    ("Hangul", re.compile(r"[\uac00-\ud7af]+")),
 )
 _REST = re.compile(
     r"[^\x00-\u024f\u0400-\u052f\u0600-\u06ff\u0750-\u077f\u1e00-\u1eff\u3040-\u30ff"
@@ -194,7 +194,8 @@ def script_counts(text: str) -> dict[str, int]:
     """Letters per writing system."""
     counts: dict[str, int] = {}
     for name, pattern in _BULK:
-        n = len(pattern.findall(text))
+        # runs, not single letters: a tenth of the matches for the same count
+        n = sum(map(len, pattern.findall(text)))
         if n:
             counts[name] = n
     for chunk in _REST.findall(text):

@@ -172,7 +172,7 @@ def sniff(data: bytes, content_type: str | None, url: str | None = None) -> Snif
     """Classify the payload; ``reason`` says why when it is not one we extract from.
     ``url`` lends its file extension when no specific type is declared."""
     declared = _media_type(content_type)
-    if not data.strip():
+    if not data or data.isspace():  # (not data.strip(): a copy of the whole payload)
         return Sniffed("not-applicable", declared or "application/octet-stream", "empty payload")
     head = data[:1024]
     for magic, mime in _MAGIC:
@@ -224,10 +224,13 @@ def _ascii_view(head: bytes) -> bytes:
     return head
 
 
+_NOT_CONTROL = bytes(b for b in range(256) if not (b < 9 or 13 < b < 32))
+
+
 def _looks_binary(head: bytes) -> bool:
     if b"\x00" in head:
         return True
-    controls = sum(1 for b in head if b < 9 or 13 < b < 32)
+    controls = len(head.translate(None, _NOT_CONTROL))  # (a byte loop in Python before)
     return controls > max(4, len(head) // 50)
 
 

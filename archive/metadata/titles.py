@@ -257,8 +257,12 @@ def title_field(
         # JSON-LD headline's 0.8); one that shares little with them, or that only the
         # <title> backs (a blog's name in both), stays a weaker witness
         variant = any(headline.same_story(found.text, v[0]) for v in values if v[1] != "html:title")
-        weight = 0.85 if variant else 0.7 if found.sure else 0.6
         clean_value = _clean(found.text, "html:h1", site_names, site_keys)
+        # the page's two visible titles, its heading and its tab, say the same words:
+        # that is its headline, above a social-media variant that tells another story
+        tab = title_key(_clean(title_text, "html:title", site_names, site_keys))
+        repeated = bool(title_text) and title_key(clean_value) == tab
+        weight = 0.85 if variant else 0.78 if repeated else 0.7 if found.sure else 0.6
         if 2 <= len(clean_value) <= 400:
             values.append((clean_value, "html:h1", found.text, weight))
             unsure = found.kicker_dropped
