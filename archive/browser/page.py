@@ -351,9 +351,22 @@ def _wait_quiet(page: Page, session: PageSession, quiet: float, until: float) ->
     return True
 
 
-_SCROLL = "y => { window.scrollTo(0, y); return document.documentElement.scrollHeight || 1; }"
 _HEIGHT = ("() => Math.max(document.documentElement.scrollHeight, "
            "document.body ? document.body.scrollHeight : 0, 1)")
+# Scroll to y; once two animation frames have passed there (the rendering update where
+# native loading=lazy and IntersectionObservers see that position), window[_FRAMED] is
+# y. Returns [the page's height, true]. Every evaluation returns at once: a predicate
+# still being polled when a page script starts looping never returns, timeout or not.
+_FRAMED = "__archiveScrolled"
+_SCROLL = """y => {
+  window.scrollTo(0, y);
+  requestAnimationFrame(() => requestAnimationFrame(() => { window.%s = y; }));
+  return [Math.max(document.documentElement.scrollHeight,
+                   document.body ? document.body.scrollHeight : 0, 1), true];
+}""" % _FRAMED
+_SCROLLED = "y => [window.%s === y]" % _FRAMED
+_FRAME_WAIT = 0.5  # seconds a step waits for its frames (a busy page: go on regardless)
+_SCROLL_ROUNDS = 4  # scroll passes while the page keeps growing at its end
 _CHROME_ERROR = re.compile(r"^chrome-error:")
 
 
@@ -399,16 +412,14 @@ def run_page(browser: Browser, session: PageSession, version: str,
 
         session.phase = "idle"
         idle_until = time.monotonic() + limits.idle_wait
-        if not _wait_quiet(page, session, limits.quiet, min(idle_until, load_until)):
+        if not _wait_quiet(page, session, limits.idle_quiet, min(idle_until, load_until)):
             session.note(f"the network was not idle after {limits.idle_wait:.1f} s")
         marks.append(time.monotonic())
 
         session.phase = "scroll"
-        if not _scroll(page, session, load_until):
+        if not _scroll(page, session, load_until):  # ends when the network is quiet
             complete = False
-        # what is still loading after this is cut off below, and recorded so
-        _wait_quiet(page, session, limits.quiet,
-                    min(time.monotonic() + limits.scroll_settle, load_until))
+        # what is still loading now is cut off below, and recorded so
         marks.append(time.monotonic())
 
         session.phase = "record"
@@ -448,25 +459,56 @@ def run_page(browser: Browser, session: PageSession, version: str,
 
 
 def _scroll(page: Page, session: PageSession, until: float) -> bool:
-    """Scroll down a viewport at a time, so lazy images and infinite lists load; False
-    if the page stopped answering or time ran out first."""
+    """Scroll down a viewport at a time, so lazy images and infinite lists load, then
+    back to the top; False if the page stopped answering or time ran out first.
+
+    Each position is held until two animation frames have been drawn there (about
+    33 ms; not a fixed sleep) plus ``scroll_step_pause``. At the bottom, the
+    interceptor, which sees every request, waits until none has been in flight for
+    ``quiet``; if the page grew meanwhile (a list that loads more at its end),
+    scrolling goes on, at most :data:`_SCROLL_ROUNDS` times; if it did not, that was
+    the end of the page."""
     limits = session.limits
-    step = limits.viewport[1]
+    step, cap = limits.viewport[1], limits.max_screenshot_height
     y = 0
-    while True:
-        total = _timed_eval(page, _SCROLL, y, min(2.0, _left(session, until)))
-        if total is None:
-            session.note("scrolling stopped: the page did not answer in time")
-            return False
-        if y + step >= min(int(total), limits.max_screenshot_height):
+    for _ in range(_SCROLL_ROUNDS):
+        while True:
+            total = _scroll_to(page, session, y, until)
+            if total is None:
+                return False
+            if y + step >= min(total, cap):
+                break
+            y += step
+        settle = min(time.monotonic() + limits.scroll_settle, until)
+        _wait_quiet(page, session, limits.quiet, settle)
+        height = _timed_eval(page, _HEIGHT, None, min(2.0, _left(session, until)))
+        if height is None or int(height) <= total or total >= cap:
             break
         y += step
-        if _left(session, until) <= limits.scroll_step_pause:
-            session.note("scrolling stopped at the deadline")
-            return False
-        page.wait_for_timeout(limits.scroll_step_pause * 1000)
-    _timed_eval(page, _SCROLL, 0, min(2.0, _left(session, until)))
-    return True
+    return _scroll_to(page, session, 0, until) is not None
+
+
+def _scroll_to(page: Page, session: PageSession, y: int, until: float) -> int | None:
+    """Scroll to ``y`` and hold it (see :func:`_scroll`); the page's height, or None
+    (noted) if the page did not answer or time ran out."""
+    got = _timed_eval(page, _SCROLL, y, min(2.0, _left(session, until)))
+    if got is None:
+        session.note("scrolling stopped: the page did not answer in time")
+        return None
+    framed = time.monotonic() + _FRAME_WAIT
+    try:
+        while time.monotonic() < framed and not _timed_eval(
+                page, _SCROLLED, y, min(1.0, _left(session, until)))[0]:
+            page.wait_for_timeout(_POLL_MS)
+        if session.limits.scroll_step_pause > 0:
+            page.wait_for_timeout(session.limits.scroll_step_pause * 1000)
+    except Exception:  # the page did not answer (None[0]), or it is gone
+        session.note("scrolling stopped: the page did not answer in time")
+        return None
+    if _left(session, until) <= 0:
+        session.note("scrolling stopped at the deadline")
+        return None
+    return int(got[0])
 
 
 def _screenshot(page: Page, session: PageSession) -> tuple[bytes | None, tuple[int, int] | None]:
