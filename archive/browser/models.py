@@ -83,9 +83,10 @@ class Limits:
     context to closing it; ``record_reserve`` of it is kept for the DOM and screenshot.
     After the load event the renderer waits up to ``idle_wait`` for the network to be
     ``idle_quiet`` (only what the page fetches as it loads: the end of the scroll
-    waits for the full ``quiet``), scrolls a viewport at a time (each position held for two animation
-    frames plus ``scroll_step_pause``), then waits up to ``scroll_settle`` for the
-    network to be quiet again (:func:`archive.browser.page.run_page`)."""
+    waits for the full ``quiet``), scrolls a viewport at a time (each position held
+    for two animation frames plus ``scroll_step_pause``), then waits up to
+    ``scroll_settle`` for the network to be quiet again
+    (:func:`archive.browser.page.run_page`)."""
 
     max_requests: int = 300
     max_total_bytes: int = 100 * 1024 * 1024

@@ -354,17 +354,17 @@ def _wait_quiet(page: Page, session: PageSession, quiet: float, until: float) ->
 _HEIGHT = ("() => Math.max(document.documentElement.scrollHeight, "
            "document.body ? document.body.scrollHeight : 0, 1)")
 # Scroll to y; once two animation frames have passed there (the rendering update where
-# native loading=lazy and IntersectionObservers see that position), window[_FRAMED] is
-# y. Returns [the page's height, true]. Every evaluation returns at once: a predicate
-# still being polled when a page script starts looping never returns, timeout or not.
-_FRAMED = "__archiveScrolled"
+# native loading=lazy and IntersectionObservers see that position), the page's
+# window.__archiveScrolled is y. Returns [the page's height, true]. Every evaluation
+# returns at once: a predicate still being polled when a page script starts looping
+# never returns, timeout or not.
 _SCROLL = """y => {
   window.scrollTo(0, y);
-  requestAnimationFrame(() => requestAnimationFrame(() => { window.%s = y; }));
+  requestAnimationFrame(() => requestAnimationFrame(() => { window.__archiveScrolled = y; }));
   return [Math.max(document.documentElement.scrollHeight,
                    document.body ? document.body.scrollHeight : 0, 1), true];
-}""" % _FRAMED
-_SCROLLED = "y => [window.%s === y]" % _FRAMED
+}"""
+_SCROLLED = "y => [window.__archiveScrolled === y]"
 _FRAME_WAIT = 0.5  # seconds a step waits for its frames (a busy page: go on regardless)
 _SCROLL_ROUNDS = 4  # scroll passes while the page keeps growing at its end
 _CHROME_ERROR = re.compile(r"^chrome-error:")
