@@ -32,6 +32,7 @@ from archive.browser.models import (
     Timings,
     png_size,
 )
+from archive.browser.scrolling import HEIGHT, left, scroll, timed_eval, wait_quiet
 
 if TYPE_CHECKING:
     from playwright.sync_api import (
@@ -322,51 +323,6 @@ def _quietly(call: Any, *args: Any, **kwargs: Any) -> None:
         return
 
 
-def _left(session: PageSession, until: float) -> float:
-    return max(0.0, min(until, session.deadline) - time.monotonic())
-
-
-def _timed_eval(page: Page, script: str, arg: Any, timeout: float) -> Any:
-    """Evaluate ``script`` (must return a truthy value) within ``timeout`` seconds, or
-    None: ``wait_for_function`` is the evaluation with a timeout a looping page needs."""
-    if timeout <= 0.05:
-        return None
-    try:
-        handle = page.wait_for_function(script, arg=arg, timeout=timeout * 1000)
-        return handle.json_value()
-    except Exception:  # timed out, or the page is gone
-        return None
-
-
-def _wait_quiet(page: Page, session: PageSession, quiet: float, until: float) -> bool:
-    """Wait until no request has been in flight for ``quiet`` seconds (True), or until
-    ``until`` (False)."""
-    while session.quiet_for() < quiet:
-        if _left(session, until) <= 0.02:
-            return False
-        try:
-            page.wait_for_timeout(20)
-        except Exception:  # the page is gone
-            return False
-    return True
-
-
-_HEIGHT = ("() => Math.max(document.documentElement.scrollHeight, "
-           "document.body ? document.body.scrollHeight : 0, 1)")
-# Scroll to y; once two animation frames have passed there (the rendering update where
-# native loading=lazy and IntersectionObservers see that position), the page's
-# window.__archiveScrolled is y. Returns [the page's height, true]. Every evaluation
-# returns at once: a predicate still being polled when a page script starts looping
-# never returns, timeout or not.
-_SCROLL = """y => {
-  window.scrollTo(0, y);
-  requestAnimationFrame(() => requestAnimationFrame(() => { window.__archiveScrolled = y; }));
-  return [Math.max(document.documentElement.scrollHeight,
-                   document.body ? document.body.scrollHeight : 0, 1), true];
-}"""
-_SCROLLED = "y => [window.__archiveScrolled === y]"
-_FRAME_WAIT = 0.5  # seconds a step waits for its frames (a busy page: go on regardless)
-_SCROLL_ROUNDS = 4  # scroll passes while the page keeps growing at its end
 _CHROME_ERROR = re.compile(r"^chrome-error:")
 
 
@@ -399,7 +355,7 @@ def run_page(browser: Browser, session: PageSession, version: str,
         marks.append(time.monotonic())
 
         try:
-            page.goto(session.url, wait_until="load", timeout=_left(session, load_until) * 1000)
+            page.goto(session.url, wait_until="load", timeout=left(session, load_until) * 1000)
         except PlaywrightTimeout:
             complete = False
             session.note("the page's load event had not come by its deadline")
@@ -412,12 +368,12 @@ def run_page(browser: Browser, session: PageSession, version: str,
 
         session.phase = "idle"
         idle_until = time.monotonic() + limits.idle_wait
-        if not _wait_quiet(page, session, limits.idle_quiet, min(idle_until, load_until)):
+        if not wait_quiet(page, session, limits.idle_quiet, min(idle_until, load_until)):
             session.note(f"the network was not idle after {limits.idle_wait:.1f} s")
         marks.append(time.monotonic())
 
         session.phase = "scroll"
-        if not _scroll(page, session, load_until):  # ends when the network is quiet
+        if not scroll(page, session, load_until):  # ends when the network is quiet
             complete = False
         # what is still loading now is cut off below, and recorded so
         marks.append(time.monotonic())
@@ -458,65 +414,11 @@ def run_page(browser: Browser, session: PageSession, version: str,
                         launch + time.monotonic() - session.started))
 
 
-def _scroll(page: Page, session: PageSession, until: float) -> bool:
-    """Scroll down a viewport at a time, so lazy images and infinite lists load, then
-    back to the top; False if the page stopped answering or time ran out first.
-
-    Each position is held until two animation frames have been drawn there (about
-    33 ms; not a fixed sleep) plus ``scroll_step_pause``. At the bottom, the
-    interceptor, which sees every request, waits until none has been in flight for
-    ``quiet``; if the page grew meanwhile (a list that loads more at its end),
-    scrolling goes on, at most :data:`_SCROLL_ROUNDS` times; if it did not, that was
-    the end of the page."""
-    limits = session.limits
-    step, cap = limits.viewport[1], limits.max_screenshot_height
-    y = 0
-    for _ in range(_SCROLL_ROUNDS):
-        while True:
-            total = _scroll_to(page, session, y, until)
-            if total is None:
-                return False
-            if y + step >= min(total, cap):
-                break
-            y += step
-        settle = min(time.monotonic() + limits.scroll_settle, until)
-        _wait_quiet(page, session, limits.quiet, settle)
-        height = _timed_eval(page, _HEIGHT, None, min(2.0, _left(session, until)))
-        if height is None or int(height) <= total or total >= cap:
-            break
-        y += step
-    return _scroll_to(page, session, 0, until) is not None
-
-
-def _scroll_to(page: Page, session: PageSession, y: int, until: float) -> int | None:
-    """Scroll to ``y`` and hold it (see :func:`_scroll`); the page's height, or None
-    (noted) if the page did not answer or time ran out."""
-    got = _timed_eval(page, _SCROLL, y, min(2.0, _left(session, until)))
-    if got is None:
-        session.note("scrolling stopped: the page did not answer in time")
-        return None
-    framed = time.monotonic() + _FRAME_WAIT
-    try:
-        while time.monotonic() < framed and not _timed_eval(
-                page, _SCROLLED, y, min(1.0, _left(session, until)))[0]:
-            page.wait_for_timeout(_POLL_MS)
-        if session.limits.scroll_step_pause > 0:
-            page.wait_for_timeout(session.limits.scroll_step_pause * 1000)
-    except Exception:  # the page did not answer (None[0]), or it is gone
-        session.note("scrolling stopped: the page did not answer in time")
-        return None
-    if _left(session, until) <= 0:
-        session.note("scrolling stopped at the deadline")
-        return None
-    return int(got[0])
-
-
 def _screenshot(page: Page, session: PageSession) -> tuple[bytes | None, tuple[int, int] | None]:
     limits = session.limits
-    left = _left(session, session.deadline)
-    height = _timed_eval(page, _HEIGHT, None, min(2.0, left / 2))
+    height = timed_eval(page, HEIGHT, None, min(2.0, left(session, session.deadline) / 2))
     kwargs: dict[str, Any] = {"full_page": True, "type": "png", "animations": "disabled",
-                              "timeout": max(_left(session, session.deadline), 0.5) * 1000}
+                              "timeout": max(left(session, session.deadline), 0.5) * 1000}
     if height is None or int(height) > limits.max_screenshot_height:
         cut = limits.max_screenshot_height if height else limits.viewport[1]
         kwargs["clip"] = {"x": 0, "y": 0, "width": limits.viewport[0], "height": cut}
