@@ -33,16 +33,18 @@ class Session(Protocol):
 _POLL_MS = 10
 HEIGHT = ("() => Math.max(document.documentElement.scrollHeight, "
           "document.body ? document.body.scrollHeight : 0, 1)")
-# Scroll to y; once two animation frames have passed there (the rendering update where
-# native loading=lazy and IntersectionObservers see that position), the page's
-# window.__archiveScrolled is y. Returns [the page's height, true].
-_SCROLL = """y => {
+# Scroll to y once the position before (prev) has been held for two animation frames
+# (the rendering update where native loading=lazy and IntersectionObservers see it;
+# the page's window.__archiveScrolled says so); [the page's height, moved or not].
+_SCROLL = """([prev, y]) => {
+  const height = Math.max(document.documentElement.scrollHeight,
+                          document.body ? document.body.scrollHeight : 0, 1);
+  if (prev !== null && window.__archiveScrolled !== prev) return [height, false];
   window.scrollTo(0, y);
   requestAnimationFrame(() => requestAnimationFrame(() => { window.__archiveScrolled = y; }));
-  return [Math.max(document.documentElement.scrollHeight,
-                   document.body ? document.body.scrollHeight : 0, 1), true];
+  return [height, true];
 }"""
-_SCROLLED = "y => [window.__archiveScrolled === y]"
+_FRAMES_MS = 35  # two frames at 60 Hz: the first check after a move usually passes
 _FRAME_WAIT = 0.5  # seconds a step waits for its frames (a busy page: go on regardless)
 _SCROLL_ROUNDS = 4  # scroll passes while the page keeps growing at its end
 
@@ -81,19 +83,20 @@ def scroll(page: Page, session: Session, until: float) -> bool:
     back to the top; False if the page stopped answering or time ran out first.
 
     Each position is held until two animation frames have been drawn there (about
-    33 ms; not a fixed sleep) plus ``scroll_step_pause``. At the bottom, the
-    interceptor, which sees every request, waits until none has been in flight for
-    ``quiet``; if the page grew meanwhile (a list that loads more at its end),
-    scrolling goes on, at most :data:`_SCROLL_ROUNDS` times; if it did not, that was
-    the end of the page."""
+    33 ms, checked by the next step's evaluation: one evaluation a step) plus
+    ``scroll_step_pause``. At the bottom, the interceptor, which sees every request,
+    waits until none has been in flight for ``quiet``; if the page grew meanwhile (a
+    list that loads more at its end), scrolling goes on, at most
+    :data:`_SCROLL_ROUNDS` times; if it did not, that was the end of the page."""
     limits = session.limits
     step, cap = limits.viewport[1], limits.max_screenshot_height
-    y = 0
+    y, prev = 0, None
     for _ in range(_SCROLL_ROUNDS):
         while True:
-            total = _scroll_to(page, session, y, until)
+            total = _move(page, session, prev, y, until)
             if total is None:
                 return False
+            prev = y
             if y + step >= min(total, cap):
                 break
             y += step
@@ -103,30 +106,31 @@ def scroll(page: Page, session: Session, until: float) -> bool:
         if height is None or int(height) <= total or total >= cap:
             break
         y += step
-    return _scroll_to(page, session, 0, until) is not None
+    return _move(page, session, prev, 0, until) is not None
 
 
-def _scroll_to(page: Page, session: Session, y: int, until: float) -> int | None:
-    """Scroll to ``y`` and hold it (see :func:`_scroll`); the page's height, or None
-    (noted) if the page did not answer or time ran out."""
-    got = timed_eval(page, _SCROLL, y, min(2.0, left(session, until)))
-    if got is None:
-        session.note("scrolling stopped: the page did not answer in time")
-        return None
-    framed = time.monotonic() + _FRAME_WAIT
-    try:
-        while time.monotonic() < framed and not timed_eval(
-                page, _SCROLLED, y, min(1.0, left(session, until)))[0]:
-            page.wait_for_timeout(_POLL_MS)
-        if session.limits.scroll_step_pause > 0:
-            page.wait_for_timeout(session.limits.scroll_step_pause * 1000)
-    except Exception:  # the page did not answer (None[0]), or it is gone
-        session.note("scrolling stopped: the page did not answer in time")
-        return None
-    if left(session, until) <= 0:
-        session.note("scrolling stopped at the deadline")
-        return None
-    return int(got[0])
+def _move(page: Page, session: Session, prev: int | None, y: int,
+          until: float) -> int | None:
+    """Scroll to ``y`` once ``prev`` has been held (see :func:`scroll`), then give the
+    page its frames there; the page's height, or None (noted) if the page did not
+    answer or time ran out. A busy page that draws no frame for :data:`_FRAME_WAIT`
+    is scrolled on regardless."""
+    give_up = time.monotonic() + _FRAME_WAIT
+    while True:
+        got = timed_eval(page, _SCROLL, [prev, y], min(2.0, left(session, until)))
+        if got is None:
+            session.note("scrolling stopped: the page did not answer in time")
+            return None
+        if left(session, until) <= 0:
+            session.note("scrolling stopped at the deadline")
+            return None
+        if got[1]:
+            pause = max(_FRAMES_MS / 1000, session.limits.scroll_step_pause)
+            page.wait_for_timeout(pause * 1000)
+            return int(got[0])
+        if time.monotonic() > give_up:
+            prev = None
+        page.wait_for_timeout(_POLL_MS)
 
 
 __all__ = ["HEIGHT", "Session", "left", "scroll", "timed_eval", "wait_quiet"]
