@@ -18,6 +18,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archive.api import Archive
 from archive.capture.results import CaptureResult
+from archive.proof.bundle_verify import verify_bundle
 from archive.warc.writer import NOT_MODIFIED_PROFILE, PROVENANCE, about_uri
 
 CSS_V1 = b"".join(b"/* v1 %d */\n" % n for n in range(300)) + b"h1{color:#123}\n"
@@ -138,6 +139,21 @@ def test_a_run_revalidates_shared_requisites_and_writes_not_modified_revisits(
         assert logo_listed["not_modified"]["asked"] == {"If-Modified-Since": OLD}
         _warcio_check(later.warc_path)
     assert arc.verify(None, deep=True).ok
+
+
+def test_a_capture_with_a_not_modified_requisite_bundles_and_verifies(arc: Archive) -> None:
+    arc.init()
+    css = Validating(CSS_V1, "text/css", etag='"b-1"')
+    with TestServer(routes={"/site.css": css}) as site:
+        pages = [site.add_page(f"/a{n}", _article(n)) for n in range(2)]
+        _, second = _capture(arc, pages)
+    assert css.seen[1]["If-None-Match"] == '"b-1"'
+    bundle = arc.bundle(second.capture_id)
+    report = verify_bundle(bundle, trusted_key=arc.identity().fingerprint)
+    assert report.ok, [c.line() for c in report.checks]
+    manifest = json.loads(json.loads(bundle)["captures"][0]["manifest"])
+    assert any(r["type"] == "revisit" and r["target_uri"] == site.url("/site.css")
+               for r in manifest["records"])
 
 
 def test_a_changed_requisite_is_fetched_and_stored_in_full(arc: Archive) -> None:
