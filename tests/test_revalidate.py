@@ -17,7 +17,11 @@ from servers import ARTICLE, TestServer, Validating, minimal_png
 from warcio.archiveiterator import ArchiveIterator
 
 from archive.api import Archive
+from archive.capture.manifest import build_manifest, capture_id
 from archive.capture.results import CaptureResult
+from archive.core.timeutil import iso_utc
+from archive.errors import FetchError
+from archive.page.fetching import fetch_requisites
 from archive.proof.bundle_verify import verify_bundle
 from archive.warc.writer import NOT_MODIFIED_PROFILE, PROVENANCE, about_uri
 
@@ -154,6 +158,43 @@ def test_a_capture_with_a_not_modified_requisite_bundles_and_verifies(arc: Archi
     manifest = json.loads(json.loads(bundle)["captures"][0]["manifest"])
     assert any(r["type"] == "revisit" and r["target_uri"] == site.url("/site.css")
                for r in manifest["records"])
+
+
+def test_a_file_with_a_not_modified_revisit_is_adopted_after_a_crash(arc: Archive) -> None:
+    """The writer dies between the durable file and its transaction: the reconciler
+    adopts the page whose stylesheet was a 304, under the same capture id."""
+    css = Validating(CSS_V1, "text/css", etag='"r-1"')
+    agent = arc.agent()
+    with TestServer(routes={"/site.css": css}) as site, arc.capture_session() as session:
+        first, later = (site.add_page(f"/a{n}", _article(n)) for n in range(2))
+        arc.capture([first], mode="page", session=session)  # the run learns the sheet
+
+        def guarded(url: str, policy: Any, follow: bool = True,
+                    headers: Any = None) -> Any:
+            try:
+                return session.fetcher.fetch(url, policy=policy, headers=headers)
+            except FetchError as exc:
+                return exc
+
+        result = session.fetcher.fetch(later)
+        found = fetch_requisites(result, guarded, arc.settings.page, session.requisites)
+        assert [f.not_modified is not None for f in found.fetched] == [True]
+        prepared = arc.recorder.prepare_fetch(result, agent, mode="page", requisites=found)
+        stored, _moment, written = arc.recorder.write_file([prepared], agent)
+        result.close()
+        found.close()
+    arc.store.release(stored.relpath)
+    expected = capture_id(build_manifest(
+        url=prepared.url, final_url=prepared.final_url,
+        capture_time=iso_utc(prepared.started_at), kind="http", status=prepared.status,
+        http_status=prepared.http_status, content_hash=prepared.content_hash,
+        stored=stored, records=written[0], revisit_of=None))
+    recovered = arc.reconcile()
+    assert [a["captures"] for a in recovered.adopted] == [[expected]]
+    (shown,) = arc.show(expected)
+    assert [r["type"] for r in shown["records"] if r["target_uri"] == site.url("/site.css")
+            ] == ["revisit", "request"]
+    assert arc.verify(None, deep=True).ok
 
 
 def test_a_changed_requisite_is_fetched_and_stored_in_full(arc: Archive) -> None:
