@@ -89,12 +89,20 @@ def _fetcher() -> Callable[[Exchange], Served]:
     return fetch
 
 
-def _ours(urls: list[str], renderer: Renderer, limits: Limits) -> float:
+_STEPS = ("context", "load", "idle", "scroll", "record")
+
+
+def _ours(urls: list[str], renderer: Renderer, limits: Limits,
+          steps: dict[str, list[float]] | None = None) -> float:
     fetch = _fetcher()
     began = time.monotonic()
     for url in urls:
         out = renderer.render(url, fetch, limits=limits)
         assert out.dom and out.screenshot, out.notes  # a failed page would flatter us
+        assert any(r.url.endswith("-lazy.png") and r.outcome == "served"
+                   for r in out.requests), "the lazy image was not loaded"
+        for name in _STEPS if steps is not None else ():
+            steps.setdefault(name, []).append(getattr(out.timings, name))
     return time.monotonic() - began
 
 
@@ -130,6 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     urls = [f"{base}/a/{i}.html" for i in range(args.pages)]
     limits = Limits()
     times: dict[str, list[float]] = {"ours": [], "plain": [], "plain+waits": []}
+    steps: dict[str, list[float]] = {}
     with Renderer() as renderer:
         renderer.start()
         pw = renderer._pw  # one Playwright driver per thread: share the renderer's
@@ -142,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
         for _ in range(args.rounds):
             for name in ("ours", "plain", "plain+waits", "plain+waits", "plain", "ours"):
                 if name == "ours":
-                    times[name].append(_ours(urls, renderer, limits))
+                    times[name].append(_ours(urls, renderer, limits, steps))
                 else:
                     times[name].append(_plain(urls, plain, name == "plain+waits", limits))
         plain.close()
@@ -155,6 +164,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  {name:12} {value:7.1f} pages/min  (runs {min(spread):.1f}-{max(spread):.1f})")
     print(f"  overhead vs plain:       {ppm['plain'] / ppm['ours']:.2f}x  (target <= 1.5x)")
     print(f"  overhead vs plain+waits: {ppm['plain+waits'] / ppm['ours']:.2f}x")
+    ours, plain_s = times["ours"], times["plain"]
+    rounds = [(ours[k] + ours[k + 1]) / (plain_s[k] + plain_s[k + 1])
+              for k in range(0, len(ours), 2)]
+    print(f"  overhead per round:      {', '.join(f'{r:.2f}' for r in rounds)}")
+    print("  ours per page, ms (median): " + ", ".join(
+        f"{name} {1000 * statistics.median(v):.0f}" for name, v in steps.items()))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 
 The site: N articles sharing a stylesheet (which names a background image), a script
 and a logo, each with two images of its own, served from memory by a keep-alive
-HTTP/1.1 server in its own process on 127.0.0.1. ABBA rounds (ours, wget, wget, ours):
+HTTP/1.1 server in its own process on 127.0.0.1, with the validators nginx sends for a
+static file (``ETag`` of mtime and size, ``Last-Modified``) and its ``304`` for a
+matching ``If-None-Match``. ABBA rounds (ours, wget, wget, ours):
 pages/s of each and their ratio per round; then storage per page: our WARC bytes (gzip
 per record, shared requisites stored once and then as ``revisit`` records), the same
 without requisite dedup (each revisit counted at its original's size, from the custody
@@ -11,19 +13,23 @@ database), and wget's WARC. Figures only, no assertions (bench/README.md).
 
 Not like for like, and said so in the figures: wget fetches a URL once per run, so the
 shared stylesheet, script and logo are fetched once for all pages; each of our captures
-is self-contained (it fetches every requisite of its page, and proves it), and stores
-the shared ones as revisits.
+is self-contained and proves every requisite of its page at its own time: it asks
+again for the shared ones, with their ETag, and records the server's 304 as a
+``server-not-modified`` revisit (``archive.capture.revalidate``).
 """
 
 from __future__ import annotations
 
 import argparse
+import email.utils
 import json
 import random
+import resource
 import shutil
 import socket
 import sqlite3
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -68,9 +74,13 @@ def site(pages: int) -> dict[str, tuple[bytes, str]]:
     return files
 
 
-def serve(pages: int) -> None:
-    """The site's server (run in its own process): prints its port, serves until killed."""
+def serve(pages: int, validators: bool = True) -> None:
+    """The site's server (run in its own process): prints its port, serves until killed.
+    Without ``validators`` it sends no ETag or Last-Modified (every requisite is fetched
+    whole on every page: the figure before revalidation)."""
     files = site(pages)
+    started = int(time.time())  # the files' "mtime": validators as nginx sends them
+    modified = email.utils.formatdate(started, usegmt=True)
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -82,9 +92,19 @@ def serve(pages: int) -> None:
         def do_GET(self) -> None:
             found = files.get(self.path.split("?")[0])
             body, ctype = found or (b"not found\n", "text/plain")
+            etag = f'"{started:x}-{len(body):x}"'  # nginx's form: mtime-size
+            if found and validators and self.headers.get("If-None-Match") == etag:
+                self.send_response(304)
+                self.send_header("ETag", etag)
+                self.send_header("Last-Modified", modified)
+                self.end_headers()
+                return
             self.send_response(200 if found else 404)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
+            if found and validators:
+                self.send_header("ETag", etag)
+                self.send_header("Last-Modified", modified)
             self.end_headers()
             self.wfile.write(body)
 
@@ -101,11 +121,18 @@ def _wget(urls: Path, work: Path) -> dict[str, Any]:
     argv = [WGET, "-q", "--no-config", "-e", "robots=off", "--page-requisites",
             "--no-warc-compression", f"--warc-file={work / 'wget'}", "-i", str(urls),
             "-P", str(work / "files")]
+    cpu0 = _children_cpu()
     wall, rss, _, err, code = run_child(argv, cwd=work)
+    cpu = _children_cpu() - cpu0  # wget's, reaped by run_child
     if code not in (0, 8):
         raise RuntimeError(f"wget failed ({code}): {err.strip()[-300:]}")
     size = sum(p.stat().st_size for p in work.glob("wget*.warc"))
-    return {"seconds": wall, "maxrss_kib": rss, "warc_bytes": size}
+    return {"seconds": wall, "cpu_seconds": cpu, "maxrss_kib": rss, "warc_bytes": size}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _ours(urls: Path, home: Path, n: int, processes: int) -> dict[str, Any]:
@@ -135,15 +162,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--processes", type=int, default=1,
                         help="our capture's worker processes (wget has one)")
+    parser.add_argument("--no-validators", action="store_true",
+                        help="the server sends no ETag/Last-Modified (nothing to revalidate)")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
-        serve(args.serve)
+        serve(args.serve, validators=not args.no_validators)
         return
     import subprocess
 
     n = args.pages
-    proc = subprocess.Popen([PYTHON, "-m", "bench.pages", "--serve", str(n)],
+    proc = subprocess.Popen([PYTHON, "-m", "bench.pages", "--serve", str(n)]
+                            + (["--no-validators"] if args.no_validators else []),
                             stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -156,6 +186,8 @@ def main() -> None:
             ours_s: list[float] = []
             wget_s: list[float] = []
             ratios: list[float] = []
+            cpu_ratios: list[float] = []
+            cpu_ms: dict[str, list[float]] = {"ours": [], "wget": []}
             storage: dict[str, Any] = {}
             for r in range(args.rounds):
                 runs: dict[str, list[dict[str, Any]]] = {"ours": [], "wget": []}
@@ -176,19 +208,28 @@ def main() -> None:
                         runs[who].append(got)
                 o = sum(n / x["seconds"] for x in runs["ours"]) / 2
                 w = sum(n / x["seconds"] for x in runs["wget"]) / 2
+                for who in ("ours", "wget"):
+                    cpu_ms[who] += [1000 * x["cpu_seconds"] / n for x in runs[who]]
+                cpu_ratios.append(sum(x["cpu_seconds"] for x in runs["wget"])
+                                  / sum(x["cpu_seconds"] for x in runs["ours"]))
                 ours_s.append(o)
                 wget_s.append(w)
                 ratios.append(o / w)
                 print(f"round {r + 1}/{args.rounds}: page mode {o:.1f} pages/s, wget "
-                      f"--page-requisites {w:.1f} pages/s, ratio {o / w:.2f}",
+                      f"--page-requisites {w:.1f} pages/s, ratio {o / w:.2f}; CPU "
+                      f"ratio wget/ours {cpu_ratios[-1]:.2f}",
                       file=sys.stderr)
     finally:
         proc.kill()
         proc.wait()
     print(json.dumps({"pages": n, "rounds": args.rounds, "requisites_per_page": 6,
                       "our_processes": args.processes,
+                      "server_validators": not args.no_validators,
                       "ours_pages_s": stats(ours_s), "wget_pages_s": stats(wget_s),
-                      "ratio_ours_over_wget": stats(ratios), "storage": storage}, indent=1))
+                      "ratio_ours_over_wget": stats(ratios),
+                      "cpu_ms_per_page": {k: stats(v) for k, v in cpu_ms.items()},
+                      "cpu_ratio_wget_over_ours": stats(cpu_ratios),
+                      "storage": storage}, indent=1))
 
 
 if __name__ == "__main__":

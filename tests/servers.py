@@ -128,6 +128,34 @@ class Page:
         conn.respond(self.status, self.body, self.headers, self.content_type)
 
 
+class Validating:
+    """A static file that answers conditions as nginx does; every request's condition
+    headers are kept in ``seen``."""
+
+    def __init__(self, body: bytes, ctype: str, *, etag: str | None = None,
+                 last_modified: str | None = None,
+                 change_after: tuple[int, bytes, str] | None = None) -> None:
+        self.body, self.ctype, self.etag, self.last_modified = body, ctype, etag, last_modified
+        self.change_after = change_after  # after N requests: a new body and ETag
+        self.seen: list[dict[str, str | None]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, request: Request, conn: Conn) -> None:
+        with self.lock:
+            self.seen.append({"If-None-Match": request.header("If-None-Match"),
+                              "If-Modified-Since": request.header("If-Modified-Since")})
+            if self.change_after is not None and len(self.seen) > self.change_after[0]:
+                _, self.body, self.etag = self.change_after
+            body, etag, modified = self.body, self.etag, self.last_modified
+        headers = [(k, v) for k, v in (("ETag", etag), ("Last-Modified", modified)) if v]
+        inm, ims = request.header("If-None-Match"), request.header("If-Modified-Since")
+        if (inm is not None and inm == etag) or (inm is None and ims is not None
+                                                  and ims == modified):
+            conn.respond(304, b"", headers, content_type=None)
+        else:
+            conn.respond(200, body, headers, content_type=self.ctype)
+
+
 # --------------------------------------------------------------------------- server
 
 class TestServer:

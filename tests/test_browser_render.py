@@ -155,6 +155,74 @@ def test_lazy_images_below_the_fold_load_when_scrolled(renderer: Renderer,
     assert phases["/lazy.png"] == "scroll"  # not requested before the page was scrolled
 
 
+# Lazy loading as scripts do it: an IntersectionObserver with no margin sets src from
+# data-src when the image comes into the viewport (what lazysizes and most themes do).
+_IO_LAZY = """<script>
+const io = new IntersectionObserver(entries => entries.forEach(e => {
+  if (e.isIntersecting) { e.target.src = e.target.dataset.src; io.unobserve(e.target); }
+}));
+const watch = () => document.querySelectorAll("img[data-src]:not([src])")
+  .forEach(img => io.observe(img));
+watch();
+</script>"""
+
+
+def _gap(viewports: float) -> str:
+    return f"<div style='height:{int(viewports * FAST.viewport[1])}px'></div>"
+
+
+def test_default_scroll_loads_every_lazy_image_native_and_scripted(
+        renderer: Renderer, site: TestServer) -> None:
+    """With the default limits (each position held two frames, no fixed pause), every
+    lazy image is fetched: native ones far below the fold and script-loaded ones
+    (no margin) in the middle of the page, which only a step-by-step scroll shows."""
+    names = ["io-2", "io-5", "native-7", "io-9", "native-14", "io-14"]
+    for name in names:
+        site.add_page(f"/{name}.png", minimal_png(), content_type="image/png")
+    body = (_gap(2) + "<img data-src=/io-2.png width=4 height=4>" + _gap(3)
+            + "<img data-src=/io-5.png width=4 height=4>" + _gap(2)
+            + "<img loading=lazy src=/native-7.png width=4 height=4>" + _gap(2)
+            + "<img data-src=/io-9.png width=4 height=4>" + _gap(5)
+            + "<img loading=lazy src=/native-14.png width=4 height=4>"
+            + "<img data-src=/io-14.png width=4 height=4>" + _IO_LAZY)
+    url = _page(site, body)
+    out = renderer.render(url, LoopbackFetch(), limits=Limits(deadline=20))
+    served = {urlsplit(r.url).path: r for r in out.requests if r.outcome == "served"}
+    for name in names:
+        assert served[f"/{name}.png"].phase == "scroll", name  # none before scrolling
+        assert f'src="/{name}.png"'.encode() in (out.dom or b""), name
+    assert out.complete and out.timings.scroll < 10
+
+
+def test_a_page_that_grows_at_its_end_is_scrolled_again(renderer: Renderer,
+                                                        site: TestServer) -> None:
+    """An infinite list: reaching the end fetches more, appended below; the scroll goes
+    on until the page stops growing, so the lazy image at the new end is fetched."""
+    more = (_gap(4) + "<img data-src=/appended.png width=4 height=4>").encode()
+
+    def slow_more(request: Request, conn: Conn) -> None:  # arrives after the pass ends
+        if conn.sleep(0.4):
+            conn.respond(200, more)
+
+    site.route("/more.html", slow_more)
+    site.add_page("/appended.png", minimal_png(), content_type="image/png")
+    url = _page(site, _gap(3) + "<div id=end style='height:2px'></div>" + _IO_LAZY + """
+<script>
+new IntersectionObserver((entries, me) => entries.forEach(e => {
+  if (!e.isIntersecting) return;
+  me.disconnect();
+  fetch("/more.html").then(r => r.text()).then(html => {
+    e.target.insertAdjacentHTML("afterend", html); watch();
+  });
+})).observe(document.getElementById("end"));
+</script>""")
+    out = renderer.render(url, LoopbackFetch(), limits=Limits(deadline=20))
+    phases = {urlsplit(r.url).path: (r.phase, r.outcome) for r in out.requests}
+    assert phases["/more.html"] == ("scroll", "served")
+    assert phases["/appended.png"] == ("scroll", "served")
+    assert b'src="/appended.png"' in (out.dom or b"")
+
+
 # --------------------------------------------------------------------------- no own network
 
 def test_every_request_goes_through_fetch(renderer: Renderer, site: TestServer) -> None:

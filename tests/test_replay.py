@@ -9,9 +9,11 @@ dependency of this Apache-2.0 project.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -21,12 +23,13 @@ from pathlib import Path
 
 import pytest
 from helpers import free_port, require, wait_for_http
-from servers import ARTICLE, TestServer, minimal_png
+from servers import ARTICLE, TestServer, Validating, minimal_png
 from warcio.archiveiterator import ArchiveIterator
 
 from archive.api import Archive
 from archive.capture.results import CaptureResult
-from archive.warc.writer import PROVENANCE, about_uri
+from archive.capture.scheduler import open_session
+from archive.warc.writer import NOT_MODIFIED_PROFILE, PROVENANCE, about_uri
 
 ROOT = Path(__file__).resolve().parents[1]
 PYWB_BIN = Path(os.environ.get("ARCHIVE_PYWB_BIN") or ROOT / ".venv-pywb" / "bin")
@@ -167,3 +170,42 @@ def test_pywb_replays_page_stylesheet_and_image_not_our_provenance(
             assert got.content_type.split(";")[0].strip() == ctype, (url, when, got)
             assert got.body == body, (url, when, got.body[:200])
             assert not got.body.lstrip().startswith(b"{"), "provenance JSON replayed"
+
+
+def test_pywb_replays_a_requisite_revalidated_by_a_304(archive_factory,
+                                                        wayback: Wayback) -> None:
+    """Two pages of one run share a stylesheet with an ETag: the second page's copy is a
+    ``server-not-modified`` revisit (the server answered 304); at that capture's own
+    second, pywb serves the stylesheet's bytes and type, not the 304."""
+    arc: Archive = archive_factory(fetch={"allow_private_networks": True, "deadline": 10.0})
+    css = Validating(STYLE, "text/css", etag='"style-1"')
+    with TestServer(routes={"/static/site.css": css}) as site:
+        style, logo = site.url("/static/site.css"), site.url("/static/logo.png")
+        site.add_page("/static/logo.png", LOGO, content_type="image/png")
+        pages = [site.add_page(f"/2026/11/2{n}/story", _page(style, logo)) for n in range(2)]
+        with open_session(arc.settings) as session:  # one run, two calls a second apart
+            (first,) = arc.capture(pages[:1], mode="page", session=session)
+            time.sleep(1.1)  # so that the revisit has a second (an index key) of its own
+            (second,) = arc.capture(pages[1:], mode="page", session=session)
+        assert isinstance(first, CaptureResult) and isinstance(second, CaptureResult)
+    assert css.seen[1]["If-None-Match"] == '"style-1"'
+    shown = arc.show(second.capture_id)[0]
+    revisit = next(r for r in shown.records if r.target_uri == style)
+    assert revisit.type == "revisit"
+    with open(second.warc_path, "rb") as f:
+        profile = next(r.rec_headers.get_header("WARC-Profile") for r in ArchiveIterator(f)
+                       if r.rec_headers.get_header("WARC-Record-ID") == revisit.record_id)
+    assert profile == NOT_MODIFIED_PROFILE
+    files = sorted({Path(first.warc_path), Path(second.warc_path)})
+    for path in files:
+        _warcio_check(path)
+    coll = wayback.add(files)
+    index = wayback.get(f"/{coll}/cdx?output=json&url={style}")
+    lines = [json.loads(line) for line in index.body.splitlines() if line.strip()]
+    assert sorted(line["mime"] for line in lines) == ["text/css", "warc/revisit"], lines
+    assert _timestamp(revisit.date) == max(line["timestamp"] for line in lines)
+    for when in (_timestamp(revisit.date), "29991231235959"):
+        got = wayback.get(f"/{coll}/{when}id_/{style}")
+        assert got.status == 200, (when, got)
+        assert got.content_type.split(";")[0].strip() == "text/css", (when, got)
+        assert got.body == STYLE, (when, got.body[:200])

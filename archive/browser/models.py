@@ -82,7 +82,11 @@ class Limits:
     """Bounds of one page. ``deadline`` (seconds) covers everything from opening the
     context to closing it; ``record_reserve`` of it is kept for the DOM and screenshot.
     After the load event the renderer waits up to ``idle_wait`` for the network to be
-    ``quiet``, scrolls, then waits up to ``scroll_settle`` for it again."""
+    ``idle_quiet`` (only what the page fetches as it loads: the end of the scroll
+    waits for the full ``quiet``), scrolls a viewport at a time (each position held
+    for two animation frames plus ``scroll_step_pause``), then waits up to
+    ``scroll_settle`` for the network to be quiet again
+    (:func:`archive.browser.page.run_page`)."""
 
     max_requests: int = 300
     max_total_bytes: int = 100 * 1024 * 1024
@@ -91,7 +95,8 @@ class Limits:
     record_reserve: float = 8.0
     idle_wait: float = 5.0
     quiet: float = 0.2  # "network idle": no request in flight for this long
-    scroll_step_pause: float = 0.15
+    idle_quiet: float = 0.05  # the same, between the load event and scrolling
+    scroll_step_pause: float = 0.0  # beyond the two frames each position is held
     scroll_settle: float = 2.0
     max_screenshot_height: int = 20_000
     viewport: tuple[int, int] = (1280, 800)

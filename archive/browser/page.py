@@ -32,6 +32,7 @@ from archive.browser.models import (
     Timings,
     png_size,
 )
+from archive.browser.scrolling import HEIGHT, left, scroll, timed_eval, wait_quiet
 
 if TYPE_CHECKING:
     from playwright.sync_api import (
@@ -322,38 +323,6 @@ def _quietly(call: Any, *args: Any, **kwargs: Any) -> None:
         return
 
 
-def _left(session: PageSession, until: float) -> float:
-    return max(0.0, min(until, session.deadline) - time.monotonic())
-
-
-def _timed_eval(page: Page, script: str, arg: Any, timeout: float) -> Any:
-    """Evaluate ``script`` (must return a truthy value) within ``timeout`` seconds, or
-    None: ``wait_for_function`` is the evaluation with a timeout a looping page needs."""
-    if timeout <= 0.05:
-        return None
-    try:
-        handle = page.wait_for_function(script, arg=arg, timeout=timeout * 1000)
-        return handle.json_value()
-    except Exception:  # timed out, or the page is gone
-        return None
-
-
-def _wait_quiet(page: Page, session: PageSession, quiet: float, until: float) -> bool:
-    """Wait until no request has been in flight for ``quiet`` seconds (True), or until
-    ``until`` (False)."""
-    while session.quiet_for() < quiet:
-        if _left(session, until) <= 0.02:
-            return False
-        try:
-            page.wait_for_timeout(20)
-        except Exception:  # the page is gone
-            return False
-    return True
-
-
-_SCROLL = "y => { window.scrollTo(0, y); return document.documentElement.scrollHeight || 1; }"
-_HEIGHT = ("() => Math.max(document.documentElement.scrollHeight, "
-           "document.body ? document.body.scrollHeight : 0, 1)")
 _CHROME_ERROR = re.compile(r"^chrome-error:")
 
 
@@ -386,7 +355,7 @@ def run_page(browser: Browser, session: PageSession, version: str,
         marks.append(time.monotonic())
 
         try:
-            page.goto(session.url, wait_until="load", timeout=_left(session, load_until) * 1000)
+            page.goto(session.url, wait_until="load", timeout=left(session, load_until) * 1000)
         except PlaywrightTimeout:
             complete = False
             session.note("the page's load event had not come by its deadline")
@@ -399,16 +368,14 @@ def run_page(browser: Browser, session: PageSession, version: str,
 
         session.phase = "idle"
         idle_until = time.monotonic() + limits.idle_wait
-        if not _wait_quiet(page, session, limits.quiet, min(idle_until, load_until)):
+        if not wait_quiet(page, session, limits.idle_quiet, min(idle_until, load_until)):
             session.note(f"the network was not idle after {limits.idle_wait:.1f} s")
         marks.append(time.monotonic())
 
         session.phase = "scroll"
-        if not _scroll(page, session, load_until):
+        if not scroll(page, session, load_until):  # ends when the network is quiet
             complete = False
-        # what is still loading after this is cut off below, and recorded so
-        _wait_quiet(page, session, limits.quiet,
-                    min(time.monotonic() + limits.scroll_settle, load_until))
+        # what is still loading now is cut off below, and recorded so
         marks.append(time.monotonic())
 
         session.phase = "record"
@@ -447,34 +414,11 @@ def run_page(browser: Browser, session: PageSession, version: str,
                         launch + time.monotonic() - session.started))
 
 
-def _scroll(page: Page, session: PageSession, until: float) -> bool:
-    """Scroll down a viewport at a time, so lazy images and infinite lists load; False
-    if the page stopped answering or time ran out first."""
-    limits = session.limits
-    step = limits.viewport[1]
-    y = 0
-    while True:
-        total = _timed_eval(page, _SCROLL, y, min(2.0, _left(session, until)))
-        if total is None:
-            session.note("scrolling stopped: the page did not answer in time")
-            return False
-        if y + step >= min(int(total), limits.max_screenshot_height):
-            break
-        y += step
-        if _left(session, until) <= limits.scroll_step_pause:
-            session.note("scrolling stopped at the deadline")
-            return False
-        page.wait_for_timeout(limits.scroll_step_pause * 1000)
-    _timed_eval(page, _SCROLL, 0, min(2.0, _left(session, until)))
-    return True
-
-
 def _screenshot(page: Page, session: PageSession) -> tuple[bytes | None, tuple[int, int] | None]:
     limits = session.limits
-    left = _left(session, session.deadline)
-    height = _timed_eval(page, _HEIGHT, None, min(2.0, left / 2))
+    height = timed_eval(page, HEIGHT, None, min(2.0, left(session, session.deadline) / 2))
     kwargs: dict[str, Any] = {"full_page": True, "type": "png", "animations": "disabled",
-                              "timeout": max(_left(session, session.deadline), 0.5) * 1000}
+                              "timeout": max(left(session, session.deadline), 0.5) * 1000}
     if height is None or int(height) > limits.max_screenshot_height:
         cut = limits.max_screenshot_height if height else limits.viewport[1]
         kwargs["clip"] = {"x": 0, "y": 0, "width": limits.viewport[0], "height": cut}

@@ -28,6 +28,7 @@ from archive.capture.commit import commit_file, insert_file_row
 from archive.capture.manifest import build_manifest
 from archive.capture.prepare import Content, Prepared, capture_facts, dump_provenance
 from archive.capture.results import CaptureFailure, CaptureResult
+from archive.capture.revalidate import resolve_not_modified
 from archive.capture.revisit import Revisit, response_payload_digest
 from archive.capture.subresources import PageRequisites
 from archive.core.canonical import canonical_json
@@ -55,6 +56,7 @@ from archive.warc.stores import open_store
 from archive.warc.writer import (
     HTTP_REQUEST_TYPE,
     HTTP_RESPONSE_TYPE,
+    NOT_MODIFIED_PROFILE,
     PROVENANCE,
     REVISIT_PROFILE,
     Block,
@@ -185,6 +187,7 @@ class Recorder:
         moment = self.clock()
         self._find_revisits(batch)
         self._find_requisite_revisits(batch)
+        resolve_not_modified(batch)  # after: an original may be in this batch
         for p in batch:  # the metadata record carries what a reconciler needs to adopt
             if p.requisites is not None:
                 p.provenance["requisites"] = p.requisites.to_json()
@@ -406,14 +409,19 @@ class Recorder:
             common = [("WARC-Target-URI", ex.url), ("WARC-Warcinfo-ID", info_id)]
             ip = [("WARC-IP-Address", ex.remote_ip)] if ex.remote_ip else []
             if i == last and revisit is not None:
-                with ex.open_response() as raw:
-                    head = raw.read(ex.header_length)
+                # a 304's revisit has no block (capture.revalidate says why)
+                not_modified, head = ex.status == 304, b""
+                if not not_modified:
+                    with ex.open_response() as raw:
+                        head = raw.read(ex.header_length)
                 resp = w.write("revisit", common + ip + [
-                    ("WARC-Profile", REVISIT_PROFILE), ("WARC-Refers-To", revisit.record_id),
+                    ("WARC-Profile", NOT_MODIFIED_PROFILE if not_modified else REVISIT_PROFILE),
+                    ("WARC-Refers-To", revisit.record_id),
                     ("WARC-Refers-To-Target-URI", revisit.target_uri),
                     ("WARC-Refers-To-Date", revisit.date)],
                     Block.of(head), record_id=resp_id, date=date,
-                    content_type=HTTP_RESPONSE_TYPE, payload_digest=final_payload_digest)
+                    content_type=None if not_modified else HTTP_RESPONSE_TYPE,
+                    payload_digest=final_payload_digest)
             else:
                 trunc: list[tuple[str, str]] = (
                     [("WARC-Truncated", str(ex.truncated))] if ex.truncated else [])

@@ -28,6 +28,7 @@ from archive.browser.models import Exchange as BrowserExchange
 from archive.browser.models import Limits, Refused, Rendering, Served
 from archive.browser.page import hop_key
 from archive.browser.renderer import Renderer
+from archive.capture.revalidate import RequisiteCache
 from archive.capture.subresources import (
     Failed,
     Fetched,
@@ -42,7 +43,8 @@ from archive.http.models import Exchange, FetchResult
 
 NOT_THE_PAGES = "not a request of the page"  # the renderer's reason for stray traffic
 
-RequisiteStep = Callable[[FetchResult, GuardedFetch, PageLimits], PageRequisites]
+RequisiteStep = Callable[[FetchResult, GuardedFetch, PageLimits, RequisiteCache | None],
+                         PageRequisites]
 
 
 class BrowserMode:
@@ -70,8 +72,8 @@ class BrowserMode:
             self._renderer.close()
             self._renderer = None
 
-    def __call__(self, page: FetchResult, fetch: GuardedFetch,
-                 limits: PageLimits) -> PageRequisites:
+    def __call__(self, page: FetchResult, fetch: GuardedFetch, limits: PageLimits,
+                 cache: RequisiteCache | None = None) -> PageRequisites:
         """Render ``page``; Chromium missing, crashing or hanging raises BrowserError (one
         line, no process left), or falls back to page mode if the operator chose it."""
         self._renderer = self._renderer or Renderer(self.executable)
@@ -88,17 +90,17 @@ class BrowserMode:
                 session.close()
                 raise
             session.close()
-            found = self.fallback(page, fetch, limits)
+            found = self.fallback(page, fetch, limits, cache)
             found.fallback = exc.message
             return found
         return session.finish(rendering)
 
 
 def fell_back(reason: str, step: RequisiteStep, page: FetchResult, fetch: GuardedFetch,
-              limits: PageLimits) -> PageRequisites:
+              limits: PageLimits, cache: RequisiteCache | None = None) -> PageRequisites:
     """``step`` (page mode's) in place of a browser that could not start: the capture
     says so (its provenance's ``browser_fallback``, and mode ``page``)."""
-    found = step(page, fetch, limits)
+    found = step(page, fetch, limits, cache)
     found.fallback = reason
     return found
 

@@ -15,14 +15,15 @@ import functools
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence, Sized
+from collections.abc import Callable, Mapping, Sequence, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from archive.capture.prepare import Prepared, host_of
 from archive.capture.record import Recorder
 from archive.capture.results import Outcome
+from archive.capture.revalidate import RequisiteCache
 from archive.capture.subresources import GuardedFetch, PageRequisites
 from archive.core.config import FetchPolicy, PageLimits, Settings
 from archive.errors import FetchError, RefusedURLError
@@ -34,20 +35,24 @@ from archive.ledger.custody import Agent
 
 _LULL = 0.5  # seconds without a finished fetch after which the pages ready are written
 
-RequisiteFinder = Callable[[FetchResult, GuardedFetch, PageLimits], PageRequisites]
+RequisiteFinder = Callable[[FetchResult, GuardedFetch, PageLimits, RequisiteCache | None],
+                           PageRequisites]
 """``page`` mode's step after the document: find its requisites and fetch each with the
 guarded fetch it is given (:func:`archive.page.fetching.fetch_requisites`, injected by
-the façade: page parsing sits above the capture engine)."""
+the façade: page parsing sits above the capture engine), revalidating what the run's
+cache knows (:mod:`archive.capture.revalidate`)."""
 
 
 @dataclass(frozen=True)
 class CaptureSession:
     """What successive captures of one run share: the fetcher (its kept connections) and
     the robots.txt answers. A capture worker process keeps one for every chunk of URLs
-    it is sent, so a host's robots.txt is fetched once per run, not once per chunk."""
+    it is sent, so a host's robots.txt is fetched once per run, not once per chunk;
+    likewise the shared requisites it may revalidate instead of fetching again."""
 
     fetcher: Fetcher
     robots: Robots
+    requisites: RequisiteCache = field(default_factory=RequisiteCache)
 
     def close(self) -> None:
         self.fetcher.close()
@@ -116,7 +121,7 @@ def capture_urls(recorder: Recorder, session: CaptureSession,
                 try:                    # the same host takes it again
                     found = requisites(
                         result, functools.partial(guarded, robots_ok=bool(override)),
-                        recorder.settings.page)
+                        recorder.settings.page, session.requisites)
                 except FetchError as exc:  # browser mode: Chromium missing, crashed, hung
                     result.close()
                     return url, exc, None
@@ -128,7 +133,8 @@ def capture_urls(recorder: Recorder, session: CaptureSession,
                 found.close()
             raise
 
-    def guarded(url: str, policy: FetchPolicy, follow: bool = True, *,
+    def guarded(url: str, policy: FetchPolicy, follow: bool = True,
+                headers: Mapping[str, str] | None = None, *,
                 robots_ok: bool) -> FetchResult | FetchError:
         """One requisite under the page's guards; the failure returned, not raised."""
         with slot(url):
@@ -138,7 +144,7 @@ def capture_urls(recorder: Recorder, session: CaptureSession,
                     if not decision.allowed:
                         return RefusedURLError(f"{url}: {decision.reason} "
                                                f"({decision.robots_url})", url=url)
-                return fetcher.fetch(url, policy=policy, follow=follow)
+                return fetcher.fetch(url, policy=policy, follow=follow, headers=headers)
             except FetchError as exc:
                 return exc
 
@@ -165,6 +171,8 @@ def capture_urls(recorder: Recorder, session: CaptureSession,
         else:
             assert prepared is not None
             pending.append((idx, res, prepared))
+            if prepared.requisites is not None:  # in file order: see capture.revalidate
+                session.requisites.learn(prepared.requisites)
             if len(pending) >= batch_size:
                 flush()
 

@@ -11,6 +11,7 @@ does.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -19,16 +20,17 @@ from archive.capture.revisit import Revisit, response_payload_digest
 from archive.core.config import FetchPolicy
 from archive.core.hashing import sha256_bytes
 from archive.errors import FetchError
-from archive.http.models import FetchResult
+from archive.http.models import Exchange, FetchResult
 
 
 class GuardedFetch(Protocol):
     """Fetch one requisite under the capture's guards (robots.txt, the host's politeness
     slot, netguard, the given policy's limits); a failure is returned, never raised.
-    ``follow`` False stops at the first response (browser mode: one hop at a time)."""
+    ``follow`` False stops at the first response (browser mode: one hop at a time);
+    ``headers`` are added to the first request (a revalidation's condition)."""
 
-    def __call__(self, url: str, policy: FetchPolicy, follow: bool = True, /
-                 ) -> FetchResult | FetchError: ...
+    def __call__(self, url: str, policy: FetchPolicy, follow: bool = True,
+                 headers: Mapping[str, str] | None = None, /) -> FetchResult | FetchError: ...
 
 
 @dataclass(frozen=True)
@@ -67,10 +69,20 @@ class Rendered:
         }
 
 
+@dataclass(frozen=True)
+class NotModified:
+    """A requisite revalidated by a ``304 Not Modified``: the earlier response of this
+    run it stands for (:mod:`archive.capture.revalidate`) and the condition sent."""
+
+    original: Fetched
+    asked: tuple[tuple[str, str], ...]
+
+
 @dataclass
 class Fetched:
     """A requisite that got an HTTP response (its records are written). ``problem``
-    says why it still counts as failed (an HTTP error, a truncated body)."""
+    says why it still counts as failed (an HTTP error, a truncated body). With
+    ``not_modified``, the response is a 304 and the payload is the original's."""
 
     url: str
     kind: str
@@ -80,8 +92,11 @@ class Fetched:
     payload_digest: str = ""  # the final response's WARC payload digest
     response_id: str | None = None  # assigned by the recorder before writing
     revisit: Revisit | None = None
+    not_modified: NotModified | None = None
 
     def __post_init__(self) -> None:
+        if not self.payload_digest and self.not_modified is not None:
+            self.payload_digest = self.not_modified.original.payload_digest
         if not self.payload_digest:
             self.payload_digest = response_payload_digest(self.result.exchanges[-1])
 
@@ -101,7 +116,20 @@ class Fetched:
                 "remote_ip": final.remote_ip,
                 "tls_peer_certificate_sha256": final.tls.cert_sha256 if final.tls else None,
                 "redirects": [ex.url for ex in self.result.exchanges[:-1]],
-                "problem": self.problem}
+                "problem": self.problem,
+                **({"not_modified": self._not_modified_json(final)}
+                   if self.not_modified is not None else {})}
+
+    def _not_modified_json(self, final: Exchange) -> dict[str, Any]:
+        """The condition sent and the server's answer, byte for byte (its revisit record
+        has no block: see :mod:`archive.capture.revalidate`)."""
+        assert self.not_modified is not None
+        with final.open_response() as raw:
+            head = raw.read(final.header_length)
+        original = self.not_modified.original.result.exchanges[-1]
+        return {"asked": dict(self.not_modified.asked),
+                "response_head": head.decode("latin-1"),
+                "original_bytes": original.body_length}
 
 
 @dataclass(frozen=True)
@@ -151,4 +179,4 @@ class PageRequisites:
         return {"captured": captured, "failed": failed, "limits": self.limits}
 
 
-__all__ = ["Failed", "Fetched", "GuardedFetch", "PageRequisites", "Rendered"]
+__all__ = ["Failed", "Fetched", "GuardedFetch", "NotModified", "PageRequisites", "Rendered"]

@@ -33,7 +33,7 @@ import http.client
 import random
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -104,21 +104,24 @@ class Fetcher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def fetch(self, url: str, *, policy: FetchPolicy | None = None,
-              follow: bool = True) -> FetchResult:
+    def fetch(self, url: str, *, policy: FetchPolicy | None = None, follow: bool = True,
+              headers: Mapping[str, str] | None = None) -> FetchResult:
         """Fetch ``url`` following redirects; raise a FetchError if no response came.
 
         ``policy`` replaces the fetcher's for this call (a page's requisites get what is
         left of the page's time and bytes); TLS checking stays the fetcher's. With
         ``follow`` False the first response is the result, a redirect included (the
-        browser follows redirects itself, one exchange a hop)."""
+        browser follows redirects itself, one exchange a hop). ``headers`` are added to
+        the first hop's request only (a revalidation's ``If-None-Match``)."""
         policy = policy or self.policy
         started_at = self._clock()
         deadline = time.monotonic() + policy.deadline
         check_url(url)
         spool = Spool(self._spool_parent, self._spool_memory)
         try:
-            exchanges, retries = _Run(self, spool, deadline, policy).follow(url, follow)
+            run = _Run(self, spool, deadline, policy)
+            run.first_hop_headers = dict(headers or {})
+            exchanges, retries = run.follow(url, follow)
         except BaseException:
             spool.remove()
             raise
@@ -146,6 +149,7 @@ class _Run:
         self.spool = spool
         self.deadline = deadline
         self.retries: list[RetryNote] = []
+        self.first_hop_headers: dict[str, str] = {}
 
     def follow(self, url: str, follow: bool = True) -> tuple[list[Exchange], list[RetryNote]]:
         exchanges: list[Exchange] = []
@@ -163,6 +167,7 @@ class _Run:
                 raise type(exc)(f"{exc} (redirect from {exchanges[-1].url})",
                                 url=current) from exc
             exchanges.append(exchange)
+            self.first_hop_headers = {}
             if location is None or not follow:
                 return exchanges, self.retries
             target = urljoin(exchange.url, location)
@@ -224,7 +229,8 @@ class _Run:
                                     "the request could be sent", url=url)
         try:
             prepared = requests.PreparedRequest()
-            prepared.prepare(method="GET", url=url, headers=self.headers, cookies=self.cookies)
+            prepared.prepare(method="GET", url=url, headers={**self.headers,
+                             **self.first_hop_headers}, cookies=self.cookies)
         except requests.exceptions.RequestException as exc:
             raise RefusedURLError(f"refused {url}: {_one_line(exc)}", url=url) from None
         sent_url = prepared.url or url

@@ -18,8 +18,15 @@ import threading
 import time
 from dataclasses import replace
 
-from archive.capture.subresources import Failed, Fetched, GuardedFetch, PageRequisites
-from archive.core.config import PageLimits
+from archive.capture.revalidate import Known, RequisiteCache
+from archive.capture.subresources import (
+    Failed,
+    Fetched,
+    GuardedFetch,
+    NotModified,
+    PageRequisites,
+)
+from archive.core.config import FetchPolicy, PageLimits
 from archive.core.content import decode_body, parse_codings
 from archive.errors import FetchError
 from archive.http.models import Exchange, FetchResult
@@ -29,8 +36,12 @@ from archive.page.requisites import Requisite, css_requisites, html_requisites, 
 CSS_LEVELS = 2  # style sheets of the page, then the sheets they @import
 
 
-def fetch_requisites(page: FetchResult, fetch: GuardedFetch, limits: PageLimits) -> PageRequisites:
-    """Fetch what the page at ``page.final_url`` needs to be shown (see the module)."""
+def fetch_requisites(page: FetchResult, fetch: GuardedFetch, limits: PageLimits,
+                     cache: RequisiteCache | None = None) -> PageRequisites:
+    """Fetch what the page at ``page.final_url`` needs to be shown (see the module).
+    With ``cache`` (the run's), a requisite an earlier page of the run fetched whole is
+    asked for with its validator, and a 304 stands for that response
+    (:mod:`archive.capture.revalidate`)."""
     out = PageRequisites(limits={"max_requisites": limits.max_requisites,
                                  "max_bytes": limits.max_bytes,
                                  "deadline_seconds": limits.deadline})
@@ -65,11 +76,19 @@ def fetch_requisites(page: FetchResult, fetch: GuardedFetch, limits: PageLimits)
                 continue
             policy = replace(page.policy, deadline=min(page.policy.deadline, left),
                              max_bytes=min(page.policy.max_bytes, limits.max_bytes - spent))
-            got = fetch(req.url, policy)
+            known = cache.get(req.url) if cache is not None else None
+            got = _fetch(fetch, req, policy, known, parse=level < CSS_LEVELS)
             if isinstance(got, FetchError):
                 out.failed.append(_failed(req, got.message))
                 continue
             last = got.exchanges[-1]
+            if known is not None and known.confirmed_by(last) and len(got.exchanges) == 1:
+                out.fetched.append(Fetched(req.url, req.kind, req.found_at, got,
+                                           not_modified=NotModified(known.original,
+                                                                    known.conditions)))
+                if req.is_css and level < CSS_LEVELS:
+                    next_found += _known_sheet(known.original) or []
+                continue
             spent += sum(ex.body_length for ex in got.exchanges)
             problem = _problem(last)
             if last.truncated == "length" and policy.max_bytes < page.policy.max_bytes:
@@ -84,6 +103,23 @@ def fetch_requisites(page: FetchResult, fetch: GuardedFetch, limits: PageLimits)
         if not found:
             break
     return out
+
+
+def _fetch(fetch: GuardedFetch, req: Requisite, policy: FetchPolicy, known: Known | None,
+           *, parse: bool) -> FetchResult | FetchError:
+    """The requisite, conditionally when the run knows it; a style sheet whose parse is
+    no longer kept is fetched whole (a 304 would leave nothing to parse)."""
+    if known is None or (req.is_css and parse and _known_sheet(known.original) is None):
+        return fetch(req.url, policy)
+    return fetch(req.url, policy, True, known.headers())
+
+
+def _known_sheet(original: Fetched) -> list[Requisite] | None:
+    ex = original.result.exchanges[-1]
+    key = (original.result.final_url, ex.body_sha256, ex.header("content-type"),
+           ex.content_encoding)
+    with _SHEETS_LOCK:
+        return _SHEETS.get(key)
 
 
 _SHEETS: dict[tuple[str, str, str | None, str | None], list[Requisite]] = {}

@@ -1,0 +1,136 @@
+"""Scrolling a page so that what loads on scroll loads, and the waits around it.
+
+Every evaluation here returns at once, bounded by ``wait_for_function``'s timeout: a
+predicate still being polled when a page script starts looping never returns, timeout
+or not (Playwright 1.5x), so waits between steps are taken on our side
+(``wait_for_timeout``), and "network idle" is read from the interceptor's own count of
+requests in flight (:meth:`archive.browser.page.PageSession.quiet_for`), exact, not
+from the browser's fixed 500 ms heuristic.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Protocol
+
+from archive.browser.models import Limits
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+
+class Session(Protocol):
+    """What scrolling needs of a page's session (:class:`~archive.browser.page.PageSession`)."""
+
+    limits: Limits
+    deadline: float
+
+    def note(self, text: str) -> None: ...
+
+    def quiet_for(self) -> float: ...
+
+
+_POLL_MS = 10
+HEIGHT = ("() => Math.max(document.documentElement.scrollHeight, "
+          "document.body ? document.body.scrollHeight : 0, 1)")
+# Scroll to y once the position before (prev) has been held for two animation frames
+# (the rendering update where native loading=lazy and IntersectionObservers see it;
+# the page's window.__archiveScrolled says so); [the page's height, moved or not].
+_SCROLL = """([prev, y]) => {
+  const height = Math.max(document.documentElement.scrollHeight,
+                          document.body ? document.body.scrollHeight : 0, 1);
+  if (prev !== null && window.__archiveScrolled !== prev) return [height, false];
+  window.scrollTo(0, y);
+  requestAnimationFrame(() => requestAnimationFrame(() => { window.__archiveScrolled = y; }));
+  return [height, true];
+}"""
+_FRAMES_MS = 35  # two frames at 60 Hz: the first check after a move usually passes
+_FRAME_WAIT = 0.5  # seconds a step waits for its frames (a busy page: go on regardless)
+_SCROLL_ROUNDS = 4  # scroll passes while the page keeps growing at its end
+
+
+def left(session: Session, until: float) -> float:
+    return max(0.0, min(until, session.deadline) - time.monotonic())
+
+
+def timed_eval(page: Page, script: str, arg: Any, timeout: float) -> Any:
+    """Evaluate ``script`` (must return a truthy value) within ``timeout`` seconds, or
+    None: ``wait_for_function`` is the evaluation with a timeout a looping page needs."""
+    if timeout <= 0.05:
+        return None
+    try:
+        handle = page.wait_for_function(script, arg=arg, timeout=timeout * 1000)
+        return handle.json_value()
+    except Exception:  # timed out, or the page is gone
+        return None
+
+
+def wait_quiet(page: Page, session: Session, quiet: float, until: float) -> bool:
+    """Wait until no request has been in flight for ``quiet`` seconds (True), or until
+    ``until`` (False)."""
+    while session.quiet_for() < quiet:
+        if left(session, until) <= 0.02:
+            return False
+        try:
+            page.wait_for_timeout(20)
+        except Exception:  # the page is gone
+            return False
+    return True
+
+
+def scroll(page: Page, session: Session, until: float) -> bool:
+    """Scroll down a viewport at a time, so lazy images and infinite lists load, then
+    back to the top; False if the page stopped answering or time ran out first.
+
+    Each position is held until two animation frames have been drawn there (about
+    33 ms, checked by the next step's evaluation: one evaluation a step) plus
+    ``scroll_step_pause``. At the bottom, the interceptor, which sees every request,
+    waits until none has been in flight for ``quiet``; if the page grew meanwhile (a
+    list that loads more at its end), scrolling goes on, at most
+    :data:`_SCROLL_ROUNDS` times; if it did not, that was the end of the page."""
+    limits = session.limits
+    step, cap = limits.viewport[1], limits.max_screenshot_height
+    y, prev = 0, None
+    for _ in range(_SCROLL_ROUNDS):
+        while True:
+            total = _move(page, session, prev, y, until)
+            if total is None:
+                return False
+            prev = y
+            if y + step >= min(total, cap):
+                break
+            y += step
+        settle = min(time.monotonic() + limits.scroll_settle, until)
+        wait_quiet(page, session, limits.quiet, settle)
+        height = timed_eval(page, HEIGHT, None, min(2.0, left(session, until)))
+        if height is None or int(height) <= total or total >= cap:
+            break
+        y += step
+    return _move(page, session, prev, 0, until) is not None
+
+
+def _move(page: Page, session: Session, prev: int | None, y: int,
+          until: float) -> int | None:
+    """Scroll to ``y`` once ``prev`` has been held (see :func:`scroll`), then give the
+    page its frames there; the page's height, or None (noted) if the page did not
+    answer or time ran out. A busy page that draws no frame for :data:`_FRAME_WAIT`
+    is scrolled on regardless."""
+    give_up = time.monotonic() + _FRAME_WAIT
+    while True:
+        got = timed_eval(page, _SCROLL, [prev, y], min(2.0, left(session, until)))
+        if got is None:
+            session.note("scrolling stopped: the page did not answer in time")
+            return None
+        if left(session, until) <= 0:
+            session.note("scrolling stopped at the deadline")
+            return None
+        if got[1]:
+            pause = max(_FRAMES_MS / 1000, session.limits.scroll_step_pause)
+            page.wait_for_timeout(pause * 1000)
+            return int(got[0])
+        if time.monotonic() > give_up:
+            prev = None
+        page.wait_for_timeout(_POLL_MS)
+
+
+__all__ = ["HEIGHT", "Session", "left", "scroll", "timed_eval", "wait_quiet"]
