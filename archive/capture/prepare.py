@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from archive.core.timeutil import iso_utc
 from archive.http.models import Exchange
@@ -99,10 +98,6 @@ def response_payload_digest(ex: Exchange) -> str:
         _, payload = digests(Block(raw, ex.response_length, ex.header_length))
     assert payload is not None
     return payload
-
-
-def host_of(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower()
 
 
 def dump_provenance(prov: dict[str, Any]) -> str:
