@@ -162,8 +162,11 @@ def test_scheduled_range_runs_in_one_step(env: dict[str, str], instance: Dagster
     defs = definitions(env)
     result = run_archive_job(defs, instance, keys)
     assert result.success
-    # One capture step (one process) for the whole range, not one per source.
-    assert step_keys(result, DagsterEventType.STEP_START).count("capture") == 1
+    # One capture step (one process) for the whole range, not one per source: one share
+    # (ARCHIVE_CAPTURE_SHARES defaults to 1), between the plan and the report.
+    assert [k for k in step_keys(result, DagsterEventType.STEP_START)
+            if k.startswith("capture.")] == [
+        "capture.capture_plan", "capture.capture_share[0]", "capture.capture_report"]
 
     caps = {k: partition_meta(instance, capture.key, k) for k in keys}
     assert {c["status"] for c in caps.values()} == {"complete"}
@@ -256,7 +259,7 @@ def test_transient_failures_are_retried_with_backoff(tmp_path: Path, instance: D
     (key,) = register_sources(env, instance)
     result = _materialize(env, instance, key)
     assert result.success
-    assert step_keys(result, DagsterEventType.STEP_UP_FOR_RETRY) == ["capture"]
+    assert step_keys(result, DagsterEventType.STEP_UP_FOR_RETRY) == ["capture.capture_share[0]"]
     meta = partition_meta(instance, capture.key, key)
     assert meta["status"] == "complete" and meta["http_status"] == 200
     assert http_server.counters[f"flaky:{flaky_key}"] == 4
