@@ -106,7 +106,7 @@ def celery_workers(names: Sequence[str], env: Mapping[str, str], logs: Path,
             procs.append(subprocess.Popen(
                 ["dagster-celery", "worker", "start", "-A", "dagster_celery.app",
                  "-y", str(ROOT / "deploy" / "celery.yaml"), "-n", name, "--",
-                 "--concurrency", "1"],
+                 "--pool", "solo"],
                 cwd=ROOT, env=dict(env), stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True))
         for proc in procs:

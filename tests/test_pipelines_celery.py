@@ -14,9 +14,18 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from celerykit import ROOT, celery_workers, dagster_home, redis_server, worker_of_steps
+from celerykit import (
+    ROOT,
+    celery_workers,
+    dagster_home,
+    redis_missing,
+    redis_server,
+    worker_of_steps,
+)
 from dagster import DagsterInstance, DagsterRunStatus
-from pipelinekit import EXAMPLE_PATHS, deployment_env, register_sources, write_sources
+from helpers import require
+from pipelinekit import deployment_env, register_sources, write_sources
+from servers import article_html
 
 from archive.api import Archive
 from archive.cli.demo import serve_site
@@ -27,21 +36,30 @@ from pipelines.partitioned import range_tags
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 HOSTS = ("127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4")  # four hosts, four shares
+PAGES = 10  # per host: 40 captures, past archive.metadata.store's _MIN_PARALLEL (32)
 
 
 def test_archive_job_on_two_celery_workers_keeps_one_custody_chain(
         tmp_path: Path, pg_schema: Callable[[], str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    require(redis_missing())
+    site = tmp_path / "site"  # distinct articles: metadata is extracted on worker processes
+    site.mkdir()
+    for h in range(len(HOSTS)):
+        for i in range(PAGES):
+            (site / f"h{h}-{i}.html").write_text(article_html(
+                title=f"Harbour story {i} from host {h}", url=f"https://news.example/{h}/{i}"),
+                "utf-8")
     with ExitStack() as stack:
         broker = stack.enter_context(redis_server(tmp_path / "redis"))
-        sites = [stack.enter_context(serve_site(0, host=h)) for h in HOSTS]
-        pages = [p for p in EXAMPLE_PATHS if p != "/latest"]  # its redirect ignores queries
-        urls = [f"{site}{path}?copy={i}" for site in sites for path in pages for i in range(2)]
+        bases = [stack.enter_context(serve_site(0, root=site, host=h)) for h in HOSTS]
+        urls = [f"{base}/h{h}-{i}.html" for h, base in enumerate(bases) for i in range(PAGES)]
         home = dagster_home(tmp_path / "dagster")
         env = deployment_env(
             tmp_path / "home", write_sources(tmp_path / "s.yaml", urls,
                                              allow_private_networks=True),
             ARCHIVE_DATABASE_URL=pg_schema(), ARCHIVE_CAPTURE_SHARES=str(len(HOSTS)),
+            ARCHIVE_PROCESSES="2",  # ≥ 32 captures: extraction starts its own processes
             ARCHIVE_DAGSTER_EXECUTOR="celery",
             DAGSTER_CELERY_BROKER_URL=f"{broker}/0", DAGSTER_CELERY_BACKEND_URL=f"{broker}/1",
             DAGSTER_HOME=str(home),
@@ -53,7 +71,7 @@ def test_archive_job_on_two_celery_workers_keeps_one_custody_chain(
         proc_env = {**os.environ, **env}
         with DagsterInstance.get() as instance:
             keys = register_sources(env, instance)
-        assert len(keys) == len(urls) == 24
+        assert len(keys) == len(urls) == len(HOSTS) * PAGES
 
         nodes = stack.enter_context(celery_workers(["w1", "w2"], proc_env, tmp_path / "logs"))
         assert len(nodes) == 2
