@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy import create_engine, text
 
 from bench import corpus
-from bench.common import Server, stats
+from bench.common import Server, ratio, stats
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the celery test's deployment kit
@@ -119,15 +119,16 @@ def _run(kind: str, urls: list[str], workers: int, tmp: Path) -> dict[str, Any]:
         with DagsterInstance.get() as instance:
             (run,) = instance.get_runs(limit=1)
             run_stats = instance.get_run_stats(run.run_id)
-            capture_steps = [s.end_time - s.start_time
-                             for s in instance.get_run_step_stats(run.run_id)
-                             if s.step_key.startswith("capture.capture_share")
-                             and s.end_time and s.start_time]
+            steps = {s.step_key: round(s.end_time - s.start_time, 2)
+                     for s in instance.get_run_step_stats(run.run_id)
+                     if s.end_time and s.start_time}
         if not run.is_success:
             raise SystemExit(f"{kind} run failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
         assert run_stats.start_time and run_stats.end_time
         return {"seconds": run_stats.end_time - run_stats.start_time,
-                "capture_steps": capture_steps, "sources": len(keys)}
+                "capture_steps": [v for k, v in steps.items()
+                                  if k.startswith("capture.capture_share")],
+                "steps": steps, "sources": len(keys)}
 
 
 def main() -> None:
@@ -135,6 +136,7 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--kinds", default="single,celery", help="which runs (comma list)")
     args = parser.parse_args()
     missing = redis_missing()
     if missing:
@@ -146,14 +148,16 @@ def main() -> None:
         # host i serves pages [i*half, (i+1)*half): distinct pages, two hosts
         urls = [servers[i].base + corpus.path(n) for i in range(len(HOSTS))
                 for n in range(i * half, (i + 1) * half)]
+        kinds = args.kinds.split(",")
         order = [k for r in range(args.rounds)
-                 for k in (("single", "celery") if r % 2 == 0 else ("celery", "single"))]
+                 for k in (kinds if r % 2 == 0 else kinds[::-1])]
         for kind in order:
             with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as tmp:
                 res = _run(kind, urls, args.workers, Path(tmp))
             results[kind].append(res)
             print(f"{kind}: {res['seconds']:.1f} s, capture steps "
-                  + ", ".join(f"{s:.1f}" for s in res["capture_steps"]) + " s", flush=True)
+                  + ", ".join(f"{s:.1f}" for s in res["capture_steps"]) + " s; steps "
+                  + json.dumps(res["steps"]), flush=True)
     finally:
         for s in servers:
             s.close()
@@ -161,7 +165,7 @@ def main() -> None:
     celery = stats([r["seconds"] for r in results["celery"]])
     print(json.dumps({"sources": len(urls), "workers": args.workers, "rounds": args.rounds,
                       "single_seconds": single, "celery_seconds": celery,
-                      "speedup_median": single["median"] / celery["median"],
+                      "speedup_median": ratio(single["median"], celery["median"]),
                       "cpus": os.cpu_count()}))
 
 
