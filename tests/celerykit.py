@@ -26,10 +26,10 @@ REDIS = "/usr/bin/redis-server"
 
 
 def redis_missing() -> str | None:
-    """Why the celery tests cannot run here, or None (scripts/ensure-apt installs it)."""
+    """Why the celery tests cannot run here, or None (scripts/ensure-redis installs
+    redis-server when it can)."""
     if not Path(REDIS).exists():
-        subprocess.run([str(ROOT / "scripts" / "ensure-apt"), REDIS, "redis-server",
-                        "the dagster-celery tests"], check=False)
+        subprocess.run([str(ROOT / "scripts" / "ensure-redis")], check=False)
     if not Path(REDIS).exists():
         return "redis-server is not installed (apt-get install redis-server)"
     if shutil.which("dagster-celery") is None:
