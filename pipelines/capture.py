@@ -6,8 +6,7 @@ left and splits the range into shares (``ARCHIVE_CAPTURE_SHARES``, every host in
 share); ``capture_share`` captures one share (``Archive.capture``), one step per share,
 so a distributed executor (dagster-celery, dagster-k8s) runs them on different workers,
 all appending to the one custody log; ``capture_report`` reports each partition. With
-one share (the default) a run has one capture step, as with the single-process
-executor's limit of one capture at a time.
+one share (the default) a run captures in one step. docs/deploy.md has the deployments.
 """
 
 import random
@@ -70,7 +69,6 @@ per host within it."""
 # Database or disk hiccups (not fetch failures: those are retried by RetryRequested below).
 STORAGE_RETRY = RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL,
                             jitter=Jitter.PLUS_MINUS)
-
 
 
 def _failure(exc: ArchiveError) -> Failure:
