@@ -225,10 +225,10 @@ class Server(_Loopback):
         "bench.server: Python raw-socket HTTP/1.1, thread pool, pages from memory, keep-alive"
     )
 
-    def __init__(self, pages: int) -> None:
+    def __init__(self, pages: int, host: str = "127.0.0.1") -> None:
         self.pages = pages
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.server", str(pages)],
+            [sys.executable, "-m", "bench.server", "--host", host, str(pages)],
             stdout=subprocess.PIPE,
             env=env_for_children(),
         )
@@ -238,7 +238,7 @@ class Server(_Loopback):
             self.proc.kill()
             raise RuntimeError("the bench server did not start")
         self.port = int(line)
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"http://{host}:{self.port}"
 
     def close(self) -> None:
         _stop(self.proc)

@@ -1,9 +1,10 @@
 """A fast loopback HTTP/1.1 server for the bench: every contender fetches from it.
 
-Run as its own process (``python -m bench.server PAGES``); it prints its port on the
-first line of stdout, then serves ``/a/NNNNNNN.html`` (page N of :mod:`bench.corpus`,
-for N < PAGES) from memory with ``Content-Length``, keep-alive when the client allows
-it, ``Connection: close`` when the client asks for it, and 404 for anything else.
+Run as its own process (``python -m bench.server [--host 127.0.0.N] PAGES``); it prints
+its port on the first line of stdout, then serves ``/a/NNNNNNN.html`` (page N of
+:mod:`bench.corpus`, for N < PAGES) from memory with ``Content-Length``, keep-alive when
+the client allows it, ``Connection: close`` when the client asks for it, and 404 for
+anything else.
 A fixed pool of threads serves accepted connections; bodies are built once and kept.
 
 ``python -m bench.server --files DIR PAGES`` writes the same pages as files for nginx
@@ -99,10 +100,13 @@ def main(argv: list[str]) -> None:
     if argv[:1] == ["--files"]:
         write_files(Path(argv[1]), int(argv[2]))
         return
+    host = "127.0.0.1"
+    if argv[:1] == ["--host"]:  # another loopback address: another host for politeness
+        host, argv = argv[1], argv[2:]
     pages = _responses(int(argv[0]) if argv else 1000)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
+    listener.bind((host, 0))
     listener.listen(1024)
     work: queue.SimpleQueue[socket.socket] = queue.SimpleQueue()
 

@@ -1,41 +1,33 @@
 """Assets: sources -> capture -> article_metadata -> custody_checkpoint -> catalog, and the
 fixity audit. Each calls ``archive`` and turns its results into metadata an operator can
-act on; none of them holds archiving logic of its own.
+act on; none of them holds archiving logic of its own. ``sources`` and ``capture`` live
+in :mod:`pipelines.capture` (capture is a graph of ops that fans out over workers).
 """
 
-import random
 from collections.abc import Mapping
 from typing import Any
 
 from dagster import (
     AssetExecutionContext,
-    Backoff,
     Config,
     DataVersion,
-    DynamicPartitionsDefinition,
     Failure,
-    Jitter,
     MaterializeResult,
     MetadataValue,
-    RetryPolicy,
-    RetryRequested,
-    TableColumn,
-    TableRecord,
-    TableSchema,
     asset,
 )
 
 from archive import MetadataVersion
-from archive.capture.results import is_transient
 from archive.catalog import OK_STATUSES, field_evidence, field_value, render_catalog, write_catalog
-from archive.core.canonical import canonical_hash
 from archive.core.hashing import sha256_bytes
-from archive.core.sources import Source
-from archive.errors import (
-    ArchiveError,
-    ConfigError,
+from pipelines.capture import (
+    CAPTURE_POOL,
+    SOURCES_PARTITIONS,
+    STORAGE_RETRY,
+    capture,
+    source_partitions,
+    sources,
 )
-from archive.ledger.custody import Withdrawal
 from pipelines.partitioned import (
     PartitionReport,
     batch_label,
@@ -45,246 +37,10 @@ from pipelines.partitioned import (
     metadata_of,
     range_asset,
 )
-from pipelines.resources import ArchiveResource, SourcesFileResource
+from pipelines.resources import ArchiveResource
 
-SOURCES_PARTITIONS = "sources"
-source_partitions = DynamicPartitionsDefinition(name=SOURCES_PARTITIONS)
-"""One partition per source, keyed by ``archive.core.urls.partition_key`` (16 hex of the
-SHA-256 of the normalised URL): short, stable, and never the URL itself."""
-
-CAPTURE_POOL = "archive_capture"
-"""Concurrency pool of the capture step: the instance configs in deploy/ limit it to one
-step at a time across all runs, and inside the step ``Archive.capture`` keeps
-``per_host`` fetches per host, so a host never sees two of our runs at once."""
-
-
-# Database or disk hiccups (not fetch failures: those are retried by RetryRequested below).
-STORAGE_RETRY = RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL,
-                            jitter=Jitter.PLUS_MINUS)
-
-
-
-def _failure(exc: ArchiveError) -> Failure:
-    """Bad settings or a bad sources file: retrying cannot help."""
-    return Failure(description=str(exc), allow_retries=False)
-
-
-# ------------------------------------------------------------------------- sources
-
-@asset(group_name="archive", kinds={"yaml"})
-def sources(context: AssetExecutionContext, sources_file: SourcesFileResource,
-            ) -> MaterializeResult:
-    """The sources file, validated against schemas/sources.schema.json; keeps one dynamic
-    partition per source (new sources added, removed ones deleted)."""
-    try:
-        items = sources_file.load()
-    except ArchiveError as exc:
-        raise _failure(exc) from exc
-    keys = [s.key for s in items]
-    existing = list(context.instance.get_dynamic_partitions(SOURCES_PARTITIONS))
-    known, wanted = set(existing), set(keys)
-    added = [k for k in keys if k not in known]
-    removed = [k for k in existing if k not in wanted]
-    if added:
-        context.instance.add_dynamic_partitions(SOURCES_PARTITIONS, added)
-    for key in removed:
-        context.instance.delete_dynamic_partition(SOURCES_PARTITIONS, key)
-    listing = [{"url": s.url, "label": s.label, "outlet": s.outlet, "group": s.group,
-                "allow_private_networks": s.allow_private_networks, "mode": s.mode}
-               for s in items]
-    table = MetadataValue.table(
-        records=[TableRecord({"partition": s.key, "url": s.url, "label": s.label or "",
-                              "outlet": s.outlet or ""}) for s in items],
-        schema=TableSchema(columns=[TableColumn(c, "string")
-                                    for c in ("partition", "url", "label", "outlet")]))
-    return MaterializeResult(
-        metadata={
-            "path": MetadataValue.path(sources_file.path),
-            "sources": len(items),
-            "added": ", ".join(added) or "none",
-            "removed": ", ".join(removed) or "none",
-            "table": table,
-            "summary": MetadataValue.md(
-                f"**{len(items)} sources** in `{sources_file.path}`: {len(added)} new "
-                f"partition(s), {len(removed)} removed."),
-        },
-        data_version=DataVersion(canonical_hash(listing)))
-
-
-# ------------------------------------------------------------------------- capture
-
-def _reconcile(context: AssetExecutionContext, archive: ArchiveResource) -> None:
-    """Every run starts by adopting or quarantining files an earlier crash left behind
-    (files other live runs are writing are locked and left alone)."""
-    with archive.open() as arc:
-        report = arc.reconcile(arc.agent(run_id=context.run.run_id))
-    for a in report.adopted:
-        context.log.warning(f"recovered {a['from']}: adopted {len(a['captures'])} capture(s)")
-    for q in report.quarantined:
-        context.log.warning(f"quarantined {q['path']}: {q['reason']}")
-
-
-def _capture_sources(archive: ArchiveResource, todo: Mapping[str, Source], run_id: str,
-                     ) -> dict[str, dict[str, Any]]:
-    """Capture ``todo`` (key -> source); sources that allow private networks are fetched
-    with a policy that allows them, the rest with the configured policy; each in its
-    own ``mode:`` or the fetcher's."""
-    out: dict[str, dict[str, Any]] = {}
-    default_mode = archive.fetcher.mode
-    modes = list(dict.fromkeys(s.mode or default_mode for s in todo.values()))
-    for allow, mode in ((a, m) for a in (False, True) for m in modes):
-        group = {k: s for k, s in todo.items() if s.allow_private_networks == allow
-                 and (s.mode or default_mode) == mode}
-        if not group:
-            continue
-        with archive.open(allow_private_networks=allow) as arc:
-            agent = arc.agent(run_id=run_id, partition_key=batch_label(list(group)))
-            try:
-                outcomes = arc.capture([s.url for s in group.values()], agent=agent,
-                                       concurrency=archive.fetcher.concurrency,
-                                       per_host=archive.fetcher.per_host, mode=mode)
-            except ConfigError as exc:  # a mode that does not exist: retrying cannot help
-                raise _failure(exc) from exc
-        for key, outcome in zip(group, outcomes, strict=True):
-            out[key] = {**outcome.to_json(), "transient": is_transient(outcome)}
-    return out
-
-
-def _change(outcome: Mapping[str, Any], previous: Mapping[str, Any]) -> str:
-    if outcome.get("status") == "revisit":
-        return "unchanged"
-    if not previous.get("content_hash"):
-        return "new"
-    return "unchanged" if previous["content_hash"] == outcome.get("content_hash") else "changed"
-
-
-def _capture_report(source: Source | None, key: str, outcome: Mapping[str, Any] | None,
-                    previous: Mapping[str, Any],
-                    gone: Mapping[str, Withdrawal] | None = None,
-                    public_url: str | None = None) -> PartitionReport:
-    """A partition's capture metadata; with ``public_url`` (ARCHIVE_PUBLIC_URL) it links
-    to the capture's page on the published resolver, ``<public_url>/c/<capture id>``."""
-    if source is None or outcome is None:
-        text = (f"partition {key} is not in the sources file any more; materialize "
-                "`sources` to remove its partition")
-        return PartitionReport({"status": "not-in-sources", "error": text,
-                                "summary": MetadataValue.md(f"**not captured**: {text}")})
-    url = source.url
-    if outcome["status"] == "failed":
-        msg = f"{outcome.get('error', 'FetchError')}: {outcome.get('message', '')}"
-        return PartitionReport({
-            "url": MetadataValue.url(url), "status": "failed", "error": msg,
-            "outlet": source.outlet,
-            "summary": MetadataValue.md(f"**capture failed** for {url}\n\n`{msg}`")})
-    change = _change(outcome, previous)
-    problems = "; ".join(outcome.get("problems") or []) or None
-    gone = gone or {}
-    withdrawn = gone.get(outcome["capture_id"])
-    original_withdrawn = gone.get(outcome.get("revisit_of") or "")
-    meta = {
-        "url": MetadataValue.url(url),
-        "final_url": outcome.get("final_url"),
-        "status": outcome["status"],
-        "http_status": outcome.get("http_status"),
-        "content_hash": outcome.get("content_hash"),
-        "capture_id": outcome["capture_id"],
-        "captured_at": outcome.get("captured_at"),
-        "warc_path": MetadataValue.path(outcome["warc_path"]),
-        "warc_sha256": outcome.get("warc_sha256"),
-        "content_type": outcome.get("content_type"),
-        "revisit_of": outcome.get("revisit_of"),
-        "mode": outcome.get("mode"),
-        "requisites_captured": outcome.get("requisites_captured"),
-        "requisites_failed": outcome.get("requisites_failed"),
-        "screenshot": outcome.get("screenshot"),
-        "change": change,
-        "outlet": source.outlet,
-        "label": source.label,
-        "problems": problems,
-        "withdrawn": withdrawn.line() if withdrawn else None,
-        "original_withdrawn": original_withdrawn.line() if original_withdrawn else None,
-    }
-    page = f"{public_url}/c/{outcome['capture_id']}" if public_url else None
-    if page:
-        meta["capture_page"] = MetadataValue.url(page)
-    lines = [f"**{outcome['status']}** · HTTP {outcome.get('http_status')} · {change}", "",
-             f"- URL: {url}" + (f" → {outcome['final_url']}"
-                                if outcome.get("final_url") not in (None, url) else ""),
-             f"- content hash: `{outcome.get('content_hash')}`",
-             f"- capture id: `{outcome['capture_id']}`",
-             f"- WARC: `{outcome['warc_path']}`"]
-    if outcome.get("mode"):
-        lines.append(f"- mode: {outcome['mode']}" + (
-            f", requisites: {outcome.get('requisites_captured') or 0} captured, "
-            f"{outcome.get('requisites_failed') or 0} failed"
-            if outcome.get("requisites_captured") is not None else ""))
-    if outcome.get("screenshot"):
-        lines.append(f"- screenshot: `{outcome['screenshot']}`")
-    if page:
-        lines.append(f"- capture page: [{page}]({page})")
-    if withdrawn:
-        lines.insert(0, f"**WITHDRAWN**: {withdrawn.line()}")
-    if outcome.get("revisit_of"):
-        lines.append(f"- revisit of `{outcome['revisit_of']}` (identical payload)"
-                     + (f", which was {original_withdrawn.line()}" if original_withdrawn
-                        else ""))
-    if problems:
-        lines.append(f"- problems: {problems}")
-    meta["summary"] = MetadataValue.md("\n".join(lines))
-    return PartitionReport(meta, outcome.get("content_hash"))
-
-
-@range_asset(partitions_def=source_partitions, deps=[sources], group_name="archive",
-             kinds={"warc"}, pool=CAPTURE_POOL, retry_policy=STORAGE_RETRY)
-def capture(context: AssetExecutionContext, archive: ArchiveResource,
-            sources_file: SourcesFileResource) -> MaterializeResult:
-    """Fetch each partition's URL and store it as WARC with its custody events
-    (``Archive.capture``); unchanged pages become revisit records. Transient failures
-    are retried with exponential backoff, 4xx responses are recorded and flagged."""
-    keys = list(context.partition_keys)
-    try:
-        by_key = sources_file.by_key()
-    except ArchiveError as exc:
-        raise _failure(exc) from exc
-    if context.retry_number == 0:
-        _reconcile(context, archive)
-    # A retry captures again only what failed transiently: Archive.capture skips what
-    # this run already stored or failed for good (archive.capture.runs.done_in_run).
-    todo = {k: by_key[k] for k in keys if k in by_key}
-    context.log.info(f"capturing {len(todo)} of {len(keys)} source(s) "
-                     f"(attempt {context.retry_number + 1})")
-    outcomes = _capture_sources(archive, todo, context.run.run_id) if todo else {}
-    transient = [k for k in keys if outcomes.get(k, {}).get("transient")]
-    fetcher = archive.fetcher
-    if transient and context.retry_number < fetcher.max_retries:
-        wait = fetcher.retry_delay * 2 ** context.retry_number * random.uniform(0.8, 1.2)
-        context.log.warning(
-            f"{len(transient)} transient failure(s) ("
-            + "; ".join(f"{outcomes[k]['url']}: {outcomes[k].get('message') or 'HTTP '}"
-                        f"{outcomes[k].get('http_status') or ''}" for k in transient[:5])
-            + f"); retrying them in {wait:.1f} s")
-        raise RetryRequested(max_retries=fetcher.max_retries, seconds_to_wait=wait)
-    previous = latest_materializations(context.instance, context.asset_key, keys,
-                                       before_run=context.run.run_id)
-    stored = [o.get(f) for o in outcomes.values() for f in ("capture_id", "revisit_of")]
-    with archive.open() as arc:  # withdrawals are read from the custody log, not a column
-        gone = arc.withdrawn(s for s in stored if s)
-    reports = {k: _capture_report(by_key.get(k), k, outcomes.get(k),
-                                  metadata_of(previous.get(k)), gone,
-                                  archive.settings().public_url) for k in keys}
-    if len(keys) == 1 and "error" in reports[keys[0]].metadata:
-        meta = reports[keys[0]].metadata
-        raise Failure(description=meta["error"], metadata=meta, allow_retries=False)
-    changed = [f"{by_key[k].url} now {r.data_version}" for k, r in reports.items()
-               if r.metadata.get("change") == "changed"]
-    if changed:  # one log entry for the run, not one event per changed page
-        context.log.info(f"{len(changed)} changed page(s): " + "; ".join(changed))
-    counts: dict[str, int] = {}
-    for rep in reports.values():
-        counts[rep.metadata["status"]] = counts.get(rep.metadata["status"], 0) + 1
-    return finish(context, reports,
-                  {"statuses": ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))})
-
+__all__ = ["CAPTURE_POOL", "SOURCES_PARTITIONS", "article_metadata", "capture", "catalog",
+           "custody_checkpoint", "fixity_audit", "source_partitions", "sources"]
 
 # ------------------------------------------------------------------------ metadata
 

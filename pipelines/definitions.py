@@ -1,9 +1,12 @@
 """The code location ``dagster dev -w workspace.yaml`` loads.
 
-Resources come from the environment here, once (see ``pipelines.resources``).
+Resources and the executor come from the environment here, once (see
+``pipelines.resources`` and ``pipelines.executors``).
 """
 
 from __future__ import annotations
+
+import os
 
 from dagster import Definitions
 
@@ -23,6 +26,7 @@ from pipelines.automation import (
     weekly_fixity_audit,
 )
 from pipelines.checks import ALL_CHECKS
+from pipelines.executors import executor_from_env
 from pipelines.resources import resources_from_env
 
 defs = Definitions(
@@ -32,4 +36,5 @@ defs = Definitions(
     schedules=[daily_archive, weekly_fixity_audit],
     sensors=[new_sources],
     resources=resources_from_env(),
+    executor=executor_from_env(os.environ),
 )

@@ -1,8 +1,9 @@
 """Reporting per partition when one step handles a range of partitions.
 
-A scheduled run captures every source in one step (``BackfillPolicy.single_run()``), so
-the step sees many partition keys. Dagster copies one ``MaterializeResult`` to every
-partition of the range; per-partition facts therefore go through
+A scheduled run takes every source in one run (``BackfillPolicy.single_run()``): each
+step sees many partition keys (the capture asset's ops split them into shares, one step
+each; the other assets take the whole range in one step). Dagster copies one
+``MaterializeResult`` to every partition of the range; per-partition facts go through
 ``context.add_asset_metadata(..., partition_key=...)``, and checks emit one
 ``AssetCheckEvaluation`` per partition. A data version can only be given per partition
 when the run has exactly one partition (dagster-io/dagster#34013): range runs record
@@ -31,7 +32,9 @@ from dagster import (
     EventLogRecord,
     MaterializeResult,
     MetadataValue,
+    Output,
     asset,
+    graph_asset,
 )
 
 # Not exported by dagster, but the only way to tie a check result we emit per partition
@@ -51,14 +54,25 @@ __all__ = ["ASSET_PARTITION_RANGE_END_TAG", "ASSET_PARTITION_RANGE_START_TAG"]
 
 def range_asset(**kwargs: Any) -> Callable[[Callable[..., Any]], AssetsDefinition]:
     """``@asset`` whose runs take a whole range of partitions in one step."""
+    return _single_run(asset, kwargs)
+
+
+def range_graph_asset(**kwargs: Any) -> Callable[[Callable[..., Any]], AssetsDefinition]:
+    """``@graph_asset`` whose runs take a whole range of partitions: its ops see the
+    range (``context.partition_keys``) and may fan it out (dynamic outputs)."""
+    return _single_run(graph_asset, kwargs)
+
+
+def _single_run(decorator: Callable[..., Any], kwargs: dict[str, Any],
+                ) -> Callable[[Callable[..., Any]], AssetsDefinition]:
     def wrap(fn: Callable[..., Any]) -> AssetsDefinition:
         # backfill_policy is a beta parameter in Dagster 1.13; single-run ranges are what
         # keeps a scheduled run from starting one process per source, so we rely on it.
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=BetaWarning,
                                     message="Parameter `backfill_policy`")
-            made: AssetsDefinition = asset(backfill_policy=BackfillPolicy.single_run(),
-                                           **kwargs)(fn)
+            made: AssetsDefinition = decorator(backfill_policy=BackfillPolicy.single_run(),
+                                               **kwargs)(fn)
         return made
     return wrap
 
@@ -85,16 +99,31 @@ def finish(context: AssetExecutionContext, reports: Mapping[str, PartitionReport
            batch_metadata: Mapping[str, Any] | None = None) -> MaterializeResult:
     """The step's result: exact metadata and data version for a single partition; for a
     range, each partition's metadata attached to its own materialization."""
+    metadata, version = _finish(context, reports, batch_metadata)
+    return MaterializeResult(metadata=metadata,
+                             data_version=DataVersion(version) if version else None)
+
+
+def finish_output(context: AssetExecutionContext, reports: Mapping[str, PartitionReport],
+                  batch_metadata: Mapping[str, Any] | None = None) -> Output[None]:
+    """:func:`finish` for the last op of a graph-backed asset (ops return an ``Output``)."""
+    metadata, version = _finish(context, reports, batch_metadata)
+    with warnings.catch_warnings():  # Output's data_version is beta in Dagster 1.13
+        warnings.filterwarnings("ignore", category=BetaWarning,
+                                message="Parameter `data_version`")
+        return Output(None, metadata=metadata,
+                      data_version=DataVersion(version) if version else None)
+
+
+def _finish(context: AssetExecutionContext, reports: Mapping[str, PartitionReport],
+            batch_metadata: Mapping[str, Any] | None) -> tuple[dict[str, Any], str | None]:
     keys = list(reports)
     if len(keys) == 1:
         rep = reports[keys[0]]
-        return MaterializeResult(
-            metadata=_clean(rep.metadata),
-            data_version=DataVersion(rep.data_version) if rep.data_version else None)
+        return _clean(rep.metadata), rep.data_version
     for key, rep in reports.items():
         context.add_asset_metadata(_clean(rep.metadata), partition_key=key)
-    return MaterializeResult(metadata={"batch": batch_label(keys), "batch_size": len(keys),
-                                       **(batch_metadata or {})})
+    return {"batch": batch_label(keys), "batch_size": len(keys), **(batch_metadata or {})}, None
 
 
 def _clean(metadata: Mapping[str, Any]) -> dict[str, Any]:

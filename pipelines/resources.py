@@ -13,6 +13,8 @@ library's own variables (``ARCHIVE_HOME``, ``ARCHIVE_DATABASE_URL``, ...) are pa
 | ARCHIVE_CAPTURE_RETRIES | retries of transient failures (doubling the delay) | 3 |
 | ARCHIVE_CAPTURE_MODE | capture mode (html, page, browser) of sources without `mode:` | page |
 | ARCHIVE_PROCESSES | worker processes for a step's CPU work (metadata extraction) | CPUs, ≤ 4 |
+| ARCHIVE_CAPTURE_SHARES | capture steps a run's sources are split into (by host) | 1 |
+| ARCHIVE_DAGSTER_EXECUTOR | `multiprocess`, or `celery` (``pipelines.executors``) | multiprocess |
 
 Tests build the same resources from a mapping instead of ``os.environ``.
 """
@@ -39,6 +41,9 @@ class WarcStoreResource(ConfigurableResource):
     """The data directory: WARC files, keys, checkpoints and catalogue exports."""
 
     home: str
+    url: str = ""
+    """Where WARC files are stored when not under ``home`` (``ARCHIVE_STORE_URL``, e.g.
+    ``s3://bucket/prefix``); passed to the library's settings as it is."""
 
     @property
     def path(self) -> Path:
@@ -66,6 +71,9 @@ class FetcherResource(ConfigurableResource):
     per_host: int = 1
     retry_delay: float = 30.0
     max_retries: int = 3
+    shares: int = 1
+    """Capture steps a run's range is split into (``ARCHIVE_CAPTURE_SHARES``): with a
+    distributed executor, as many as there are workers to capture side by side."""
     mode: str = DEFAULT_MODE
     """Capture mode of sources without a ``mode:`` of their own: html, page or browser."""
     page_max_requisites: int = PageLimits.max_requisites
@@ -95,6 +103,8 @@ class ArchiveResource(ConfigurableResource):
         """The library's settings. ``allow_private_networks`` widens (never narrows) the
         fetcher's policy, for sources that say so in the sources file."""
         base = Settings.from_env({"ARCHIVE_HOME": self.store.home,
+                                  **({"ARCHIVE_STORE_URL": self.store.url}
+                                     if self.store.url else {}),
                                   "ARCHIVE_DATABASE_URL": self.database.url,
                                   "ARCHIVE_OPERATOR": self.operator,
                                   "ARCHIVE_TSA_URLS": self.tsa_urls,
@@ -156,7 +166,7 @@ def resources_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     from_process = env is None
     env = os.environ if env is None else env
     settings = Settings.from_env(env)
-    store = WarcStoreResource(home=str(settings.home))
+    store = WarcStoreResource(home=str(settings.home), url=env.get("ARCHIVE_STORE_URL", ""))
     db_url: Any = settings.database_url
     if from_process and env.get("ARCHIVE_DATABASE_URL"):
         db_url = EnvVar("ARCHIVE_DATABASE_URL")
@@ -169,6 +179,7 @@ def resources_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         per_host=max(1, _number(env, "ARCHIVE_PER_HOST", 1)),
         retry_delay=_number(env, "ARCHIVE_RETRY_DELAY", 30.0, float),
         max_retries=_number(env, "ARCHIVE_CAPTURE_RETRIES", 3),
+        shares=max(1, _number(env, "ARCHIVE_CAPTURE_SHARES", 1)),
         mode=check_mode(env.get("ARCHIVE_CAPTURE_MODE") or DEFAULT_MODE),
         page_max_requisites=settings.page.max_requisites, page_max_bytes=settings.page.max_bytes,
         page_deadline=settings.page.deadline, browser_fallback=settings.browser_fallback or "")

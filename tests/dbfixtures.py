@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -51,6 +51,27 @@ def pg_url(pg_available: None) -> Iterator[str]:
     yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
     with admin.begin() as c:
         c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def pg_schema(pg_available: None) -> Iterator[Callable[[], str]]:
+    """Make fresh schemas (each a URL whose search_path is that schema); drop them after."""
+    admin = create_engine(_pg_admin_url())
+    made: list[str] = []
+
+    def make() -> str:
+        schema = "t_" + uuid.uuid4().hex[:12]
+        with admin.begin() as c:
+            c.execute(text(f'CREATE SCHEMA "{schema}"'))
+        made.append(schema)
+        sep = "&" if "?" in PG_URL else "?"
+        return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+
+    yield make
+    with admin.begin() as c:
+        for schema in made:
+            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
 
 

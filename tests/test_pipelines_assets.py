@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from dagster import (
@@ -21,6 +22,7 @@ from dagster import (
 )
 from pipelinekit import (
     ASSETS,
+    EXAMPLE_PATHS,
     asset_meta,
     check_evaluations,
     definitions,
@@ -162,8 +164,11 @@ def test_scheduled_range_runs_in_one_step(env: dict[str, str], instance: Dagster
     defs = definitions(env)
     result = run_archive_job(defs, instance, keys)
     assert result.success
-    # One capture step (one process) for the whole range, not one per source.
-    assert step_keys(result, DagsterEventType.STEP_START).count("capture") == 1
+    # One capture step (one process) for the whole range, not one per source: one share
+    # (ARCHIVE_CAPTURE_SHARES defaults to 1), between the plan and the report.
+    assert [k for k in step_keys(result, DagsterEventType.STEP_START)
+            if k.startswith("capture.")] == [
+        "capture.capture_plan", "capture.capture_share[0]", "capture.capture_report"]
 
     caps = {k: partition_meta(instance, capture.key, k) for k in keys}
     assert {c["status"] for c in caps.values()} == {"complete"}
@@ -256,7 +261,7 @@ def test_transient_failures_are_retried_with_backoff(tmp_path: Path, instance: D
     (key,) = register_sources(env, instance)
     result = _materialize(env, instance, key)
     assert result.success
-    assert step_keys(result, DagsterEventType.STEP_UP_FOR_RETRY) == ["capture"]
+    assert step_keys(result, DagsterEventType.STEP_UP_FOR_RETRY) == ["capture.capture_share[0]"]
     meta = partition_meta(instance, capture.key, key)
     assert meta["status"] == "complete" and meta["http_status"] == 200
     assert http_server.counters[f"flaky:{flaky_key}"] == 4
@@ -405,3 +410,27 @@ def test_a_withdrawn_capture_is_flagged_in_capture_metadata_and_the_catalog(
     assert jsonl[gone]["withdrawn"] == rows[gone]["withdrawn"]
     assert "withdrawn" in jsonl[gone]["citation"]
     assert rows[kept]["withdrawn"] == "" and jsonl[kept]["withdrawn"] is None
+
+
+def test_a_range_fans_out_in_shares_one_host_each(tmp_path: Path, site: str,
+                                                  instance: DagsterInstance) -> None:
+    """ARCHIVE_CAPTURE_SHARES=2 over two hosts: two capture steps, each with one host's
+    sources (politeness holds per step), every source in exactly one."""
+    with serve_site(0, host="127.0.0.2") as other:
+        urls = [f"{base}{path}" for base in (site, other) for path in EXAMPLE_PATHS]
+        env = deployment_env(tmp_path / "home", write_sources(tmp_path / "s.yaml", urls,
+                                                              allow_private_networks=True),
+                             ARCHIVE_CAPTURE_SHARES="2")
+        keys = register_sources(env, instance)
+        result = run_archive_job(definitions(env), instance, keys)
+    assert result.success
+    started = step_keys(result, DagsterEventType.STEP_START)
+    assert sorted(k for k in started if k.startswith("capture.capture_share")) == [
+        "capture.capture_share[0]", "capture.capture_share[1]"]
+    shares = result.output_for_node("capture.capture_share")
+    hosts = [{urlsplit(o["url"]).hostname for o in share.values()} for share in shares.values()]
+    assert sorted(map(sorted, hosts)) == [["127.0.0.1"], ["127.0.0.2"]]
+    assert sorted(k for share in shares.values() for k in share) == sorted(keys)
+    caps = {k: partition_meta(instance, capture.key, k) for k in keys}
+    assert {c["status"] for c in caps.values()} == {"complete"}
+    assert len({c["url"] for c in caps.values()}) == len(urls)

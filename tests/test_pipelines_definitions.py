@@ -7,15 +7,18 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 from dagster import AssetKey, DagsterInstance, Definitions, materialize
 from dagster._core.instance.ref import InstanceRef
 
 from archive.core.packagedata import examples_dir
 from archive.errors import ConfigError
 from pipelines.assets import custody_checkpoint
+from pipelines.executors import CELERY_SETTINGS, executor_from_env
 from pipelines.resources import ArchiveResource, resources_from_env
 from pipelines.storage import PooledSqliteEventLogStorage
 
@@ -102,3 +105,43 @@ def test_embedded_instance_config_keeps_politeness_limits(
         assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage)
         assert instance.event_log_storage.supports_global_concurrency_limits  # pools need it
     assert (tmp_path / "history" / "runs" / "index.db").is_file()  # Dagster's usual place
+
+
+def test_the_executor_comes_from_the_environment() -> None:
+    assert executor_from_env({}) is None  # Dagster's multiprocess default
+    assert executor_from_env({"ARCHIVE_DAGSTER_EXECUTOR": "multiprocess"}) is None
+    with pytest.raises(ConfigError, match="not one of multiprocess, celery"):
+        executor_from_env({"ARCHIVE_DAGSTER_EXECUTOR": "k8s"})
+    with pytest.raises(ConfigError, match="needs DAGSTER_CELERY_BROKER_URL"):
+        executor_from_env({"ARCHIVE_DAGSTER_EXECUTOR": "celery"})
+    celery = executor_from_env({"ARCHIVE_DAGSTER_EXECUTOR": "celery",
+                                "DAGSTER_CELERY_BROKER_URL": "redis://127.0.0.1:1/0"})
+    assert celery is not None and celery.name == "celery"
+    # The workers' settings (deploy/celery.yaml) are the executor's: same broker and
+    # backend variables, same Celery settings.
+    worker = yaml.safe_load((ROOT / "deploy" / "celery.yaml").read_text("utf-8"))
+    assert worker["execution"]["config"] == {
+        "broker": {"env": "DAGSTER_CELERY_BROKER_URL"},
+        "backend": {"env": "DAGSTER_CELERY_BACKEND_URL"},
+        "config_source": CELERY_SETTINGS}
+
+
+def test_the_store_url_reaches_the_library_settings(tmp_path: Path) -> None:
+    res = resources_from_env({"ARCHIVE_HOME": str(tmp_path),
+                              "ARCHIVE_STORE_URL": "s3://bucket/prefix"})
+    assert res["archive"].store.url == "s3://bucket/prefix"
+    assert resources_from_env({"ARCHIVE_HOME": str(tmp_path)})["archive"].store.url == ""
+
+
+@pytest.mark.postgres
+def test_celery_instance_config_lets_shares_run_side_by_side(
+        tmp_path: Path, pg_schema: Callable[[], str], monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copy(ROOT / "deploy" / "dagster-celery.yaml", tmp_path / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL",
+                       pg_schema().replace("postgresql://", "postgresql+psycopg2://", 1))
+    with DagsterInstance.from_ref(InstanceRef.from_dir(str(tmp_path))) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        config = instance.get_concurrency_config()
+        assert config.pool_config.default_pool_limit == 4  # shares at once, all runs
+        assert {"key": "archive/capture", "limit": 1} in \
+            config.run_queue_config.tag_concurrency_limits

@@ -77,7 +77,9 @@ def test_many_partitions_multiprocess_keep_the_custody_chain(
         failures = [e for e in events if e[0] == DagsterEventType.STEP_FAILURE]
         assert success, (name, failures)
         starts = [e for e in events if e[0] == DagsterEventType.STEP_START]
-        assert [s[1] for s in starts].count("capture") == 1   # one step for 16 sources
+        # one capture share (one step) for 16 sources on one host
+        assert [s[1] for s in starts].count("capture.capture_share[0]") == 1
+        assert not [s for s in starts if s[1] == "capture.capture_share[1]"]
         assert len({s[2] for s in starts}) == len(starts) > 1  # each step its own process
 
     with Archive.open(Settings.from_env(env)) as arc:

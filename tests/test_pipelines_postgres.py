@@ -4,11 +4,9 @@ and the custody database on PostgreSQL, each in a fresh schema dropped afterward
 from __future__ import annotations
 
 import shutil
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import dbfixtures
 import pytest
 from dagster import AssetSelection, DagsterInstance, materialize
 from dagster._core.instance.ref import InstanceRef
@@ -22,7 +20,6 @@ from pipelinekit import (
     register_sources,
     run_archive_job,
 )
-from sqlalchemy import create_engine, text
 
 from archive.api import Archive
 from archive.cli.demo import serve_site
@@ -37,27 +34,6 @@ from pipelines.resources import resources_from_env
 pytestmark = pytest.mark.postgres
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLE = "/2024/03/04/harbour-lighthouse-vote.html"
-
-
-@pytest.fixture
-def pg_schema(pg_available: None) -> Iterator[Callable[[], str]]:
-    """Make fresh schemas (each a URL whose search_path is that schema); drop them after."""
-    admin = create_engine(dbfixtures._pg_admin_url())
-    made: list[str] = []
-
-    def make() -> str:
-        schema = "t_" + uuid.uuid4().hex[:12]
-        with admin.begin() as c:
-            c.execute(text(f'CREATE SCHEMA "{schema}"'))
-        made.append(schema)
-        sep = "&" if "?" in dbfixtures.PG_URL else "?"
-        return f"{dbfixtures.PG_URL}{sep}options=-csearch_path%3D{schema}"
-
-    yield make
-    with admin.begin() as c:
-        for schema in made:
-            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
 
 
 def _pg_instance(home: Path) -> DagsterInstance:

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from archive.capture.revisit import Revisit
 from archive.capture.subresources import PageRequisites
@@ -82,10 +81,6 @@ def revisit_of_fact(facts: dict[str, Any]) -> str | None:
     """The ``revisit_of`` of :func:`capture_facts` as ``sha256:<hex>`` (or ``None``)."""
     value = facts.get("revisit_of")
     return parse_hash(value) if isinstance(value, str) and value else None
-
-
-def host_of(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower()
 
 
 def dump_provenance(prov: dict[str, Any]) -> str:

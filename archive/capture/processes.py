@@ -26,11 +26,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from archive.capture.prepare import host_of
 from archive.capture.record import Recorder
 from archive.capture.results import Outcome
 from archive.capture.scheduler import RequisiteFinder, capture_urls, open_session
 from archive.core.config import Settings
+from archive.core.urls import host_of
 from archive.errors import ArchiveError, WorkerLost
 from archive.http.fetch import tls_context
 from archive.ledger.custody import Agent

@@ -20,12 +20,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from archive.capture.prepare import Prepared, host_of
+from archive.capture.prepare import Prepared
 from archive.capture.record import Recorder
 from archive.capture.results import Outcome
 from archive.capture.revalidate import RequisiteCache
 from archive.capture.subresources import GuardedFetch, PageRequisites
 from archive.core.config import FetchPolicy, PageLimits, Settings
+from archive.core.urls import host_of
 from archive.errors import FetchError, RefusedURLError
 from archive.http.fetch import Fetcher
 from archive.http.models import FetchResult

@@ -43,19 +43,21 @@ class _SiteHandler(SimpleHTTPRequestHandler):
 
 
 @contextmanager
-def serve_site(port: int = DEMO_PORT, root: Path | None = None) -> Iterator[str]:
-    """Serve ``root`` (default: the bundled example site) on 127.0.0.1:``port``."""
+def serve_site(port: int = DEMO_PORT, root: Path | None = None, *,
+               host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve ``root`` (default: the bundled example site) on ``host``:``port`` (a loopback
+    address; tests use 127.0.0.2... to stand for several hosts)."""
     root = root or examples_dir() / "site"
     try:
-        server = ThreadingHTTPServer(("127.0.0.1", port),
+        server = ThreadingHTTPServer((host, port),
                                      partial(_SiteHandler, directory=str(root)))
     except OSError as exc:
-        raise ConfigError(f"cannot serve the demo site on 127.0.0.1:{port}: {exc.strerror}; "
+        raise ConfigError(f"cannot serve the demo site on {host}:{port}: {exc.strerror}; "
                           "stop whatever uses that port and run again") from exc
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"http://{host}:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

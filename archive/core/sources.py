@@ -5,6 +5,7 @@ All schema errors are collected and reported together, each with its location.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import yaml
 
 from archive.core.files import atomic_write
 from archive.core.packagedata import schema_validator
-from archive.core.urls import normalize_url, partition_key
+from archive.core.urls import host_of, normalize_url, partition_key
 from archive.errors import ConfigError
 
 SCHEMA_NAME = "sources.schema.json"
@@ -55,6 +56,26 @@ def parse_sources(text: str, *, origin: str = "sources.yaml") -> list[Source]:
         seen[norm] = src.url
         out.append(src)
     return out
+
+
+def share_out(items: Sequence[Source], shares: int) -> list[list[Source]]:
+    """Split ``items`` into at most ``shares`` non-empty shares, every host in one share.
+
+    Workers capture shares at the same time; politeness (at most ``per_host`` fetches per
+    host) holds inside one capture, so a host's sources must never be split across two.
+    Hosts go largest first to the share with the fewest sources; within a share the
+    sources keep their order in ``items``. Deterministic: the same input gives the same
+    shares (a retried run captures the same split).
+    """
+    if shares < 1:
+        raise ValueError(f"shares must be at least 1, not {shares}")
+    by_host: dict[str, list[int]] = {}
+    for i, src in enumerate(items):
+        by_host.setdefault(host_of(src.url), []).append(i)
+    loads: list[list[int]] = [[] for _ in range(min(shares, len(by_host)))]
+    for host in sorted(by_host, key=lambda h: (-len(by_host[h]), h)):
+        min(loads, key=len).extend(by_host[host])
+    return [[items[i] for i in sorted(load)] for load in loads]
 
 
 def load_sources(path: Path) -> list[Source]:

@@ -25,6 +25,11 @@ def normalize_url(url: str) -> str:
     return urlunsplit((scheme, host, parts.path or "/", parts.query, ""))
 
 
+def host_of(url: str) -> str:
+    """The URL's host name, lower-cased: the unit of politeness (fetches per host)."""
+    return (urlsplit(url).hostname or "").lower()
+
+
 def url_key(url: str) -> str:
     """``sha256:`` of the normalised URL: the custody object id of a source."""
     return sha256_bytes(normalize_url(url).encode("utf-8"))
