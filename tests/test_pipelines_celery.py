@@ -98,7 +98,7 @@ def test_archive_job_on_two_celery_workers_keeps_one_custody_chain(
         report = arc.verify()
         captures = arc.list_captures()
     assert problems == [], problems
-    per_url = Counter(c["url"] for c in captures)
+    per_url = Counter(c.url for c in captures)
     assert set(per_url) == set(urls) and set(per_url.values()) == {1}  # each source once
     assert report.events == count and report.problems == [], [
         p.message for p in report.problems]
