@@ -1,12 +1,14 @@
 """The archive job on dagster-celery: a real broker (our own redis-server), two Celery
-workers, Dagster's instance and the custody log on PostgreSQL. The capture is fanned out
-in shares (one step each, every host in one share); both workers must capture, every
-source exactly once, into one custody chain that verifies."""
+workers, Dagster's instance and the custody log on PostgreSQL, the WARCs in one object
+store (SeaweedFS, scripts/objectstore). The capture is fanned out in shares (one step
+each, every host in one share); both workers must capture, every source exactly once,
+into one custody chain and one bucket that verify."""
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 from collections import Counter
 from collections.abc import Callable
@@ -26,6 +28,7 @@ from dagster import DagsterInstance, DagsterRunStatus
 from helpers import require
 from pipelinekit import deployment_env, register_sources, write_sources
 from servers import article_html
+from storefixtures import ObjectStore
 
 from archive.api import Archive
 from archive.cli.demo import serve_site
@@ -41,7 +44,7 @@ PAGES = 10  # per host: 40 captures, past archive.metadata.store's _MIN_PARALLEL
 
 def test_archive_job_on_two_celery_workers_keeps_one_custody_chain(
         tmp_path: Path, pg_schema: Callable[[], str], monkeypatch: pytest.MonkeyPatch,
-) -> None:
+        objectstore: ObjectStore) -> None:
     require(redis_missing())
     site = tmp_path / "site"  # distinct articles: metadata is extracted on worker processes
     site.mkdir()
@@ -63,6 +66,8 @@ def test_archive_job_on_two_celery_workers_keeps_one_custody_chain(
             ARCHIVE_DAGSTER_EXECUTOR="celery",
             DAGSTER_CELERY_BROKER_URL=f"{broker}/0", DAGSTER_CELERY_BACKEND_URL=f"{broker}/1",
             DAGSTER_HOME=str(home),
+            # one object store for every worker (its AWS_* settings are in os.environ)
+            ARCHIVE_STORE_URL=f"s3://{objectstore.bucket}/celery-{secrets.token_hex(4)}",
             # Dagster's own tables; dagster-postgres speaks psycopg2
             DAGSTER_POSTGRES_URL=pg_schema().replace("postgresql://", "postgresql+psycopg2://",
                                                      1))
@@ -97,7 +102,11 @@ def test_archive_job_on_two_celery_workers_keeps_one_custody_chain(
             count, problems = check_chain(conn)
         report = arc.verify()
         captures = arc.list_captures()
+        stored = set(arc.store.iter_files())
+        assert arc.store.locate(captures[0].warc_file).startswith("s3://")
     assert problems == [], problems
+    assert {c.warc_file for c in captures} <= stored  # every capture's WARC is an object
+    assert not list((tmp_path / "home").rglob("*.warc.gz"))  # and none stayed on disk
     per_url = Counter(c.url for c in captures)
     assert set(per_url) == set(urls) and set(per_url.values()) == {1}  # each source once
     assert report.events == count and report.problems == [], [
