@@ -179,6 +179,7 @@ CHILD = textwrap.dedent("""
     from archive.core.config import Settings
     s = Settings.from_env({"ARCHIVE_HOME": sys.argv[1], "ARCHIVE_DATABASE_URL": sys.argv[2]})
     arc = Archive.open(s)
+    print("ready", flush=True)  # imported and open: the kill lands while it writes
     i = 0
     while True:
         i += 1
@@ -191,16 +192,20 @@ CHILD = textwrap.dedent("""
 @pytest.mark.slow
 def test_sigkill_at_random_moments_never_loses_anything(db_url: str, tmp_path: Path,
                                                        archive_factory) -> None:
-    """FAULTS 16 and 22, many times: kill -9 a writing process, reconcile, check."""
+    """FAULTS 16 and 22, many times: kill -9 a writing process, reconcile, check. The
+    random moment is counted from when the child is ready to write (its imports take
+    from 0.4 s to several seconds on a loaded machine), so every kill lands mid-write."""
     home = tmp_path / "home"
     rng = random.Random(1234)
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     for _ in range(12):
         proc = subprocess.Popen([sys.executable, "-c", CHILD, str(home), db_url], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.6, 1.6))
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        time.sleep(rng.uniform(0.05, 1.05))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        proc.stdout.close()
         arc = archive_factory(db_url=db_url, home=home)
         arc.reconcile()
         assert_invariants(arc)
