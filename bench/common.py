@@ -194,6 +194,22 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_port_pair() -> int:
+    """A loopback port whose successor is free too: ``archive serve --port P`` serves
+    its replay origin on P + 1 (the bench's resolver runs and tests/servekit.py)."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        try:
+            with socket.socket() as s2:
+                s2.bind(("127.0.0.1", port + 1))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no two consecutive free ports")
+
+
 def _wait_for(port: int, proc: subprocess.Popen[bytes], name: str) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from bench.common import PYTHON, env_for_children, scratch
+from bench.common import PYTHON, env_for_children, free_port_pair, scratch
 
 WORDS = ["harbour", "council", "storm", "election", "railway", "festival", "budget",
          "hospital", "bridge", "school", "museum", "forest", "river", "market", "airport",
@@ -80,20 +80,6 @@ def build(home: Path, n: int) -> dict[str, Any]:
     return {"captures": n, "ingest_s": round(ingested, 1), "extract_s": round(extracted, 1)}
 
 
-def _free_pair() -> int:
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        try:
-            with socket.socket() as s2:
-                s2.bind(("127.0.0.1", port + 1))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no two consecutive free ports")
-
-
 def _rss(pid: int) -> dict[str, int]:
     out = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -129,7 +115,7 @@ def measure(home: Path, requests: int, searches: int) -> dict[str, Any]:
     with Archive.open_read_only(settings) as arc:
         caps = arc.list_captures()
     rng = random.Random(7)
-    port = _free_pair()
+    port = free_port_pair()
     env = {**env_for_children(), "ARCHIVE_HOME": str(home)}
     proc = subprocess.Popen([PYTHON, "-m", "archive.cli", "serve", "--port", str(port)],
                             env=env, stderr=subprocess.DEVNULL)

@@ -4,7 +4,6 @@ loopback ports in a thread (real uvicorn, real sockets), for the resolver's test
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,24 +15,10 @@ from servers import TestServer, article_html
 from archive.api import Archive
 from archive.core.config import Settings
 from archive.serve.run import Origins, servers
+from bench.common import free_port_pair
 
 HOSTILE_TITLE = "<script>alert('owned')</script><img src=x onerror=alert(2)>"
 CHANGED = "The harbour reopened on Saturday morning, a day earlier than forecast."
-
-
-def free_port_pair() -> int:
-    """A port whose successor is free too (the replay origin takes port + 1)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        try:
-            with socket.socket() as s2:
-                s2.bind(("127.0.0.1", port + 1))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no two consecutive free ports")
 
 
 @dataclass

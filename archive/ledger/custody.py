@@ -126,9 +126,14 @@ def entry_hash(entry_bytes: bytes) -> str:
     return sha256_bytes(entry_bytes)
 
 
+def entry_leaf(entry_bytes: bytes) -> bytes:
+    """RFC 9162 leaf hash of an entry, raw: SHA-256(0x00 || entry)."""
+    return hashlib.sha256(b"\x00" + entry_bytes).digest()
+
+
 def entry_leaf_hash(entry_bytes: bytes) -> str:
-    """RFC 9162 leaf hash of an entry: SHA-256(0x00 || entry)."""
-    return sha256_bytes(b"\x00" + entry_bytes)
+    """:func:`entry_leaf` as ``sha256:<hex>`` (the form the events table keeps)."""
+    return format_digest(entry_leaf(entry_bytes))
 
 
 class CustodyLog:
@@ -367,7 +372,7 @@ def check_chain(conn: Connection, observe: Callable[[Event], None] | None = None
             if recomputed != ev.entry_hash:  # not the committed texts: encode the fields
                 entry_bytes = ev.entry_bytes()
                 recomputed = entry_hash(entry_bytes)
-            leaf = hashlib.sha256(b"\x00" + entry_bytes).digest()
+            leaf = entry_leaf(entry_bytes)
             if on_leaf is not None:
                 on_leaf(leaf)
             if recomputed == ev.entry_hash and ev.leaf_hash is not None and \
