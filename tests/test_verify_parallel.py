@@ -34,6 +34,21 @@ def _problems(report) -> list[dict]:
     return [p.to_json() for p in report.problems]
 
 
+
+def test_a_deleted_file_is_missing_however_it_is_read(arc, tmp_path: Path) -> None:
+    """The file check reads without asking the store first: a file gone from the local
+    store is reported missing, not an error, on worker processes and in this one, deep
+    or not."""
+    results = [_ingest(arc, tmp_path, i) for i in range(3)]
+    gone = Path(results[1].warc_path)
+    gone.unlink()
+    rel = arc.store.relpath(gone)
+    for deep in (False, True):
+        for processes in (1, 2):
+            report = verify(arc.engine, arc.store, processes=processes, deep=deep)
+            assert [(p.kind, p.path) for p in report.problems] == [("file-missing", rel)]
+            assert report.files == 3
+
 def test_a_flipped_byte_is_named_by_a_worker_process(arc, tmp_path: Path) -> None:
     runner = Runner(arc.engine, arc.store, 2, False)
     try:

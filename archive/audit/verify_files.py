@@ -41,7 +41,7 @@ from archive.ledger.db import in_chunks, make_engine
 from archive.ledger.tables import captures, records, warc_files
 from archive.warc.localstore import DirectoryStore
 from archive.warc.reader import record_block
-from archive.warc.store import WarcStore
+from archive.warc.store import MISSING, WarcStore
 
 CHUNK = 1 << 20
 CAPTURES_PER_UNIT = 2000
@@ -88,17 +88,19 @@ def _check_file(conn: Connection, store: WarcStore, fid: int, relpath: str, sha2
                 size: int, deep: bool, out: UnitResult) -> None:
     """The file's SHA-256 against its row; with ``deep`` every record's block digest in
     the same read (:func:`_hash_and_check`). When the file's hash is wrong, every record
-    is checked too, to name the damaged one."""
+    is checked too, to name the damaged one. A missing file is found by reading it (no
+    existence check first: on an object store that is one request less per file)."""
     out.files += 1
     expected = sha256
-    if not store.exists(relpath):
+    recs = _file_records(conn, fid) if deep else []
+    found: list[Problem] = []
+    try:
+        actual, got = _hash_and_check(store, relpath, recs, found)
+    except MISSING:
         out.problems.append(Problem(
             "file-missing", f"{relpath}: file is missing (expected {expected})",
             path=relpath, expected=expected))
         return
-    recs = _file_records(conn, fid) if deep else []
-    found: list[Problem] = []
-    actual, got = _hash_and_check(store, relpath, recs, found)
     out.bytes += got
     out.records += len(recs)
     if actual != expected:

@@ -80,6 +80,12 @@ def day_folder(moment: datetime) -> str:
     return moment.strftime("%Y/%m/%d")
 
 
+MISSING = (FileNotFoundError, IsADirectoryError)
+"""What :meth:`WarcStore.open` or the first read of its stream raises when no file is
+stored at the path (a folder there is no file either): a caller that reads anyway
+needs no :meth:`WarcStore.exists` first, one request less per file on an object store."""
+
+
 class WarcStore(Protocol):
     """What the library needs of a place that keeps WARC files (see the module doc)."""
 
@@ -147,5 +153,5 @@ class WarcStore(Protocol):
         ...
 
 
-__all__ = ["OPEN_SUFFIX", "CountingFile", "StoredFile", "WarcStore", "day_folder",
+__all__ = ["MISSING", "OPEN_SUFFIX", "CountingFile", "StoredFile", "WarcStore", "day_folder",
            "warc_filename"]
