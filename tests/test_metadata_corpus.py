@@ -115,6 +115,20 @@ def test_the_date_the_page_labels_or_shows_as_published(source: str, name: str, 
         assert any(r.source == "text:first-date" for r in record.published.rejected)
 
 
+def test_a_date_and_time_without_its_year_takes_the_year_of_the_pages_other_date() -> None:
+    """1.4.0, NHK News Web Easy: no date markup; the page shows "[06月24日 11時30分]"
+    under its ruby-annotated headline (behind an empty logo ``<h1>``), and htmldate
+    reads 19 June 2019 from the link to the same story in the regular news. The date
+    the reader sees is 24 June, in the year the page's other date gives."""
+    record, truth = page("htmldate", "nhk.or.jp.k100.html")
+    assert str(record.published.value)[:10] == truth["date"] == "2019-06-24"
+    top = record.published.evidence[0]
+    assert (top.source, top.raw) == ("text:first-date (year from htmldate)", "06月24日 11時30分")
+    rejected = record.published.rejected
+    assert any(r.value == "2019-06-19" and r.source == "htmldate" for r in rejected)
+    assert record.published.confidence < HIGH
+
+
 # ------------------------------------------------------------------ invisible characters
 
 

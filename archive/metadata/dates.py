@@ -131,7 +131,8 @@ class DateMatch:
     raw: str
     start: int
     end: int
-    order: str  # "ymd", "dmy", "mdy", "dmy|mdy" (ambiguous numeric), "words", "epoch"
+    order: str  # "ymd", "dmy", "mdy", "dmy|mdy" (ambiguous numeric), "words", "epoch",
+    # "monthday" (written without a year, which ``monthday`` took from the page)
     hour: int | None = None
     utc: bool = False
     offset: bool = False  # an explicit non-UTC offset was given

@@ -27,6 +27,7 @@ from .markup import (
     body_text,
     collect_meta,
     copyright_snippets,
+    heading_start,
     original_url,
     paragraphs,
     parse,
@@ -112,6 +113,8 @@ def extract(
         anchor = folded.find(heading[:60])
         if anchor < 0 and len(heading) > 30:
             anchor = folded.find(heading[:30])
+    if anchor < 0:
+        anchor = heading_start(tree)
     fields["published"], fields["modified"] = htmldates.published_and_modified(
         tree,
         meta,

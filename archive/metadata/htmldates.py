@@ -12,7 +12,9 @@ in the page (it turns a bare year or month into a day); when the markup gives
 several dates and the page shows one of them right below the headline, that one
 wins; with no markup at all, the later of htmldate's date and the first visible
 date wins, because htmldate's original-date mode leans to the earliest date it
-finds (a join date, an older teaser).
+finds (a join date, an older teaser). A date and time shown under the headline
+without a year ("[06月24日 11時30分]") counts as shown there when the page's other
+dates agree on its year (``monthday``).
 
 A field's value is the calendar date in the publisher's time zone, or, when the
 winning witness states a time and a zone, that instant with its UTC offset
@@ -30,7 +32,7 @@ from functools import lru_cache
 
 from lxml.html import HtmlElement
 
-from . import ambiguity, datelabels, timezones
+from . import ambiguity, datelabels, monthday, timezones
 from .combine import Candidate, choose
 from .dates import MONTHS, DateMatch, find_dates, parse_timestamp, url_date
 from .jsonld import JsonLd
@@ -284,6 +286,35 @@ def _first_visible(
     return None, False, None
 
 
+def _yearless_below(
+    visible: str, anchor: int
+) -> tuple[monthday.MonthDay, datelabels.Label | None] | None:
+    """The first date and time without a year right below the headline (within 600
+    characters, as a full date would be) that the page does not label as an update,
+    placed in ``visible``, and the label the page gives it."""
+    if anchor < 0:
+        return None
+    for found in monthday.find(visible[anchor : anchor + 600]):
+        found = replace(found, start=anchor + found.start, end=anchor + found.end)
+        said = datelabels.label(visible, found.start, found.end)
+        if said != "updated":
+            return found, said
+    return None
+
+
+def _with_year(
+    found: monthday.MonthDay, references: list[tuple[date, str]]
+) -> tuple[DateMatch, str] | None:
+    """``found`` completed by the year the page's other dates agree on, and the
+    source naming where the year came from."""
+    day = monthday.year_for(found, (ref for ref, _ in references))
+    if day is None:
+        return None
+    match = DateMatch((day,), found.raw, found.start, found.end, "monthday", found.hour)
+    sources = ", ".join(dict.fromkeys(source for _, source in references))
+    return match, f"text:first-date (year from {sources})"
+
+
 def _candidates(
     witnesses: list[Witness],
     ctx: ambiguity.Context,
@@ -376,6 +407,21 @@ def published_and_modified(
             )
         )
         hd = None
+    shown_source = "text:first-date"
+    yearless = None if shown is not None and below_headline else _yearless_below(visible, anchor)
+    if yearless is not None:
+        # under the headline a date and time without its year ("[06月24日 11時30分]"):
+        # the page's date line, in the year the page's other dates give it
+        references = [(w.match.date, w.source) for w in witnesses]
+        if found_in_url is not None:
+            month_day = found_in_url.date or date(found_in_url.year, found_in_url.month, 15)
+            references.append((month_day, "url-path"))
+        if hd is not None:
+            references.append((hd.date, "htmldate"))
+        completed = _with_year(yearless[0], references)
+        if completed is not None:
+            (shown, shown_source), below_headline, said = completed, True, yearless[1]
+            labelled = said == "published" or (said == "release" and bool(declared))
     declared_dates = {w.match.date for w in witnesses}
     # the markup disagrees with itself and the page shows one of its dates under the
     # headline: that is the date the publisher presents to readers
@@ -424,7 +470,7 @@ def published_and_modified(
             weight = max(weight, 0.6)
         if not declared and hd is not None and hd.date == shown.date:
             weight = min(weight, 0.5)  # text alone (htmldate reads it too): not high
-        witnesses.append(Witness(shown, "text:first-date", weight, None))
+        witnesses.append(Witness(shown, shown_source, weight, None))
     instants: dict[tuple[str, str], str] = {}
     candidates, more = _candidates(
         witnesses, ctx, {"htmldate": f"htmldate/{version}"}, refine, instants

@@ -185,6 +185,29 @@ def visible_text(tree: HtmlElement, limit: int = 30000) -> tuple[str, int]:
     return text, (text.find(heading) if heading else -1)
 
 
+def heading_start(tree: HtmlElement, limit: int = 30000) -> int:
+    """Where the first ``<h1>`` with text starts in :func:`visible_text`'s text, by
+    walking to it (-1 if there is none): for a headline whose text is not found
+    there as one string, because inline elements split it (ruby readings, styled
+    spans) and the visible text puts spaces between them, or because the first
+    ``<h1>`` is an empty one around a logo."""
+    body = tree.find("body")
+    root = body if body is not None else tree
+    pieces: list[str] = []  # the same pieces as visible_text's, up to the <h1>
+    for event, element in lxml.etree.iterwalk(root, events=_WALK):
+        if event == "start":
+            if element.tag == "h1" and text_of(element):
+                before = " ".join(" ".join(pieces).split())
+                at = len(before) + 1 if before else 0
+                return at if at < limit else -1
+            text = element.text if element.tag not in _INVISIBLE else None
+        else:
+            text = element.tail if element is not root else None
+        if text:
+            pieces.append(text)
+    return -1
+
+
 _COPY_MARKS = ("©", "&copy;", "&#169;", "opyright", "OPYRIGHT")
 _TAG = re.compile(r"<[^>]*>")
 _PARTIAL_TAG = re.compile(r"^[^<>]*>")

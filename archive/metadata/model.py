@@ -18,7 +18,7 @@ from typing import Any, Literal
 EXTRACTOR_NAME = "provenance-archive-metadata"
 # Bump whenever extraction logic changes what a record can contain: stored records
 # name the version that produced them and a newer one is stored beside the old.
-EXTRACTOR_VERSION = "1.3.0"
+EXTRACTOR_VERSION = "1.4.0"
 EXTRACTOR_ID = f"{EXTRACTOR_NAME}/{EXTRACTOR_VERSION}"
 
 FIELD_NAMES: tuple[str, ...] = (
