@@ -12,7 +12,19 @@ change: each database file keeps one engine with a small pool of open connection
 tables once found are not looked up again. A check evaluation then costs ~4 ms.
 
 Writes to a run's shard end with a passive WAL checkpoint, as closing the connection did
-before: the Dagster UI follows a live run by watching that file change.
+before: the Dagster UI follows a live run by watching that file change. A checkpoint
+copies pages and waits for the disk twice, so a burst of per-partition asset events (a
+range step's 1,000 check evaluations) checkpoints at most every
+``CHECKPOINT_INTERVAL`` seconds; any other event (a log line, a step's end, the run's)
+checkpoints at once, so the UI never waits longer than that interval, or than the
+burst's next step event, to see the burst.
+
+The event log's files run with ``synchronous=NORMAL`` (Dagster's stock storage leaves
+SQLite's ``FULL``): in WAL mode a commit then waits for no disk flush. A killed process
+loses nothing it committed and the files cannot be corrupted; a power cut may lose the
+last moments of run history, which says what Dagster did, not what was archived (the
+archive's own database keeps ``FULL``, ``archive/ledger/db.py``). On the bench machine
+this took a check evaluation from about 12 to 2 ms of wall time.
 
 deploy/dagster.yaml selects it::
 
@@ -31,6 +43,8 @@ Dagster.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +52,11 @@ from pathlib import Path
 from typing import Any
 
 from dagster._config import StringSource
+from dagster._core.events import (
+    ASSET_CHECK_EVENTS,
+    ASSET_EVENTS,
+)
+from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     INDEX_SHARD_NAME,
     SqliteEventLogStorage,
@@ -45,13 +64,24 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage, _event_logs_directory
 from dagster._serdes import ConfigurableClassData
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine, event
 
 OPEN_DATABASES = 8
 """Run shards (plus the index) whose engines stay open in one process; the least recently
 used beyond that are closed. A run worker uses two (its run's shard and the index)."""
 
+CHECKPOINT_INTERVAL = 0.2
+"""Seconds a run shard's WAL may go without a checkpoint during a burst of asset events."""
+
+BURST_EVENTS = frozenset(ASSET_EVENTS | ASSET_CHECK_EVENTS)
+"""Event types a range step writes one of per partition (materializations, planned ones,
+check evaluations): these may wait for the next checkpoint."""
+
 _INHERITED: list[Engine] = []  # engines a forked child must never close (see _engine)
+
+
+def _synchronous_normal(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
 
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
@@ -61,6 +91,9 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._engines_pid = os.getpid()
         self._tables: set[str] = set()
+        self._checkpointed: dict[str, float] = {}  # shard -> monotonic time of its last
+        self._storing = threading.local()  # .burst: the event being stored may wait
+        self.checkpoints = 0  # run-shard checkpoints made (tests count them)
         super().__init__(base_dir, inst_data)
 
     def _engine(self, shard: str) -> Engine:
@@ -76,6 +109,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         engine = create_engine(self.conn_string_for_shard(shard), pool_size=1,
                                max_overflow=2,
                                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+        event.listen(engine, "connect", _synchronous_normal)
         if shard not in self._initialized_dbs:
             self._initdb(engine)
             self._initialized_dbs.add(shard)
@@ -89,8 +123,24 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         with self._db_lock, self._engine(shard).connect() as conn:
             with conn.begin():
                 yield conn
-            if shard != INDEX_SHARD_NAME:
+            if shard != INDEX_SHARD_NAME and self._checkpoint_due(shard):
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                self._checkpointed[shard] = time.monotonic()
+                self.checkpoints += 1
+
+    def _checkpoint_due(self, shard: str) -> bool:
+        if not getattr(self._storing, "burst", False):
+            return True
+        last = self._checkpointed.get(shard)
+        return last is None or time.monotonic() - last >= CHECKPOINT_INTERVAL
+
+    def store_event(self, event: EventLogEntry) -> None:
+        kind = event.dagster_event_type if event.is_dagster_event else None
+        self._storing.burst = kind in BURST_EVENTS
+        try:
+            super().store_event(event)
+        finally:
+            self._storing.burst = False
 
     def has_table(self, table_name: str) -> bool:
         # Dagster's migrations add tables, never drop them: a table found stays found.

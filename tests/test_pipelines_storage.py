@@ -157,3 +157,69 @@ def _child_writes(storage: PooledSqliteEventLogStorage, run_id: str, done: Any) 
     before = storage._engines.get(run_id)
     storage.store_event(_message(run_id, "child"))
     done.put("fresh engine" if storage._engines[run_id] is not before else "shared engine")
+
+
+def _materialization(run_id: str, key: str) -> EventLogEntry:
+    from dagster import AssetMaterialization
+    from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
+
+    return EventLogEntry(
+        error_info=None, level="DEBUG", user_message="", run_id=run_id, timestamp=time.time(),
+        dagster_event=DagsterEvent(
+            DagsterEventType.ASSET_MATERIALIZATION.value, "job",
+            event_specific_data=StepMaterializationData(
+                AssetMaterialization(asset_key="capture", partition=key))))
+
+
+def test_a_burst_of_asset_events_is_not_checkpointed_event_by_event(dagster_home: Path) -> None:
+    """A range step's per-partition events wait for the next checkpoint (at most
+    CHECKPOINT_INTERVAL apart); the event after the burst checkpoints at once, so a
+    watcher (the UI) sees every event of the burst, in order."""
+    from pipelines.storage import CHECKPOINT_INTERVAL
+
+    run_id = str(uuid.uuid4())
+    seen: list[str] = []
+    arrived = threading.Condition()
+
+    def on_event(entry: EventLogEntry, cursor: Any) -> None:
+        with arrived:
+            seen.append(entry.dagster_event.asset_key.to_user_string()  # type: ignore[union-attr]
+                        if entry.is_dagster_event else entry.user_message)
+            arrived.notify_all()
+
+    with DagsterInstance.get() as writer, DagsterInstance.get() as reader:
+        storage = writer.event_log_storage
+        assert isinstance(storage, PooledSqliteEventLogStorage)
+        storage.store_event(_message(run_id, "start"))
+        reader.event_log_storage.watch(run_id, None, on_event)
+        try:
+            time.sleep(0.5)  # the observer is running
+            before = storage.checkpoints
+            start = time.monotonic()
+            for i in range(200):
+                storage.store_event(_materialization(run_id, f"p{i}"))
+            took = time.monotonic() - start
+            made = storage.checkpoints - before
+            # At most one checkpoint per interval (and the first), not one per event.
+            assert made <= 1 + took / CHECKPOINT_INTERVAL
+            assert made < 200
+            storage.store_event(_message(run_id, "step end"))
+            assert storage.checkpoints == before + made + 1
+            with arrived:
+                arrived.wait_for(lambda: len(seen) >= 202, timeout=10)
+        finally:
+            reader.event_log_storage.end_watch(run_id, on_event)
+    assert seen == ["start", *["capture"] * 200, "step end"]
+
+
+def test_the_event_log_commits_without_waiting_for_the_disk(dagster_home: Path) -> None:
+    """synchronous=NORMAL on every connection of the event log (WAL: durable against a
+    killed process, not against a power cut; see the module docstring)."""
+    with DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        assert isinstance(storage, PooledSqliteEventLogStorage)
+        run_id = str(uuid.uuid4())
+        storage.store_event(_message(run_id, "one"))
+        for shard in (run_id, "index"):
+            with storage._connect(shard) as conn:
+                assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL

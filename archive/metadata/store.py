@@ -162,7 +162,7 @@ DOM_URI_PREFIX = f"urn:{DOM_URN_KIND}:"
 Extractor = Callable[..., Any]  # extract(data, *, url, content_type, capture_time) -> record
 
 
-_CHUNK = 256  # captures read, extracted and held in memory at a time
+_CHUNK = 256  # captures read and extracted at a time (two chunks in memory: one in flight)
 _MIN_PARALLEL = 32  # fewer captures than this are extracted in this process
 
 
@@ -213,10 +213,10 @@ def _compare(recorder: Recorder, conn: Connection, cap: Any, item: _Input
     capture without content): the record its metadata extraction event carries."""
     if cap.content_hash is None:
         return None
-    now = article_sentences(item.data, item.content_type)
     prev = _previous(conn, cap)
-    if prev is None:
-        return comparison(None, now)
+    if prev is None:  # the first capture of its URL: nothing to compare, nothing to parse
+        return comparison(None, ())
+    now = article_sentences(item.data, item.content_type)
     if prev.content_hash == cap.content_hash:
         before = now
     else:
@@ -250,25 +250,28 @@ def extract_and_store(recorder: Recorder, capture_ids: Sequence[str], agent: Age
     jobs: list[_Job] = []
     results: dict[str, ExtractedMetadata] = {}
     pool: ProcessPoolExecutor | None = None
+    work = partial(_extract, extractor)
+    # One chunk in flight: the workers extract a chunk while this process reads the next.
+    pending: tuple[list[Any], Any] | None = None
     try:
         for i in range(0, len(capture_ids), _CHUNK):
             todo = _read_payloads(recorder, capture_ids[i:i + _CHUNK], version, force,
                                   results)
+            if pending is not None:
+                jobs += _collect(*pending)
+                pending = None
+            if not todo:
+                continue
             if pool is None and processes > 1 and len(capture_ids) - i >= _MIN_PARALLEL:
                 pool = ProcessPoolExecutor(max_workers=processes, mp_context=worker_context())
-            work = partial(_extract, extractor)
             items = [t[3] for t in todo]
-            done = (pool.map(work, items, chunksize=max(1, len(items) // (4 * processes)))
-                    if pool is not None else map(work, items))
-            for (cid, cap, src, _, compared), (doc, valid) in zip(todo, done, strict=True):
-                if not valid:
-                    try:
-                        md.validate(doc)
-                    except MetadataError as exc:
-                        raise MetadataError(f"metadata for {cid} does not validate: {exc}",
-                                            errors=exc.errors) from exc
-                jobs.append(_Job(cap.id, cap.capture_id, cap.content_hash,
-                                 cap.final_url or cap.url, src.record_id, doc, compared))
+            if pool is None:
+                jobs += _collect(todo, map(work, items))
+            else:  # map submits every item now and yields results in order later
+                pending = (todo, pool.map(work, items,
+                                          chunksize=max(1, len(items) // (4 * processes))))
+        if pending is not None:
+            jobs += _collect(*pending)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -276,6 +279,22 @@ def extract_and_store(recorder: Recorder, capture_ids: Sequence[str], agent: Age
         for r in _store(recorder, jobs, agent):
             results[r.capture_id] = r
     return [results[cid] for cid in capture_ids]
+
+
+def _collect(todo: list[Any], done: Any) -> list[_Job]:
+    """The jobs of one chunk, from its captures and their extraction results in order;
+    a record that does not validate stops the run with every problem named."""
+    jobs = []
+    for (cid, cap, src, _, compared), (doc, valid) in zip(todo, done, strict=True):
+        if not valid:
+            try:
+                md.validate(doc)
+            except MetadataError as exc:
+                raise MetadataError(f"metadata for {cid} does not validate: {exc}",
+                                    errors=exc.errors) from exc
+        jobs.append(_Job(cap.id, cap.capture_id, cap.content_hash,
+                         cap.final_url or cap.url, src.record_id, doc, compared))
+    return jobs
 
 
 def _read_payloads(recorder: Recorder, capture_ids: Sequence[str], version: str, force: bool,
