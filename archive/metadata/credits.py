@@ -62,7 +62,11 @@ def _first_letters(cues: list[str]) -> str:
 
 _AFTER = re.compile(r"(?<![\w])(?=[" + _first_letters(_AFTER_CUES) + r"])(?:"
                     + "|".join(_AFTER_CUES) + r")\s+", re.IGNORECASE)
-_BEFORE = re.compile(r"\s+(?:" + "|".join(_BEFORE_CUES) + r")(?![\w])", re.IGNORECASE)
+# "\s\s*", not "\s+": a pattern that starts with a character class lets the regex
+# engine skip to the next space; the lookahead skips the alternation after a word that
+# starts with another letter
+_BEFORE = re.compile(r"\s\s*(?=[" + _first_letters(_BEFORE_CUES) + r"])(?:"
+                     + "|".join(_BEFORE_CUES) + r")(?![\w])", re.IGNORECASE)
 _TOKEN = re.compile(r"[\w][\w'’&.+-]*|[«»„“”\"']")
 # fmt: off
 _ARTICLES = frozenset({

@@ -55,9 +55,13 @@ FULL_MONTHS: dict[str, int] = {
 }
 
 # A month is matched as any word (Arabic names may take two) and then looked up in
-# MONTHS: one alternation of every name would make each scan many times slower.
-_MONTH_WORD = r"[^\W\d_]{3,12}(?:\s[\u0600-\u06FF]{2,7})?"
-_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹０１２３４５６７８９", "0123456789" * 3)
+# MONTHS: one alternation of every name would make each scan many times slower. The
+# run of letters is possessive: a shorter run is followed by a letter, which nothing
+# after a month name can match, so giving letters back only fails slowly.
+_MONTH_WORD = r"[^\W\d_]{3,12}+(?:\s[\u0600-\u06FF]{2,7})?"
+_OTHER_DIGITS = "٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹０１２３４５６７８９"
+_DIGITS = str.maketrans(_OTHER_DIGITS, "0123456789" * 3)
+_ANY_OTHER_DIGIT = re.compile("[" + _OTHER_DIGITS + "]")
 
 _TIME = (
     r"(?:[T\s,]+(?:at\s+|um\s+|à\s+|a\s+las\s+|kl\.?\s+)?(?P<hour>\d{1,2})[:.h](?P<minute>\d{2})"
@@ -156,7 +160,10 @@ def make_date(year: int, month: int, day: int) -> date | None:
 
 
 def normalise_digits(text: str) -> str:
-    return text.translate(_DIGITS)
+    """Arabic-Indic and full-width digits as ASCII digits. ``str.translate`` looks up
+    every character of a non-Latin-1 string in a dict (a quarter of a 3,000-character
+    date search); the regex scan that finds none is ten times faster."""
+    return text.translate(_DIGITS) if _ANY_OTHER_DIGIT.search(text) else text
 
 
 def _time_facts(match: re.Match[str]) -> tuple[int | None, bool, bool]:

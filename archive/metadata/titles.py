@@ -10,6 +10,7 @@ candidates, then the cleaned spellings vote.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from lxml.html import HtmlElement
@@ -201,7 +202,10 @@ def _untruncate(value: str, others: list[str]) -> str:
     return value
 
 
+@lru_cache(maxsize=1024)
 def title_key(value: str | tuple[str, ...]) -> str:
+    """The spelling titles are compared by. Pure, and asked about a hundred times a page
+    of the same few strings (every pair of candidates, and again by ``choose``)."""
     text = value if isinstance(value, str) else " ".join(value)
     text = _COLON.sub(": ", text.translate(QUOTES).casefold())
     return " ".join(text.split()).strip(" .\"'…")
