@@ -2,9 +2,12 @@
 rendering (load, network idle, scroll, record).
 
 Every request of the context comes to :meth:`PageSession.on_route` (a Playwright route
-handler, run on the Playwright thread). It hands the :class:`Exchange` to ``fetch`` on a
-worker thread and, while waiting, lets Playwright go on (``wait_for_timeout``), so the
-page's requests are fetched in parallel and no answer is waited for past the deadline.
+handler, run in its own greenlet on the Playwright thread). It hands the
+:class:`Exchange` to ``fetch`` on a worker thread and waits for the answer as an asyncio
+future on Playwright's event loop, which the worker settles: Playwright goes on
+meanwhile, so the page's requests are fetched in parallel, each is fulfilled as soon as
+its answer is there (no polling), and none is waited for past the deadline or once the
+page is being recorded (:meth:`PageSession.stop_waiting`).
 Redirect hops come through :meth:`PageSession.proxy_answer` instead (see
 :mod:`archive.browser.proxy`). Both paths go through :meth:`PageSession.exchange`, where
 the limits are applied and each request gets exactly one :class:`RequestRecord`.
@@ -12,10 +15,13 @@ the limits are applied and each request gets exactly one :class:`RequestRecord`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import re
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urldefrag, urljoin, urlsplit, urlunsplit
 
@@ -32,7 +38,7 @@ from archive.browser.models import (
     Timings,
     png_size,
 )
-from archive.browser.scrolling import HEIGHT, left, scroll, timed_eval, wait_quiet
+from archive.browser.scrolling import HEIGHT, left, prime, scroll, timed_eval, wait_quiet
 
 if TYPE_CHECKING:
     from playwright.sync_api import (
@@ -44,7 +50,6 @@ if TYPE_CHECKING:
         WebSocketRoute,
     )
 
-_POLL_MS = 10
 _DROP_TO_BROWSER = {"content-length", "content-encoding", "transfer-encoding"}
 _REDIRECTS = {301, 302, 303, 307, 308}
 _MAX_TEXT = 1000
@@ -66,10 +71,11 @@ def hop_key(url: str) -> str:
 
 
 class _Pending:
-    """One request in flight: settled exactly once, by its answer or by giving up."""
+    """One request in flight: settled exactly once, by its answer or by giving up;
+    ``wake`` (any thread) tells whoever waits for it."""
 
-    def __init__(self) -> None:
-        self.done = threading.Event()
+    def __init__(self, wake: Callable[[], None] | None = None) -> None:
+        self.wake = wake
         self.settled = False
         self.served: Served | None = None
 
@@ -99,6 +105,7 @@ class PageSession:
         self._hops_asked: set[str] = set()
         self._inflight = 0
         self._last_change = time.monotonic()
+        self._waiting: dict[_Pending, Exchange] = {}  # route handlers waiting for fetch
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -130,7 +137,18 @@ class PageSession:
                         ex.resource_type, ex.is_navigation, main, ex.url)
             self._record(ex, outcome, status=served.status if served else None,
                          size=len(served.body) if served else 0, reason=reason)
-        pending.done.set()
+            self._waiting.pop(pending, None)
+        if pending.wake is not None:
+            pending.wake()
+
+    def stop_waiting(self) -> None:
+        """Recording starts: answers still to come are dropped, and every route handler
+        still waiting gives up now (its request is recorded as failed)."""
+        with self._lock:
+            self.closing = True
+            waiting = list(self._waiting.items())
+        for pending, ex in waiting:
+            self._settle(ex, pending, "failed", reason="no answer before the page was recorded")
 
     def _refuse_now(self, ex: Exchange, outcome: Outcome, reason: str) -> None:
         with self._lock:
@@ -215,21 +233,26 @@ class PageSession:
                              else "failed", reason)
             _quietly(route.abort, "blockedbyclient")
             return
-        pending = _Pending()
+        loop = asyncio.get_running_loop()  # Playwright's, running this handler
+        answered: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(_resolve, answered)
+
+        pending = _Pending(wake)
+        with self._lock:
+            self._waiting[pending] = ex
         threading.Thread(target=self.exchange, args=(ex, pending), kwargs={"main": main},
                          daemon=True, name="archive-browser-fetch").start()
-        while not pending.done.is_set():
-            if self.closing or time.monotonic() > self.deadline:
-                self._settle(ex, pending, "failed", reason=(
-                    "no answer before the page was recorded" if self.closing
-                    else "no answer before the page's deadline"))
-                break
-            try:
-                assert self.page is not None
-                self.page.wait_for_timeout(_POLL_MS)
-            except Exception:  # the page is closing
-                self._settle(ex, pending, "failed", reason="the page closed first")
-                break
+        try:
+            # route._sync is how every call of Playwright's sync API waits: this greenlet
+            # yields to the event loop until the future is settled (or the deadline)
+            route._sync(asyncio.wait_for(answered, max(self.deadline - time.monotonic(), 0)))
+        except TimeoutError:
+            self._settle(ex, pending, "failed", reason="no answer before the page's deadline")
+        except Exception:  # the browser or its driver is gone
+            self._settle(ex, pending, "failed", reason="the page closed first")
         served = pending.served
         if served is None:
             _quietly(route.abort, "failed")
@@ -294,6 +317,11 @@ class PageSession:
     def snapshot(self) -> tuple[tuple[RequestRecord, ...], tuple[str, ...], tuple[str, ...]]:
         with self._lock:
             return tuple(self.records), tuple(self.notes), tuple(self.console)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():  # not given up on (timed out) already
+        future.set_result(None)
 
 
 def _location(served: Served) -> str | None:
@@ -367,24 +395,26 @@ def run_page(browser: Browser, session: PageSession, version: str,
         marks.append(time.monotonic())
 
         session.phase = "idle"
-        idle_until = time.monotonic() + limits.idle_wait
-        if not wait_quiet(page, session, limits.idle_quiet, min(idle_until, load_until)):
+        idle_until = min(time.monotonic() + limits.idle_wait, load_until)
+        top = prime(page, session, idle_until)
+        if not wait_quiet(page, session, limits.idle_quiet, idle_until):
             session.note(f"the network was not idle after {limits.idle_wait:.1f} s")
         marks.append(time.monotonic())
 
         session.phase = "scroll"
-        if not scroll(page, session, load_until):  # ends when the network is quiet
+        page_height = scroll(page, session, load_until, top)  # ends when the network is quiet
+        if page_height is None:
             complete = False
         # what is still loading now is cut off below, and recorded so
         marks.append(time.monotonic())
 
         session.phase = "record"
-        session.closing = True
+        session.stop_waiting()
         # stop the page's scripts (a looping one included) so that the DOM and the
         # screenshot show one state, and both can be taken at all
         _quietly(cdp.send, "Runtime.terminateExecution")
         _quietly(cdp.send, "Emulation.setScriptExecutionDisabled", {"value": True})
-        shot, shot_size = _screenshot(page, session)
+        shot, shot_size = _screenshot(page, session, page_height)
         try:
             dom: bytes | None = page.content().encode("utf-8")
         except Exception as exc:
@@ -395,6 +425,7 @@ def run_page(browser: Browser, session: PageSession, version: str,
         final_url = page.url
         marks.append(time.monotonic())
     finally:
+        session.stop_waiting()  # no route handler waits on past the page
         try:
             context.close()
         except Exception:  # the browser is gone; Renderer cleans up after it
@@ -414,9 +445,13 @@ def run_page(browser: Browser, session: PageSession, version: str,
                         launch + time.monotonic() - session.started))
 
 
-def _screenshot(page: Page, session: PageSession) -> tuple[bytes | None, tuple[int, int] | None]:
+def _screenshot(page: Page, session: PageSession,
+                height: int | None) -> tuple[bytes | None, tuple[int, int] | None]:
+    """A full-page PNG, cut at ``max_screenshot_height``; ``height`` is the page's as
+    the scroll left it (scripts are stopped since), asked again only if unknown."""
     limits = session.limits
-    height = timed_eval(page, HEIGHT, None, min(2.0, left(session, session.deadline) / 2))
+    if height is None:
+        height = timed_eval(page, HEIGHT, None, min(2.0, left(session, session.deadline) / 2))
     kwargs: dict[str, Any] = {"full_page": True, "type": "png", "animations": "disabled",
                               "timeout": max(left(session, session.deadline), 0.5) * 1000}
     if height is None or int(height) > limits.max_screenshot_height:

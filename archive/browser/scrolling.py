@@ -67,20 +67,35 @@ def timed_eval(page: Page, script: str, arg: Any, timeout: float) -> Any:
 
 def wait_quiet(page: Page, session: Session, quiet: float, until: float) -> bool:
     """Wait until no request has been in flight for ``quiet`` seconds (True), or until
-    ``until`` (False)."""
-    while session.quiet_for() < quiet:
-        if left(session, until) <= 0.02:
+    ``until`` (False). Each wait is for the quiet time still missing (at least 5 ms,
+    20 ms while a request is in flight): the quiet time is read from the interceptor,
+    so there is nothing to poll for in between."""
+    while (done := session.quiet_for()) < quiet:
+        remaining = left(session, until)
+        if remaining <= 0.02:
             return False
+        missing = quiet - done if done else 0.02
         try:
-            page.wait_for_timeout(20)
+            page.wait_for_timeout(1000 * min(max(missing, 0.005), remaining))
         except Exception:  # the page is gone
             return False
     return True
 
 
-def scroll(page: Page, session: Session, until: float) -> bool:
+def prime(page: Page, session: Session, until: float) -> int | None:
+    """Scroll to the top and start counting its two frames: :func:`scroll`'s first
+    position, held while the idle wait after the load event runs instead of after it.
+    The page's height, or None if the page did not answer (then :func:`scroll` starts
+    from the top itself)."""
+    got = timed_eval(page, _SCROLL, [None, 0], min(2.0, left(session, until)))
+    return int(got[0]) if got else None
+
+
+def scroll(page: Page, session: Session, until: float, top: int | None = None) -> int | None:
     """Scroll down a viewport at a time, so lazy images and infinite lists load, then
-    back to the top; False if the page stopped answering or time ran out first.
+    back to the top; the page's height then, or None if the page stopped answering or
+    time ran out first. ``top`` is :func:`prime`'s answer: the top position is set and
+    its frames counted already.
 
     Each position is held until two animation frames have been drawn there (about
     33 ms, checked by the next step's evaluation: one evaluation a step) plus
@@ -90,13 +105,14 @@ def scroll(page: Page, session: Session, until: float) -> bool:
     :data:`_SCROLL_ROUNDS` times; if it did not, that was the end of the page."""
     limits = session.limits
     step, cap = limits.viewport[1], limits.max_screenshot_height
-    y, prev = 0, None
+    y, prev, total = 0, (None if top is None else 0), top
     for _ in range(_SCROLL_ROUNDS):
         while True:
-            total = _move(page, session, prev, y, until)
-            if total is None:
-                return False
-            prev = y
+            if total is None or y != prev:
+                total = _move(page, session, prev, y, until)
+                if total is None:
+                    return None
+                prev = y
             if y + step >= min(total, cap):
                 break
             y += step
@@ -106,7 +122,7 @@ def scroll(page: Page, session: Session, until: float) -> bool:
         if height is None or int(height) <= total or total >= cap:
             break
         y += step
-    return _move(page, session, prev, 0, until) is not None
+    return _move(page, session, prev, 0, until)
 
 
 def _move(page: Page, session: Session, prev: int | None, y: int,
@@ -133,4 +149,4 @@ def _move(page: Page, session: Session, prev: int | None, y: int,
         page.wait_for_timeout(_POLL_MS)
 
 
-__all__ = ["HEIGHT", "Session", "left", "scroll", "timed_eval", "wait_quiet"]
+__all__ = ["HEIGHT", "Session", "left", "prime", "scroll", "timed_eval", "wait_quiet"]
