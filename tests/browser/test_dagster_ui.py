@@ -92,6 +92,9 @@ def test_asset_catalogue_and_capture_partition_in_chromium(ui: UI) -> None:
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.set_default_timeout(45_000)
+            # expect() has its own 5 s default, which a partition page of the UI outlasts
+            # when the suite's other worker keeps the second core busy
+            expect.set_options(timeout=45_000)
 
             page.goto(f"{ui.url}/assets")
             for name in ASSET_NAMES:
