@@ -116,7 +116,8 @@ http {{
     fastcgi_temp_path {prefix}/tmp;
     uwsgi_temp_path {prefix}/tmp;
     scgi_temp_path {prefix}/tmp;
-    types {{ text/html html; }}
+    types {{ text/html html; text/css css; text/javascript js; image/png png;
+             image/jpeg jpg; }}
     default_type text/plain;
     charset utf-8;
     server_tokens off;
@@ -155,16 +156,23 @@ class NginxServer(_Loopback):
 
     describe = "nginx (one worker, sendfile, keep-alive), pages as static files"
 
-    def __init__(self, pages: int, tmp: Path) -> None:
+    def __init__(self, pages: int, tmp: Path, files: dict[str, bytes] | None = None) -> None:
+        """The corpus's first ``pages`` pages, or ``files`` (path -> body) when given."""
         assert NGINX
         self.pages = pages
         self.prefix = Path(tempfile.mkdtemp(prefix="nginx-", dir=tmp))
         (self.prefix / "tmp").mkdir()
-        subprocess.run(
-            [PYTHON, "-m", "bench.server", "--files", str(self.prefix / "www"), str(pages)],
-            check=True,
-            env=env_for_children(),
-        )
+        if files is None:
+            subprocess.run(
+                [PYTHON, "-m", "bench.server", "--files", str(self.prefix / "www"), str(pages)],
+                check=True,
+                env=env_for_children(),
+            )
+        else:
+            for path, body in files.items():
+                target = self.prefix / "www" / path.lstrip("/")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(body)
         self.port = _free_port()
         conf = self.prefix / "nginx.conf"
         conf.write_text(

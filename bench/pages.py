@@ -2,14 +2,19 @@
 ``wget --page-requisites --no-warc-compression --warc-file`` on one generated site.
 
 The site: N articles sharing a stylesheet (which names a background image), a script
-and a logo, each with two images of its own, served from memory by a keep-alive
-HTTP/1.1 server in its own process on 127.0.0.1, with the validators nginx sends for a
-static file (``ETag`` of mtime and size, ``Last-Modified``) and its ``304`` for a
-matching ``If-None-Match``. ABBA rounds (ours, wget, wget, ours):
-pages/s of each and their ratio per round; then storage per page: our WARC bytes (gzip
-per record, shared requisites stored once and then as ``revisit`` records), the same
-without requisite dedup (each revisit counted at its original's size, from the custody
-database), and wget's WARC. Figures only, no assertions (bench/README.md).
+and a logo, each with two images of its own, served as static files by nginx on
+127.0.0.1 (one worker, keep-alive, as the html bench; its ``ETag``, ``Last-Modified``
+and ``304`` for a matching ``If-None-Match``): a peer server costs both contenders
+little CPU, so the figures measure the clients. Without nginx, or with
+``--no-validators`` (no ``ETag``/``Last-Modified``, nothing to revalidate), a keep-alive
+Python server in its own process serves the same bytes from memory, sending nginx's
+validators unless told not to. Ours runs ``--processes`` worker processes (default: one
+per CPU and one more, as the html bench); wget has no parallel mode. ABBA rounds
+(ours, wget, wget, ours): pages/s of each and their ratio per round; then storage per
+page: our WARC bytes (gzip per record, shared requisites stored once and then as
+``revisit`` records), the same without requisite dedup (each revisit counted at its
+original's size, from the custody database), and wget's WARC. Figures only, no
+assertions (bench/README.md).
 
 Not like for like, and said so in the figures: wget fetches a URL once per run, so the
 shared stylesheet, script and logo are fetched once for all pages; each of our captures
@@ -23,18 +28,31 @@ from __future__ import annotations
 import argparse
 import email.utils
 import json
+import os
 import random
 import resource
 import shutil
 import socket
 import sqlite3
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from bench.common import PYTHON, run_child, run_json_child, scratch, stats, write_urls
+from bench.common import (
+    NGINX,
+    PYTHON,
+    NginxServer,
+    run_child,
+    run_json_child,
+    scratch,
+    stats,
+    write_urls,
+)
 
 WGET = shutil.which("wget") or "wget"
 
@@ -117,6 +135,33 @@ def serve(pages: int, validators: bool = True) -> None:
     server.serve_forever()
 
 
+@contextmanager
+def _site_server(n: int, tmp: Path, kind: str, validators: bool) -> Iterator[tuple[str, str]]:
+    """(base URL, description) of the site's server, stopped on exit: nginx for the
+    static files when it is installed and validators are wanted, else the Python one."""
+    if kind == "nginx" or (kind == "auto" and NGINX and validators):
+        if not validators:
+            raise SystemExit("--no-validators needs the Python server (--server python)")
+        nginx = NginxServer(n, tmp, {path: body for path, (body, _) in site(n).items()})
+        try:
+            yield nginx.base, "nginx (one worker, keep-alive), static files"
+        finally:
+            nginx.close()
+        return
+    proc = subprocess.Popen([PYTHON, "-m", "bench.pages", "--serve", str(n)]
+                            + ([] if validators else ["--no-validators"]),
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
+        yield f"http://127.0.0.1:{port}", "Python ThreadingHTTPServer, from memory"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def _wget(urls: Path, work: Path) -> dict[str, Any]:
     argv = [WGET, "-q", "--no-config", "-e", "robots=off", "--page-requisites",
             "--no-warc-compression", f"--warc-file={work / 'wget'}", "-i", str(urls),
@@ -160,8 +205,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pages", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--processes", type=int, default=1,
-                        help="our capture's worker processes (wget has one)")
+    parser.add_argument("--processes", type=int, default=(os.cpu_count() or 1) + 1,
+                        help="our capture's worker processes (default: one per CPU and one "
+                        "more, as the html bench; wget has one)")
+    parser.add_argument("--server", choices=("auto", "nginx", "python"), default="auto",
+                        help="nginx when installed (auto), or the Python server")
     parser.add_argument("--no-validators", action="store_true",
                         help="the server sends no ETag/Last-Modified (nothing to revalidate)")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
@@ -169,61 +217,48 @@ def main() -> None:
     if args.serve is not None:
         serve(args.serve, validators=not args.no_validators)
         return
-    import subprocess
-
     n = args.pages
-    proc = subprocess.Popen([PYTHON, "-m", "bench.pages", "--serve", str(n)]
-                            + (["--no-validators"] if args.no_validators else []),
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        port = int(proc.stdout.readline())
-        with socket.create_connection(("127.0.0.1", port), timeout=5):
-            pass
-        base = f"http://127.0.0.1:{port}"
-        with scratch("bench-pages-") as tmp:
-            urls = write_urls(tmp / "urls.txt", [f"{base}/a/{i}.html" for i in range(n)])
-            ours_s: list[float] = []
-            wget_s: list[float] = []
-            ratios: list[float] = []
-            cpu_ratios: list[float] = []
-            cpu_ms: dict[str, list[float]] = {"ours": [], "wget": []}
-            storage: dict[str, Any] = {}
-            for r in range(args.rounds):
-                runs: dict[str, list[dict[str, Any]]] = {"ours": [], "wget": []}
-                for who in ("ours", "wget", "wget", "ours"):
-                    with scratch(f"{who}-", tmp) as work:
-                        if who == "ours":
-                            got = _ours(urls, work / "home", n, args.processes)
-                            if not storage:
-                                storage = {
-                                    "ours_warc_bytes_per_page": got["warc_bytes"] / n,
-                                    "ours_without_dedup_bytes_per_page":
-                                        (got["warc_bytes"] + _without_dedup(work / "home"))
-                                        / n}
-                        else:
-                            got = _wget(urls, work)
-                            storage.setdefault("wget_warc_bytes_per_page",
-                                               got["warc_bytes"] / n)
-                        runs[who].append(got)
-                o = sum(n / x["seconds"] for x in runs["ours"]) / 2
-                w = sum(n / x["seconds"] for x in runs["wget"]) / 2
-                for who in ("ours", "wget"):
-                    cpu_ms[who] += [1000 * x["cpu_seconds"] / n for x in runs[who]]
-                cpu_ratios.append(sum(x["cpu_seconds"] for x in runs["wget"])
-                                  / sum(x["cpu_seconds"] for x in runs["ours"]))
-                ours_s.append(o)
-                wget_s.append(w)
-                ratios.append(o / w)
-                print(f"round {r + 1}/{args.rounds}: page mode {o:.1f} pages/s, wget "
-                      f"--page-requisites {w:.1f} pages/s, ratio {o / w:.2f}; CPU "
-                      f"ratio wget/ours {cpu_ratios[-1]:.2f}",
-                      file=sys.stderr)
-    finally:
-        proc.kill()
-        proc.wait()
+    with scratch("bench-pages-") as tmp, _site_server(n, tmp, args.server,
+                                                      not args.no_validators) as (base, server):
+        urls = write_urls(tmp / "urls.txt", [f"{base}/a/{i}.html" for i in range(n)])
+        ours_s: list[float] = []
+        wget_s: list[float] = []
+        ratios: list[float] = []
+        cpu_ratios: list[float] = []
+        cpu_ms: dict[str, list[float]] = {"ours": [], "wget": []}
+        storage: dict[str, Any] = {}
+        for r in range(args.rounds):
+            runs: dict[str, list[dict[str, Any]]] = {"ours": [], "wget": []}
+            for who in ("ours", "wget", "wget", "ours"):
+                with scratch(f"{who}-", tmp) as work:
+                    if who == "ours":
+                        got = _ours(urls, work / "home", n, args.processes)
+                        if not storage:
+                            storage = {
+                                "ours_warc_bytes_per_page": got["warc_bytes"] / n,
+                                "ours_without_dedup_bytes_per_page":
+                                    (got["warc_bytes"] + _without_dedup(work / "home"))
+                                    / n}
+                    else:
+                        got = _wget(urls, work)
+                        storage.setdefault("wget_warc_bytes_per_page",
+                                           got["warc_bytes"] / n)
+                    runs[who].append(got)
+            o = sum(n / x["seconds"] for x in runs["ours"]) / 2
+            w = sum(n / x["seconds"] for x in runs["wget"]) / 2
+            for who in ("ours", "wget"):
+                cpu_ms[who] += [1000 * x["cpu_seconds"] / n for x in runs[who]]
+            cpu_ratios.append(sum(x["cpu_seconds"] for x in runs["wget"])
+                              / sum(x["cpu_seconds"] for x in runs["ours"]))
+            ours_s.append(o)
+            wget_s.append(w)
+            ratios.append(o / w)
+            print(f"round {r + 1}/{args.rounds}: page mode {o:.1f} pages/s, wget "
+                  f"--page-requisites {w:.1f} pages/s, ratio {o / w:.2f}; CPU "
+                  f"ratio wget/ours {cpu_ratios[-1]:.2f}",
+                  file=sys.stderr)
     print(json.dumps({"pages": n, "rounds": args.rounds, "requisites_per_page": 6,
-                      "our_processes": args.processes,
+                      "our_processes": args.processes, "server": server,
                       "server_validators": not args.no_validators,
                       "ours_pages_s": stats(ours_s), "wget_pages_s": stats(wget_s),
                       "ratio_ours_over_wget": stats(ratios),
