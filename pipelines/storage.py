@@ -64,7 +64,8 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage, _event_logs_directory
 from dagster._serdes import ConfigurableClassData
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import event as sqlalchemy_event
 
 OPEN_DATABASES = 8
 """Run shards (plus the index) whose engines stay open in one process; the least recently
@@ -109,13 +110,15 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         engine = create_engine(self.conn_string_for_shard(shard), pool_size=1,
                                max_overflow=2,
                                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
-        event.listen(engine, "connect", _synchronous_normal)
+        sqlalchemy_event.listen(engine, "connect", _synchronous_normal)
         if shard not in self._initialized_dbs:
             self._initdb(engine)
             self._initialized_dbs.add(shard)
         self._engines[shard] = engine
         while len(self._engines) > OPEN_DATABASES:
-            self._engines.popitem(last=False)[1].dispose()
+            closed, old = self._engines.popitem(last=False)
+            old.dispose()
+            self._checkpointed.pop(closed, None)  # a long-lived process sees many runs
         return engine
 
     @contextmanager
