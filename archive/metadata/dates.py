@@ -63,8 +63,10 @@ _OTHER_DIGITS = "٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹０１２３４５６�
 _DIGITS = str.maketrans(_OTHER_DIGITS, "0123456789" * 3)
 _ANY_OTHER_DIGIT = re.compile("[" + _OTHER_DIGITS + "]")
 
+TIME_WORDS = r"(?:at\s+|um\s+|à\s+|a\s+las\s+|kl\.?\s+)?"
+"""The word a page may put between a date and its time ("May 3 at 10:30")."""
 _TIME = (
-    r"(?:[T\s,]+(?:at\s+|um\s+|à\s+|a\s+las\s+|kl\.?\s+)?(?P<hour>\d{1,2})[:.h](?P<minute>\d{2})"
+    r"(?:[T\s,]+" + TIME_WORDS + r"(?P<hour>\d{1,2})[:.h](?P<minute>\d{2})"
     r"(?::(?P<second>\d{2})(?:[.,]\d+)?)?\s*(?P<ampm>[ap]\.?m\.?)?\s*"
     r"(?P<tz>Z|UTC|GMT|[+-]\d{2}:?\d{2}|(?:GMT|UTC)[+-]\d{1,2}(?::?\d{2})?)?)?"
 )

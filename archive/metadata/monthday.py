@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from .dates import MONTHS, make_date
+from .dates import MONTHS, TIME_WORDS, make_date
 
 NEAR_DAYS = 92
 """How far the completed date may lie from each reference date. Within three months
@@ -45,7 +45,7 @@ _CJK = re.compile(
     r"(?<![\d年년./-])(?<![年년]\s)(?P<month>\d{1,2})\s*[月월]\s*(?P<day>\d{1,2})\s*[日일]\s*"
     r"(?:[(（][^)）\d]{1,4}[)）]\s*)?\Z"
 )
-_TIME_GLUE = r"\.?,?\s*(?:[|–—-]\s*)?(?:at\s+|um\s+|à\s+|a\s+las\s+|kl\.?\s+)?\Z"
+_TIME_GLUE = r"\.?,?\s*(?:[|–—-]\s*)?" + TIME_WORDS + r"\Z"
 _MONTH_DAY = re.compile(
     # not after a day: "27 Mar 20 à 9:21" is 27 March 2020
     r"(?<![\w.])(?<!\d\s)(?<!\d\.\s)(?P<month>[^\W\d_]{3,12})\.?\s+(?P<day>\d{1,2})"
