@@ -5,6 +5,7 @@ tests/test_browser_render.py."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -55,6 +56,9 @@ class QuietAfter:
 
     def quiet_for(self) -> float:
         return self._quiet.pop(0) if len(self._quiet) > 1 else self._quiet[0]
+
+    def patience(self, seconds: float) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
 
 def test_wait_quiet_waits_the_missing_quiet_time_in_one_wait() -> None:

@@ -39,6 +39,7 @@ from archive.browser.models import (
     png_size,
 )
 from archive.browser.scrolling import HEIGHT, left, prime, scroll, timed_eval, wait_quiet
+from archive.browser.stuck import ScriptBreaker
 
 if TYPE_CHECKING:
     from playwright.sync_api import (
@@ -106,6 +107,14 @@ class PageSession:
         self._inflight = 0
         self._last_change = time.monotonic()
         self._waiting: dict[_Pending, Exchange] = {}  # route handlers waiting for fetch
+        self.breaker: ScriptBreaker | None = None  # set once the page has its CDP session
+
+    def patience(self, seconds: float) -> contextlib.AbstractContextManager[None]:
+        """Guard the page calls made inside against a page script that holds them:
+        past ``seconds``, the script is ended (:class:`ScriptBreaker`)."""
+        if self.breaker is None:
+            return contextlib.nullcontext()
+        return self.breaker.patience(seconds)
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -352,6 +361,17 @@ def _quietly(call: Any, *args: Any, **kwargs: Any) -> None:
 
 
 _CHROME_ERROR = re.compile(r"^chrome-error:")
+# Seconds a DOM read or screenshot may wait on the page before the script holding it
+# is ended (a screenshot of a long page takes well under a second here); less when the
+# page's deadline is nearer (see _record_patience).
+_RECORD_PATIENCE = 2.0
+
+
+def _record_patience(session: PageSession) -> float:
+    """Patience for a recording call: :data:`_RECORD_PATIENCE`, or half the time left
+    before the deadline if that is less (at least 0.25 s), so that a held page is freed
+    in time for the rest of the recording."""
+    return max(0.25, min(_RECORD_PATIENCE, left(session, session.deadline) / 2))
 
 
 def run_page(browser: Browser, session: PageSession, version: str,
@@ -376,6 +396,7 @@ def run_page(browser: Browser, session: PageSession, version: str,
         session.page = page
         context.on("page", session.on_new_page)
         cdp = context.new_cdp_session(page)  # before any script can hold the page
+        session.breaker = ScriptBreaker(cdp)
         page.on("console", session.on_console)
         page.on("pageerror", session.on_page_error)
         page.on("download", session.on_download)
@@ -383,7 +404,9 @@ def run_page(browser: Browser, session: PageSession, version: str,
         marks.append(time.monotonic())
 
         try:
-            page.goto(session.url, wait_until="load", timeout=left(session, load_until) * 1000)
+            with session.patience(left(session, load_until) + _RECORD_PATIENCE):
+                page.goto(session.url, wait_until="load",
+                          timeout=left(session, load_until) * 1000)
         except PlaywrightTimeout:
             complete = False
             session.note("the page's load event had not come by its deadline")
@@ -416,7 +439,8 @@ def run_page(browser: Browser, session: PageSession, version: str,
         _quietly(cdp.send, "Emulation.setScriptExecutionDisabled", {"value": True})
         shot, shot_size = _screenshot(page, session, page_height)
         try:
-            dom: bytes | None = page.content().encode("utf-8")
+            with session.patience(_record_patience(session)):
+                dom: bytes | None = page.content().encode("utf-8")
         except Exception as exc:
             if not browser.is_connected():
                 raise
@@ -424,6 +448,9 @@ def run_page(browser: Browser, session: PageSession, version: str,
             session.note(f"no DOM: {str(exc).splitlines()[0]}")
         final_url = page.url
         marks.append(time.monotonic())
+        if session.breaker.breaks:
+            session.note(f"a page script held the page and was stopped "
+                         f"{session.breaker.breaks} time(s)")
     finally:
         session.stop_waiting()  # no route handler waits on past the page
         try:
@@ -451,7 +478,8 @@ def _screenshot(page: Page, session: PageSession,
     the scroll left it (scripts are stopped since), asked again only if unknown."""
     limits = session.limits
     if height is None:
-        height = timed_eval(page, HEIGHT, None, min(2.0, left(session, session.deadline) / 2))
+        height = timed_eval(page, session, HEIGHT, None,
+                            min(2.0, left(session, session.deadline) / 2))
     kwargs: dict[str, Any] = {"full_page": True, "type": "png", "animations": "disabled",
                               "timeout": max(left(session, session.deadline), 0.5) * 1000}
     if height is None or int(height) > limits.max_screenshot_height:
@@ -459,7 +487,8 @@ def _screenshot(page: Page, session: PageSession,
         kwargs["clip"] = {"x": 0, "y": 0, "width": limits.viewport[0], "height": cut}
         session.note(f"screenshot cut at {cut} px (page height {height or 'unknown'})")
     try:
-        data = page.screenshot(**kwargs)
+        with session.patience(_record_patience(session)):
+            data = page.screenshot(**kwargs)
     except Exception as exc:
         session.note(f"no screenshot: {str(exc).splitlines()[0]}")
         return None, None

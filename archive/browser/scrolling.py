@@ -1,8 +1,9 @@
 """Scrolling a page so that what loads on scroll loads, and the waits around it.
 
-Every evaluation here returns at once, bounded by ``wait_for_function``'s timeout: a
-predicate still being polled when a page script starts looping never returns, timeout
-or not (Playwright 1.5x), so waits between steps are taken on our side
+Every evaluation here returns at once, bounded by ``wait_for_function``'s timeout and,
+because a page script that starts looping holds an evaluation past any Playwright
+timeout, by the session's :meth:`~Session.patience` (which ends that script; see
+:mod:`archive.browser.stuck`); waits between steps are taken on our side
 (``wait_for_timeout``), and "network idle" is read from the interceptor's own count of
 requests in flight (:meth:`archive.browser.page.PageSession.quiet_for`), exact, not
 from the browser's fixed 500 ms heuristic.
@@ -11,6 +12,7 @@ from the browser's fixed 500 ms heuristic.
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from archive.browser.models import Limits
@@ -28,6 +30,8 @@ class Session(Protocol):
     def note(self, text: str) -> None: ...
 
     def quiet_for(self) -> float: ...
+
+    def patience(self, seconds: float) -> AbstractContextManager[None]: ...
 
 
 _POLL_MS = 10
@@ -53,15 +57,17 @@ def left(session: Session, until: float) -> float:
     return max(0.0, min(until, session.deadline) - time.monotonic())
 
 
-def timed_eval(page: Page, script: str, arg: Any, timeout: float) -> Any:
+def timed_eval(page: Page, session: Session, script: str, arg: Any, timeout: float) -> Any:
     """Evaluate ``script`` (must return a truthy value) within ``timeout`` seconds, or
-    None: ``wait_for_function`` is the evaluation with a timeout a looping page needs."""
+    None: ``wait_for_function`` is the evaluation with a timeout, and a page script
+    that holds it (or the ``json_value`` after it) past ``timeout`` is ended."""
     if timeout <= 0.05:
         return None
     try:
-        handle = page.wait_for_function(script, arg=arg, timeout=timeout * 1000)
-        return handle.json_value()
-    except Exception:  # timed out, or the page is gone
+        with session.patience(timeout):
+            handle = page.wait_for_function(script, arg=arg, timeout=timeout * 1000)
+            return handle.json_value()
+    except Exception:  # timed out, ended, or the page is gone
         return None
 
 
@@ -87,7 +93,7 @@ def prime(page: Page, session: Session, until: float) -> int | None:
     position, held while the idle wait after the load event runs instead of after it.
     The page's height, or None if the page did not answer (then :func:`scroll` starts
     from the top itself)."""
-    got = timed_eval(page, _SCROLL, [None, 0], min(2.0, left(session, until)))
+    got = timed_eval(page, session, _SCROLL, [None, 0], min(2.0, left(session, until)))
     return int(got[0]) if got else None
 
 
@@ -118,7 +124,7 @@ def scroll(page: Page, session: Session, until: float, top: int | None = None) -
             y += step
         settle = min(time.monotonic() + limits.scroll_settle, until)
         wait_quiet(page, session, limits.quiet, settle)
-        height = timed_eval(page, HEIGHT, None, min(2.0, left(session, until)))
+        height = timed_eval(page, session, HEIGHT, None, min(2.0, left(session, until)))
         if height is None or int(height) <= total or total >= cap:
             break
         y += step
@@ -133,7 +139,7 @@ def _move(page: Page, session: Session, prev: int | None, y: int,
     is scrolled on regardless."""
     give_up = time.monotonic() + _FRAME_WAIT
     while True:
-        got = timed_eval(page, _SCROLL, [prev, y], min(2.0, left(session, until)))
+        got = timed_eval(page, session, _SCROLL, [prev, y], min(2.0, left(session, until)))
         if got is None:
             session.note("scrolling stopped: the page did not answer in time")
             return None
