@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from servers import TestServer
 
-from archive.page.cssurls import CssUrl, css_urls
+from archive.page.cssurls import CssUrl, css_urls, may_reference, scan_urls
 from archive.page.requisites import (
     MAX_URL_LENGTH,
     Requisite,
@@ -511,6 +511,24 @@ def test_generated_pages_give_absolute_unique_urls_and_no_links(
 def test_srcset_round_trips(candidates: list[tuple[str, tuple[str, ...]]], sep: str) -> None:
     value = sep.join(" ".join((url, *desc)) for url, desc in candidates)
     assert parse_srcset(value) == candidates
+
+
+# pieces of CSS near a URL reference: its markers in any case, split, escaped or
+# commented apart, inside strings, and the punctuation around them
+_CSS_PIECE = st.sampled_from([
+    "url(", "URL(", "Url(", "u rl(", "ur\\6c(", "\\75rl(", "url", "(", ")", "@import",
+    "@IMPORT", "@im/**/port", "@\\69mport", "image-set(", "-webkit-Image-Set(", "image-set",
+    '"a.png"', "'b.png'", "c.png", "/*", "*/", "{", "}", ";", " ", "\n", "\\", "\"",
+    "@font-face", "src:", "a", "İ", "\x00", "\r",
+])
+
+
+@settings(max_examples=300)
+@given(st.lists(_CSS_PIECE | st.text(max_size=4), max_size=20).map("".join))
+def test_the_first_look_never_hides_a_url(text: str) -> None:
+    assert css_urls(text) == scan_urls(text)
+    if not may_reference(text):
+        assert scan_urls(text) == []
 
 
 @given(st.text(max_size=300))

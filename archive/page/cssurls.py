@@ -213,10 +213,32 @@ _NEXT = re.compile(
 )
 
 
+# What every URL reference starts with, lower-cased and unescaped: a ``url(`` token, an
+# ``@import`` keyword, or an ``image-set(`` (or ``-webkit-image-set(``) function.
+_MARKERS = ("url(", "@import", "image-set(")
+
+
+def may_reference(text: str) -> bool:
+    """False only when ``text`` cannot hold a URL reference: it has none of
+    :data:`_MARKERS` in any letter case, and no backslash (an escape could spell one,
+    ``u\\72 l(``). Most inline styles (``style="color:red"``, a page's critical CSS)
+    are answered here, without tokenizing."""
+    if "\\" in text:
+        return True
+    lowered = text.lower()
+    return any(marker in lowered for marker in _MARKERS)
+
+
 def css_urls(text: str) -> list[CssUrl]:
     """Every URL reference in a style sheet, a ``<style>`` block or a ``style``
     attribute, in document order, duplicates kept (the caller deduplicates after
     resolving). Never raises; runs in time linear in ``len(text)``."""
+    return scan_urls(text) if may_reference(text) else []
+
+
+def scan_urls(text: str) -> list[CssUrl]:
+    """:func:`css_urls` without its first look (:func:`may_reference`): the tokenizer
+    always runs."""
     scan = _Scanner(_preprocess(text))
     found: list[CssUrl] = []
     blocks: list[bool] = []          # open {} blocks: True for an @font-face body
