@@ -114,3 +114,18 @@ def test_an_event_stored_as_other_but_equal_json_still_verifies(arc, tmp_path: P
     assert any("event seq 0" in m and "no longer match its hash" in m for m in msgs)
     assert any("no longer hash to its signed root" in m for m in msgs)
     assert any("no longer hash to its signed root" in m for m in arc.check_custody().problems)
+
+
+def test_worker_count_starts_forked_workers_sooner_than_spawned_ones() -> None:
+    from archive.audit.verify import SMALL, SMALL_FORKED, worker_count
+
+    assert SMALL_FORKED < SMALL
+    # between the two thresholds: forked workers pay, spawned ones do not
+    assert worker_count(SMALL_FORKED, 0, forked=True, cpus=2) == 2
+    assert worker_count(SMALL_FORKED, 0, forked=False, cpus=2) == 1
+    assert worker_count(SMALL_FORKED - 1, 0, forked=True, cpus=2) == 1
+    assert worker_count(SMALL, 0, forked=False, cpus=2) == 2
+    # large files need workers whatever the count; never more than 8, never none
+    assert worker_count(10, 256 << 20, forked=False, cpus=4) == 4
+    assert worker_count(10**6, 0, forked=True, cpus=64) == 8
+    assert worker_count(10**6, 0, forked=True, cpus=1) == 1
