@@ -362,9 +362,9 @@ def _quietly(call: Any, *args: Any, **kwargs: Any) -> None:
 
 _CHROME_ERROR = re.compile(r"^chrome-error:")
 # Seconds a DOM read or screenshot may wait on the page before the script holding it
-# is ended (a screenshot of a long page takes well under a second here); less when the
-# page's deadline is nearer (see _record_patience).
-_RECORD_PATIENCE = 2.0
+# is ended (a 20,000 px screenshot, the longest, took 1.9 s on a slow 2-CPU machine);
+# less when the page's deadline is nearer (see _record_patience).
+_RECORD_PATIENCE = 3.0
 
 
 def _record_patience(session: PageSession) -> float:
