@@ -149,7 +149,8 @@ def _capture_sources(archive: ArchiveResource, todo: Mapping[str, Source], run_i
             try:
                 outcomes = arc.capture([s.url for s in group.values()], agent=agent,
                                        concurrency=archive.fetcher.concurrency,
-                                       per_host=archive.fetcher.per_host, mode=mode)
+                                       per_host=archive.fetcher.per_host, mode=mode,
+                                       processes=archive.processes)
             except ConfigError as exc:  # a mode that does not exist: retrying cannot help
                 raise _failure(exc) from exc
         for key, outcome in zip(group, outcomes, strict=True):

@@ -12,7 +12,7 @@ library's own variables (``ARCHIVE_HOME``, ``ARCHIVE_DATABASE_URL``, ...) are pa
 | ARCHIVE_RETRY_DELAY | seconds before the first retry of a transient failure | 30 |
 | ARCHIVE_CAPTURE_RETRIES | retries of transient failures (doubling the delay) | 3 |
 | ARCHIVE_CAPTURE_MODE | capture mode (html, page, browser) of sources without `mode:` | page |
-| ARCHIVE_PROCESSES | worker processes for a step's CPU work (metadata extraction) | CPUs, ≤ 4 |
+| ARCHIVE_PROCESSES | worker processes for CPU work: captures (> 128), metadata | CPUs, ≤ 4 |
 | ARCHIVE_CAPTURE_SHARES | capture steps a run's sources are split into (by host) | 1 |
 | ARCHIVE_DAGSTER_EXECUTOR | `multiprocess`, or `celery` (``pipelines.executors``) | multiprocess |
 
@@ -90,7 +90,9 @@ class ArchiveResource(ConfigurableResource):
     fetcher: FetcherResource
     operator: str
     processes: int = 1
-    """Worker processes a step may use for CPU work over a range (metadata extraction)."""
+    """Worker processes a step may use for CPU work over a range: a capture share of
+    more than 128 sources (the per-host limit holds across them, see
+    :mod:`archive.capture.processes`), metadata extraction."""
     tsa_urls: str = ""
     """RFC 3161 authorities each checkpoint asks for a timestamp (ARCHIVE_TSA_URLS)."""
     tsa_deadline: float = 10.0
