@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +35,7 @@ from pipelinekit import (
     step_keys,
     write_sources,
 )
-from servers import TestServer
+from servers import TestServer, article_html
 from sqlalchemy import text
 
 from archive.api import Archive
@@ -434,3 +435,39 @@ def test_a_range_fans_out_in_shares_one_host_each(tmp_path: Path, site: str,
     caps = {k: partition_meta(instance, capture.key, k) for k in keys}
     assert {c["status"] for c in caps.values()} == {"complete"}
     assert len({c["url"] for c in caps.values()}) == len(urls)
+
+
+@pytest.mark.slow
+def test_a_large_share_captures_on_worker_processes_within_the_host_limit(
+        tmp_path: Path, instance: DagsterInstance) -> None:
+    """ARCHIVE_PROCESSES=2 with one fetch per process and two per host: a share of 130
+    sources (over the 128 a share captures in-process) is fetched by two processes at
+    once, so the server sees two requests overlap and never three."""
+    lock = threading.Lock()
+    active, peak = [0], [0]
+
+    def article(_request: Any, conn: Any) -> None:
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        try:
+            conn.sleep(0.02)
+            conn.respond(200, article_html().encode())
+        finally:
+            with lock:
+                active[0] -= 1
+
+    with TestServer(routes={"/a": article}) as server:
+        urls = [server.url(f"/a?n={i}") for i in range(130)]
+        env = deployment_env(tmp_path / "home", write_sources(tmp_path / "s.yaml", urls,
+                                                              allow_private_networks=True),
+                             ARCHIVE_PROCESSES="2", ARCHIVE_CAPTURE_CONCURRENCY="1",
+                             ARCHIVE_PER_HOST="2", ARCHIVE_CAPTURE_MODE="html")
+        keys = register_sources(env, instance)
+        result = materialize([*ASSETS, *ALL_CHECKS], instance=instance,
+                             resources=resources_from_env(env), tags=range_tags(keys),
+                             selection=AssetSelection.assets(capture))
+    assert result.success
+    caps = [partition_meta(instance, capture.key, k) for k in keys]
+    assert len(caps) == 130 and {c["status"] for c in caps} == {"complete"}
+    assert peak[0] == 2  # two worker processes at once, the per-host limit held
