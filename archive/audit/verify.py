@@ -87,12 +87,13 @@ def _processes(engine: Engine, wanted: list[str] | None, processes: int | None) 
     if processes is not None:
         return max(1, processes)
     forked = worker_context().get_start_method() == "fork"
-    if wanted is not None and len(wanted) < (SMALL_FORKED if forked else SMALL):
-        return 1
+    cpus = os.cpu_count() or 1
+    if wanted is not None and worker_count(len(wanted), 0, forked=forked, cpus=cpus) == 1:
+        return 1  # too few captures asked for: the archive's size does not matter
     with read(engine) as conn:
         n = conn.execute(select(func.count()).select_from(captures)).scalar_one()
         size = conn.execute(select(func.coalesce(func.sum(warc_files.c.size), 0))).scalar_one()
-    return worker_count(n, size, forked=forked, cpus=os.cpu_count() or 1)
+    return worker_count(n, size, forked=forked, cpus=cpus)
 
 
 def worker_count(captures: int, size: int, *, forked: bool, cpus: int) -> int:
