@@ -447,15 +447,18 @@ def test_a_large_share_captures_on_worker_processes_within_the_host_limit(
     active, peak = [0], [0]
 
     def article(_request: Any, conn: Any) -> None:
+        # counted only while the request is surely in flight at the client: from its
+        # arrival until before the reply is written (a reply already read lets the client
+        # send its next request while this thread has yet to count this one out)
         with lock:
             active[0] += 1
             peak[0] = max(peak[0], active[0])
         try:
             conn.sleep(0.02)
-            conn.respond(200, article_html().encode())
         finally:
             with lock:
                 active[0] -= 1
+        conn.respond(200, article_html().encode())
 
     with TestServer(routes={"/a": article}) as server:
         urls = [server.url(f"/a?n={i}") for i in range(130)]
