@@ -40,6 +40,14 @@ def _new_error(cls: type[ArchiveError], message: str) -> ArchiveError:
     return error
 
 
+def one_line(value: object, limit: int | None = None) -> str:
+    """``str(value)`` with every run of whitespace (newlines included) made one space, cut
+    to ``limit`` characters when given: how a foreign error's text goes into one of ours
+    (an OpenSSL or socket message may span lines; ours never do)."""
+    text = " ".join(str(value).split())
+    return text if limit is None else text[:limit]
+
+
 class ConfigError(ArchiveError):
     """Bad settings or arguments: nothing was attempted."""
 

@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from servers import TestServer
 
+from archive import errors
 from archive.cli import main
 
 
@@ -162,3 +165,15 @@ def test_ingest_of_a_fifo_or_device_is_refused_at_once(
     assert done.returncode == 2 and done.stdout == ""
     assert one_line(done.stderr) == f"archive: error: cannot ingest {path}: not a regular file"
     assert _nothing_stored(Path(env["ARCHIVE_HOME"]))
+
+
+@given(st.text(), st.one_of(st.none(), st.integers(min_value=0, max_value=50)))
+def test_one_line_keeps_the_words_on_one_line_within_the_limit(text: str,
+                                                               limit: int | None) -> None:
+    """How a foreign error's text joins one of ours: the same words, single spaces, cut."""
+    line = errors.one_line(text, limit)
+    assert "\n" not in line and "\r" not in line and "  " not in line
+    assert line == line.strip()
+    words = " ".join(text.split())
+    assert line == (words if limit is None else words[:limit])
+    assert errors.one_line(ValueError(text)) == words

@@ -29,16 +29,14 @@ closes what it keeps.
 from __future__ import annotations
 
 import functools
-import http.client
 import random
 import ssl
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import replace
+from collections.abc import Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 import requests
@@ -46,27 +44,25 @@ from requests.cookies import MockRequest, MockResponse, RequestsCookieJar
 from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
 from archive.core.config import FetchPolicy
-from archive.core.hashing import HashingWriter, sha256_stream
+from archive.core.hashing import HashingWriter
 from archive.core.timeutil import Clock, utc_now
 from archive.errors import (
     ConfigError,
     FetchError,
     FetchTimeoutError,
-    ProtocolError,
     RedirectError,
     RefusedURLError,
-    TLSError,
+    one_line,
 )
+from archive.http.body import cut_to_body, declared_length, may_keep, read_body
+from archive.http.failures import pre_response_error
 from archive.http.keepalive import ConnectionPool, IdleConnection, Origin
-from archive.http.models import Exchange, FetchResult, RetryNote, Truncation, discard, header_pairs
+from archive.http.models import Exchange, FetchResult, RetryNote, discard, header_pairs
 from archive.http.netguard import check_url
 from archive.http.spool import DEFAULT_MEMORY_LIMIT, Spool
 from archive.http.wire import (
     ACCEPT,
     ACCEPT_ENCODING,
-    BODY_CHUNK,
-    DEADLINE_SLACK,
-    MAX_CHUNK_LINE,
     REDIRECT_STATUSES,
     Wire,
     WireConnection,
@@ -232,7 +228,7 @@ class _Run:
             prepared.prepare(method="GET", url=url, headers={**self.headers,
                              **self.first_hop_headers}, cookies=self.cookies)
         except requests.exceptions.RequestException as exc:
-            raise RefusedURLError(f"refused {url}: {_one_line(exc)}", url=url) from None
+            raise RefusedURLError(f"refused {url}: {one_line(exc)}", url=url) from None
         sent_url = prepared.url or url
         parts = urlsplit(sent_url)
         https = parts.scheme == "https"
@@ -255,7 +251,7 @@ class _Run:
                     conn.endheaders()
                     response = conn.getresponse()
                 except Exception as exc:
-                    error = _pre_response_error(exc, wire, sent_url)
+                    error = pre_response_error(exc, wire, sent_url)
                     wire.finish()
                     raw_file.discard()  # no response: nothing of it is kept
                     if conn.reused and wire.raw.size == 0 and not wire.deadline_hit:
@@ -271,10 +267,10 @@ class _Run:
                     jar.extract_cookies(res, req)  # type: ignore[arg-type]
                     body = HashingWriter(body_file)
                     try:
-                        truncated, why = _read_body(response, body, wire, policy)
+                        truncated, why = read_body(response, body, wire, policy)
                     finally:
                         body_file.close()
-                    keep = truncated is None and _may_keep(response, wire)
+                    keep = truncated is None and may_keep(response, wire)
                 finally:
                     response.close()
             except BaseException:
@@ -293,7 +289,7 @@ class _Run:
             # Reused only when the response ended exactly where its Content-Length said:
             # a byte more would be read as the start of the next response.
             assert self.pool is not None
-            declared = _declared_length(response)
+            declared = declared_length(response)
             if declared is not None and wire.raw.size == header_length + declared:
                 self.pool.put(idle)
             else:
@@ -309,125 +305,8 @@ class _Run:
             started_at=started_at, ended_at=ended_at, remote_ip=wire.remote[0],
             remote_port=wire.remote[1], tls=wire.tls)
         if truncated is not None:
-            exchange = _cut_to_body(exchange, bool(response.chunked))
+            exchange = cut_to_body(exchange, bool(response.chunked))
         return exchange, _redirect_target(exchange)
-
-
-def _may_keep(response: http.client.HTTPResponse, wire: Wire) -> bool:
-    """The connection may carry another exchange: HTTP/1.1 without ``Connection:
-    close``, a Content-Length body read to its end, nothing gone wrong on the wire."""
-    return (response.version == 11 and not response.will_close and not response.chunked
-            and _declared_length(response) is not None and wire.read_error is None
-            and not wire.deadline_hit and not wire.raw_overflow)
-
-
-def _declared_length(response: http.client.HTTPResponse) -> int | None:
-    value = (response.getheader("Content-Length") or "").strip()
-    return int(value) if value.isascii() and value.isdigit() else None
-
-
-def _read_body(response: http.client.HTTPResponse, sink: HashingWriter, wire: Wire,
-               policy: FetchPolicy) -> tuple[Truncation | None, str | None]:
-    """Copy the entity body (content-coding kept) to ``sink`` within the limits.
-
-    Returns why the body is incomplete, if it is: the size limit ("length"), the
-    deadline or a read timeout ("time"), or the connection ending early ("disconnect").
-    """
-    limit = policy.max_bytes
-    error: BaseException | None = None
-    try:
-        while chunk := response.read(BODY_CHUNK):
-            if not _keep(sink, chunk, limit):
-                return "length", f"body exceeds the limit of {limit} bytes"
-        if response.length:  # http.client ends a short Content-Length body quietly
-            raise http.client.IncompleteRead(b"", response.length)
-    except (OSError, http.client.HTTPException) as exc:
-        error = exc
-        # the chunks http.client had read in this call before a later one failed
-        partial = exc.partial if isinstance(exc, http.client.IncompleteRead) else b""
-        if partial and not _keep(sink, partial, limit):
-            return "length", f"body exceeds the limit of {limit} bytes"
-    if error is None and (wire.read_error is None or not _delimited_by_close(response)):
-        return None, None
-    if wire.deadline_hit:
-        return "time", f"the {policy.deadline:g} s deadline passed while reading the body"
-    if wire.raw_overflow:
-        return "length", f"raw response exceeds the limit of {wire.raw_limit} bytes"
-    if isinstance(wire.read_error, TimeoutError):
-        return "time", f"no data for {policy.read_timeout:g} s while reading the body"
-    if wire.read_error is not None:
-        return "disconnect", (f"connection broken while reading the body: "
-                              f"{_root_reason(wire.read_error)}")
-    assert error is not None
-    return "disconnect", f"connection closed before the body was complete: {_root_reason(error)}"
-
-
-def _keep(sink: HashingWriter, data: bytes, limit: int) -> bool:
-    """Write what fits under the body limit; False when some of ``data`` did not."""
-    room = limit - sink.size
-    sink.write(data[:room] if len(data) > room else data)
-    return len(data) <= room
-
-
-def _stored_end(raw: BinaryIO, header_length: int, body_length: int, chunked: bool
-                ) -> tuple[int, int, bytes | None]:
-    """Where a truncated raw response must end so that its payload, de-chunked as a WARC
-    reader does it (warcio), is exactly the body kept, and nothing past it is stored:
-    ``(raw length, body length, the chunk-size line that is not a number, if met)``.
-
-    Received bytes past the body (the rest of a chunk or of a declared length read ahead,
-    a broken chunk-size line and what follows) are not part of any body we hash, so they
-    are not stored. A chunk whose data is complete but whose CRLF never came ends one byte
-    short: readers that require the CRLF would otherwise read its size line as data.
-    """
-    if not chunked:
-        return header_length + body_length, body_length, None
-    raw.seek(header_length)
-    pos, left = header_length, body_length
-    while True:
-        line = raw.readline(MAX_CHUNK_LINE)
-        try:
-            size = int(line.split(b";", 1)[0], 16)
-        except ValueError:
-            return pos, body_length, line if line.endswith(b"\n") else None
-        if left == 0 or size <= 0:
-            return pos, body_length, None
-        start = pos + len(line)
-        if left < size:
-            return start + left, body_length, None
-        raw.seek(start + size)
-        crlf = raw.read(2)
-        if left == size and crlf != b"\r\n":
-            return start + size - 1, body_length - 1, None
-        left -= size
-        pos = start + size + len(crlf)
-
-
-def _cut_to_body(exchange: Exchange, chunked: bool) -> Exchange:
-    """A truncated exchange whose stored response holds exactly the body it hashes (see
-    :func:`_stored_end`); the bad chunk-size line, if that ended the body, named."""
-    with exchange.open_response() as raw:
-        end, body_length, bad_line = _stored_end(raw, exchange.header_length,
-                                                 exchange.body_length, chunked)
-    changes: dict[str, Any] = {}
-    if end < exchange.response_length:
-        exchange.response_file.truncate(end)
-        with exchange.open_response() as raw:
-            changes["response_sha256"], changes["response_length"] = sha256_stream(raw)
-    if body_length < exchange.body_length:
-        exchange.body_file.truncate(body_length)
-        with exchange.open_body() as body:
-            changes["body_sha256"], changes["body_length"] = sha256_stream(body)
-    if bad_line is not None and exchange.truncated == "disconnect":
-        text = bad_line.rstrip(b"\r\n")[:40].decode("latin-1")
-        changes["truncated_reason"] = (f"invalid chunk size line {text!r} after "
-                                       f"{body_length} bytes of body")
-    return replace(exchange, **changes) if changes else exchange
-
-
-def _delimited_by_close(response: http.client.HTTPResponse) -> bool:
-    """No Content-Length and not chunked: only the connection's end ends the body."""
-    return not response.chunked and response.getheader("Content-Length") is None
 
 
 def _redirect_target(exchange: Exchange) -> str | None:
@@ -441,51 +320,6 @@ def _redirect_target(exchange: Exchange) -> str | None:
         return location.encode("latin-1").decode("utf-8")
     except UnicodeError:
         return location
-
-
-def _pre_response_error(exc: Exception, wire: Wire, url: str) -> FetchError:
-    """Map whatever was raised before a status line into our error tree.
-
-    Receive errors never surface as exceptions (see ``TeeSocket.recv_into``); the wire
-    recorded them, so it is consulted before the exception chain.
-    """
-    causes = list(_causes(exc))
-    for cause in causes:
-        if isinstance(cause, FetchError):
-            return cause
-    timed_out = any(isinstance(c, TimeoutError) for c in causes)
-    if wire.deadline_hit or (timed_out and wire.remaining() <= DEADLINE_SLACK):
-        return FetchTimeoutError(f"no response from {url} within the "
-                                 f"{wire.policy.deadline:g} s deadline", url=url)
-    for cause in causes:
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            why = cause.verify_message or cause.reason or str(cause)
-            return TLSError(f"TLS certificate of {url} rejected: {_one_line(why)}", url=url)
-    for cause in causes:
-        if isinstance(cause, ssl.SSLError):
-            return TLSError(f"TLS handshake with {url} failed: {_one_line(cause)}", url=url)
-    if wire.raw_overflow:
-        return ProtocolError(f"{url} sent response headers larger than "
-                             f"{wire.raw_limit} bytes", url=url)
-    received = wire.read_error
-    if isinstance(received, TimeoutError):
-        return FetchTimeoutError(f"no response from {url} within the read timeout of "
-                                 f"{wire.policy.read_timeout:g} s", url=url)
-    if received is not None:
-        return ProtocolError(f"{url} broke the connection without sending a response "
-                             f"({_root_reason(received)})", url=url)
-    if timed_out:
-        stage = "the TLS handshake" if not wire.sent else "sending the request"
-        return FetchTimeoutError(f"{url} timed out during {stage}", url=url)
-    for cause in causes:
-        if isinstance(cause, http.client.RemoteDisconnected | ConnectionResetError |
-                      BrokenPipeError):
-            return ProtocolError(f"{url} closed the connection without sending a response",
-                                 url=url)
-        if isinstance(cause, http.client.HTTPException):
-            return ProtocolError(f"{url} did not send a valid HTTP response: "
-                                 f"{type(cause).__name__} {_one_line(cause)}", url=url)
-    return FetchError(f"request to {url} failed: {_root_reason(exc)}", url=url)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -502,7 +336,7 @@ def tls_context(verify: bool, ca_bundle: str | Path | None) -> ssl.SSLContext:
         stamp = (st.st_mtime_ns, st.st_size)
         return _load_tls_context(True, path, *stamp)
     except (OSError, ssl.SSLError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else _one_line(exc)
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else one_line(exc)
         raise ConfigError(f"cannot load the CA bundle {path} ({why}); ARCHIVE_CA_BUNDLE must "
                           "name a PEM file of CA certificates", path=path) from None
 
@@ -554,27 +388,3 @@ def _parse_head(stream: BinaryIO, size: int) -> tuple[int, str, list[tuple[str, 
             continue
         protocol = parts[0] if parts else ""
         return stream.tell(), protocol, header_pairs(lines)
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """The exception, its causes/contexts, and exceptions carried in args or .reason."""
-    stack = [exc]
-    seen: set[int] = set()
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        linked = [current.__cause__, current.__context__, getattr(current, "reason", None),
-                  *current.args]
-        stack.extend(item for item in linked if isinstance(item, BaseException))
-
-
-def _root_reason(exc: BaseException) -> str:
-    deepest = list(_causes(exc))[-1]
-    return f"{type(deepest).__name__}: {_one_line(deepest)}"
-
-
-def _one_line(value: object) -> str:
-    return " ".join(str(value).split())

@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 
 from archive.core.config import FetchPolicy
 from archive.errors import FetchError, FetchTimeoutError
-from archive.http.fetch import _pre_response_error, tls_context
+from archive.http.failures import pre_response_error
+from archive.http.fetch import tls_context
 from archive.http.netguard import check_url
 from archive.http.spool import Spool
 from archive.http.wire import Wire, WireConnection
@@ -55,7 +56,7 @@ def post(url: str, body: bytes, content_type: str, policy: FetchPolicy, *,
                                              "Connection": "close"})
             response = conn.getresponse()
         except Exception as exc:
-            raise _pre_response_error(exc, wire, url) from exc
+            raise pre_response_error(exc, wire, url) from exc
         try:
             data = response.read(policy.max_bytes + 1)
         except Exception as exc:

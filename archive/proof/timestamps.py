@@ -37,7 +37,7 @@ from rfc3161_client import (
 
 from archive.core.hashing import PREFIX, sha256_bytes
 from archive.core.timeutil import iso_utc
-from archive.errors import ConfigError, IntegrityError
+from archive.errors import ConfigError, IntegrityError, one_line
 
 QUERY_TYPE = "application/timestamp-query"
 REPLY_TYPE = "application/timestamp-reply"
@@ -200,4 +200,4 @@ def _facts(response: TimeStampResponse, note: str) -> TokenFacts:
 
 
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:300] or type(exc).__name__
+    return one_line(exc, 300) or type(exc).__name__

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from archive.core.config import FetchPolicy
 from archive.core.timeutil import iso_utc, utc_now
-from archive.errors import ArchiveError
+from archive.errors import ArchiveError, one_line
 from archive.http.post import post
 from archive.proof import timestamps as ts
 
@@ -65,9 +65,5 @@ def _ask(url: str, note: str, policy: FetchPolicy, ca_bundle: str | None,
             raise ArchiveError(f"HTTP status {answer.status}")
         facts = ts.accept_reply(answer.body, note, nonce)
     except (ArchiveError, OSError, ValueError) as exc:
-        return ts.Timestamp(url, requested_at, error=_one_line(str(exc)))
+        return ts.Timestamp(url, requested_at, error=one_line(exc, 500))
     return ts.Timestamp(url, requested_at, answer.body, facts.gen_time, facts.serial)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:500]

@@ -1,0 +1,139 @@
+"""A response body read within the fetch's limits, and what its framing allows after.
+
+The fetcher (:mod:`archive.http.fetch`) reads each body through ``http.client``, which
+removes chunk framing but keeps the content-coding, so what is hashed here is the entity
+body as sent. A body cut short (the size limit, the deadline, the connection's end) is
+kept, with why it is incomplete, and the raw response recorded for it is cut so that a
+WARC reader de-chunking it gets exactly the body we hashed (:func:`cut_to_body`). Only a
+body that ended where its ``Content-Length`` said lets the connection be used again
+(:func:`may_keep`).
+"""
+
+from __future__ import annotations
+
+import http.client
+from dataclasses import replace
+from typing import Any, BinaryIO
+
+from archive.core.config import FetchPolicy
+from archive.core.hashing import HashingWriter, sha256_stream
+from archive.http.failures import root_reason
+from archive.http.models import Exchange, Truncation
+from archive.http.wire import BODY_CHUNK, MAX_CHUNK_LINE, Wire
+
+
+def may_keep(response: http.client.HTTPResponse, wire: Wire) -> bool:
+    """The connection may carry another exchange: HTTP/1.1 without ``Connection:
+    close``, a Content-Length body read to its end, nothing gone wrong on the wire."""
+    return (response.version == 11 and not response.will_close and not response.chunked
+            and declared_length(response) is not None and wire.read_error is None
+            and not wire.deadline_hit and not wire.raw_overflow)
+
+
+def declared_length(response: http.client.HTTPResponse) -> int | None:
+    value = (response.getheader("Content-Length") or "").strip()
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
+def read_body(response: http.client.HTTPResponse, sink: HashingWriter, wire: Wire,
+              policy: FetchPolicy) -> tuple[Truncation | None, str | None]:
+    """Copy the entity body (content-coding kept) to ``sink`` within the limits.
+
+    Returns why the body is incomplete, if it is: the size limit ("length"), the
+    deadline or a read timeout ("time"), or the connection ending early ("disconnect").
+    """
+    limit = policy.max_bytes
+    error: BaseException | None = None
+    try:
+        while chunk := response.read(BODY_CHUNK):
+            if not _keep(sink, chunk, limit):
+                return "length", f"body exceeds the limit of {limit} bytes"
+        if response.length:  # http.client ends a short Content-Length body quietly
+            raise http.client.IncompleteRead(b"", response.length)
+    except (OSError, http.client.HTTPException) as exc:
+        error = exc
+        # the chunks http.client had read in this call before a later one failed
+        partial = exc.partial if isinstance(exc, http.client.IncompleteRead) else b""
+        if partial and not _keep(sink, partial, limit):
+            return "length", f"body exceeds the limit of {limit} bytes"
+    if error is None and (wire.read_error is None or not _delimited_by_close(response)):
+        return None, None
+    if wire.deadline_hit:
+        return "time", f"the {policy.deadline:g} s deadline passed while reading the body"
+    if wire.raw_overflow:
+        return "length", f"raw response exceeds the limit of {wire.raw_limit} bytes"
+    if isinstance(wire.read_error, TimeoutError):
+        return "time", f"no data for {policy.read_timeout:g} s while reading the body"
+    if wire.read_error is not None:
+        return "disconnect", (f"connection broken while reading the body: "
+                              f"{root_reason(wire.read_error)}")
+    assert error is not None
+    return "disconnect", f"connection closed before the body was complete: {root_reason(error)}"
+
+
+def _keep(sink: HashingWriter, data: bytes, limit: int) -> bool:
+    """Write what fits under the body limit; False when some of ``data`` did not."""
+    room = limit - sink.size
+    sink.write(data[:room] if len(data) > room else data)
+    return len(data) <= room
+
+
+def _stored_end(raw: BinaryIO, header_length: int, body_length: int, chunked: bool
+                ) -> tuple[int, int, bytes | None]:
+    """Where a truncated raw response must end so that its payload, de-chunked as a WARC
+    reader does it (warcio), is exactly the body kept, and nothing past it is stored:
+    ``(raw length, body length, the chunk-size line that is not a number, if met)``.
+
+    Received bytes past the body (the rest of a chunk or of a declared length read ahead,
+    a broken chunk-size line and what follows) are not part of any body we hash, so they
+    are not stored. A chunk whose data is complete but whose CRLF never came ends one byte
+    short: readers that require the CRLF would otherwise read its size line as data.
+    """
+    if not chunked:
+        return header_length + body_length, body_length, None
+    raw.seek(header_length)
+    pos, left = header_length, body_length
+    while True:
+        line = raw.readline(MAX_CHUNK_LINE)
+        try:
+            size = int(line.split(b";", 1)[0], 16)
+        except ValueError:
+            return pos, body_length, line if line.endswith(b"\n") else None
+        if left == 0 or size <= 0:
+            return pos, body_length, None
+        start = pos + len(line)
+        if left < size:
+            return start + left, body_length, None
+        raw.seek(start + size)
+        crlf = raw.read(2)
+        if left == size and crlf != b"\r\n":
+            return start + size - 1, body_length - 1, None
+        left -= size
+        pos = start + size + len(crlf)
+
+
+def cut_to_body(exchange: Exchange, chunked: bool) -> Exchange:
+    """A truncated exchange whose stored response holds exactly the body it hashes (see
+    :func:`_stored_end`); the bad chunk-size line, if that ended the body, named."""
+    with exchange.open_response() as raw:
+        end, body_length, bad_line = _stored_end(raw, exchange.header_length,
+                                                 exchange.body_length, chunked)
+    changes: dict[str, Any] = {}
+    if end < exchange.response_length:
+        exchange.response_file.truncate(end)
+        with exchange.open_response() as raw:
+            changes["response_sha256"], changes["response_length"] = sha256_stream(raw)
+    if body_length < exchange.body_length:
+        exchange.body_file.truncate(body_length)
+        with exchange.open_body() as body:
+            changes["body_sha256"], changes["body_length"] = sha256_stream(body)
+    if bad_line is not None and exchange.truncated == "disconnect":
+        text = bad_line.rstrip(b"\r\n")[:40].decode("latin-1")
+        changes["truncated_reason"] = (f"invalid chunk size line {text!r} after "
+                                       f"{body_length} bytes of body")
+    return replace(exchange, **changes) if changes else exchange
+
+
+def _delimited_by_close(response: http.client.HTTPResponse) -> bool:
+    """No Content-Length and not chunked: only the connection's end ends the body."""
+    return not response.chunked and response.getheader("Content-Length") is None
