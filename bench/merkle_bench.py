@@ -1,7 +1,7 @@
 """Figures for the RFC 9162 Merkle tree at a million leaves (no pass/fail).
 
 Run from the repository root: ``.venv/bin/python bench/merkle_bench.py [LEAVES]``.
-Prints build times (bulk, one append at a time, frontier only), inclusion and
+Prints build times (bulk, one append at a time), inclusion and
 consistency proof generation and verification times (median of many), and proof
 sizes in bytes as they would travel (32 bytes per hash, no framing).
 """
@@ -20,7 +20,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from archive.proof.merkle import (
     HASH_SIZE,
-    Frontier,
     MerkleTree,
     verify_consistency,
     verify_inclusion,
@@ -61,20 +60,10 @@ def main(n: int = 1_000_000) -> None:
     elapsed = time.perf_counter() - start
     print(f"build, append one by one   {elapsed:8.3f} s  ({elapsed / n * 1e6:.2f} µs per append)")
 
-    frontier = Frontier()
-
-    def fill_frontier() -> None:
-        for h in leaves:
-            frontier.append(h)
-
-    elapsed = _seconds(fill_frontier)
-    print(f"frontier, one by one       {elapsed:8.3f} s  ({elapsed / n * 1e6:.2f} µs per append)")
     root = tree.root()
-    assert appended.root() == root == frontier.root()
+    assert appended.root() == root
     print(f"root                       {root.hex()}")
     print(f"root from cache            {_median_us([_seconds(tree.root) for _ in range(REPEATS)])}")
-    print(f"frontier state             {len(frontier.to_json())} bytes of JSON "
-          f"({len(frontier.nodes)} subtree hashes)")
     print(f"tree cache                 ~{2 * n * HASH_SIZE / 1e6:.0f} MB of hashes (2n × 32 bytes)")
 
     indices = [rng.randrange(n) for _ in range(REPEATS)]

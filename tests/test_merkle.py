@@ -9,17 +9,14 @@ archive.proof.merkle.
 from __future__ import annotations
 
 import hashlib
-import json
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from archive.errors import IntegrityError
 from archive.proof import merkle
 from archive.proof.merkle import (
     EMPTY_ROOT,
-    Frontier,
     MerkleTree,
     consistency_path_ranges,
     consistency_proof,
@@ -148,7 +145,6 @@ def test_hash_prefixes_and_empty_root() -> None:
 def test_ct_roots(n: int) -> None:
     assert root(CT_LEAVES[:n]) == CT_ROOTS[n]
     assert MerkleTree(CT_LEAVES).root(n) == CT_ROOTS[n]
-    assert Frontier(CT_LEAVES[:n]).root() == CT_ROOTS[n]
 
 
 @pytest.mark.parametrize(("index", "size"), sorted(CT_INCLUSION))
@@ -171,15 +167,12 @@ def test_roots_match_reference_for_sizes_0_to_64() -> None:
     data = data_for(7, 64)
     hashes = hashes_of(data)
     tree = MerkleTree()
-    frontier = Frontier()
     for n in range(65):
         expected = ref_mth(data[:n])
         assert root(hashes[:n]) == expected, n
         assert tree.root() == expected, n
-        assert frontier.root() == expected, n
         if n < 64:
             assert tree.append(hashes[n]) == n
-            assert frontier.append(hashes[n]) == n
 
 
 def test_every_proof_matches_reference_up_to_40_leaves() -> None:
@@ -367,7 +360,6 @@ def large() -> tuple[list[bytes], MerkleTree]:
 def test_large_trees(large: tuple[list[bytes], MerkleTree], n: int) -> None:
     hashes, tree = large
     r = tree.root(n)
-    assert Frontier(hashes[:n]).root() == r
     for i in (0, 1, n // 3, n // 2, n - 2, n - 1):
         proof = tree.inclusion_proof(i, n)
         assert len(proof) <= n.bit_length()
@@ -395,7 +387,6 @@ def test_extend_after_odd_appends_matches_appends() -> None:
         assert len(mixed) == 500
         assert mixed.root() == one_by_one.root()
         assert mixed.inclusion_proof(cut % 500) == one_by_one.inclusion_proof(cut % 500)
-        assert mixed.frontier() == one_by_one.frontier()
 
 
 def test_tree_answers_for_earlier_sizes() -> None:
@@ -459,61 +450,6 @@ def test_verifiers_return_false_on_malformed_input() -> None:
     assert not verify_consistency(-6, 8, r6, r, cproof)
     assert not verify_consistency(6, 8, r6, r, b"".join(cproof))  # type: ignore[arg-type]
     assert not verify_consistency(6, 8, r6, r, None)  # type: ignore[arg-type]
-
-
-# ---------------------------------------------------------------------- frontier
-
-def test_frontier_root_equals_tree_root_for_every_size() -> None:
-    hashes = hashes_of(data_for(9, 300))
-    tree = MerkleTree()
-    frontier = Frontier()
-    assert frontier.root() == tree.root() == EMPTY_ROOT
-    for n, h in enumerate(hashes, start=1):
-        tree.append(h)
-        frontier.append(h)
-        assert frontier.size == len(frontier) == n
-        assert frontier.root() == tree.root(), n
-        assert [height for height, _ in frontier.nodes] == [
-            b for b in range(n.bit_length() - 1, -1, -1) if n >> b & 1]
-    assert tree.frontier() == frontier
-
-
-@pytest.mark.parametrize("n", [0, 1, 2, 3, 7, 8, 100, 255, 256])
-def test_frontier_json_round_trip_and_continue(n: int) -> None:
-    hashes = hashes_of(data_for(2, n + 10))
-    frontier = Frontier(hashes[:n])
-    text = frontier.to_json()
-    assert json.loads(text) == frontier.to_dict()
-    restored = Frontier.from_json(text)
-    assert restored == frontier
-    assert Frontier.from_dict(json.loads(text)) == frontier
-    for h in hashes[n:]:
-        restored.append(h)
-    assert restored.root() == root(hashes)
-    copy = frontier.copy()
-    copy.append(hashes[n])
-    assert frontier.size == n  # the copy is independent
-
-
-@pytest.mark.parametrize(("doc", "message"), [
-    ("not json", "not valid JSON"),
-    ("[]", "exactly 'size' and 'nodes'"),
-    ('{"size": 1}', "exactly 'size' and 'nodes'"),
-    ('{"size": -1, "nodes": []}', "size -1 is not a whole number"),
-    ('{"size": true, "nodes": []}', "size True is not a whole number"),
-    ('{"size": 1, "nodes": {}}', "'nodes' is not a list"),
-    ('{"size": 3, "nodes": [[1, "%s"]]}' % ("ab" * 32), "needs 2 subtree hashes, found 1"),
-    ('{"size": 2, "nodes": [[0, "%s"]]}' % ("ab" * 32), 'node 0 should be [1, "<64 hex>"]'),
-    ('{"size": 1, "nodes": [[0, "%s"]]}' % ("AB" * 32), "is not 64 lowercase hex digits"),
-    ('{"size": 1, "nodes": [[0, "%s"]]}' % ("ab" * 31), "is not 64 lowercase hex digits"),
-    ('{"size": 1, "nodes": [[0, "zz"]]}', "is not 64 lowercase hex digits"),
-    ('{"size": 1, "nodes": [[false, "%s"]]}' % ("ab" * 32), "node 0 should be"),
-])
-def test_frontier_rejects_corrupt_state(doc: str, message: str) -> None:
-    with pytest.raises(IntegrityError, match="Merkle frontier") as info:
-        Frontier.from_json(doc)
-    assert message in str(info.value)
-    assert "\n" not in str(info.value)
 
 
 def test_module_exports_documented_constants() -> None:

@@ -19,14 +19,11 @@ Everything here works on leaf *hashes* (32-byte ``bytes``); hash leaf data with
 :func:`leaf_hash` first. Generators raise :class:`ValueError` on impossible arguments
 (a programming error); verifiers never raise on bad input, they return ``False``.
 
-Three shapes of the same tree, for three jobs:
+Two shapes of the same tree, for two jobs:
 
 * :class:`MerkleTree` keeps every complete subtree hash (one ``bytearray`` per level),
   so appends cost amortised O(1) hashes and a proof at any earlier tree size costs
   O(log² n) hashes, with no rereading of leaves: the in-memory and verifier side.
-* :class:`Frontier` keeps only the O(log n) perfect subtrees the tree is made of (the
-  "compact range" of the whole tree): enough to append and to know the current root,
-  small enough to store in the log head row of the database after every append.
 * The module functions :func:`root`, :func:`inclusion_proof` and
   :func:`consistency_proof` take a plain sequence of leaf hashes; each builds a
   :class:`MerkleTree` (O(n)), so use a tree object when asking for many proofs.
@@ -35,11 +32,7 @@ Three shapes of the same tree, for three jobs:
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Sequence
-from typing import Any
-
-from archive.errors import IntegrityError
 
 HASH_SIZE = 32
 """Bytes in every hash here (SHA-256)."""
@@ -277,16 +270,6 @@ class MerkleTree:
         n = self._size_arg(new_size)
         return [self._mth(lo, hi) for lo, hi in consistency_path_ranges(old_size, n)]
 
-    def frontier(self) -> Frontier:
-        """The :class:`Frontier` of the current tree (same root, O(log n) hashes)."""
-        nodes: list[tuple[int, bytes]] = []
-        lo = 0
-        for height in range(self._size.bit_length() - 1, -1, -1):
-            if self._size >> height & 1:
-                nodes.append((height, self._mth(lo, lo + (1 << height))))
-                lo += 1 << height
-        return Frontier._trusted(self._size, nodes)
-
 
 # -------------------------------------------------------------- module functions
 
@@ -447,140 +430,3 @@ def verify_consistency(
         sn >>= 1
     # 7. Verify that fr equals first_hash, sr equals second_hash, and sn is 0.
     return fr == old_root and sr == new_root and sn == 0
-
-
-# ----------------------------------------------------------------------- frontier
-
-class Frontier:
-    """The perfect subtrees a tree of ``size`` leaves is made of, largest first.
-
-    A tree of size ``n`` is, left to right, one perfect subtree per 1 bit of ``n``
-    (heights decreasing), and its root is those subtree hashes folded from the right
-    with :func:`node_hash`: the RFC 9162 §2.1.1 split always puts the largest perfect
-    subtree on the left. So O(log n) hashes are enough to append (merge equal
-    heights, like binary carry) and to know the root, without rereading leaves. This
-    is what the database log keeps in its head row between appends; proofs need the
-    full :class:`MerkleTree` (or stored subtree hashes, see
-    :func:`inclusion_path_ranges`).
-
-    Serialised as ``{"size": n, "nodes": [[height, "<hex>"], ...]}`` (see
-    :meth:`to_dict`, :meth:`to_json`); loading checks that the heights are exactly the
-    1 bits of ``size`` so a corrupted head row is caught, not silently extended.
-    """
-
-    __slots__ = ("_nodes", "_size")
-
-    def __init__(self, leaf_hashes: Iterable[bytes] = ()) -> None:
-        self._size = 0
-        self._nodes: list[tuple[int, bytes]] = []
-        for h in leaf_hashes:
-            self.append(h)
-
-    @classmethod
-    def _trusted(cls, size: int, nodes: list[tuple[int, bytes]]) -> Frontier:
-        f = cls()
-        f._size = size
-        f._nodes = nodes
-        return f
-
-    @property
-    def size(self) -> int:
-        """Number of leaves appended so far."""
-        return self._size
-
-    def __len__(self) -> int:
-        return self._size
-
-    @property
-    def nodes(self) -> list[tuple[int, bytes]]:
-        """``(height, hash)`` of each perfect subtree, largest (leftmost) first."""
-        return list(self._nodes)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Frontier):
-            return NotImplemented
-        return self._size == other._size and self._nodes == other._nodes
-
-    __hash__ = None  # type: ignore[assignment]  # mutable
-
-    def __repr__(self) -> str:
-        return f"Frontier(size={self._size}, root={self.root().hex()})"
-
-    def copy(self) -> Frontier:
-        return Frontier._trusted(self._size, list(self._nodes))
-
-    def append(self, leaf_hash: bytes) -> int:
-        """Add one leaf hash; returns its index. Amortised O(1) hashes."""
-        h = _check_hash(leaf_hash, "a leaf hash")
-        index = self._size
-        nodes = self._nodes
-        height = 0
-        while nodes and nodes[-1][0] == height:
-            h = node_hash(nodes.pop()[1], h)
-            height += 1
-        nodes.append((height, h))
-        self._size = index + 1
-        return index
-
-    def root(self) -> bytes:
-        """``MTH`` of all leaves appended so far (``EMPTY_ROOT`` when none)."""
-        if not self._nodes:
-            return EMPTY_ROOT
-        r = self._nodes[-1][1]
-        for _, h in reversed(self._nodes[:-1]):
-            r = node_hash(h, r)
-        return r
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form: ``{"size": n, "nodes": [[height, hex], ...]}``."""
-        return {"size": self._size, "nodes": [[height, h.hex()] for height, h in self._nodes]}
-
-    def to_json(self) -> str:
-        """Compact, deterministic JSON of :meth:`to_dict`."""
-        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: object) -> Frontier:
-        """Inverse of :meth:`to_dict`; raises :class:`IntegrityError` naming what is wrong."""
-        if not isinstance(data, dict) or set(data) != {"size", "nodes"}:
-            raise IntegrityError(
-                "stored Merkle frontier is malformed: expected an object with exactly "
-                "'size' and 'nodes'")
-        size, raw_nodes = data["size"], data["nodes"]
-        if not _is_size(size):
-            raise IntegrityError(
-                f"stored Merkle frontier is malformed: size {size!r} is not a whole number")
-        if not isinstance(raw_nodes, list):
-            raise IntegrityError("stored Merkle frontier is malformed: 'nodes' is not a list")
-        heights = [h for h in range(size.bit_length() - 1, -1, -1) if size >> h & 1]
-        if len(raw_nodes) != len(heights):
-            raise IntegrityError(
-                f"stored Merkle frontier is malformed: size {size} needs {len(heights)} "
-                f"subtree hashes, found {len(raw_nodes)}")
-        nodes: list[tuple[int, bytes]] = []
-        for i, (want, item) in enumerate(zip(heights, raw_nodes, strict=True)):
-            ok = (isinstance(item, list) and len(item) == 2 and _is_size(item[0])
-                  and item[0] == want and isinstance(item[1], str))
-            if not ok:
-                raise IntegrityError(
-                    f"stored Merkle frontier is malformed: node {i} should be "
-                    f"[{want}, \"<64 hex>\"], found {item!r:.100}")
-            try:
-                value = bytes.fromhex(item[1])
-            except ValueError:
-                value = b""
-            if len(value) != HASH_SIZE or item[1] != value.hex():
-                raise IntegrityError(
-                    f"stored Merkle frontier is malformed: node {i} hash {item[1]!r:.80} "
-                    "is not 64 lowercase hex digits")
-            nodes.append((want, value))
-        return cls._trusted(size, nodes)
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> Frontier:
-        """Inverse of :meth:`to_json`; raises :class:`IntegrityError` on bad input."""
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise IntegrityError(f"stored Merkle frontier is not valid JSON: {exc}") from None
-        return cls.from_dict(data)
