@@ -99,3 +99,64 @@ def test_the_first_letter_lookahead_never_hides_a_cue(cue: str, before: str) -> 
     plain = re.compile(r"(?<![\w])" + _ANY_CUE.pattern + r"\s+", re.IGNORECASE)
     assert [m.span() for m in credits._AFTER.finditer(text)] == \
         [m.span() for m in plain.finditer(text)]
+
+
+_PLAIN_AFTER = re.compile(r"(?<![\w])" + _ANY_CUE.pattern + r"\s+", re.IGNORECASE)
+_PLAIN_BEFORE = re.compile(r"\s\s*(?:" + "|".join(credits._BEFORE_CUES) + r")(?![\w])",
+                           re.IGNORECASE)
+_PIECES = st.one_of(
+    st.from_regex(_ANY_CUE, fullmatch=True),
+    st.from_regex(re.compile("(?:" + "|".join(credits._BEFORE_CUES) + ")", re.IGNORECASE),
+                  fullmatch=True),
+    st.sampled_from(["The Guardian", "Sky News", "Reuters", "John", "x", "för", "till", "à"]),
+    st.text(alphabet=" \t\n\u00a0", min_size=1, max_size=12),
+    st.sampled_from([".", ",", ":", "(", "'", "’", "-", "«"]),
+    st.text(alphabet="abdeinorstuväéó'ÅÉ", max_size=8),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(pieces=st.lists(_PIECES, max_size=14))
+def test_the_cue_tries_find_what_the_plain_alternations_find(pieces: list[str]) -> None:
+    """_AFTER and _BEFORE (tries, a lookahead, a possessive run of spaces) match exactly
+    where the cue lists as plain alternations do, in any mix of cues, names, runs of
+    white space, punctuation and letters."""
+    text = "".join(pieces)
+    assert [m.span() for m in credits._AFTER.finditer(text)] == \
+        [m.span() for m in _PLAIN_AFTER.finditer(text)]
+    assert [m.span() for m in credits._BEFORE.finditer(text)] == \
+        [m.span() for m in _PLAIN_BEFORE.finditer(text)]
+
+
+@pytest.mark.parametrize(("cue", "phrases"), [
+    ("told", ["told"]),
+    ("(?:first )?reported by", ["first reported by", "reported by"]),
+    ("reports?", ["reports", "report"]),
+    ("d['’]après", ["d'après", "d’après"]),
+    ("sagte (?:dem|der|den)", ["sagte dem", "sagte der", "sagte den"]),
+    ("(?:a )?(?:déclaré|indiqué) à", ["a déclaré à", "a indiqué à", "déclaré à", "indiqué à"]),
+    ("Nach (?:Angaben|Recherchen) (?:des|vom)",
+     ["nach angaben des", "nach angaben vom", "nach recherchen des", "nach recherchen vom"]),
+])
+def test_a_cue_stands_for_its_phrases(cue: str, phrases: list[str]) -> None:
+    assert credits._phrases(cue) == phrases
+
+
+def test_an_unbalanced_cue_is_refused() -> None:
+    with pytest.raises(ValueError, match="unbalanced"):
+        credits._phrases("according to)")
+
+
+@settings(max_examples=300, deadline=None)
+@given(phrases=st.lists(st.text(alphabet="ab .", min_size=1, max_size=5), min_size=1,
+                        max_size=8),
+       probe=st.text(alphabet="ab .", max_size=6))
+def test_a_trie_matches_exactly_its_phrases_longest_first(phrases: list[str],
+                                                          probe: str) -> None:
+    pattern = re.compile(credits._trie(phrases))
+    assert (pattern.fullmatch(probe) is not None) == (probe in phrases)
+    for phrase in phrases:
+        assert pattern.fullmatch(phrase)
+    longest = max((p for p in phrases if probe.startswith(p)), key=len, default=None)
+    found = pattern.match(probe)
+    assert (found.group(0) if found else None) == longest
