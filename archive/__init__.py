@@ -67,7 +67,7 @@ if _typing.TYPE_CHECKING:
     )
     from archive.proof.bundle_format import BundleReport, Check
     from archive.proof.bundle_verify import verify_bundle
-    from archive.proof.logtree import LogIdentity
+    from archive.proof.identity import LogIdentity
     from archive.proof.status import CustodyStatus
 
 _LAZY = {
@@ -102,7 +102,7 @@ _LAZY = {
     "BundleReport": "archive.proof.bundle_format",
     "Check": "archive.proof.bundle_format",
     "verify_bundle": "archive.proof.bundle_verify",
-    "LogIdentity": "archive.proof.logtree",
+    "LogIdentity": "archive.proof.identity",
     "CustodyStatus": "archive.proof.status",
 }
 

@@ -46,10 +46,10 @@ from archive.metadata.store import (
 from archive.page.fetching import fetch_requisites
 from archive.proof import logtree, status
 from archive.proof.bundle_build import make_bundle
+from archive.proof.identity import LogIdentity, ensure_identity, init_identity, load_identity
 from archive.proof.logtree import (
     ConsistencyProof,
     InclusionProofs,
-    LogIdentity,
     StoredCheckpoint,
 )
 from archive.proof.status import CustodyStatus
@@ -325,12 +325,12 @@ class Archive:
 
     def init(self) -> LogIdentity:
         """Create the signing key (once); later calls refuse to replace it."""
-        return logtree.init_identity(self.settings.key_dir, self.origin)
+        return init_identity(self.settings.key_dir, self.origin)
 
     def identity(self, *, create: bool = False) -> LogIdentity:
         if create:
-            return logtree.ensure_identity(self.settings.key_dir, self.origin)
-        return logtree.load_identity(self.settings.key_dir)
+            return ensure_identity(self.settings.key_dir, self.origin)
+        return load_identity(self.settings.key_dir)
 
     def checkpoint(self, agent: Agent | None = None, *, create_key: bool = True
                    ) -> StoredCheckpoint:
@@ -458,7 +458,7 @@ class Archive:
         checkpoint (``checkpoint``, by default the latest), checked with the public key."""
         if not sign:
             return make_bundle(self.engine, self.store, hash_or_prefix,
-                               identity=lambda: logtree.load_identity(
+                               identity=lambda: load_identity(
                                    self.settings.key_dir, need_private=False),
                                note_dirs=self.settings.note_dirs,
                                checkpoint=checkpoint or "latest")

@@ -30,6 +30,7 @@ def _worker(args: tuple[str, int]) -> int:
 @pytest.mark.slow
 def test_parallel_appends_keep_one_contiguous_chain(db_url: str, tmp_path) -> None:
     from archive.proof import logtree
+    from archive.proof.identity import init_identity
     engine = open_database(db_url)  # migrate once up front
     ctx = mp.get_context("spawn")
     with ctx.Pool(PROCS) as pool:
@@ -40,7 +41,7 @@ def test_parallel_appends_keep_one_contiguous_chain(db_url: str, tmp_path) -> No
         count, problems = check_chain(c)
     assert problems == [] and count == PROCS * APPENDS
     assert [e.seq for e in evs] == list(range(PROCS * APPENDS))
-    ident = logtree.init_identity(tmp_path / "keys", "test.invalid/log")
+    ident = init_identity(tmp_path / "keys", "test.invalid/log")
     ckpt = logtree.make_checkpoint(engine, ident)
     recomputed = MerkleTree([digest_bytes(e.leaf_hash) for e in evs]).root()
     assert ckpt.size == PROCS * APPENDS and ckpt.root_hash == "sha256:" + recomputed.hex()

@@ -31,7 +31,8 @@ from archive.proof import checkpoint as cp
 from archive.proof import logtree
 from archive.proof.bundle_format import BUNDLE_TYPE, BUNDLE_VERSION, encode, schema_errors
 from archive.proof.bundle_verify import verify_bundle
-from archive.proof.logtree import LogIdentity, StoredCheckpoint
+from archive.proof.identity import LogIdentity
+from archive.proof.logtree import StoredCheckpoint
 from archive.proof.timestamps import b64encode
 from archive.proof.tsa import Stamper
 from archive.warc.store import WarcStore

@@ -25,13 +25,11 @@ checkpoint without tokens: harmless, it is signed and the next one dates it.
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Connection, Engine, insert, select
 
 from archive.core.hashing import digest_bytes, format_digest
@@ -42,54 +40,11 @@ from archive.ledger.db import inserted_id, read, run_write
 from archive.ledger.queries import ShownCapture
 from archive.ledger.tables import checkpoint_timestamps, checkpoints, events, log_head
 from archive.proof import checkpoint as cp
-from archive.proof import keys as keymod
 from archive.proof import notes
 from archive.proof import timestamps as ts
+from archive.proof.identity import LogIdentity, load_identity
 from archive.proof.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
 from archive.proof.tsa import Stamper
-
-KEY_FILE_STEM = "archive"
-LOG_FILE = "log.json"
-
-
-@dataclass(frozen=True)
-class LogIdentity:
-    """Who signs: the log's origin line (also the note key name) and its key pair."""
-
-    origin: str
-    private_key: Ed25519PrivateKey | None
-    public_key: Ed25519PublicKey
-
-    @property
-    def fingerprint(self) -> str:
-        return keymod.fingerprint(self.public_key)
-
-    @property
-    def vkey(self) -> str:
-        return cp.vkey(self.origin, self.public_key)
-
-
-def init_identity(key_dir: Path, origin: str) -> LogIdentity:
-    """Create the archive's signing key and record its origin (refuses to overwrite)."""
-    keymod.generate_key(key_dir, KEY_FILE_STEM)
-    (key_dir / LOG_FILE).write_text(json.dumps({"origin": origin}, indent=1) + "\n")
-    return load_identity(key_dir)
-
-
-def load_identity(key_dir: Path, *, need_private: bool = True) -> LogIdentity:
-    priv_path, pub_path = keymod.key_paths(key_dir, KEY_FILE_STEM)
-    if not pub_path.exists() or not (key_dir / LOG_FILE).exists():
-        raise ConfigError(f"no signing key in {key_dir}; run `archive init` first")
-    origin = str(json.loads((key_dir / LOG_FILE).read_text())["origin"])
-    private = keymod.load_private_key(priv_path) if need_private else None
-    return LogIdentity(origin, private, keymod.load_public_key(pub_path))
-
-
-def ensure_identity(key_dir: Path, origin: str) -> LogIdentity:
-    try:
-        return load_identity(key_dir)
-    except ConfigError:
-        return init_identity(key_dir, origin)
 
 
 def _leaf_hashes(conn: Connection, size: int) -> list[bytes]:
@@ -495,8 +450,7 @@ def _check_notes(directory: Path, rows: Sequence[StoredCheckpoint], tree: Merkle
     return problems
 
 
-__all__ = ["LogIdentity", "StoredCheckpoint", "b64", "check_checkpoints",
-           "check_checkpoints_against", "check_log", "consistency",
-           "ensure_identity", "get_checkpoint", "inclusion", "init_identity",
-           "latest_checkpoint", "load_identity", "make_checkpoint", "store_timestamps",
-           "stored_timestamps", "verify_inclusion", "write_pending_notes"]
+__all__ = ["StoredCheckpoint", "b64", "check_checkpoints", "check_checkpoints_against",
+           "check_log", "consistency", "get_checkpoint", "inclusion", "latest_checkpoint",
+           "make_checkpoint", "store_timestamps", "stored_timestamps", "verify_inclusion",
+           "write_pending_notes"]

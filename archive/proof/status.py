@@ -19,6 +19,7 @@ from archive.core.config import Settings
 from archive.errors import ConfigError
 from archive.ledger.db import read
 from archive.proof import logtree
+from archive.proof.identity import load_identity
 
 
 @dataclass
@@ -49,7 +50,7 @@ def checkpoint_check(settings: Settings,
     :func:`archive.proof.logtree.check_checkpoints_against`); None without a key yet
     (nothing has been signed, nothing to check)."""
     try:
-        ident = logtree.load_identity(settings.key_dir, need_private=False)
+        ident = load_identity(settings.key_dir, need_private=False)
     except ConfigError:
         return None
     return functools.partial(logtree.check_checkpoints_against, ident=ident,
@@ -60,7 +61,7 @@ def file_pending_notes(engine: Engine, settings: Settings) -> list[Path]:
     """File the notes of signed checkpoints that a crash left recorded but not written
     out; none without a key (nothing was ever signed)."""
     try:
-        ident = logtree.load_identity(settings.key_dir, need_private=False)
+        ident = load_identity(settings.key_dir, need_private=False)
     except ConfigError:
         return []
     return logtree.write_pending_notes(engine, ident, settings.note_dirs)

@@ -33,7 +33,7 @@ from archive.proof import checkpoint as cp
 from archive.proof import wacz_format as wf
 from archive.proof.bundle_build import make_bundle
 from archive.proof.bundle_verify import verify_bundle
-from archive.proof.logtree import LogIdentity
+from archive.proof.identity import LogIdentity
 from archive.proof.notes import note_filename, token_filename
 from archive.proof.timestamps import b64decode
 from archive.warc.reader import http_split, parse_member
