@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from archive.ledger.queries import ReplayRecord
+from archive.serve import memento
 from archive.serve.memento import (
     closest,
     link_header,
@@ -93,3 +94,11 @@ def test_link_header_and_timemap_escape_what_would_break_them() -> None:
                                                       ("/m2", "2026-01-02T00:00:00Z")])
     assert '</m1>; rel="first memento"; datetime="Thu, 01 Jan 2026 00:00:00 GMT"' in tm
     assert '</m2>; rel="last memento"' in tm
+
+
+def test_a_lookup_tries_both_forms_of_an_empty_path_only() -> None:
+    assert memento.uri_variants("http://a.example") == ["http://a.example", "http://a.example/"]
+    assert memento.uri_variants("https://a.example/") == ["https://a.example/",
+                                                          "https://a.example"]
+    assert memento.uri_variants("http://a.example/?q=1") == ["http://a.example/?q=1"]
+    assert memento.uri_variants("http://a.example/x/") == ["http://a.example/x/"]

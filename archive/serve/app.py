@@ -16,7 +16,6 @@ here ever opens a path a request names (records are located by the database).
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 from collections.abc import Awaitable, Callable, Container, Sequence
@@ -24,13 +23,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -43,8 +41,8 @@ from archive.errors import ArchiveError, NotFoundError
 from archive.ledger.queries import CaptureSummary, ListedCapture, ReplayRecord, ShownCapture
 from archive.proof.logtree import InclusionProofs
 from archive.serve import memento
-from archive.serve.rewrite import rewrite_css, rewrite_html
-from archive.warc.reader import decode_payload
+from archive.serve.rendering import page
+from archive.serve.replayed import replayed
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 20
@@ -76,23 +74,6 @@ class State:
     verified: dict[str, Checked] = field(default_factory=dict)
 
 
-def _env() -> Environment:
-    env = Environment(loader=FileSystemLoader(HERE / "templates"),
-                      autoescape=select_autoescape(default=True, default_for_string=True))
-    env.filters["pretty"] = lambda v: json.dumps(v, indent=1, ensure_ascii=False)
-    env.filters["q"] = lambda v: quote(str(v), safe="")
-    return env
-
-
-ENV = _env()
-
-
-def page(name: str, status: int = 200, headers: dict[str, str] | None = None,
-         **ctx: Any) -> HTMLResponse:
-    return HTMLResponse(ENV.get_template(name).render(**ctx), status_code=status,
-                        headers=headers)
-
-
 def _target(request: Request) -> str:
     """The URL named after a route prefix (``/web/<ts>/<url>``), its query kept."""
     url = str(request.path_params["url"])
@@ -109,15 +90,6 @@ def _http_url(url: str) -> str:
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise HTTPException(404, "only http(s) URLs are archived")
     return url
-
-
-def _variants(url: str) -> list[str]:
-    """The URL as given, then with or without the trailing slash of an empty path."""
-    parts = urlsplit(url)
-    if parts.path in ("", "/") and not parts.query:
-        bare = f"{parts.scheme}://{parts.netloc}"
-        return [url, bare + "/" if url == bare else bare]
-    return [url]
 
 
 async def _run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -137,7 +109,7 @@ class Views:
     # ----- lookups
 
     def mementos(self, url: str) -> tuple[str, list[ReplayRecord]]:
-        for candidate in _variants(_http_url(url)):
+        for candidate in memento.uri_variants(_http_url(url)):
             found = self.arc.records_for_uri(candidate)
             if found:
                 return candidate, found
@@ -331,7 +303,7 @@ class Views:
     async def history(self, request: Request) -> Response:
         url = _http_url(_target(request))
         caps: list[ListedCapture] = []
-        for candidate in _variants(url):
+        for candidate in memento.uri_variants(url):
             caps = await _run(self.arc.captures_of_url, candidate)
             if caps:
                 break
@@ -408,7 +380,7 @@ class Views:
             return Response(status_code=302, headers={
                 "Location": f"/web/{ts}/{found_uri}", "Vary": "accept-datetime"})
         rec = await _run(self.arc.read_stored_record, m)
-        status, headers, body = self.response_of(rec, found_uri, ts)
+        status, headers, body = replayed(rec, found_uri, ts, self.arc.settings.fetch)
         tg, tm = self.links(self.s.replay_origin, found_uri)
         headers += [("Memento-Datetime", memento.http_date(m.date)),
                     ("Link", memento.link_header(found_uri, f"{self.s.replay_origin}/web/"
@@ -421,44 +393,6 @@ class Views:
                             for k, v in headers] + [
             (b"content-length", str(len(body)).encode())]
         return resp
-
-    def response_of(self, rec: Any, url: str, ts: str) -> tuple[int, list[tuple[str, str]], bytes]:
-        policy = self.arc.settings.fetch
-        if rec.http_headers is None:  # a resource record: the document itself
-            ctype = rec.header("Content-Type") or "application/octet-stream"
-            return 200, [("Content-Type", ctype)], rec.payload
-        try:
-            status = int(rec.http_headers.get_statuscode())
-        except (TypeError, ValueError):
-            status = 200
-        raw = list(rec.http_headers.headers)
-        te = rec.http_header("Transfer-Encoding")
-        ce = rec.http_header("Content-Encoding")
-        ctype = (rec.http_header("Content-Type") or "").lower()
-        rewrite = ctype.startswith(("text/html", "application/xhtml", "text/css"))
-        if rewrite:
-            with decode_payload(rec.payload, te, ce, policy) as decoded:
-                body = decoded.read() if decoded.ok else b""
-            charset = _charset(ctype)
-            text = body.decode(charset, "replace")
-            text = rewrite_css(text, url, ts) if ctype.startswith("text/css") else \
-                rewrite_html(text, url, ts)
-            body = text.encode(charset, "replace")
-        else:
-            with decode_payload(rec.payload, te, None, policy) as decoded:
-                body = decoded.read() if decoded.ok else b""
-        drop = memento.HOP_BY_HOP | {"content-length", "content-security-policy",
-                                     "content-security-policy-report-only", "set-cookie",
-                                     "strict-transport-security", "alt-svc", "location",
-                                     "link", "refresh"}
-        if rewrite:
-            drop |= {"content-encoding"}
-        headers = [(k, v) for k, v in raw if k.lower() not in drop]
-        loc = rec.http_header("Location")
-        if loc:
-            from archive.serve.rewrite import replay_url
-            headers.append(("Location", replay_url(loc, url, ts)))
-        return status, headers, body
 
     async def timegate(self, request: Request) -> Response:
         url = _target(request)
@@ -505,19 +439,6 @@ class Views:
 def _value(rec: dict[str, Any], name: str) -> Any:
     f = rec.get(name)
     return f.get("value") if isinstance(f, dict) else None
-
-
-def _charset(ctype: str) -> str:
-    for part in ctype.split(";")[1:]:
-        k, _, v = part.strip().partition("=")
-        if k.lower() == "charset" and v:
-            name = v.strip("'\" ")
-            try:
-                "".encode(name)
-            except LookupError:
-                break
-            return name
-    return "utf-8"
 
 
 async def _error(request: Request, exc: Exception) -> Response:

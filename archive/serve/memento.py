@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Protocol, TypeVar
+from urllib.parse import urlsplit
 
 from archive.core.timeutil import parse_iso
 
@@ -106,3 +107,14 @@ def timemap(original: str, timegate: str, self_url: str,
 def _link_url(url: str) -> str:
     """A URL as it may stand between ``<`` and ``>`` in a Link header (RFC 8288)."""
     return re.sub(r"[<>\"\s,]", lambda m: f"%{ord(m.group()):02X}", url)
+
+
+def uri_variants(url: str) -> list[str]:
+    """The forms a lookup of ``url`` tries, in order: as given, then with or without
+    the trailing slash of an empty path (``http://a.example`` and ``http://a.example/``
+    name the same resource)."""
+    parts = urlsplit(url)
+    if parts.path in ("", "/") and not parts.query:
+        bare = f"{parts.scheme}://{parts.netloc}"
+        return [url, bare + "/" if url == bare else bare]
+    return [url]
