@@ -13,14 +13,16 @@ from typing import Any
 
 from archive.cli.commands import EXIT_MISMATCH, EXIT_UNTRUSTED, open_archive
 from archive.cli.output import emit
+from archive.core.config import Settings
+from archive.core.files import atomic_write
+from archive.core.hashing import sha256_bytes
+from archive.core.timeutil import parse_iso
 from archive.errors import ArchiveError, ConfigError, StorageError
 
 
 def cmd_init(args: argparse.Namespace) -> int:
     """Create the signing key, or say that it exists (``archive demo`` and the first
     ``bundle`` create it too): running it again is no error and changes nothing."""
-    from archive.errors import ConfigError
-
     with open_archive(args) as arc:
         try:
             ident, created = arc.identity(), False
@@ -102,9 +104,6 @@ def cmd_cite(args: argparse.Namespace) -> int:
 
 
 def cmd_bundle(args: argparse.Namespace) -> int:
-    from archive.core.files import atomic_write
-    from archive.core.hashing import sha256_bytes
-
     with open_archive(args) as arc:
         data = arc.bundle(args.hash, checkpoint=args.checkpoint, create_key=False)
     if args.output == "-":
@@ -146,7 +145,6 @@ def _trusted_keys(args: argparse.Namespace) -> list[str] | None:
     """``--key``, else the keys listed in ARCHIVE_TRUSTED_KEYS, else None."""
     if args.key:
         return [args.key]
-    from archive.core.config import Settings
     from archive.proof.checkpoint import read_trusted_keys
 
     keys_file = Settings.from_env().trusted_keys
@@ -154,10 +152,6 @@ def _trusted_keys(args: argparse.Namespace) -> list[str] | None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from archive.core.files import atomic_write
-    from archive.core.hashing import sha256_bytes
-    from archive.core.timeutil import parse_iso
-
     def moment(text: str | None, flag: str) -> Any:
         try:
             return parse_iso(text) if text else None
@@ -200,7 +194,6 @@ def cmd_verify_wacz(args: argparse.Namespace) -> int:
 def _tsa_roots(args: argparse.Namespace) -> list[Any]:
     """The TSA root certificates a user trusts: every ``--tsa-root`` PEM file, else the
     file ``ARCHIVE_TSA_ROOTS`` names, else none (tokens are then reported unchecked)."""
-    from archive.core.config import Settings
     from archive.proof.timestamps import load_roots
 
     paths = [Path(p) for p in args.tsa_root or ()]

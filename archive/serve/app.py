@@ -21,7 +21,6 @@ import time
 from collections.abc import Awaitable, Callable, Container, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,10 +40,9 @@ from archive.errors import ArchiveError, NotFoundError
 from archive.ledger.queries import CaptureSummary, ListedCapture, ReplayRecord, ShownCapture
 from archive.proof.logtree import InclusionProofs
 from archive.serve import memento
-from archive.serve.rendering import page
+from archive.serve.rendering import STATIC, page
 from archive.serve.replayed import replayed
 
-HERE = Path(__file__).parent
 PAGE_SIZE = 20
 VERIFY_TTL = 600.0
 """Seconds a capture's verification result is shown before it is computed again."""
@@ -482,7 +480,7 @@ def create_apps(arc: Archive, *, app_origin: str, replay_origin: str
         Route("/timegate/{url:path}", _guard(v.timegate)),
         Route("/timemap/link/{url:path}", _guard(v.timemap)),
         Route("/history/{url:path}", _guard(v.history)),
-        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ], exception_handlers=handlers)
     replay = Starlette(routes=[
         Route("/web/{ts}/{url:path}", _guard(v.replay)),

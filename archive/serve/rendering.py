@@ -12,11 +12,13 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse
 
-HERE = Path(__file__).parent
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+"""The pages' stylesheet and scripts, served under ``/static``."""
 
 
 def _env() -> Environment:
-    env = Environment(loader=FileSystemLoader(HERE / "templates"),
+    env = Environment(loader=FileSystemLoader(TEMPLATES),
                       autoescape=select_autoescape(default=True, default_for_string=True))
     env.filters["pretty"] = lambda v: json.dumps(v, indent=1, ensure_ascii=False)
     env.filters["q"] = lambda v: quote(str(v), safe="")
