@@ -11,6 +11,19 @@ most of a 1,000-source run. This storage is Dagster's own (same files under
 change: each database file keeps one engine with a small pool of open connections, and
 tables once found are not looked up again. A check evaluation then costs ~4 ms.
 
+A range step's materializations (and the planned ones a run starts with) are written in
+batches: this storage sets ``DAGSTER_EVENT_BATCH_SIZE`` (unless it is set already), so
+Dagster hands the events of one step output to :meth:`store_event_batch` together, and
+each run of consecutive asset events of one kind is written in one statement per
+database file, with the asset's row in the index brought up to date once, from its last
+event (what writing them one by one leaves there too). A planned check over 1,000
+partitions is serialised once, not once per partition row. Both leave the same rows as
+Dagster's own storage (``tests/test_pipelines_storage.py`` compares them): 1,000
+materializations took 3.5 s of a range step, 1.2 s batched. As in Dagster's own batch
+write (``dagster-postgres``), a batch whose index write fails after its run-shard
+write is written again event by event by Dagster, so the run's log may then show those
+events twice; nothing of the archive depends on the run history.
+
 Writes to a run's shard end with a passive WAL checkpoint, as closing the connection did
 before: the Dagster UI follows a live run by watching that file change. A checkpoint
 copies pages and waits for the disk twice, so a burst of per-partition asset events (a
@@ -46,24 +59,34 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
 from dagster._config import StringSource
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationPlanned,
+)
 from dagster._core.events import (
     ASSET_CHECK_EVENTS,
     ASSET_EVENTS,
+    DagsterEventType,
 )
 from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.event_log.schema import (
+    AssetCheckExecutionsTable,
+    SqlEventLogStorageTable,
+)
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     INDEX_SHARD_NAME,
     SqliteEventLogStorage,
 )
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage, _event_logs_directory
-from dagster._serdes import ConfigurableClassData
+from dagster._serdes import ConfigurableClassData, serialize_value
 from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy import event as sqlalchemy_event
 
@@ -78,7 +101,20 @@ BURST_EVENTS = frozenset(ASSET_EVENTS | ASSET_CHECK_EVENTS)
 """Event types a range step writes one of per partition (materializations, planned ones,
 check evaluations): these may wait for the next checkpoint."""
 
+EVENT_BATCH_SIZE = 1000
+"""Events Dagster collects before one :meth:`store_event_batch` (``DAGSTER_EVENT_BATCH_SIZE``)."""
+
+BATCHED = frozenset({DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_OBSERVATION,
+                     DagsterEventType.ASSET_MATERIALIZATION_PLANNED})
+"""Asset events a batch writes together (any other event in a batch is stored alone)."""
+
 _INHERITED: list[Engine] = []  # engines a forked child must never close (see _engine)
+
+
+def _batch_kind(event: EventLogEntry) -> tuple[str, DagsterEventType] | None:
+    """What consecutive events must share to be written in one statement (None: alone)."""
+    kind = event.dagster_event_type if event.is_dagster_event else None
+    return (event.run_id, kind) if kind in BATCHED else None
 
 
 def _synchronous_normal(dbapi_connection: Any, _record: Any) -> None:
@@ -92,9 +128,11 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._engines_pid = os.getpid()
         self._tables: set[str] = set()
+        self._asset_key_index_cols = False  # found once, stays (migrations only add)
         self._checkpointed: dict[str, float] = {}  # shard -> monotonic time of its last
         self._storing = threading.local()  # .burst: the event being stored may wait
         self.checkpoints = 0  # run-shard checkpoints made (tests count them)
+        self.batched = 0  # events written by _store_asset_events (tests count them)
         super().__init__(base_dir, inst_data)
 
     def _engine(self, shard: str) -> Engine:
@@ -145,6 +183,66 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         finally:
             self._storing.burst = False
 
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        """Each run of consecutive asset events of one kind and run in one statement per
+        database file; any other event as :meth:`store_event` would."""
+        for kind, group in groupby(events, key=_batch_kind):
+            run = list(group)
+            if kind is None or len(run) == 1:
+                for event in run:
+                    self.store_event(event)
+            else:
+                self._store_asset_events(run)
+
+    def _store_asset_events(self, events: list[EventLogEntry]) -> None:
+        """What ``SqliteEventLogStorage.store_event`` does for each of ``events`` (asset
+        events of one run): the rows in the run's shard and in the index, their tags,
+        and each asset's row from its last event."""
+        rows = [self._event_to_row(event) for event in events]
+        self.batched += len(events)
+        self._storing.burst = True
+        try:
+            with self.run_connection(events[0].run_id) as conn:
+                conn.execute(SqlEventLogStorageTable.insert(), rows)
+            with self.index_transaction() as conn:
+                ids = list(conn.execute(
+                    SqlEventLogStorageTable.insert().returning(
+                        SqlEventLogStorageTable.c.id, sort_by_parameter_order=True),
+                    rows).scalars())
+                self._store_asset_event_tags(conn, events, ids)
+                last: dict[str, tuple[EventLogEntry, int]] = {}
+                for event, event_id in zip(events, ids, strict=True):
+                    last[str(event.get_dagster_event().asset_key)] = (event, event_id)
+                for event, event_id in last.values():
+                    self._store_asset_event(conn, event, event_id)
+        finally:
+            self._storing.burst = False
+
+    def _store_asset_check_evaluation_planned(self, event: EventLogEntry,
+                                              event_id: int | None) -> None:
+        """Dagster's own rows (one per planned partition), with the event serialised once
+        instead of once per row (each copy holds the whole partition set)."""
+        planned = event.get_dagster_event().event_specific_data
+        assert isinstance(planned, AssetCheckEvaluationPlanned)
+        keys: list[str | None] = (list(planned.partitions_subset.get_partition_keys())
+                                  if planned.partitions_subset else [None])
+        serialized = serialize_value(event)
+        timestamp = self._event_insert_timestamp(event)  # type: ignore[no-untyped-call]
+        with self.index_connection() as conn:
+            conn.execute(AssetCheckExecutionsTable.insert().values([
+                {"asset_key": planned.asset_key.to_string(), "check_name": planned.check_name,
+                 "partition": key, "run_id": event.run_id,
+                 "execution_status": AssetCheckExecutionRecordStatus.PLANNED.value,
+                 "evaluation_event": serialized, "evaluation_event_timestamp": timestamp,
+                 "evaluation_event_storage_id": event_id}
+                for key in keys]))
+
+    def _has_asset_key_index_cols_on_connection(self, conn: Connection) -> bool:
+        # Dagster asks SQLite for the asset table's columns at every asset event.
+        if not self._asset_key_index_cols:
+            self._asset_key_index_cols = super()._has_asset_key_index_cols_on_connection(conn)
+        return self._asset_key_index_cols
+
     def has_table(self, table_name: str) -> bool:
         # Dagster's migrations add tables, never drop them: a table found stays found.
         if table_name in self._tables:
@@ -157,6 +255,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def upgrade(self) -> None:
         self._close_engines()
         self._tables.clear()
+        self._asset_key_index_cols = False
         super().upgrade()
 
     def wipe(self) -> None:
@@ -183,6 +282,9 @@ class SqliteStorage(DagsterSqliteStorage):
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
         super().__init__(base_dir, inst_data)
+        # Dagster reads it at each event: a step's asset events then reach the event log
+        # together (PooledSqliteEventLogStorage.store_event_batch).
+        os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
         self._event_log_storage = PooledSqliteEventLogStorage(_event_logs_directory(base_dir))
 
     @classmethod

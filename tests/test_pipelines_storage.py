@@ -73,6 +73,8 @@ def test_a_run_on_the_embedded_instance_reads_back_through_stock_storage(
             run_id = result.run_id
             # One engine per database file (the index and the run shards), kept open.
             assert {"index", run_id} <= set(storage._engines)
+            # The planned and the range steps' materializations came in batches.
+            assert storage.batched >= 4 * len(keys)
 
     with _stock(dagster_home) as stock:
         assert type(stock.event_log_storage) is SqliteEventLogStorage
@@ -223,3 +225,93 @@ def test_the_event_log_commits_without_waiting_for_the_disk(dagster_home: Path) 
         for shard in (run_id, "index"):
             with storage._connect(shard) as conn:
                 assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+
+
+def _asset_events(run_id: str) -> list[EventLogEntry]:
+    """What a range run writes: planned materializations and checks over its partitions,
+    a log line, materializations (tagged, as Dagster tags a data version) of two assets,
+    an observation."""
+    from dagster import AssetKey, AssetMaterialization, AssetObservation
+    from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+        AssetCheckEvaluationPlanned,
+    )
+    from dagster._core.definitions.partitions.definition import StaticPartitionsDefinition
+    from dagster._core.events import (
+        AssetMaterializationPlannedData,
+        AssetObservationData,
+        DagsterEvent,
+        StepMaterializationData,
+    )
+
+    keys = [f"p{i}" for i in range(5)]
+    subset = StaticPartitionsDefinition(keys).subset_with_partition_keys(keys)
+
+    def entry(event: DagsterEvent) -> EventLogEntry:
+        return EventLogEntry(error_info=None, level="DEBUG", user_message="", run_id=run_id,
+                             timestamp=time.time(), dagster_event=event)
+
+    def made(asset: str, key: str) -> EventLogEntry:
+        return entry(DagsterEvent(
+            DagsterEventType.ASSET_MATERIALIZATION.value, "job",
+            event_specific_data=StepMaterializationData(AssetMaterialization(
+                asset_key=asset, partition=key, metadata={"n": int(key[1:])},
+                tags={"dagster/data_version": f"v-{asset}-{key}"}))))
+
+    events = [entry(DagsterEvent.build_asset_materialization_planned_event(
+        "job", "step", AssetMaterializationPlannedData(AssetKey(asset), partition=key)))
+        for asset in ("article_metadata", "capture") for key in keys]
+    events.append(entry(DagsterEvent(
+        DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED.value, "job", step_key="step",
+        event_specific_data=AssetCheckEvaluationPlanned(
+            asset_key=AssetKey("capture"), check_name="warc_valid",
+            partitions_subset=subset))))
+    events.append(_message(run_id, "between"))
+    events += [made("capture", key) for key in keys]
+    events += [made("article_metadata", key) for key in keys[:3]]
+    events.append(entry(DagsterEvent(
+        DagsterEventType.ASSET_OBSERVATION.value, "job",
+        event_specific_data=AssetObservationData(AssetObservation("capture", partition="p0")))))
+    return events
+
+
+_DEFAULTED = {"create_timestamp", "update_timestamp"}  # the database's clock, not the event's
+
+
+def _tables(storage: SqliteEventLogStorage, run_id: str) -> dict[str, list[tuple[Any, ...]]]:
+    import sqlalchemy as sa
+
+    out = {}
+    for shard, table in [(run_id, "event_logs"), ("index", "event_logs"),
+                         ("index", "asset_keys"), ("index", "asset_event_tags"),
+                         ("index", "asset_check_executions")]:
+        with storage._connect(shard) as conn:
+            names = [c["name"] for c in sa.inspect(conn).get_columns(table)
+                     if c["name"] not in _DEFAULTED]
+            rows = conn.exec_driver_sql(f"SELECT {', '.join(names)} FROM {table} ORDER BY 1")
+            out[f"{shard}.{table}"] = [tuple(r) for r in rows]
+    return out
+
+
+def test_a_batch_leaves_the_rows_that_storing_each_event_leaves(tmp_path: Path) -> None:
+    """store_event_batch against Dagster's own store_event, event by event, on two fresh
+    event logs: every row of the run shard and of the index (events, asset rows with the
+    last materialization, tags, planned checks) is the same."""
+    run_id = str(uuid.uuid4())
+    events = _asset_events(run_id)
+    ours = PooledSqliteEventLogStorage(str(tmp_path / "ours"))
+    stock = SqliteEventLogStorage(str(tmp_path / "stock"))
+    try:
+        ours.store_event_batch(events)
+        for event in events:
+            stock.store_event(event)
+        assert ours.batched == len(events) - 3  # all but the planned check, the log
+        #                                          line and the lone observation
+        mine, theirs = _tables(ours, run_id), _tables(stock, run_id)
+        assert len(mine["index.asset_check_executions"]) == 5
+        assert len(mine["index.asset_event_tags"]) == 8
+        assert {r[1] for r in mine["index.asset_keys"]} >= {'["capture"]',
+                                                           '["article_metadata"]'}
+        assert mine == theirs
+    finally:
+        ours.dispose()
+        stock.dispose()
