@@ -191,10 +191,11 @@ def _previous(conn: Connection, cap: Any) -> Any:
         .order_by(captures.c.started_at.desc(), captures.c.id.desc()).limit(1)).first()
 
 
-def _payload(recorder: Recorder, conn: Connection, cap: Any
+def _payload(recorder: Recorder, conn: Connection, cap: Any, src: Any = None,
              ) -> tuple[bytes, str | None, str | None]:
-    """(payload as a reader gets it, declared media type, problem) of a capture row."""
-    src = _source_record(conn, cap)
+    """(payload as a reader gets it, declared media type, problem) of a capture row,
+    read from ``src`` when the caller has already looked up its source record."""
+    src = src if src is not None else _source_record(conn, cap)
     if src is None:
         raise NotFoundError(f"capture {cap.capture_id} has no response or "
                             "resource record")
@@ -320,7 +321,7 @@ def _read_payloads(recorder: Recorder, capture_ids: Sequence[str], version: str,
                     json.loads(existing.record))
                 continue
             src = _source_record(conn, cap)
-            data, ctype, problem = _payload(recorder, conn, cap)
+            data, ctype, problem = _payload(recorder, conn, cap, src)
             item = _Input(data, cap.final_url or cap.url, ctype, parse_iso(cap.started_at),
                           problem)
             todo.append((cid, cap, src, item, _compare(recorder, conn, cap, item)))
