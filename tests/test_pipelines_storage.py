@@ -285,9 +285,9 @@ def _tables(storage: SqliteEventLogStorage, run_id: str) -> dict[str, list[tuple
                          ("index", "asset_keys"), ("index", "asset_event_tags"),
                          ("index", "asset_check_executions")]:
         with storage._connect(shard) as conn:
-            names = [c["name"] for c in sa.inspect(conn).get_columns(table)
-                     if c["name"] not in _DEFAULTED]
-            rows = conn.exec_driver_sql(f"SELECT {', '.join(names)} FROM {table} ORDER BY 1")
+            reflected = sa.Table(table, sa.MetaData(), autoload_with=conn)
+            columns = [c for c in reflected.columns if c.name not in _DEFAULTED]
+            rows = conn.execute(sa.select(*columns).order_by(columns[0]))
             out[f"{shard}.{table}"] = [tuple(r) for r in rows]
     return out
 

@@ -32,6 +32,7 @@ from archive.capture.scheduler import RequisiteFinder, capture_urls, open_sessio
 from archive.core.config import Settings
 from archive.core.urls import host_of
 from archive.errors import ArchiveError, WorkerLost
+from archive.http.deadline import WATCHDOG_THREAD
 from archive.http.fetch import tls_context
 from archive.ledger.custody import Agent
 from archive.ledger.db import make_engine
@@ -129,13 +130,19 @@ class _Job:
 
 
 def worker_context() -> Any:  # a multiprocessing context
-    """fork when this process runs one thread (children start in milliseconds and share
-    the imports); otherwise spawn, because forking a threaded process can copy a lock
-    that another thread holds. Not forkserver: its server is one per process, started
-    once with the environment and preloads of that moment, and Dagster's multiprocess
-    executor starts its step processes from it; sharing it would hand later steps a
-    stale environment. A spawned worker imports the library afresh (about a second)."""
-    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+    """fork when this process runs no other thread than the fetch watchdog (children
+    start in milliseconds and share the imports; a child starts its own watchdog afresh,
+    see archive/http/deadline.py); otherwise spawn, because forking a threaded process
+    can copy a lock that another thread holds. The watchdog outlives a capture by up to
+    a minute, so without that exception the extraction after a capture in the same
+    process (a pipeline run) always spawned. Not forkserver: its server is one per
+    process, started once with the environment and preloads of that moment, and
+    Dagster's multiprocess executor starts its step processes from it; sharing it would
+    hand later steps a stale environment. A spawned worker imports the library afresh
+    (about a second)."""
+    others = [t for t in threading.enumerate()
+              if t is not threading.main_thread() and t.name != WATCHDOG_THREAD]
+    if not others and "fork" in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
 

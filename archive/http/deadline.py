@@ -21,6 +21,10 @@ class RawLimitReached(OSError):
     """The raw response reached its size limit (recorded by recv)."""
 
 
+WATCHDOG_THREAD = "archive-fetch-watchdog"
+"""The watchdog thread's name: a fork may copy it (see the at-fork hook below)."""
+
+
 class Watchdog:
     """One daemon thread for every exchange's deadline (a Timer thread per exchange cost
     a thread start and a cancel per page). ``arm`` returns a handle; ``disarm`` drops it.
@@ -39,7 +43,7 @@ class Watchdog:
             self._callbacks[handle] = callback
             heapq.heappush(self._heap, (time.monotonic() + delay, handle))
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="archive-fetch-watchdog",
+                self._thread = threading.Thread(target=self._run, name=WATCHDOG_THREAD,
                                                 daemon=True)
                 self._thread.start()
             elif self._heap[0][1] == handle:
@@ -74,7 +78,9 @@ class Watchdog:
 
 
 WATCHDOG = Watchdog()
-# A forked child (Dagster's multiprocess executor) has no watchdog thread and may hold a
-# copy of a lock taken by a thread that does not exist there: start afresh.
+# A forked child (Dagster's multiprocess executor, capture and extraction workers) has no
+# watchdog thread and may hold a copy of its lock taken by a thread that does not exist
+# there: start afresh. The watchdog holds no other lock than that one (a callback, which
+# only shuts a socket, runs outside it), so a fork beside it is safe.
 os.register_at_fork(after_in_child=lambda: WATCHDOG.__init__())  # type: ignore[misc]
 
