@@ -230,10 +230,18 @@ def test_the_event_log_commits_without_waiting_for_the_disk(dagster_home: Path) 
 def _asset_events(run_id: str) -> list[EventLogEntry]:
     """What a range run writes: planned materializations and checks over its partitions,
     a log line, materializations (tagged, as Dagster tags a data version) of two assets,
-    an observation."""
-    from dagster import AssetKey, AssetMaterialization, AssetObservation
+    an observation, check results."""
+    from dagster import (
+        AssetCheckSeverity,
+        AssetKey,
+        AssetMaterialization,
+        AssetObservation,
+        MetadataValue,
+    )
     from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+        AssetCheckEvaluation,
         AssetCheckEvaluationPlanned,
+        AssetCheckEvaluationTargetMaterializationData,
     )
     from dagster._core.definitions.partitions.definition import StaticPartitionsDefinition
     from dagster._core.events import (
@@ -271,13 +279,27 @@ def _asset_events(run_id: str) -> list[EventLogEntry]:
     events.append(entry(DagsterEvent(
         DagsterEventType.ASSET_OBSERVATION.value, "job",
         event_specific_data=AssetObservationData(AssetObservation("capture", partition="p0")))))
+    # Check results: on planned partitions (passed, failed, tied to a materialization),
+    # and on a check and a partition nobody planned (a row is added).
+    target = AssetCheckEvaluationTargetMaterializationData(storage_id=3, run_id=run_id,
+                                                           timestamp=time.time())
+    events += [entry(DagsterEvent(
+        DagsterEventType.ASSET_CHECK_EVALUATION.value, "job", step_key="step",
+        event_specific_data=AssetCheckEvaluation(
+            asset_key=AssetKey("capture"), check_name=name, passed=passed, partition=key,
+            metadata={"problems": MetadataValue.int(0 if passed else 1)},
+            target_materialization_data=target if key == "p1" else None,
+            severity=AssetCheckSeverity.ERROR, description=f"{name} {key}", blocking=True)))
+        for name, key, passed in [("warc_valid", "p0", True), ("warc_valid", "p1", True),
+                                  ("warc_valid", "p2", False), ("hashes_match_db", "p0", True),
+                                  ("hashes_match_db", None, False)]]
     return events
 
 
 _DEFAULTED = {"create_timestamp", "update_timestamp"}  # the database's clock, not the event's
 
 
-def _tables(storage: SqliteEventLogStorage, run_id: str) -> dict[str, list[tuple[Any, ...]]]:
+def _tables(storage: SqliteEventLogStorage, run_id: str) -> dict[str, list[dict[str, Any]]]:
     import sqlalchemy as sa
 
     out = {}
@@ -288,14 +310,14 @@ def _tables(storage: SqliteEventLogStorage, run_id: str) -> dict[str, list[tuple
             reflected = sa.Table(table, sa.MetaData(), autoload_with=conn)
             columns = [c for c in reflected.columns if c.name not in _DEFAULTED]
             rows = conn.execute(sa.select(*columns).order_by(columns[0]))
-            out[f"{shard}.{table}"] = [tuple(r) for r in rows]
+            out[f"{shard}.{table}"] = [dict(r._mapping) for r in rows]
     return out
 
 
 def test_a_batch_leaves_the_rows_that_storing_each_event_leaves(tmp_path: Path) -> None:
     """store_event_batch against Dagster's own store_event, event by event, on two fresh
     event logs: every row of the run shard and of the index (events, asset rows with the
-    last materialization, tags, planned checks) is the same."""
+    last materialization, tags, planned and judged checks) is the same."""
     run_id = str(uuid.uuid4())
     events = _asset_events(run_id)
     ours = PooledSqliteEventLogStorage(str(tmp_path / "ours"))
@@ -304,13 +326,16 @@ def test_a_batch_leaves_the_rows_that_storing_each_event_leaves(tmp_path: Path) 
         ours.store_event_batch(events)
         for event in events:
             stock.store_event(event)
-        assert ours.batched == len(events) - 3  # all but the planned check, the log
-        #                                          line and the lone observation
+        assert ours.batched == len(events) - 8  # all but the planned check, the log
+        #                                   line, the lone observation, the check results
         mine, theirs = _tables(ours, run_id), _tables(stock, run_id)
-        assert len(mine["index.asset_check_executions"]) == 5
+        executions = mine["index.asset_check_executions"]
+        assert len(executions) == 7  # five planned (three judged), two added
+        assert sorted(r["execution_status"] for r in executions) == sorted(
+            ["FAILED", "FAILED", "PLANNED", "PLANNED", "SUCCEEDED", "SUCCEEDED", "SUCCEEDED"])
         assert len(mine["index.asset_event_tags"]) == 8
-        assert {r[1] for r in mine["index.asset_keys"]} >= {'["capture"]',
-                                                           '["article_metadata"]'}
+        assert {r["asset_key"] for r in mine["index.asset_keys"]} >= {
+            '["capture"]', '["article_metadata"]'}
         assert mine == theirs
     finally:
         ours.dispose()
