@@ -34,9 +34,18 @@ class Source:
         return partition_key(self.url)
 
 
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""PyYAML's safe loader, in C when PyYAML was built with libyaml (ten times faster: a
+scheduled run reads a 1,000-source file in several steps)."""
+
+
+def _safe_load(text: str) -> Any:
+    return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 (a safe loader)
+
+
 def parse_sources(text: str, *, origin: str = "sources.yaml") -> list[Source]:
     try:
-        doc = yaml.safe_load(text)
+        doc = _safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{origin}: not valid YAML: {exc}".replace("\n", " ")) from exc
     errors = sorted(schema_validator(SCHEMA_NAME).iter_errors(doc), key=lambda e: list(e.path))
@@ -97,7 +106,7 @@ def add_source(path: Path, url: str, *, label: str | None = None,
         entry["label"] = label
     if outlet:
         entry["outlet"] = outlet
-    doc = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+    doc = _safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
     doc = doc or {"sources": []}
     doc["sources"].append(entry)
     parse_sources(yaml.safe_dump(doc), origin=str(path))  # validate before writing
