@@ -228,14 +228,14 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                                   if planned.partitions_subset else [None])
         serialized = serialize_value(event)
         timestamp = self._event_insert_timestamp(event)  # type: ignore[no-untyped-call]
-        with self.index_connection() as conn:
-            conn.execute(AssetCheckExecutionsTable.insert().values([
+        with self.index_connection() as conn:  # one statement, executed for each row
+            conn.execute(AssetCheckExecutionsTable.insert(), [
                 {"asset_key": planned.asset_key.to_string(), "check_name": planned.check_name,
                  "partition": key, "run_id": event.run_id,
                  "execution_status": AssetCheckExecutionRecordStatus.PLANNED.value,
                  "evaluation_event": serialized, "evaluation_event_timestamp": timestamp,
                  "evaluation_event_storage_id": event_id}
-                for key in keys]))
+                for key in keys])
 
     def _has_asset_key_index_cols_on_connection(self, conn: Connection) -> bool:
         # Dagster asks SQLite for the asset table's columns at every asset event.
