@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import text
 from warcio.archiveiterator import ArchiveIterator
 
 from archive import metadata as md
-from archive.metadata.store import ExtractedMetadata, extract_and_store
+from archive.metadata.store import ExtractedMetadata, chunk_bounds, extract_and_store
 
 
 def test_extraction_is_stored_three_ways_and_not_repeated(arc, http_server) -> None:
@@ -216,3 +218,17 @@ def test_an_edited_verdict_in_the_database_breaks_the_custody_chain(arc, http_se
                    "s": seq})
     report = arc.verify()
     assert any(p.kind == "chain" and f"{seq}" in p.message for p in report.problems)
+
+
+
+@given(total=st.integers(0, 5000), first=st.integers(1, 300), most=st.integers(1, 600))
+def test_chunks_cover_every_capture_once_growing_from_first_to_most(
+        total: int, first: int, most: int) -> None:
+    bounds = chunk_bounds(total, first, most)
+    assert [i for start, end in bounds for i in range(start, end)] == list(range(total))
+    sizes = [end - start for start, end in bounds]
+    expected = [min(first, most)]
+    while sum(expected) < total:
+        expected.append(min(expected[-1] * 2, most))
+    expected[-1] -= sum(expected) - total  # the last chunk is what is left
+    assert sizes == (expected if total else [])

@@ -163,6 +163,21 @@ Extractor = Callable[..., Any]  # extract(data, *, url, content_type, capture_ti
 
 
 _CHUNK = 256  # captures read and extracted at a time (two chunks in memory: one in flight)
+_FIRST_CHUNK = 32  # the workers wait for the first chunk: it is small, and chunks double
+
+
+def chunk_bounds(total: int, first: int = _FIRST_CHUNK, most: int = _CHUNK,
+                 ) -> list[tuple[int, int]]:
+    """(start, end) of each chunk of ``total`` captures: ``first`` (at most ``most``),
+    then each twice the one before, up to ``most``. The workers extract a chunk while
+    this process reads the next; reading costs about a tenth of extracting, so a chunk's
+    extraction on two workers outlasts the reading of one twice its size, and the
+    workers start after ``first`` captures are read instead of ``most``."""
+    bounds, start, size = [], 0, max(1, min(first, most))
+    while start < total:
+        bounds.append((start, min(start + size, total)))
+        start, size = start + size, min(size * 2, most)
+    return bounds
 _MIN_PARALLEL = 32  # fewer captures than this are extracted in this process
 
 
@@ -255,8 +270,8 @@ def extract_and_store(recorder: Recorder, capture_ids: Sequence[str], agent: Age
     # One chunk in flight: the workers extract a chunk while this process reads the next.
     pending: tuple[list[Any], Any] | None = None
     try:
-        for i in range(0, len(capture_ids), _CHUNK):
-            todo = _read_payloads(recorder, capture_ids[i:i + _CHUNK], version, force,
+        for i, end in chunk_bounds(len(capture_ids)):
+            todo = _read_payloads(recorder, capture_ids[i:end], version, force,
                                   results)
             if pending is not None:
                 jobs += _collect(*pending)
