@@ -175,13 +175,19 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         last = self._checkpointed.get(shard)
         return last is None or time.monotonic() - last >= CHECKPOINT_INTERVAL
 
-    def store_event(self, event: EventLogEntry) -> None:
-        kind = event.dagster_event_type if event.is_dagster_event else None
-        self._storing.burst = kind in BURST_EVENTS
+    @contextmanager
+    def _burst(self, burst: bool) -> Iterator[None]:
+        """While storing: whether the run shard's checkpoint may wait (:meth:`_connect`)."""
+        self._storing.burst = burst
         try:
-            super().store_event(event)
+            yield
         finally:
             self._storing.burst = False
+
+    def store_event(self, event: EventLogEntry) -> None:
+        kind = event.dagster_event_type if event.is_dagster_event else None
+        with self._burst(kind in BURST_EVENTS):
+            super().store_event(event)
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         """Each run of consecutive asset events of one kind and run in one statement per
@@ -200,8 +206,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         and each asset's row from its last event."""
         rows = [self._event_to_row(event) for event in events]
         self.batched += len(events)
-        self._storing.burst = True
-        try:
+        with self._burst(True):
             with self.run_connection(events[0].run_id) as conn:
                 conn.execute(SqlEventLogStorageTable.insert(), rows)
             with self.index_transaction() as conn:
@@ -215,8 +220,6 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                     last[str(event.get_dagster_event().asset_key)] = (event, event_id)
                 for event, event_id in last.values():
                     self._store_asset_event(conn, event, event_id)
-        finally:
-            self._storing.burst = False
 
     def _store_asset_check_evaluation_planned(self, event: EventLogEntry,
                                               event_id: int | None) -> None:

@@ -220,7 +220,6 @@ def test_an_edited_verdict_in_the_database_breaks_the_custody_chain(arc, http_se
     assert any(p.kind == "chain" and f"{seq}" in p.message for p in report.problems)
 
 
-
 @given(total=st.integers(0, 5000), first=st.integers(1, 300), most=st.integers(1, 600))
 def test_chunks_cover_every_capture_once_growing_from_first_to_most(
         total: int, first: int, most: int) -> None:

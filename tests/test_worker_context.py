@@ -13,7 +13,7 @@ import pytest
 from archive.http.deadline import WATCHDOG_THREAD
 
 _SETUP = """
-import threading, time
+import threading
 from archive.capture.processes import worker_context
 from archive.http.deadline import WATCHDOG, WATCHDOG_THREAD
 

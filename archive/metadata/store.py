@@ -164,6 +164,7 @@ Extractor = Callable[..., Any]  # extract(data, *, url, content_type, capture_ti
 
 _CHUNK = 256  # captures read and extracted at a time (two chunks in memory: one in flight)
 _FIRST_CHUNK = 32  # the workers wait for the first chunk: it is small, and chunks double
+_MIN_PARALLEL = 32  # fewer captures than this are extracted in this process
 
 
 def chunk_bounds(total: int, first: int = _FIRST_CHUNK, most: int = _CHUNK,
@@ -178,7 +179,6 @@ def chunk_bounds(total: int, first: int = _FIRST_CHUNK, most: int = _CHUNK,
         bounds.append((start, min(start + size, total)))
         start, size = start + size, min(size * 2, most)
     return bounds
-_MIN_PARALLEL = 32  # fewer captures than this are extracted in this process
 
 
 @dataclass(frozen=True)
