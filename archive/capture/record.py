@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, insert
 
 from archive.browser.models import (
     DOM_CONTENT_TYPE,
@@ -26,6 +26,7 @@ from archive.browser.models import (
 )
 from archive.capture.commit import commit_file, insert_file_row
 from archive.capture.manifest import build_manifest
+from archive.capture.originals import find_requisite_revisits, find_revisits
 from archive.capture.prepare import Content, Prepared, capture_facts, dump_provenance
 from archive.capture.results import CaptureFailure, CaptureResult
 from archive.capture.revalidate import resolve_not_modified
@@ -185,8 +186,8 @@ class Recorder:
                    ) -> tuple[StoredFile, datetime, list[list[WrittenRecord]]]:
         """Step 1 of :meth:`record`: the durable WARC file, before any row exists."""
         moment = self.clock()
-        self._find_revisits(batch)
-        self._find_requisite_revisits(batch)
+        find_revisits(self.engine, batch)
+        find_requisite_revisits(self.engine, batch, self.new_id)
         resolve_not_modified(batch)  # after: an original may be in this batch
         for p in batch:  # the metadata record carries what a reconciler needs to adopt
             if p.requisites is not None:
@@ -291,82 +292,6 @@ class Recorder:
         return CaptureFailure(url, error)
 
     # -- helpers ------------------------------------------------------------------------
-
-    def _find_revisits(self, batch: Sequence[Prepared]) -> None:
-        """Mark each capture whose payload is byte-identical to the last whole capture of
-        its URL as a revisit of that capture's original (one query per batch, not per
-        page). A truncated capture is never an original: its payload may be a prefix of a
-        whole one that happens to match (a body cut short of its declared length)."""
-        candidates: dict[str, list[Prepared]] = {}
-        for p in batch:
-            if p.payload_digest is not None and p.revisit is None:
-                candidates.setdefault(p.url, []).append(p)
-        if not candidates:
-            return
-        with self.engine.connect() as conn:
-            latest = (select(func.max(captures.c.id))
-                      .where(captures.c.url.in_(list(candidates)), captures.c.kind == "http",
-                             captures.c.status != "truncated")
-                      .group_by(captures.c.url))
-            originals: dict[str, list[Prepared]] = {}
-            for last in conn.execute(
-                    select(captures.c.url, captures.c.capture_id, captures.c.payload_digest,
-                           captures.c.revisit_of).where(captures.c.id.in_(latest))):
-                for p in candidates[last.url]:
-                    if p.payload_digest is not None and \
-                            last.payload_digest == p.payload_digest:
-                        originals.setdefault(last.revisit_of or last.capture_id, []).append(p)
-            if not originals:
-                return
-            responses = conn.execute(
-                select(captures.c.capture_id, records.c.record_id, records.c.target_uri,
-                       records.c.date)
-                .join(captures, captures.c.id == records.c.capture_pk)
-                .where(captures.c.capture_id.in_(list(originals)),
-                       records.c.type == "response")
-                .order_by(records.c.id)).all()
-        found = {r.capture_id: Revisit(r.capture_id, r.record_id, r.target_uri, r.date)
-                 for r in responses}  # the last response record of each original wins
-        for original, prepared in originals.items():
-            if original in found:
-                for p in prepared:
-                    p.revisit, p.revisit_of = found[original], original
-                    if p.status == "complete":
-                        p.status = "revisit"
-
-    def _find_requisite_revisits(self, batch: Sequence[Prepared]) -> None:
-        """Mark each whole requisite whose payload equals a recorded response of the same
-        URL (the last one), or an earlier requisite of this batch, as a revisit of it:
-        an outlet's stylesheet and logo are stored once (one query per batch)."""
-        wanted = [f for p in batch if p.requisites is not None
-                  for f in p.requisites.fetched if f.dedupable]
-        for f in wanted:
-            f.response_id = self.new_id()
-        if not wanted:
-            return
-        known: dict[tuple[str, str], Revisit] = {}
-        digests = sorted({f.payload_digest for f in wanted})
-        urls = {f.result.final_url for f in wanted}
-        with self.engine.connect() as conn:
-            for chunk in range(0, len(digests), 500):
-                for r in conn.execute(
-                        select(captures.c.capture_id, records.c.record_id, records.c.target_uri,
-                               records.c.date, records.c.payload_digest)
-                        .join(captures, captures.c.id == records.c.capture_pk)
-                        .where(records.c.payload_digest.in_(digests[chunk:chunk + 500]),
-                               records.c.type == "response")
-                        .order_by(records.c.id)):
-                    if r.target_uri in urls:  # the last one of a URL and payload wins
-                        known[(r.target_uri, r.payload_digest)] = Revisit(
-                            r.capture_id, r.record_id, r.target_uri, r.date)
-        for f in wanted:
-            final = f.result.exchanges[-1]
-            key = (final.url, f.payload_digest)
-            if key in known:
-                f.revisit = known[key]
-            else:  # the original of later ones in this file
-                assert f.response_id is not None
-                known[key] = Revisit("", f.response_id, final.url, warc_date(final.started_at))
 
     def _write_exchanges(self, w: WarcWriter, info_id: str, result: FetchResult,
                          prov: str, revisit: Revisit | None, final_payload_digest: str,
