@@ -29,7 +29,6 @@ VERSION_RE = re.compile(rb"WARC/([0-9]+)\.([0-9]+)\r*\n")
 ODD_EOL_RE = re.compile(rb"(?<!\r)\n|\r\r+\n")
 RECORD_START_RE = re.compile(rb"\nWARC/[0-9]")
 WARC_START_RE = re.compile(rb"WARC/[0-9]")
-BLANK_LINE_RE = re.compile(rb"\n[ \t\r]*\n")
 HTTP_TYPES = ("response", "request", "revisit")
 PAYLOAD_TYPES = ("response", "request", "resource", "conversion")
 OTHER_MAGIC: dict[bytes, Compression] = {
@@ -415,32 +414,6 @@ class GzipCursor(Cursor):
 
     def where(self) -> str:
         return f" (uncompressed byte {self.useg} of the gzip member at offset {self.seg_offset})"
-
-
-class HeadEnd:
-    """Finds where HTTP headers end inside a streamed block (first blank line).
-
-    Mirrors warcio, which reads header lines until one is empty after stripping
-    whitespace; only the current line's whitespace-only tail is kept between chunks.
-    """
-
-    def __init__(self) -> None:
-        self._carry = b"\n"  # as if the block started after a newline
-        self._carry_at = -1  # block offset of self._carry[0]
-
-    def feed(self, chunk: bytes, at: int) -> int | None:
-        data = self._carry + chunk
-        base = self._carry_at if self._carry else at
-        m = BLANK_LINE_RE.search(data)
-        if m:
-            return base + m.end()
-        nl = data.rfind(b"\n")
-        tail = data[nl:] if nl >= 0 else b""
-        if tail and len(tail) < 4096 and not tail[1:].strip(b" \t\r"):
-            self._carry, self._carry_at = tail, base + nl
-        else:
-            self._carry, self._carry_at = b"", at + len(chunk)
-        return None
 
 
 @dataclass

@@ -131,6 +131,39 @@ class DeclaredDigest:
         return "fail", computed
 
 
+def check_declared(block: DeclaredDigest | None, payload: DeclaredDigest | None, *,
+                   length_known: bool, payload_checkable: bool, note: str = "",
+                   ) -> tuple[OneDigestStatus, OneDigestStatus, list[tuple[str, str]]]:
+    """The declared digests' statuses once the block has been fed to them, and the
+    mismatches as (code, text). Without a known length nothing could be checked
+    ("unverified"); a revisit's or a segment's payload is "not-checked". ``note`` ends
+    a mismatch's text (e.g. that the block was incomplete)."""
+    bstat: OneDigestStatus = "absent"
+    pstat: OneDigestStatus = "absent"
+    found: list[tuple[str, str]] = []
+    if block is not None:
+        if not length_known:
+            bstat = "unverified"
+        else:
+            bstat, computed = block.result()
+            if bstat == "fail" and computed is not None:
+                found.append(("block-digest-mismatch",
+                              f"block digest {show(block.declared)} does not match the "
+                              f"record (computed {computed}){note}"))
+    if payload is not None:
+        if not payload_checkable:
+            pstat = "not-checked"
+        elif not length_known:
+            pstat = "unverified"
+        else:
+            pstat, computed = payload.result()
+            if pstat == "fail" and computed is not None:
+                found.append(("payload-digest-mismatch",
+                              f"payload digest {show(payload.declared)} does not match the "
+                              f"payload (computed {computed}){note}"))
+    return bstat, pstat, found
+
+
 def combine(block: OneDigestStatus, payload: OneDigestStatus) -> DigestStatus:
     """One status per record: any failure wins; a passing digest beside an unknown
     algorithm is still "unverified" (a declared claim went unchecked)."""

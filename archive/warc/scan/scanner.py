@@ -13,10 +13,9 @@ from typing import BinaryIO
 
 from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
 
-from archive.core.hashing import format_digest
+from archive.warc.scan.block import BlockPass, check_trailer
 from archive.warc.scan.cursor import (
     CHUNK,
-    CRLF2,
     GZIP_MAGIC,
     HTTP_TYPES,
     KNOWN_VERSIONS,
@@ -28,16 +27,14 @@ from archive.warc.scan.cursor import (
     VERSION_RE,
     Cursor,
     GzipCursor,
-    HeadEnd,
     PlainCursor,
     Raw,
     RecordState,
 )
-from archive.warc.scan.digests import DeclaredDigest, combine, show
+from archive.warc.scan.digests import DeclaredDigest, check_declared, combine, show
 from archive.warc.scan.results import (
     Compression,
     Format,
-    OneDigestStatus,
     ScannedRecord,
     ScanProblem,
     ScanReport,
@@ -341,69 +338,33 @@ class Scanner:
                 (ctype or "").strip().lower().startswith("application/http")
                 or (ctype is None and (target or "").strip("<> ").lower().startswith(
                     ("http:", "https:")))))
-            block_h = hashlib.sha256()
-            payload_h = hashlib.sha256()
-            head_end = HeadEnd() if is_http and clen > 0 else None
-            payload_from = 0 if head_end is None else -1
-            embedded: int | None = None
-            tail = b""
-            got = 0
-            while got < clen:
-                chunk = self._read(min(CHUNK, clen - got), rec)
+            bp = BlockPass(is_http, bd, pd)
+            while bp.got < clen:
+                chunk = self._read(min(CHUNK, clen - bp.got), rec)
                 if not chunk:
                     break
-                block_h.update(chunk)
-                if bd is not None:
-                    bd.update(chunk)
-                if payload_from < 0 and head_end is not None:
-                    end = head_end.feed(chunk, got)
-                    if end is not None:
-                        payload_from = end
-                if payload_from >= 0:
-                    part = chunk[max(0, payload_from - got):]
-                    payload_h.update(part)
-                    if pd is not None:
-                        pd.update(part)
-                if embedded is None:
-                    j = (tail + chunk).find(b"\r\n\r\nWARC/")
-                    if j >= 0:
-                        embedded = got - len(tail) + j + 4
-                    tail = chunk[-9:]
-                got += len(chunk)
+                bp.feed(chunk)
+            got = bp.got
             incomplete = got < clen
-            block_sha = format_digest(block_h.digest())
+            block_sha = bp.block_sha256()
             if rtype in PAYLOAD_TYPES:
-                payload_sha = format_digest(payload_h.digest())
+                payload_sha = bp.payload_sha256()
             if incomplete:
                 self._short_block(rec, clen, got)
             else:
-                self._trailer(rec, clen, embedded)
+                problem = check_trailer(self.cur, rec, lambda: self._cross(rec), clen,
+                                        bp.embedded)
+                if problem is not None:
+                    self._add(rec.offset, *problem, rec=rec)
         else:
             self._resync(rec, "because the block length is unknown")
 
-        bstat: OneDigestStatus = "absent"
-        pstat: OneDigestStatus = "absent"
-        note = " (block incomplete)" if incomplete and clen is not None else ""
-        if bd is not None:
-            if clen is None:
-                bstat = "unverified"
-            else:
-                bstat, computed = bd.result()
-                if bstat == "fail" and computed is not None:
-                    self._add(rec.offset, "block-digest-mismatch",
-                              f"block digest {show(bd.declared)} does not match the record "
-                              f"(computed {computed}){note}", rec=rec)
-        if pd is not None:
-            if not payload_checkable:
-                pstat = "not-checked"
-            elif clen is None:
-                pstat = "unverified"
-            else:
-                pstat, computed = pd.result()
-                if pstat == "fail" and computed is not None:
-                    self._add(rec.offset, "payload-digest-mismatch",
-                              f"payload digest {show(pd.declared)} does not match the "
-                              f"payload (computed {computed}){note}", rec=rec)
+        incomplete_note = " (block incomplete)" if incomplete and clen is not None else ""
+        bstat, pstat, found = check_declared(bd, pd, length_known=clen is not None,
+                                             payload_checkable=payload_checkable,
+                                             note=incomplete_note)
+        for code, text in found:
+            self._add(rec.offset, code, text, rec=rec)
 
         if rid is not None:
             self._check_duplicate(rec, rid, hashlib.sha256(header_bytes).digest(), block_sha)
@@ -451,68 +412,6 @@ class Scanner:
             self._add(rec.offset, "truncated",
                       f"truncated record: the file ends after {got} of the {clen} block bytes "
                       "its Content-Length declares", rec=rec)
-
-    def _trailer(self, rec: RecordState, clen: int, embedded: int | None) -> None:
-        """The block must be followed by CRLF CRLF; anything else means the Content-Length
-        is wrong (or the file was cut).
-
-        Two tolerated deviations, as warnings, because no data can hide in them: a run of
-        only CR/LF bytes holding at least two line feeds (line endings converted, e.g.
-        CR CR LF), and a gzip member that ends cleanly right after the block (the member
-        boundary delimits the record and the gzip CRC covers it).
-        """
-        cur = self.cur
-        at = (f"uncompressed byte {cur.useg} of its gzip member" if cur.gzip
-              else f"offset {cur.file_offset()}")
-        run = bytearray()
-        ended = False
-        while len(run) < 64:
-            p = cur.peek(1)
-            if not p:
-                if run.count(b"\n") < 2 and self._cross(rec):
-                    continue
-                ended = True
-                break
-            if p not in (b"\r", b"\n"):
-                break
-            cur.read(1)
-            run += p
-            if run == CRLF2:
-                return
-        if run.count(b"\n") >= 2:
-            self._add(rec.offset, "odd-trailer",
-                      f"the block is followed by {show(bytes(run))} instead of CRLF CRLF "
-                      "(only line-end bytes: accepted; line endings converted?)", "warning",
-                      rec=rec)
-            return
-        if ended and rec.closed_at is not None:
-            got = f"{show(bytes(run))} of " if run else ""
-            self._add(rec.offset, "missing-trailer",
-                      f"the record's gzip member ends after the block with only {got}the "
-                      "CRLF CRLF that must follow it; accepted, since the member boundary "
-                      "delimits the record and the gzip CRC covers it", "warning", rec=rec)
-            return
-        if ended:
-            self._add(rec.offset, "truncated",
-                      f"truncated record: the file ends {len(run)} byte(s) into the CRLF CRLF "
-                      "that must follow the block", rec=rec)
-            return
-        hint = ""
-        if embedded is not None:
-            hint = (f"; a record header starts inside the block at block byte {embedded}, "
-                    "so Content-Length is probably too large")
-        skipped, found = cur.skip_to_record_start()
-        skipped += len(run)
-        if found:
-            nxt = f"; the next record starts {skipped} bytes later, at offset {cur.file_offset()}"
-            nxt += cur.where() if cur.gzip else ""
-        elif cur.gzip:
-            nxt = f"; the remaining {skipped} bytes of its gzip member were skipped"
-        else:
-            nxt = f"; the remaining {skipped} bytes of the file were skipped"
-        self._add(rec.offset, "content-length-mismatch",
-                  f"Content-Length {clen} does not match the bytes present: the block is not "
-                  f"followed by CRLF CRLF at {at}{hint}{nxt}", rec=rec)
 
     def _resync(self, rec: RecordState, why: str) -> None:
         skipped, found = self.cur.skip_to_record_start()
