@@ -4,6 +4,7 @@ on how the reads cut the block, and must equal what the whole block says."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 
 from hypothesis import given
@@ -26,7 +27,7 @@ def _payload(block: bytes) -> bytes:
 
 def _cut(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in zip(points, points[1:], strict=False)]
+    return [data[a:b] for a, b in itertools.pairwise(points)]
 
 
 _parts = st.lists(st.sampled_from([b"a", b"b", b"\r", b"\n", b" ", b"WARC/", b"\r\n\r\n",
