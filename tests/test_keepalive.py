@@ -207,6 +207,29 @@ def test_bytes_past_the_content_length_end_the_connection(keep_server: TestServe
     assert keep_server.connections == 2
 
 
+@pytest.mark.parametrize("head", [
+    b"HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n\r\n",
+    # a 304 may give the length of the 200 it stands for: still no body follows
+    b"HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nContent-Length: 1234\r\n\r\n",
+    b"HTTP/1.1 204 No Content\r\n\r\n",
+], ids=["304", "304-with-length", "204"])
+def test_an_answer_without_a_body_leaves_its_connection_for_the_next(
+        keep_server: TestServer, head: bytes) -> None:
+    """A revalidated requisite's 304 (no Content-Length: it has no body by HTTP's
+    framing) used to close its connection: page mode opened one for almost every
+    shared stylesheet and logo."""
+    keep_server.route("/empty", lambda request, conn: conn.send(head))
+    with Fetcher(local_policy()) as fetcher:
+        with fetcher.fetch(keep_server.url("/empty"),
+                           headers={"If-None-Match": '"v1"'}) as result:
+            assert result.final.status == int(head[9:12])
+            assert result.final.body_length == 0 and raw_of(result.final) == head
+        assert fetcher.pool is not None and len(fetcher.pool) == 1
+        with fetcher.fetch(keep_server.url("/p1")) as result:
+            assert raw_of(result.final).endswith(b"page 1</body></html>")
+    assert keep_server.connections == 1
+
+
 def test_a_close_response_is_not_kept(http_server: TestServer) -> None:
     before = http_server.connections
     with Fetcher(local_policy()) as fetcher:

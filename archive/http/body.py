@@ -24,13 +24,20 @@ from archive.http.wire import BODY_CHUNK, MAX_CHUNK_LINE, Wire
 
 def may_keep(response: http.client.HTTPResponse, wire: Wire) -> bool:
     """The connection may carry another exchange: HTTP/1.1 without ``Connection:
-    close``, a Content-Length body read to its end, nothing gone wrong on the wire."""
+    close``, a body of known length (:func:`framed_length`) read to its end, nothing
+    gone wrong on the wire."""
     return (response.version == 11 and not response.will_close and not response.chunked
-            and declared_length(response) is not None and wire.read_error is None
+            and framed_length(response) is not None and wire.read_error is None
             and not wire.deadline_hit and not wire.raw_overflow)
 
 
-def declared_length(response: http.client.HTTPResponse) -> int | None:
+def framed_length(response: http.client.HTTPResponse) -> int | None:
+    """The body's length by HTTP/1.1's framing (RFC 9112 section 6.3): none after a
+    1xx, 204 or 304 whatever the headers say (a 304 may name the length of the 200 it
+    stands for), else the Content-Length; None when only the connection's end would
+    tell. A revalidated requisite's 304 thus leaves its connection for the next one."""
+    if response.status in (204, 304) or 100 <= response.status < 200:
+        return 0
     value = (response.getheader("Content-Length") or "").strip()
     return int(value) if value.isascii() and value.isdigit() else None
 
