@@ -18,6 +18,7 @@ from bench.common import (
     run_json_child,
     scratch,
     stats,
+    wget_temp_args,
     write_urls,
 )
 
@@ -45,7 +46,8 @@ def _wget(
             argv.append("--no-warc-compression")
     if not keep_alive:
         argv.append("--no-http-keep-alive")
-    wall, rss, _, err, code = run_child(argv, cwd=workdir)
+    with wget_temp_args() as temp:
+        wall, rss, _, err, code = run_child(argv + (temp if warc else []), cwd=workdir)
     if code not in (0, 8):
         raise RuntimeError(f"wget failed ({code}): {err.strip()[-300:]}")
     _, size = du(workdir, (".warc", ".warc.gz"))

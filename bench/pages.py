@@ -51,6 +51,7 @@ from bench.common import (
     run_json_child,
     scratch,
     stats,
+    wget_temp_args,
     write_urls,
 )
 
@@ -167,7 +168,8 @@ def _wget(urls: Path, work: Path) -> dict[str, Any]:
             "--no-warc-compression", f"--warc-file={work / 'wget'}", "-i", str(urls),
             "-P", str(work / "files")]
     cpu0 = _children_cpu()
-    wall, rss, _, err, code = run_child(argv, cwd=work)
+    with wget_temp_args() as temp:
+        wall, rss, _, err, code = run_child(argv + temp, cwd=work)
     cpu = _children_cpu() - cpu0  # wget's, reaped by run_child
     if code not in (0, 8):
         raise RuntimeError(f"wget failed ({code}): {err.strip()[-300:]}")
