@@ -11,7 +11,14 @@ from sqlalchemy import text
 from warcio.archiveiterator import ArchiveIterator
 
 from archive import metadata as md
-from archive.metadata.store import ExtractedMetadata, chunk_bounds, extract_and_store
+from archive.core.canonical import canonical_json
+from archive.metadata.store import (
+    RECORD_TYPE,
+    ExtractedMetadata,
+    chunk_bounds,
+    extract_and_store,
+    record_body,
+)
 
 
 def test_extraction_is_stored_three_ways_and_not_repeated(arc, http_server) -> None:
@@ -231,3 +238,20 @@ def test_chunks_cover_every_capture_once_growing_from_first_to_most(
         expected.append(min(expected[-1] * 2, most))
     expected[-1] -= sum(expected) - total  # the last chunk is what is left
     assert sizes == (expected if total else [])
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers(-2**53 + 1, 2**53 - 1) | st.text(),
+                     lambda inner: st.lists(inner, max_size=4)
+                     | st.dictionaries(st.text(max_size=6), inner, max_size=4), max_leaves=12)
+
+
+@given(st.dictionaries(st.text(max_size=8), _json, max_size=6),
+       st.none() | st.from_regex(r"sha256:[0-9a-f]{64}", fullmatch=True))
+def test_a_version_record_composed_from_its_row_is_the_canonical_json_of_the_whole(
+        document: dict[str, object], content_hash: str | None) -> None:
+    """The writer and ``archive verify`` compose the record from the row's text
+    (record_body); it must be byte for byte what encoding the whole would give."""
+    cid = "sha256:" + "ab" * 32
+    whole = canonical_json({"type": RECORD_TYPE, "capture_id": cid,
+                            "content_hash": content_hash, "metadata": document})
+    assert record_body(cid, content_hash, canonical_json(document).decode()) == whole

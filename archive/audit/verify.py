@@ -303,7 +303,7 @@ def _check_version(v: Any, who: str, content_hash: str | None, files: dict[int, 
     comparison with the previous capture of the URL is consistent
     (:func:`archive.metadata.textdiff.comparison_problems`)."""
     # the extractor's modules: import late
-    from archive.metadata.store import RECORD_TYPE
+    from archive.metadata.store import record_body
     from archive.metadata.textdiff import comparison_problems
 
     def field(name: str, actual: Any, expected: Any, source: str) -> None:
@@ -321,10 +321,7 @@ def _check_version(v: Any, who: str, content_hash: str | None, files: dict[int, 
         field("metadata_versions.record_sha256", digest, None,
               "no metadata extraction event of the capture (the log)")
         return
-    body = ('{"capture_id":' + json.dumps(who) + ',"content_hash":'
-            + json.dumps(content_hash) + ',"metadata":' + v.record + ',"type":'
-            + json.dumps(RECORD_TYPE) + "}").encode("utf-8")
-    rebuilt = sha256_bytes(body)
+    rebuilt = sha256_bytes(record_body(who, content_hash, v.record))
     if rebuilt != digest:
         field("metadata_versions.record", f"a record hashing to {rebuilt}", digest,
               f"metadata extraction event #{event.seq}")

@@ -47,6 +47,16 @@ from archive.warc.writer import (
 RECORD_TYPE = "provenance-archive/article-metadata"
 
 
+def record_body(capture_id: str, content_hash: str | None, record: str) -> bytes:
+    """A metadata version's WARC record: the canonical JSON of its type, the capture's
+    id and content hash and ``record``, the version's own canonical JSON as its row
+    keeps it, which goes in as it is (keys in JCS order: capture_id, content_hash,
+    metadata, type). ``archive verify`` rebuilds each record from its row with this."""
+    return b"".join((b'{"capture_id":', canonical_json(capture_id), b',"content_hash":',
+                     canonical_json(content_hash), b',"metadata":', record.encode("utf-8"),
+                     b',"type":', canonical_json(RECORD_TYPE), b"}"))
+
+
 @dataclass(frozen=True, slots=True)
 class ExtractedMetadata:
     """A capture's current metadata record after extraction: ``stored`` says whether
@@ -345,9 +355,9 @@ def _read_payloads(recorder: Recorder, capture_ids: Sequence[str], version: str,
 
 def _store(recorder: Recorder, jobs: list[_Job], agent: Agent) -> list[ExtractedMetadata]:
     moment = recorder.clock()
-    bodies = [canonical_json({"type": RECORD_TYPE, "capture_id": j.capture_id,
-                              "content_hash": j.content_hash, "metadata": j.document})
-              for j in jobs]
+    records = [canonical_json(j.document).decode() for j in jobs]  # the rows' text
+    bodies = [record_body(j.capture_id, j.content_hash, r) for j, r in zip(jobs, records,
+                                                                           strict=True)]
     written = []
     with recorder.store.new_file(moment, recorder.settings.hostname) as out:
         w = WarcWriter(out)
@@ -370,7 +380,7 @@ def _store(recorder: Recorder, jobs: list[_Job], agent: Agent) -> list[Extracted
         file_pk = insert_file_row(conn, stored, moment)
         out_docs: list[ExtractedMetadata] = []
         events: list[NewEvent] = []
-        for job, body, rec in zip(jobs, bodies, written, strict=True):
+        for job, record, body, rec in zip(jobs, records, bodies, written, strict=True):
             digest = sha256_bytes(body)
             version = job.document["extractor_version"]
             existing = conn.execute(select(metadata_versions.c.record_sha256).where(
@@ -393,7 +403,7 @@ def _store(recorder: Recorder, jobs: list[_Job], agent: Agent) -> list[Extracted
             conn.execute(insert(metadata_versions).values(
                 capture_pk=job.capture_pk, extractor=job.document["extractor"],
                 extractor_version=job.document["extractor_version"],
-                record=canonical_json(job.document).decode(), record_sha256=digest,
+                record=record, record_sha256=digest,
                 warc_file_id=file_pk, warc_record_id=rec.record_id, created_at=iso_utc(moment)))
             objects = [job.capture_id, digest] + ([job.content_hash] if job.content_hash else [])
             fields = {k: v["value"] is not None for k, v in job.document.items()
