@@ -138,30 +138,26 @@ def check_declared(block: DeclaredDigest | None, payload: DeclaredDigest | None,
     mismatches as (code, text). Without a known length nothing could be checked
     ("unverified"); a revisit's or a segment's payload is "not-checked". ``note`` ends
     a mismatch's text (e.g. that the block was incomplete)."""
-    bstat: OneDigestStatus = "absent"
-    pstat: OneDigestStatus = "absent"
     found: list[tuple[str, str]] = []
-    if block is not None:
-        if not length_known:
-            bstat = "unverified"
-        else:
-            bstat, computed = block.result()
-            if bstat == "fail" and computed is not None:
-                found.append(("block-digest-mismatch",
-                              f"block digest {show(block.declared)} does not match the "
-                              f"record (computed {computed}){note}"))
-    if payload is not None:
-        if not payload_checkable:
-            pstat = "not-checked"
-        elif not length_known:
-            pstat = "unverified"
-        else:
-            pstat, computed = payload.result()
-            if pstat == "fail" and computed is not None:
-                found.append(("payload-digest-mismatch",
-                              f"payload digest {show(payload.declared)} does not match the "
-                              f"payload (computed {computed}){note}"))
+    bstat = _verdict(block, "the record", True, length_known, note, found)
+    pstat = _verdict(payload, "the payload", payload_checkable, length_known, note, found)
     return bstat, pstat, found
+
+
+def _verdict(declared: DeclaredDigest | None, of: str, checkable: bool, length_known: bool,
+             note: str, found: list[tuple[str, str]]) -> OneDigestStatus:
+    if declared is None:
+        return "absent"
+    if not checkable:
+        return "not-checked"
+    if not length_known:
+        return "unverified"
+    status, computed = declared.result()
+    if status == "fail" and computed is not None:
+        found.append((f"{declared.which}-digest-mismatch",
+                      f"{declared.which} digest {show(declared.declared)} does not match "
+                      f"{of} (computed {computed}){note}"))
+    return status
 
 
 def combine(block: OneDigestStatus, payload: OneDigestStatus) -> DigestStatus:
