@@ -230,6 +230,32 @@ def test_an_answer_without_a_body_leaves_its_connection_for_the_next(
     assert keep_server.connections == 1
 
 
+_CHUNKED = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+@pytest.mark.parametrize(("body", "kept"), [
+    (b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", True),
+    (b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: yes\r\n\r\n", True),
+    # a byte past the message would be read as the start of the next response
+    (b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n", False),
+    # http.client reads a size written 0x5, a lenient reading: not trusted further
+    (b"0x5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", False),
+], ids=["plain", "extension-and-trailer", "bytes-past-the-end", "lenient-size"])
+def test_a_chunked_answer_read_to_its_end_leaves_its_connection_for_the_next(
+        keep_server: TestServer, body: bytes, kept: bool) -> None:
+    """Dynamic pages are often chunked: their connection used to be closed every time."""
+    keep_server.route("/chunked", lambda request, conn: conn.send(_CHUNKED + body))
+    with Fetcher(local_policy()) as fetcher:
+        with fetcher.fetch(keep_server.url("/chunked")) as result:
+            with result.final.open_body() as got:
+                assert got.read() == b"hello world"
+            assert result.final.truncated is None
+        assert fetcher.pool is not None and len(fetcher.pool) == (1 if kept else 0)
+        with fetcher.fetch(keep_server.url("/p1")) as result:
+            assert raw_of(result.final).endswith(b"page 1</body></html>")
+    assert keep_server.connections == (1 if kept else 2)
+
+
 def test_a_close_response_is_not_kept(http_server: TestServer) -> None:
     before = http_server.connections
     with Fetcher(local_policy()) as fetcher:

@@ -5,8 +5,9 @@ removes chunk framing but keeps the content-coding, so what is hashed here is th
 body as sent. A body cut short (the size limit, the deadline, the connection's end) is
 kept, with why it is incomplete, and the raw response recorded for it is cut so that a
 WARC reader de-chunking it gets exactly the body we hashed (:func:`cut_to_body`). Only a
-body that ended where its ``Content-Length`` said lets the connection be used again
-(:func:`may_keep`).
+response whose bytes ended where its framing said (a ``Content-Length``, no body at all,
+or a chunked body's end) lets the connection be used again (:func:`may_keep`,
+:func:`message_end`).
 """
 
 from __future__ import annotations
@@ -24,11 +25,56 @@ from archive.http.wire import BODY_CHUNK, MAX_CHUNK_LINE, Wire
 
 def may_keep(response: http.client.HTTPResponse, wire: Wire) -> bool:
     """The connection may carry another exchange: HTTP/1.1 without ``Connection:
-    close``, a body of known length (:func:`framed_length`) read to its end, nothing
-    gone wrong on the wire."""
-    return (response.version == 11 and not response.will_close and not response.chunked
-            and framed_length(response) is not None and wire.read_error is None
-            and not wire.deadline_hit and not wire.raw_overflow)
+    close``, a body of known length (:func:`framed_length`) or chunked, read to its end,
+    nothing gone wrong on the wire. The fetcher still hands it on only if the bytes
+    received end where the message does (:func:`message_end`)."""
+    return (response.version == 11 and not response.will_close
+            and (response.chunked or framed_length(response) is not None)
+            and wire.read_error is None and not wire.deadline_hit and not wire.raw_overflow)
+
+
+def message_end(response: http.client.HTTPResponse, raw: BinaryIO,
+                header_length: int) -> int | None:
+    """Where the response ends in its raw bytes ``raw`` by HTTP/1.1's framing: after
+    its Content-Length (or no body at all, :func:`framed_length`), or after a chunked
+    body's last chunk and trailer section (:func:`chunked_end`). None when the framing
+    does not tell, or a chunked body is not strictly well formed."""
+    if response.chunked:
+        return chunked_end(raw, header_length)
+    length = framed_length(response)
+    return None if length is None else header_length + length
+
+
+def chunked_end(raw: BinaryIO, start: int) -> int | None:
+    """The offset just past a chunked body that starts at ``start`` in ``raw``: chunks
+    (a hexadecimal size line, that many bytes, CRLF), the zero-size chunk, then trailer
+    lines up to an empty one. None if ``raw`` ends first or anything deviates (a size
+    that is not hexadecimal, a chunk not followed by CRLF): a lenient reader may have
+    read such a body differently, so its connection is not trusted with another."""
+    raw.seek(start)
+    pos = start
+    while True:
+        line = raw.readline(MAX_CHUNK_LINE)
+        if not line.endswith(b"\n"):
+            return None
+        pos += len(line)
+        size_text = line.split(b";", 1)[0].strip(b" \t\r\n")
+        if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):
+            return None
+        size = int(size_text, 16)
+        if size == 0:
+            break
+        raw.seek(pos + size)
+        if raw.read(2) != b"\r\n":
+            return None
+        pos += size + 2
+    while True:  # the trailer section, ended by an empty line
+        line = raw.readline(MAX_CHUNK_LINE)
+        if not line.endswith(b"\n"):
+            return None
+        pos += len(line)
+        if line in (b"\r\n", b"\n"):
+            return pos
 
 
 def framed_length(response: http.client.HTTPResponse) -> int | None:

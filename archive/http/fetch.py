@@ -54,7 +54,7 @@ from archive.errors import (
     RefusedURLError,
     one_line,
 )
-from archive.http.body import cut_to_body, framed_length, may_keep, read_body
+from archive.http.body import cut_to_body, may_keep, message_end, read_body
 from archive.http.failures import pre_response_error
 from archive.http.keepalive import ConnectionPool, IdleConnection, Origin
 from archive.http.models import Exchange, FetchResult, RetryNote, discard, header_pairs
@@ -285,12 +285,12 @@ class _Run:
         ended_at = self.clock()
         with raw_file.open() as raw:
             header_length, protocol, headers = _parse_head(raw, wire.raw.size)
-        if idle is not None:
             # Reused only when the response ended exactly where its framing said: a
             # byte more would be read as the start of the next response.
+            end = message_end(response, raw, header_length) if idle is not None else None
+        if idle is not None:
             assert self.pool is not None
-            declared = framed_length(response)
-            if declared is not None and wire.raw.size == header_length + declared:
+            if end == wire.raw.size:
                 self.pool.put(idle)
             else:
                 idle.close()
