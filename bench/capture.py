@@ -18,7 +18,7 @@ from bench.common import (
     run_json_child,
     scratch,
     stats,
-    wget_temp_args,
+    wget_scratch,
     write_urls,
 )
 
@@ -46,8 +46,9 @@ def _wget(
             argv.append("--no-warc-compression")
     if not keep_alive:
         argv.append("--no-http-keep-alive")
-    with wget_temp_args() as temp:
-        wall, rss, _, err, code = run_child(argv + (temp if warc else []), cwd=workdir)
+    with wget_scratch() as mem:
+        temp = [f"--warc-tempdir={mem}"] if warc else []
+        wall, rss, _, err, code = run_child(argv + temp, cwd=workdir)
     if code not in (0, 8):
         raise RuntimeError(f"wget failed ({code}): {err.strip()[-300:]}")
     _, size = du(workdir, (".warc", ".warc.gz"))

@@ -284,21 +284,24 @@ MEMORY_FS = Path("/dev/shm")
 
 
 @contextmanager
-def wget_temp_args() -> Iterator[list[str]]:
-    """``--warc-tempdir`` on a memory file system, for one wget run.
+def wget_scratch() -> Iterator[Path]:
+    """A directory on a memory file system for what wget writes besides its WARC: the
+    temporary file of each WARC record (``--warc-tempdir``) and, with
+    ``--page-requisites``, the copy of every page and requisite it saves to parse
+    (``-P``). Its WARC goes to the run's directory on disk, beside ours.
 
-    wget writes each WARC record to temporary files first (about two file creations a
-    record), in TMPDIR, /tmp by default. On the bench machines /tmp sits on the same
-    ext4 as the run's output, and there creating a file in a tree holding much unwritten
-    data took up to 0.8 ms against 0.02 ms elsewhere (2026-12-03: 805 µs while 200 MB
-    in /tmp was unwritten, 31 µs after a sync). So wget's rate followed the page cache's
-    writeback, not wget: 380 to 680 pages/s in one run, 970 to 1,130 with its temporary
-    files in memory, alternating. /tmp is a memory file system on Debian 13 and on many
-    desktops; wget gets that here. Our capture makes no temporary file for a page of
-    this size (its spool is memory up to the spill size), so it needs none."""
+    On the bench machines the run's directory is on an ext4 where creating a file while
+    much data is unwritten took up to 0.8 ms against 0.02 ms otherwise (2026-12-03: 805
+    µs while 200 MB in /tmp was unwritten, 31 µs after a sync). wget creates about two
+    files a record, and its rate followed the page cache's writeback, not wget: in html
+    mode 380 to 680 pages/s in one run, 970 to 1,130 with its temporary files in memory,
+    alternating; in page mode 260 pages/s with its copies on disk, 400 to 640 with its
+    temporary files alone in memory. Our capture makes no temporary file for a page of
+    the bench's size (its spool is memory up to the spill size) and one WARC file a
+    batch, so it needs none. A memory /tmp is what Debian 13 and many desktops have."""
     parent = MEMORY_FS if MEMORY_FS.is_dir() and os.access(MEMORY_FS, os.W_OK) else None
-    with scratch("wget-tmp-", parent) as path:
-        yield [f"--warc-tempdir={path}"]
+    with scratch("wget-", parent) as path:
+        yield path
 
 
 def write_urls(path: Path, urls: Sequence[str]) -> Path:

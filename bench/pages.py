@@ -13,7 +13,9 @@ per CPU and one more, as the html bench); wget has no parallel mode. ABBA rounds
 (ours, wget, wget, ours): pages/s of each and their ratio per round; then storage per
 page: our WARC bytes (gzip per record, shared requisites stored once and then as
 ``revisit`` records), the same without requisite dedup (each revisit counted at its
-original's size, from the custody database), and wget's WARC. Figures only, no
+original's size, from the custody database), and wget's WARC. wget's WARC goes to disk
+beside our archive; its temporary files and the copies of pages it saves to parse go to
+a memory file system (:func:`bench.common.wget_scratch` says why). Figures only, no
 assertions (bench/README.md).
 
 Not like for like, and said so in the figures: wget fetches a URL once per run, so the
@@ -51,7 +53,7 @@ from bench.common import (
     run_json_child,
     scratch,
     stats,
-    wget_temp_args,
+    wget_scratch,
     write_urls,
 )
 
@@ -164,12 +166,12 @@ def _site_server(n: int, tmp: Path, kind: str, validators: bool) -> Iterator[tup
 
 
 def _wget(urls: Path, work: Path) -> dict[str, Any]:
-    argv = [WGET, "-q", "--no-config", "-e", "robots=off", "--page-requisites",
-            "--no-warc-compression", f"--warc-file={work / 'wget'}", "-i", str(urls),
-            "-P", str(work / "files")]
     cpu0 = _children_cpu()
-    with wget_temp_args() as temp:
-        wall, rss, _, err, code = run_child(argv + temp, cwd=work)
+    with wget_scratch() as mem:
+        argv = [WGET, "-q", "--no-config", "-e", "robots=off", "--page-requisites",
+                "--no-warc-compression", f"--warc-file={work / 'wget'}", "-i", str(urls),
+                "-P", str(mem / "files"), f"--warc-tempdir={mem}"]
+        wall, rss, _, err, code = run_child(argv, cwd=work)
     cpu = _children_cpu() - cpu0  # wget's, reaped by run_child
     if code not in (0, 8):
         raise RuntimeError(f"wget failed ({code}): {err.strip()[-300:]}")
