@@ -97,5 +97,4 @@ def find_requisite_revisits(engine: Engine, batch: Sequence[Prepared],
             known[key] = Revisit("", f.response_id, final.url, warc_date(final.started_at))
 
 
-
 __all__ = ["find_requisite_revisits", "find_revisits"]

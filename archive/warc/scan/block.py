@@ -32,8 +32,8 @@ class BlockPass:
         self._block_h = hashlib.sha256()
         self._payload_h = hashlib.sha256()
         self._block, self._payload = block, payload
-        self._head_end = HeadEnd() if is_http else None
-        self._payload_from = -1 if is_http else 0
+        self._head_end = HeadEnd() if is_http else None  # None once the headers ended
+        self._payload_from = 0
         self._tail = b""
         self.embedded: int | None = None
         self.got = 0
@@ -43,22 +43,33 @@ class BlockPass:
         self._block_h.update(chunk)
         if self._block is not None:
             self._block.update(chunk)
-        if self._payload_from < 0 and self._head_end is not None:
+        if self._head_end is not None:
             end = self._head_end.feed(chunk, got)
             if end is not None:
-                self._payload_from = end
-        if self._payload_from >= 0:
+                self._payload_from, self._head_end = end, None
+        if self._head_end is None:
             part = chunk[max(0, self._payload_from - got):]
             self._payload_h.update(part)
             if self._payload is not None:
                 self._payload.update(part)
         if self.embedded is None:
-            seen = self._tail + chunk  # a header cut by the reads is found all the same
-            j = seen.find(_RECORD_HEADER)
-            if j >= 0:
-                self.embedded = got - len(self._tail) + j + 4
-            self._tail = seen[-(len(_RECORD_HEADER) - 1):]
+            self._find_embedded(chunk, got)
         self.got = got + len(chunk)
+
+    def _find_embedded(self, chunk: bytes, got: int) -> None:
+        """The first record header in the block, also one cut by the reads: looked for
+        across the last read's end first, then in ``chunk`` (without copying it)."""
+        keep = len(_RECORD_HEADER) - 1
+        edge = self._tail + chunk[:keep]
+        j = edge.find(_RECORD_HEADER)
+        if j >= 0:
+            self.embedded = got - len(self._tail) + j + 4
+            return
+        j = chunk.find(_RECORD_HEADER)
+        if j >= 0:
+            self.embedded = got + j + 4
+            return
+        self._tail = (self._tail + chunk[-keep:])[-keep:]
 
     def block_sha256(self) -> str:
         return format_digest(self._block_h.digest())
