@@ -478,8 +478,17 @@ _ELEMENT = st.sampled_from([
 ])
 
 
-# an empty srcset URL is no URL: " 2x" would be the URL "2x", as browsers read it
-_REFERENCE = st.tuples(_ELEMENT, _REF).filter(lambda pair: pair[1] or "srcset" not in pair[0])
+def _srcset_safe(pair: tuple[str, str]) -> bool:
+    """A reference this test can expect back as written: in a srcset, commas at either
+    end of a URL are separators, as browsers read them (",/x.css" is "/x.css"; "a, 2x"
+    is "a" then the URL "2x"), and an empty URL is none (" 2x" is the URL "2x");
+    test_srcset_descriptors_and_urls_with_commas covers those."""
+    template, ref = pair
+    return "srcset" not in template or (bool(ref) and not ref.startswith(",")
+                                        and not ref.endswith(","))
+
+
+_REFERENCE = st.tuples(_ELEMENT, _REF).filter(_srcset_safe)
 
 
 @settings(max_examples=150)
