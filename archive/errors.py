@@ -43,9 +43,10 @@ def _new_error(cls: type[ArchiveError], message: str) -> ArchiveError:
 def one_line(value: object, limit: int | None = None) -> str:
     """``str(value)`` with every run of whitespace (newlines included) made one space, cut
     to ``limit`` characters when given: how a foreign error's text goes into one of ours
-    (an OpenSSL or socket message may span lines; ours never do)."""
+    (an OpenSSL or socket message may span lines; ours never do). A cut never leaves a
+    space at the end."""
     text = " ".join(str(value).split())
-    return text if limit is None else text[:limit]
+    return text if limit is None else text[:limit].rstrip()
 
 
 class ConfigError(ArchiveError):

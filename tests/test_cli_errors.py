@@ -175,5 +175,5 @@ def test_one_line_keeps_the_words_on_one_line_within_the_limit(text: str,
     assert "\n" not in line and "\r" not in line and "  " not in line
     assert line == line.strip()
     words = " ".join(text.split())
-    assert line == (words if limit is None else words[:limit])
+    assert line == (words if limit is None else words[:limit].rstrip())
     assert errors.one_line(ValueError(text)) == words
