@@ -144,6 +144,45 @@ def test_checkpoint_gets_a_token_stored_with_it_and_beside_its_note(
     assert [p for p in arc.verify().problems if p.kind == "checkpoint"] == []
 
 
+def test_a_token_stored_but_not_filed_is_filed_by_reconcile_and_beside_a_new_mirror(
+        stamped: tuple[Archive, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        ca_a: TsaCA, capsys: Any) -> None:
+    """A crash after the token's row commits, before its file is written, loses nothing:
+    reconcile (and so verify) files it, exactly as stored; a mirror directory added later
+    gets every note and token; a row that no longer holds a token over its note is never
+    published."""
+    arc, home = stamped
+    capsys.readouterr()
+    ckpt = latest_checkpoint(arc.engine)
+    assert ckpt is not None and ckpt.timestamps[0].response is not None
+    response = ckpt.timestamps[0].response
+    tsr = home / "checkpoints" / notes.token_filename(ckpt.size, ckpt.note, response)
+    note = home / "checkpoints" / notes.note_filename(ckpt.size, ckpt.note)
+    tsr.unlink()  # as if the process died after storing the token, before filing it
+    assert [p for p in arc.verify().problems if p.kind == "checkpoint"] == []
+
+    assert main(["reconcile"]) == 0
+    assert (f"FILED {tsr}: a checkpoint's timestamp token, not written out before"
+            in capsys.readouterr().out)
+    assert tsr.read_bytes() == response
+    assert _openssl_verify(note, tsr, ca_a.root).returncode == 0
+
+    mirror = tmp_path / "mirror"
+    monkeypatch.setenv("ARCHIVE_CHECKPOINT_MIRROR", str(mirror))
+    assert main(["reconcile"]) == 0
+    assert capsys.readouterr().out.count("FILED") == 2
+    assert sorted(p.name for p in mirror.iterdir()) == sorted([note.name, tsr.name])
+    assert (mirror / tsr.name).read_bytes() == response
+
+    tsr.unlink()
+    run_write(arc.engine, lambda c: c.execute(
+        update(checkpoint_timestamps).values(response=b"not a token")))
+    assert main(["reconcile"]) == 0
+    assert "FILED" not in capsys.readouterr().out and not tsr.exists()
+    assert any("timestamp token" in p.message for p in arc.verify().problems
+               if p.kind == "checkpoint")
+
+
 def test_a_tsa_that_hangs_answers_garbage_or_is_down_is_recorded_and_the_checkpoint_signed(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tsa: TsaServer, capsys: Any) -> None:
     """FAULTS 47: each failure recorded with its TSA and reason; the deadline holds."""

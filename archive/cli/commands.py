@@ -20,6 +20,7 @@ from archive.cli.output import (
 )
 from archive.core.config import DEFAULT_MODE
 from archive.errors import ArchiveError, ConfigError, RefusedURLError, StorageError
+from archive.proof import notes
 
 if TYPE_CHECKING:
     from archive.api import Archive
@@ -224,7 +225,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 for q in recovered.quarantined:
                     print(f"QUARANTINED {q['path']}: {q['reason']}")
                 for n in recovered.notes_filed:
-                    print(f"FILED {n}: a signed checkpoint's note, not written out before")
+                    print(_filed_line(n))
             swept = recovered.sweep_line()
             if swept and not args.json:
                 print(swept)
@@ -278,6 +279,12 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def _filed_line(path: str) -> str:
+    what = ("a checkpoint's timestamp token" if path.endswith(notes.STAMP_SUFFIX)
+            else "a signed checkpoint's note")
+    return f"FILED {path}: {what}, not written out before"
+
+
 def cmd_reconcile(args: argparse.Namespace) -> int:
     with open_archive(args) as arc:
         rep = arc.reconcile()
@@ -286,8 +293,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         [f"RECOVERED {a['from']}: adopted {len(a['captures'])} capture(s)" for a in d["adopted"]]
         + [f"QUARANTINED {q['path']} as {q['quarantined_as']}: {q['reason']}"
            for q in d["quarantined"]]
-        + [f"FILED {n}: a signed checkpoint's note, not written out before"
-           for n in d["notes_filed"]] + ([swept] if swept else []))
+        + [_filed_line(n) for n in d["notes_filed"]] + ([swept] if swept else []))
         or "nothing to reconcile")
     return 0
 

@@ -18,8 +18,10 @@ RFC 3161 timestamps: after the row commits and its note is filed, every TSA the 
 named is asked for a token over the note (:mod:`archive.proof.tsa`; never while the
 log-head lock is held, since a TSA may take its whole deadline). Each answer, a token or
 the reason there is none, is stored in ``checkpoint_timestamps``, and each token is
-filed beside the note (:mod:`archive.proof.notes`). A crash before that leaves a
-checkpoint without tokens: harmless, it is signed and the next one dates it.
+filed beside the note (:mod:`archive.proof.notes`). A crash before the answers are
+stored leaves a checkpoint without tokens: harmless, it is signed and the next one dates
+it. A crash after, before the files are written, leaves tokens the database holds and
+the directory does not: the next checkpoint or ``archive reconcile`` files them.
 """
 
 from __future__ import annotations
@@ -152,11 +154,7 @@ def make_checkpoint(engine: Engine, ident: LogIdentity, note_dirs: Sequence[Path
         return made
     stamps = stamper(made.note)
     store_timestamps(engine, made.id, stamps)
-    for directory in note_dirs:
-        if (directory / notes.note_filename(made.size, made.note)).exists():
-            for stamp in stamps:
-                if stamp.response is not None:
-                    notes.write_token(directory, made.size, made.note, stamp.response)
+    write_pending_notes(engine, ident, note_dirs)  # files the tokens beside the note
     return replace(made, timestamps=stamps)
 
 
@@ -201,19 +199,52 @@ def _pending(rows: Sequence[StoredCheckpoint], filed: set[str]) -> list[StoredCh
 def write_pending_notes(engine: Engine, ident: LogIdentity, note_dirs: Sequence[Path],
                         ) -> list[Path]:
     """File the notes of pending checkpoints (see the module docstring) that verify
-    under the archive's key, oldest first; returns the files written."""
+    under the archive's key, oldest first, then every stored timestamp token of a filed
+    note that is not beside it yet (a crash between storing a token and filing it, or a
+    mirror directory added later); returns the files written."""
     if not note_dirs:
         return []
     with read(engine) as conn:
         rows = [_row(r) for r in conn.execute(select(checkpoints).order_by(checkpoints.c.id))]
+        tokens = conn.execute(select(checkpoint_timestamps.c.checkpoint_id,
+                                     checkpoint_timestamps.c.response)
+                              .where(checkpoint_timestamps.c.response.is_not(None))
+                              .order_by(checkpoint_timestamps.c.id)).all()
     written = []
     for directory in note_dirs:
-        for c in _pending(rows, set(notes.read_notes(directory))):
+        filed = set(notes.read_notes(directory))
+        for c in _pending(rows, filed):
             try:
                 cp.parse_and_verify(c.note, ident.public_key, ident.origin)
             except IntegrityError:
                 continue  # never publish a note that does not verify; verify reports it
             written.append(notes.write_note(directory, c.size, c.note))
+            filed.add(written[-1].name)
+        written += _file_missing_tokens(directory, rows, tokens, filed)
+    return written
+
+
+def _file_missing_tokens(directory: Path, rows: Sequence[StoredCheckpoint],
+                         tokens: Sequence[Any], filed: set[str]) -> list[Path]:
+    """Write each stored token whose note is filed in ``directory`` and whose own file
+    is not there. A token is filed only beside its note, never alone, and only if it is
+    over that note: a row rewritten to another token is verify's to report, not ours to
+    publish."""
+    by_id = {c.id: c for c in rows}
+    present = notes.token_names(directory)
+    written = []
+    for checkpoint_id, response in tokens:
+        c = by_id.get(checkpoint_id)
+        if c is None or notes.note_filename(c.size, c.note) not in filed:
+            continue
+        reply = bytes(response)
+        if notes.token_filename(c.size, c.note, reply) in present:
+            continue
+        try:
+            ts.token_facts(reply, c.note)
+        except IntegrityError:
+            continue
+        written.append(notes.write_token(directory, c.size, c.note, reply))
     return written
 
 

@@ -80,6 +80,15 @@ def read_tokens(directory: Path) -> dict[str, bytes]:
                            path=directory) from exc
 
 
+def token_names(directory: Path) -> set[str]:
+    """The names of the ``*.tsr`` files of ``directory``, without reading them."""
+    try:
+        return {p.name for p in directory.glob(f"*{STAMP_SUFFIX}")}
+    except OSError as exc:
+        raise StorageError(f"cannot list timestamp tokens in {directory}: {exc.strerror}",
+                           path=directory) from exc
+
+
 def token_note_stem(name: str) -> str:
     """The note a token file belongs to, as its name without ``.note``."""
     return name.split(".", 1)[0]
