@@ -138,8 +138,8 @@ def measure(home: Path, requests: int, searches: int) -> dict[str, Any]:
         out["capture_page"] = _figures([_timed(app, "/c/" + c.capture_id) for c in picks])
         out["capture_page_again"] = _figures(
             [_timed(app, "/c/" + c.capture_id) for c in picks])
-        out["memento"] = _figures([_timed(replay, f"/web/{timestamp(c['captured_at'])}/"
-                                           f"{c['url']}") for c in picks])
+        out["memento"] = _figures([_timed(replay, f"/web/{timestamp(c.captured_at)}/"
+                                           f"{c.url}") for c in picks])
         queries = {"home": "/", "title word": "/search?q=festival",
                    "two words": "/search?q=" + quote("storm ferry"),
                    "outlet": "/search?q=" + quote("Valley Courier"),

@@ -165,6 +165,16 @@ log_head = Table(
     Column("head_hash", Sha256Hex(), nullable=False),
 )
 
+log_nodes = Table(
+    # MTH of the events [idx * 2**height, (idx + 1) * 2**height): a cache of the log's
+    # tree (archive.proof.lognodes), written by checkpoints, checked by verify.
+    "log_nodes",
+    metadata,
+    Column("height", Integer, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", Sha256Hex(), nullable=False),
+)
+
 checkpoints = Table(
     "checkpoints",
     metadata,

@@ -145,6 +145,7 @@ def assemble(engine: Engine, store: WarcStore, rows: Sequence[Any], ident: LogId
         events = {e.seq: e for r in rows for e in _events(conn, r.capture_id)
                   if e.seq < ckpt.size}
         tree = logtree.tree_at(conn, ckpt.size)
+        proofs = {seq: logtree.b64(tree.inclusion_proof(seq)) for seq in events}
     bundled_events = []
     for seq in sorted(events):
         e = events[seq]
@@ -153,7 +154,7 @@ def assemble(engine: Engine, store: WarcStore, rows: Sequence[Any], ident: LogId
             "entry": entry.decode("utf-8"),
             "hash": e.entry_hash,
             "leaf_hash": e.leaf_hash or entry_leaf_hash(entry),
-            "inclusion_proof": logtree.b64(tree.inclusion_proof(seq)),
+            "inclusion_proof": proofs[seq],
         })
     subject = json.loads(rows[0].manifest)
     tokens = [{"tsa": t.tsa, "response": b64encode(t.response)}

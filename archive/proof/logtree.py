@@ -40,25 +40,20 @@ from archive.errors import ArchiveError, ConfigError, IntegrityError, NotFoundEr
 from archive.ledger.custody import check_chain, iter_events
 from archive.ledger.db import inserted_id, read, run_write
 from archive.ledger.queries import ShownCapture
-from archive.ledger.tables import checkpoint_timestamps, checkpoints, events, log_head
+from archive.ledger.tables import checkpoint_timestamps, checkpoints, log_head
 from archive.proof import checkpoint as cp
 from archive.proof import notes
 from archive.proof import timestamps as ts
 from archive.proof.identity import LogIdentity, load_identity
+from archive.proof.lognodes import LogTree, check_stored_nodes
 from archive.proof.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
 from archive.proof.tsa import Stamper
 
 
-def _leaf_hashes(conn: Connection, size: int) -> list[bytes]:
-    rows = conn.execute(select(events.c.leaf_hash).where(events.c.seq < size)
-                        .order_by(events.c.seq)).all()
-    if len(rows) != size:
-        raise IntegrityError(f"the log should hold {size} events but {len(rows)} were found")
-    return [digest_bytes(r.leaf_hash) for r in rows]
-
-
-def tree_at(conn: Connection, size: int) -> MerkleTree:
-    return MerkleTree(_leaf_hashes(conn, size))
+def tree_at(conn: Connection, size: int) -> LogTree:
+    """The log's tree at ``size`` events, from stored block hashes (see
+    :mod:`archive.proof.lognodes`); ask it for proofs while ``conn`` is open."""
+    return LogTree(conn, size)
 
 
 @dataclass(frozen=True)
@@ -139,7 +134,9 @@ def make_checkpoint(engine: Engine, ident: LogIdentity, note_dirs: Sequence[Path
     def work(conn: Connection) -> StoredCheckpoint:
         size = int(conn.execute(select(log_head.c.size).where(log_head.c.id == 1)
                                 .with_for_update()).scalar_one())
-        root = tree_at(conn, size).root()
+        tree = tree_at(conn, size)
+        root = tree.root()
+        tree.store_computed(conn)  # the next proof reads these instead of the leaves
         note = cp.sign(cp.Checkpoint(ident.origin, size, root), key, ident.origin)
         now = iso_utc(utc_now())
         pk = inserted_id(conn.execute(insert(checkpoints).values(
@@ -274,8 +271,7 @@ def inclusion(engine: Engine, seq: int, ckpt: StoredCheckpoint) -> list[bytes]:
     if seq >= ckpt.size:
         raise NotFoundError(f"event {seq} is not in checkpoint {ckpt.id} (size {ckpt.size})")
     with read(engine) as conn:
-        tree = tree_at(conn, ckpt.size)
-    return tree.inclusion_proof(seq)
+        return tree_at(conn, ckpt.size).inclusion_proof(seq)
 
 
 def inclusions(engine: Engine, seqs: Sequence[int], ckpt: StoredCheckpoint
@@ -290,7 +286,7 @@ def inclusions(engine: Engine, seqs: Sequence[int], ckpt: StoredCheckpoint
                             f"(size {ckpt.size})")
     with read(engine) as conn:
         tree = tree_at(conn, ckpt.size)
-    return [tree.inclusion_proof(s) for s in seqs]
+        return [tree.inclusion_proof(s) for s in seqs]
 
 
 def consistency(engine: Engine, old: StoredCheckpoint, new: StoredCheckpoint) -> list[bytes]:
@@ -298,8 +294,7 @@ def consistency(engine: Engine, old: StoredCheckpoint, new: StoredCheckpoint) ->
         raise ConfigError(f"checkpoint {old.id} (size {old.size}) is newer than {new.id} "
                           f"(size {new.size}); give the older one first")
     with read(engine) as conn:
-        tree = tree_at(conn, new.size)
-    return tree.consistency_proof(old.size, new.size)
+        return tree_at(conn, new.size).consistency_proof(old.size)
 
 
 def b64(proof: list[bytes]) -> list[str]:
@@ -400,6 +395,7 @@ def check_checkpoints_against(conn: Connection, leaves: bytes | bytearray, ident
                                       digest_bytes(prev.root_hash), parsed.root, proof):
                 problems.append(f"checkpoints {prev.id} and {c.id} are not consistent")
         prev = c
+    problems += check_stored_nodes(conn, tree)
     for c in rows:
         problems += _check_tokens(c, stamps.get(c.id, []))
     for directory in note_dirs:

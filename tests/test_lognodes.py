@@ -1,0 +1,124 @@
+"""The custody log's tree from stored block hashes (archive.proof.lognodes): the same
+roots and proofs as the tree of every leaf, whichever blocks are stored; each checkpoint
+stores the blocks it completed; verify names a stored hash that is not its events'."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from archfixtures import make_settings
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import delete, insert, select, update
+
+from archive.api import Archive
+from archive.core.hashing import digest_bytes, format_digest
+from archive.ledger.custody import FIXITY_CHECK, Agent, CustodyLog, NewEvent
+from archive.ledger.db import read, run_write
+from archive.ledger.tables import events, log_nodes
+from archive.proof import logtree
+from archive.proof.lognodes import BLOCK, BLOCK_HEIGHT, LogTree
+from archive.proof.merkle import MerkleTree, verify_inclusion
+
+EVENTS = 3 * BLOCK + 45
+
+
+def _append(arc: Archive, count: int) -> None:
+    objects = [format_digest(hashlib.sha256(str(i).encode()).digest()) for i in range(count)]
+    run_write(arc.engine, lambda c: CustodyLog().append(
+        c, [NewEvent(FIXITY_CHECK, [o]) for o in objects], Agent()))
+
+
+def _reference(arc: Archive) -> MerkleTree:
+    """The tree of every stored leaf hash, the way proofs were built before blocks."""
+    with read(arc.engine) as conn:
+        return MerkleTree(digest_bytes(h) for (h,) in conn.execute(
+            select(events.c.leaf_hash).order_by(events.c.seq)))
+
+
+def _block_hash(ref: MerkleTree, j: int) -> bytes:
+    return ref.subtree_hash(j * BLOCK, (j + 1) * BLOCK)
+
+
+@pytest.fixture(scope="module")
+def log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Archive, MerkleTree]]:
+    arc = Archive.open(make_settings(tmp_path_factory.mktemp("lognodes") / "home"))
+    _append(arc, EVENTS)
+    yield arc, _reference(arc)
+    arc.close()
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data())
+def test_the_tree_from_stored_blocks_gives_every_root_and_proof_the_leaves_give(
+        log: tuple[Archive, MerkleTree], data: st.DataObject) -> None:
+    arc, ref = log
+    size = data.draw(st.integers(1, EVENTS), label="size")
+    index = data.draw(st.integers(0, size - 1), label="index")
+    old = data.draw(st.integers(0, size), label="old size")
+    complete = size // BLOCK
+    stored = data.draw(st.sets(st.integers(0, max(complete - 1, 0)))) if complete else set()
+    with arc.engine.connect() as conn, conn.begin() as tx:
+        conn.execute(delete(log_nodes))
+        if stored:
+            conn.execute(insert(log_nodes), [
+                {"height": BLOCK_HEIGHT, "idx": j, "hash": format_digest(_block_hash(ref, j))}
+                for j in stored])
+        tree = LogTree(conn, size)
+        assert tree.root() == ref.root(size)
+        assert tree.inclusion_proof(index) == ref.inclusion_proof(index, size)
+        assert tree.consistency_proof(old) == ref.consistency_proof(old, size)
+        assert sorted(tree.computed) == sorted(set(range(complete)) - stored)
+        tx.rollback()
+
+
+def _nodes(arc: Archive) -> list[tuple[int, int, str]]:
+    with read(arc.engine) as conn:
+        return [tuple(r) for r in conn.execute(  # type: ignore[misc]
+            select(log_nodes.c.height, log_nodes.c.idx, log_nodes.c.hash)
+            .order_by(log_nodes.c.idx))]
+
+
+def _checkpoint_problems(arc: Archive) -> list[str]:
+    return [p.message for p in arc.verify().problems if p.kind == "checkpoint"]
+
+
+def test_checkpoints_store_their_blocks_and_verify_names_an_altered_one(
+        arc: Archive, tmp_path: Path) -> None:
+    arc.init()
+    _append(arc, 2 * BLOCK + 10)
+    first = arc.checkpoint()
+    ref = _reference(arc)
+    assert _nodes(arc) == [(BLOCK_HEIGHT, j, format_digest(_block_hash(ref, j)))
+                           for j in range(2)]
+    _append(arc, BLOCK)
+    second = arc.checkpoint()
+    ref = _reference(arc)
+    assert [n[1] for n in _nodes(arc)] == [0, 1, 2]  # only the block completed since
+    assert digest_bytes(second.root_hash) == ref.root()
+
+    assert logtree.prove_consistency(arc.engine, first.id, second.id).verified
+    index = BLOCK + 44  # its path's left sibling at height 8 is block 0
+    proof = logtree.inclusion(arc.engine, index, second)
+    root = digest_bytes(second.root_hash)
+    assert verify_inclusion(ref.leaf(index), index, second.size, proof, root)
+    assert _checkpoint_problems(arc) == []
+
+    forged = format_digest(hashlib.sha256(b"forged").digest())
+    run_write(arc.engine, lambda c: c.execute(
+        update(log_nodes).where(log_nodes.c.idx == 0).values(hash=forged)))
+    proof = logtree.inclusion(arc.engine, index, second)  # read from the stored block
+    assert not verify_inclusion(ref.leaf(index), index, second.size, proof, root)
+    (problem,) = _checkpoint_problems(arc)
+    assert "the stored hash of events 0 to 255 (log_nodes 8/0) is not the hash" in problem
+
+    run_write(arc.engine, lambda c: c.execute(
+        update(log_nodes).where(log_nodes.c.idx == 0)
+        .values(hash=format_digest(_block_hash(ref, 0)))))
+    run_write(arc.engine, lambda c: c.execute(insert(log_nodes).values(
+        height=BLOCK_HEIGHT, idx=9, hash=forged)))
+    (problem,) = _checkpoint_problems(arc)
+    assert "events 2304 to 2559 (log_nodes 8/9) covers events the log does not hold" in problem
