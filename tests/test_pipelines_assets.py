@@ -147,6 +147,46 @@ def test_the_capture_mode_comes_from_the_run_config(env: dict[str, str],
     assert cap["mode"] == "html" and cap.get("requisites_captured") is None
 
 
+def test_a_source_in_browser_mode_is_rendered_by_the_dagster_job(
+        tmp_path: Path, instance: DagsterInstance) -> None:
+    """``mode: browser`` in sources.yaml, materialized: the capture is Chromium's, its
+    metadata shows the mode, its requisites and the screenshot's hash, the extractor
+    reads the byline a script inserted, and every check passes on it."""
+    from helpers import chromium_for_tests
+    from servers import minimal_png
+
+    chromium_for_tests()
+    byline = (b"var p = document.createElement('p'); p.className = 'byline';"
+              b"p.textContent = 'By Ada Scriptwright';"
+              b"document.querySelector('article').prepend(p);")
+    with TestServer(routes={}) as site:
+        site.add_page("/app.js", byline, content_type="text/javascript")
+        site.add_page("/logo.png", minimal_png(6, 6), content_type="image/png")
+        page = site.add_page("/story", (
+            b"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>Storm closes the "
+            b"harbour</title></head><body><article><h1>Storm closes the harbour</h1><p>"
+            b"Ferries stayed in port for a second day.</p></article><img src=/logo.png>"
+            b"<script src=/app.js></script></body></html>"))
+        sources = write_sources(tmp_path / "sources.yaml", [page], mode="browser")
+        env = deployment_env(tmp_path / "home", sources)
+        (key,) = register_sources(env, instance)
+        result = _materialize(env, instance, key)
+    assert result.success
+    cap = partition_meta(instance, capture.key, key)
+    assert cap["status"] == "complete" and cap["mode"] == "browser"
+    assert (cap["requisites_captured"], cap["requisites_failed"]) == (2, 0)
+    with Archive.open(Settings.from_env(env)) as arc:
+        digest, png = arc.screenshot(cap["capture_id"])
+    assert png.startswith(b"\x89PNG") and cap["screenshot"] == digest
+    assert f"screenshot: `{digest}`" in cap["summary"]
+    meta = partition_meta(instance, article_metadata.key, key)
+    assert meta["authors"] == "Ada Scriptwright"  # the served HTML names no one
+    evaluations = check_evaluations(result)
+    for name in (WARC_VALID, HASHES_MATCH_DB, CUSTODY_CONSISTENT, CAPTURE_COMPLETE,
+                 METADATA_SCHEMA_VALID):
+        assert evaluations[(name, key)].passed, evaluations[(name, key)].description
+
+
 def test_capture_metadata_links_to_the_published_capture_page(
         tmp_path: Path, site: str, instance: DagsterInstance) -> None:
     env = deployment_env(tmp_path / "home", example_sources(site, tmp_path / "sources.yaml"),
