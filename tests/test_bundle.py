@@ -31,6 +31,7 @@ from archive.cli import main
 from archive.core.canonical import canonical_json
 from archive.core.packagedata import load_schema
 from archive.errors import ConfigError, IntegrityError, NotFoundError
+from archive.proof import logtree
 from archive.proof.bundle_format import SCHEMA_NAME, encode
 from archive.proof.bundle_verify import verify_bundle
 from archive.proof.checkpoint import vkey as make_vkey
@@ -411,6 +412,16 @@ def test_edited_event_row_or_warc_byte_stops_bundling(arc: Archive, tmp_path: Pa
     res = _ingest_article(arc, tmp_path)
     with arc.engine.begin() as c:
         c.execute(text("UPDATE events SET outcome = 'warning' WHERE seq = 0"))
+    # No checkpoint holds the event yet: the signer re-hashes it and signs nothing.
+    with pytest.raises(IntegrityError, match=r"not signing: event seq 0 .*no longer match"):
+        arc.bundle(res.capture_id)
+    assert logtree.latest_checkpoint(arc.engine) is None
+    with arc.engine.begin() as c:
+        c.execute(text("UPDATE events SET outcome = 'success' WHERE seq = 0"))
+    arc.checkpoint()
+    with arc.engine.begin() as c:
+        c.execute(text("UPDATE events SET outcome = 'warning' WHERE seq = 0"))
+    # A checkpoint holds it: the bundle's own check of every event it carries.
     with pytest.raises(IntegrityError, match=r"event #0 \(ingestion\): the entry hashes to"):
         arc.bundle(res.capture_id)
     with arc.engine.begin() as c:

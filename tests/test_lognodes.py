@@ -16,9 +16,10 @@ from sqlalchemy import delete, insert, select, update
 
 from archive.api import Archive
 from archive.core.hashing import digest_bytes, format_digest
+from archive.errors import IntegrityError
 from archive.ledger.custody import FIXITY_CHECK, Agent, CustodyLog, NewEvent
 from archive.ledger.db import read, run_write
-from archive.ledger.tables import events, log_nodes
+from archive.ledger.tables import checkpoints, events, log_nodes
 from archive.proof import logtree
 from archive.proof.lognodes import BLOCK, BLOCK_HEIGHT, LogTree
 from archive.proof.merkle import MerkleTree, verify_inclusion
@@ -61,17 +62,25 @@ def test_the_tree_from_stored_blocks_gives_every_root_and_proof_the_leaves_give(
     old = data.draw(st.integers(0, size), label="old size")
     complete = size // BLOCK
     stored = data.draw(st.sets(st.integers(0, max(complete - 1, 0)))) if complete else set()
+    trusted = data.draw(st.none() | st.integers(0, size), label="trusted below")
+    start = data.draw(st.integers(0, size), label="fresh leaves from")
+    fresh = b"".join(ref.leaf(i) for i in range(start, size))
     with arc.engine.connect() as conn, conn.begin() as tx:
         conn.execute(delete(log_nodes))
         if stored:
             conn.execute(insert(log_nodes), [
                 {"height": BLOCK_HEIGHT, "idx": j, "hash": format_digest(_block_hash(ref, j))}
                 for j in stored])
-        tree = LogTree(conn, size)
+        # the stored column from ``start`` on is not what the tree may read there
+        conn.execute(update(events).where(events.c.seq >= start).values(
+            leaf_hash=format_digest(hashlib.sha256(b"not these").digest())))
+        tree = LogTree(conn, size, trusted_below=trusted, fresh=(start, fresh))
         assert tree.root() == ref.root(size)
         assert tree.inclusion_proof(index) == ref.inclusion_proof(index, size)
         assert tree.consistency_proof(old) == ref.consistency_proof(old, size)
-        assert sorted(tree.computed) == sorted(set(range(complete)) - stored)
+        used = {j for j in stored if trusted is None or (j + 1) * BLOCK <= trusted}
+        assert sorted(tree.computed) == sorted(set(range(complete)) - used)
+        assert tree.store_computed(conn) == len(set(range(complete)) - stored)
         tx.rollback()
 
 
@@ -122,3 +131,65 @@ def test_checkpoints_store_their_blocks_and_verify_names_an_altered_one(
         height=BLOCK_HEIGHT, idx=9, hash=forged)))
     (problem,) = _checkpoint_problems(arc)
     assert "events 2304 to 2559 (log_nodes 8/9) covers events the log does not hold" in problem
+
+
+def _signed(arc: Archive) -> tuple[int, int]:
+    """(checkpoint rows, note files): what a refused checkpoint must leave unchanged."""
+    with read(arc.engine) as conn:
+        rows = len(conn.execute(select(checkpoints.c.id)).all())
+    return rows, len(list((arc.settings.home / "checkpoints").glob("*.note")))
+
+
+def _refused(arc: Archive, match: str) -> None:
+    before = _signed(arc)
+    with pytest.raises(IntegrityError, match=match) as info:
+        arc.checkpoint()
+    assert "\n" not in str(info.value)
+    assert _signed(arc) == before
+
+
+def test_the_signer_signs_only_what_it_rechecked(arc: Archive) -> None:
+    """A database edited by someone without the key never gets a note signed over it:
+    new events are re-hashed from their fields (not their stored leaf hashes), the tree
+    up to the last checkpoint must extend its signed root, and a stored block the signer
+    did not trust must be its events' hash."""
+    arc.init()
+    _append(arc, BLOCK + 20)
+    first = arc.checkpoint()
+    _append(arc, BLOCK)
+    new = first.size + 3
+    forged = format_digest(hashlib.sha256(b"forged").digest())
+
+    with read(arc.engine) as conn:
+        (true_leaf,) = conn.execute(select(events.c.leaf_hash).where(events.c.seq == new)).one()
+    run_write(arc.engine, lambda c: c.execute(
+        update(events).where(events.c.seq == new).values(leaf_hash=forged)))
+    _refused(arc, rf"not signing: event seq {new} .*stored Merkle leaf hash does not match")
+    run_write(arc.engine, lambda c: c.execute(
+        update(events).where(events.c.seq == new).values(leaf_hash=true_leaf)))
+
+    run_write(arc.engine, lambda c: c.execute(
+        update(log_nodes).where(log_nodes.c.idx == 0).values(hash=forged)))
+    _refused(arc, rf"not signing: the stored log no longer extends checkpoint {first.id}")
+    ref = _reference(arc)
+    run_write(arc.engine, lambda c: c.execute(
+        update(log_nodes).where(log_nodes.c.idx == 0)
+        .values(hash=format_digest(_block_hash(ref, 0)))))
+
+    run_write(arc.engine, lambda c: c.execute(insert(log_nodes).values(
+        height=BLOCK_HEIGHT, idx=1, hash=forged)))  # a block no checkpoint has covered
+    _refused(arc, r"the stored hash of events 256 to 511 \(log_nodes 8/1\) is not the hash")
+    run_write(arc.engine, lambda c: c.execute(delete(log_nodes).where(log_nodes.c.idx == 1)))
+
+    note = first.note.replace(str(first.size), str(first.size - 1), 1)
+    run_write(arc.engine, lambda c: c.execute(
+        update(checkpoints).where(checkpoints.c.id == first.id).values(note=note)))
+    _refused(arc, rf"not signing: checkpoint {first.id} does not verify")
+    run_write(arc.engine, lambda c: c.execute(
+        update(checkpoints).where(checkpoints.c.id == first.id).values(note=first.note)))
+
+    second = arc.checkpoint()  # everything put back: signed, and it extends the first
+    assert second.size == first.size + BLOCK
+    assert digest_bytes(second.root_hash) == _reference(arc).root()
+    assert [n[1] for n in _nodes(arc)] == [0, 1]
+    assert _checkpoint_problems(arc) == []

@@ -330,20 +330,22 @@ def _stored_entry(seq: int, event_id: str, etype: str, time: str, objects: str, 
 
 
 def check_chain(conn: Connection, observe: Callable[[Event], None] | None = None,
-                on_leaf: Callable[[bytes], None] | None = None,
+                on_leaf: Callable[[bytes], None] | None = None, *, since: int = 0,
                 ) -> tuple[int, list[ChainProblem]]:
     """Recompute every entry hash and link; returns (events checked, problems).
 
     ``observe`` sees every event on the way, so a caller that needs to look at the whole
     log (which captures it names) does so in the same pass; ``on_leaf`` gets each
     event's RFC 9162 leaf hash (32 bytes) recomputed from its fields, so the checkpoint
-    check builds its tree from the same pass instead of encoding every event again."""
+    check builds its tree from the same pass instead of encoding every event again.
+    ``since``: check the events from that seq on only (what a new checkpoint adds to the
+    last one), linked to the hash of event ``since - 1`` recomputed from its fields."""
     problems: list[ChainProblem] = []
-    prev = ZERO_HASH
-    expected_seq = 0
+    prev = ZERO_HASH if since == 0 else _recomputed_hash(conn, since - 1)
+    expected_seq = since
     count = 0
     agents: dict[str, dict[str, Any]] = {}  # an agent's text is shared by many events
-    start = 0
+    start = since
     while True:
         rows = conn.execute(select(*_COLUMNS).where(events.c.seq >= start)
                             .order_by(events.c.seq).limit(5000)).all()
@@ -392,8 +394,15 @@ def check_chain(conn: Connection, observe: Callable[[Event], None] | None = None
             prev = ev.entry_hash
             expected_seq = ev.seq + 1
     head = conn.execute(select(log_head).where(log_head.c.id == 1)).one()
-    if int(head.size) != count or head.head_hash != prev:
-        problems.append(ChainProblem(count, (
+    if int(head.size) != since + count or head.head_hash != prev:
+        problems.append(ChainProblem(since + count, (
             f"log head says size {head.size} ending {head.head_hash}, but the events "
-            f"give size {count} ending {prev}")))
+            f"give size {since + count} ending {prev}")))
     return count, problems
+
+
+def _recomputed_hash(conn: Connection, seq: int) -> str:
+    """The entry hash of event ``seq`` recomputed from its fields; ``""`` (which no
+    event's ``prev`` equals) when there is no such event."""
+    row = conn.execute(select(*_COLUMNS).where(events.c.seq == seq)).first()
+    return "" if row is None else entry_hash(row_to_event(row).entry_bytes())

@@ -54,16 +54,29 @@ def _leaf_range(conn: Connection, lo: int, hi: int) -> list[bytes]:
 
 class LogTree:
     """The log's tree at ``size`` events, in the read transaction of ``conn`` (which
-    must stay open while proofs are asked for)."""
+    must stay open while proofs are asked for).
 
-    def __init__(self, conn: Connection, size: int) -> None:
+    A signer passes what it has checked itself: ``trusted_below``, the size up to which
+    stored block hashes may be used (its last signed checkpoint's, against whose root it
+    then checks the tree's consistency); later blocks are computed and compared with any
+    stored ones. ``fresh``, ``(start, leaves)``: the leaf hashes of events ``start`` on,
+    recomputed from the events' fields (32 bytes each, concatenated), used instead of
+    the stored column."""
+
+    def __init__(self, conn: Connection, size: int, *, trusted_below: int | None = None,
+                 fresh: tuple[int, bytes] | None = None) -> None:
         self.size = size
         self._conn = conn
         self._blocks: dict[int, MerkleTree] = {}
+        self._fresh_start, self._fresh = fresh if fresh is not None else (size, b"")
         complete = size // BLOCK
         stored = {int(idx): digest_bytes(h) for idx, h in conn.execute(
             select(log_nodes.c.idx, log_nodes.c.hash)
             .where(log_nodes.c.height == BLOCK_HEIGHT, log_nodes.c.idx < complete))}
+        self.unused: dict[int, bytes] = {}  # stored, not trusted: compared when storing
+        if trusted_below is not None:
+            for j in [j for j in stored if (j + 1) * BLOCK > trusted_below]:
+                self.unused[j] = stored.pop(j)
         self.computed: dict[int, bytes] = {}
         run_start = None
         for j in [*range(complete), complete]:  # the sentinel ends the last run
@@ -75,9 +88,16 @@ class LogTree:
                 run_start = None
         self._upper = MerkleTree(stored.get(j) or self.computed[j] for j in range(complete))
 
+    def _leaves(self, lo: int, hi: int) -> list[bytes]:
+        cut = max(lo, min(hi, self._fresh_start))
+        fresh = self._fresh
+        start = self._fresh_start
+        return [*(_leaf_range(self._conn, lo, cut) if lo < cut else ()),
+                *(fresh[(i - start) * 32:(i - start + 1) * 32] for i in range(cut, hi))]
+
     def _compute(self, first: int, end: int) -> None:
         """Hash blocks ``first`` to ``end - 1`` from their leaves (one read)."""
-        tree = MerkleTree(_leaf_range(self._conn, first * BLOCK, end * BLOCK))
+        tree = MerkleTree(self._leaves(first * BLOCK, end * BLOCK))
         for j in range(first, end):
             lo = (j - first) * BLOCK
             self.computed[j] = tree.subtree_hash(lo, lo + BLOCK)
@@ -86,7 +106,7 @@ class LogTree:
         block = self._blocks.get(j)
         if block is None:
             lo = j * BLOCK
-            block = MerkleTree(_leaf_range(self._conn, lo, min(lo + BLOCK, self.size)))
+            block = MerkleTree(self._leaves(lo, min(lo + BLOCK, self.size)))
             self._blocks[j] = block
         return block
 
@@ -114,13 +134,20 @@ class LogTree:
         return [self._mth(lo, hi) for lo, hi in consistency_path_ranges(old_size, self.size)]
 
     def store_computed(self, conn: Connection) -> int:
-        """Store the block hashes this tree computed (in a write transaction that holds
-        the log-head lock, so no other writer stores the same ones); returns how many."""
-        if self.computed:
-            conn.execute(insert(log_nodes), [
-                {"height": BLOCK_HEIGHT, "idx": j, "hash": format_digest(h)}
-                for j, h in sorted(self.computed.items())])
-        return len(self.computed)
+        """Store the block hashes this tree computed that are not stored yet (in a write
+        transaction that holds the log-head lock, so no other writer stores the same
+        ones); returns how many. A stored hash this tree did not trust and computed
+        otherwise is an :class:`IntegrityError`: the row is not its events' hash."""
+        for j, h in sorted(self.computed.items()):
+            if j in self.unused and self.unused[j] != h:
+                raise IntegrityError(
+                    f"the stored hash of events {j * BLOCK} to {(j + 1) * BLOCK - 1} "
+                    f"(log_nodes {BLOCK_HEIGHT}/{j}) is not the hash of those events")
+        new = [{"height": BLOCK_HEIGHT, "idx": j, "hash": format_digest(h)}
+               for j, h in sorted(self.computed.items()) if j not in self.unused]
+        if new:
+            conn.execute(insert(log_nodes), new)
+        return len(new)
 
 
 def check_stored_nodes(conn: Connection, tree: MerkleTree) -> list[str]:

@@ -126,7 +126,11 @@ def make_checkpoint(engine: Engine, ident: LogIdentity, note_dirs: Sequence[Path
                     stamper: Stamper | None = None) -> StoredCheckpoint:
     """Sign the current log head, store the note, then file it in ``note_dirs`` (with
     any earlier note still pending there); then, with a ``stamper``, ask the TSAs for
-    tokens over the note and keep every answer (see the module docstring)."""
+    tokens over the note and keep every answer (see the module docstring).
+
+    The signer signs only what it has checked (:func:`_checked_tree`): a database edited
+    by someone without the key raises :class:`IntegrityError` here and nothing is signed,
+    rather than a note over a log that never was going out to every mirror."""
     if ident.private_key is None:
         raise ConfigError("signing a checkpoint needs the private key")
     key = ident.private_key
@@ -134,7 +138,7 @@ def make_checkpoint(engine: Engine, ident: LogIdentity, note_dirs: Sequence[Path
     def work(conn: Connection) -> StoredCheckpoint:
         size = int(conn.execute(select(log_head.c.size).where(log_head.c.id == 1)
                                 .with_for_update()).scalar_one())
-        tree = tree_at(conn, size)
+        tree = _checked_tree(conn, size, ident)
         root = tree.root()
         tree.store_computed(conn)  # the next proof reads these instead of the leaves
         note = cp.sign(cp.Checkpoint(ident.origin, size, root), key, ident.origin)
@@ -153,6 +157,36 @@ def make_checkpoint(engine: Engine, ident: LogIdentity, note_dirs: Sequence[Path
     store_timestamps(engine, made.id, stamps)
     write_pending_notes(engine, ident, note_dirs)  # files the tokens beside the note
     return replace(made, timestamps=stamps)
+
+
+def _checked_tree(conn: Connection, size: int, ident: LogIdentity) -> LogTree:
+    """The tree a new checkpoint signs, from what the signer has checked itself: the
+    events since the last signed checkpoint re-hashed from their fields and linked to
+    it (their stored leaf hashes unused), and the stored tree up to that checkpoint
+    consistent with its signed root (RFC 9162 consistency proof)."""
+    row = conn.execute(select(checkpoints).order_by(checkpoints.c.id.desc()).limit(1)).first()
+    last: cp.Checkpoint | None = None
+    last_id = None if row is None else row.id
+    if row is not None:
+        try:
+            last = cp.parse_and_verify(row.note, ident.public_key, ident.origin)
+        except IntegrityError as exc:
+            raise IntegrityError(f"not signing: checkpoint {row.id} does not verify under "
+                                 f"this archive's key ({exc}); run `archive verify`") from None
+        if last.size > size:
+            raise IntegrityError(f"not signing: checkpoint {row.id} covers {last.size} events "
+                                 f"but the log holds {size}; run `archive verify`")
+    since = last.size if last is not None else 0
+    fresh = bytearray()
+    _, problems = check_chain(conn, on_leaf=fresh.extend, since=since)
+    if problems:
+        raise IntegrityError(f"not signing: {problems[0].message}; run `archive verify`")
+    tree = LogTree(conn, size, trusted_below=since, fresh=(since, bytes(fresh)))
+    if last is not None and not verify_consistency(
+            last.size, size, last.root, tree.root(), tree.consistency_proof(last.size)):
+        raise IntegrityError(f"not signing: the stored log no longer extends checkpoint "
+                             f"{last_id} (size {last.size}); run `archive verify`")
+    return tree
 
 
 def store_timestamps(engine: Engine, checkpoint_id: int,
