@@ -25,18 +25,23 @@ class _Handle:
 
 class FakePage:
     """A page ``height`` px high that scrolls where it is told, draws its frames at
-    once, and notes each scroll target and each wait (ms)."""
+    once, and notes each scroll target, each position it was asked to have held, and
+    each wait (ms)."""
 
     def __init__(self, height: int) -> None:
         self.height = height
         self.moves: list[list[int | None]] = []
+        self.held: list[int] = []
         self.waits: list[float] = []
 
     def wait_for_function(self, script: str, arg: Any = None, timeout: float = 0) -> _Handle:
         if arg is None:  # HEIGHT
             return _Handle(self.height)
+        if isinstance(arg, int):  # the position held, before the screenshot
+            self.held.append(arg)
+            return _Handle(True)
         self.moves.append(json.loads(json.dumps(arg)))
-        return _Handle([self.height, True])
+        return _Handle(self.height)
 
     def wait_for_timeout(self, ms: float) -> None:
         self.waits.append(ms)
@@ -79,12 +84,32 @@ def test_scroll_from_a_primed_top_does_not_scroll_to_the_top_first() -> None:
     page, session = FakePage(2000), QuietAfter(1.0)
     assert scroll(page, session, float("inf"), 2000) == 2000  # type: ignore[arg-type]
     assert page.moves == [[0, 800], [800, 1600], [1600, 0]]
+    assert page.held == [0] and page.waits == []  # no fixed sleep between positions
 
 
 def test_scroll_without_a_primed_top_starts_at_the_top() -> None:
     page, session = FakePage(2000), QuietAfter(1.0)
     assert scroll(page, session, float("inf")) == 2000  # type: ignore[arg-type]
     assert page.moves == [[None, 0], [0, 800], [800, 1600], [1600, 0]]
+    assert page.held == [0]
+
+
+def test_a_page_that_draws_no_frame_is_scrolled_on_regardless() -> None:
+    """The frames of a position never come (a busy or hidden page): after the frame
+    wait the next position is taken anyway (prev None), and the scroll goes on."""
+
+    class NoFrames(FakePage):
+        def wait_for_function(self, script: str, arg: Any = None,
+                              timeout: float = 0) -> _Handle | None:  # type: ignore[override]
+            if isinstance(arg, list) and arg[0] is not None:
+                self.moves.append(json.loads(json.dumps(arg)))
+                raise TimeoutError("no frame")  # as Playwright's timeout does
+            return super().wait_for_function(script, arg, timeout)
+
+    page, session = NoFrames(1600), QuietAfter(1.0)
+    assert scroll(page, session, float("inf")) == 1600  # type: ignore[arg-type]
+    assert page.moves == [[None, 0], [0, 800], [None, 800], [800, 0], [None, 0]]
+    assert session.notes == []
 
 
 def test_recording_gives_up_every_waiting_request_once() -> None:

@@ -34,21 +34,22 @@ class Session(Protocol):
     def patience(self, seconds: float) -> AbstractContextManager[None]: ...
 
 
-_POLL_MS = 10
 HEIGHT = ("() => Math.max(document.documentElement.scrollHeight, "
           "document.body ? document.body.scrollHeight : 0, 1)")
 # Scroll to y once the position before (prev) has been held for two animation frames
 # (the rendering update where native loading=lazy and IntersectionObservers see it;
-# the page's window.__archiveScrolled says so); [the page's height, moved or not].
+# the page's window.__archiveScrolled says so), and return the page's height; until
+# then null, so that wait_for_function, which polls on every animation frame, answers
+# in the frame the position is held, not after a fixed sleep.
 _SCROLL = """([prev, y]) => {
+  if (prev !== null && window.__archiveScrolled !== prev) return null;
   const height = Math.max(document.documentElement.scrollHeight,
                           document.body ? document.body.scrollHeight : 0, 1);
-  if (prev !== null && window.__archiveScrolled !== prev) return [height, false];
   window.scrollTo(0, y);
   requestAnimationFrame(() => requestAnimationFrame(() => { window.__archiveScrolled = y; }));
-  return [height, true];
+  return height;
 }"""
-_FRAMES_MS = 35  # two frames at 60 Hz: the first check after a move usually passes
+_HELD = "(y) => window.__archiveScrolled === y"
 _FRAME_WAIT = 0.5  # seconds a step waits for its frames (a busy page: go on regardless)
 _SCROLL_ROUNDS = 4  # scroll passes while the page keeps growing at its end
 
@@ -94,7 +95,7 @@ def prime(page: Page, session: Session, until: float) -> int | None:
     The page's height, or None if the page did not answer (then :func:`scroll` starts
     from the top itself)."""
     got = timed_eval(page, session, _SCROLL, [None, 0], min(2.0, left(session, until)))
-    return int(got[0]) if got else None
+    return int(got) if got else None
 
 
 def scroll(page: Page, session: Session, until: float, top: int | None = None) -> int | None:
@@ -103,12 +104,12 @@ def scroll(page: Page, session: Session, until: float, top: int | None = None) -
     time ran out first. ``top`` is :func:`prime`'s answer: the top position is set and
     its frames counted already.
 
-    Each position is held until two animation frames have been drawn there (about
-    33 ms, checked by the next step's evaluation: one evaluation a step) plus
-    ``scroll_step_pause``. At the bottom, the interceptor, which sees every request,
-    waits until none has been in flight for ``quiet``; if the page grew meanwhile (a
-    list that loads more at its end), scrolling goes on, at most
-    :data:`_SCROLL_ROUNDS` times; if it did not, that was the end of the page."""
+    Each position is held until two animation frames have been drawn there (17 to
+    33 ms at 60 Hz, seen by the next step's evaluation in the frame they are drawn:
+    one evaluation a step) plus ``scroll_step_pause``. At the bottom, the interceptor,
+    which sees every request, waits until none has been in flight for ``quiet``; if
+    the page grew meanwhile (a list that loads more at its end), scrolling goes on, at
+    most :data:`_SCROLL_ROUNDS` times; if it did not, that was the end of the page."""
     limits = session.limits
     step, cap = limits.viewport[1], limits.max_screenshot_height
     y, prev, total = 0, (None if top is None else 0), top
@@ -128,31 +129,30 @@ def scroll(page: Page, session: Session, until: float, top: int | None = None) -
         if height is None or int(height) <= total or total >= cap:
             break
         y += step
-    return _move(page, session, prev, 0, until)
+    total = _move(page, session, prev, 0, until)
+    if total is not None:  # the top drawn again before the screenshot is taken
+        timed_eval(page, session, _HELD, 0, min(_FRAME_WAIT, left(session, until)))
+    return total
 
 
 def _move(page: Page, session: Session, prev: int | None, y: int,
           until: float) -> int | None:
-    """Scroll to ``y`` once ``prev`` has been held (see :func:`scroll`), then give the
-    page its frames there; the page's height, or None (noted) if the page did not
-    answer or time ran out. A busy page that draws no frame for :data:`_FRAME_WAIT`
-    is scrolled on regardless."""
-    give_up = time.monotonic() + _FRAME_WAIT
-    while True:
-        got = timed_eval(page, session, _SCROLL, [prev, y], min(2.0, left(session, until)))
-        if got is None:
-            session.note("scrolling stopped: the page did not answer in time")
-            return None
-        if left(session, until) <= 0:
-            session.note("scrolling stopped at the deadline")
-            return None
-        if got[1]:
-            pause = max(_FRAMES_MS / 1000, session.limits.scroll_step_pause)
-            page.wait_for_timeout(pause * 1000)
-            return int(got[0])
-        if time.monotonic() > give_up:
-            prev = None
-        page.wait_for_timeout(_POLL_MS)
+    """Scroll to ``y`` once ``prev`` has been held (see :func:`scroll`), plus
+    ``scroll_step_pause``; the page's height, or None (noted) if the page did not answer
+    or time ran out. A busy page that draws no frame for :data:`_FRAME_WAIT` is scrolled
+    on regardless."""
+    got = timed_eval(page, session, _SCROLL, [prev, y], min(_FRAME_WAIT, left(session, until)))
+    if got is None and prev is not None:  # no frames drawn: move on regardless
+        got = timed_eval(page, session, _SCROLL, [None, y], min(2.0, left(session, until)))
+    if got is None:
+        session.note("scrolling stopped: the page did not answer in time")
+        return None
+    if left(session, until) <= 0:
+        session.note("scrolling stopped at the deadline")
+        return None
+    if session.limits.scroll_step_pause > 0:
+        page.wait_for_timeout(session.limits.scroll_step_pause * 1000)
+    return int(got)
 
 
 __all__ = ["HEIGHT", "Session", "left", "prime", "scroll", "timed_eval", "wait_quiet"]
