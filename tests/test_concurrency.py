@@ -29,7 +29,7 @@ def _worker(args: tuple[str, int]) -> int:
 
 @pytest.mark.slow
 def test_parallel_appends_keep_one_contiguous_chain(db_url: str, tmp_path) -> None:
-    from archive.proof import logtree
+    from archive.proof import logcheck, logtree
     from archive.proof.identity import init_identity
     engine = open_database(db_url)  # migrate once up front
     ctx = mp.get_context("spawn")
@@ -45,5 +45,5 @@ def test_parallel_appends_keep_one_contiguous_chain(db_url: str, tmp_path) -> No
     ckpt = logtree.make_checkpoint(engine, ident)
     recomputed = MerkleTree([digest_bytes(e.leaf_hash) for e in evs]).root()
     assert ckpt.size == PROCS * APPENDS and ckpt.root_hash == "sha256:" + recomputed.hex()
-    assert logtree.check_checkpoints(engine, ident) == []
+    assert logcheck.check_checkpoints(engine, ident) == []
     engine.dispose()

@@ -69,7 +69,7 @@ def verify(engine: Engine, store: WarcStore, *, capture_ids: Iterable[str] | Non
     """Check everything (or the captures ``capture_ids``). ``checkpoints`` (the whole
     archive only) checks the signed checkpoints given the read connection and the leaf
     hashes the chain pass recomputed (32 bytes each; the façade passes
-    :func:`archive.proof.logtree.check_checkpoints_against`): one message per problem.
+    :func:`archive.proof.logcheck.check_checkpoints_against`): one message per problem.
     ``processes``: worker processes (default: one per CPU for a large archive)."""
     report = VerifyReport()
     wanted = list(capture_ids) if capture_ids is not None else None

@@ -9,10 +9,8 @@ Each signed note is also kept as a file (:mod:`archive.proof.notes`) in every di
 written and fsynced. A crash in between leaves a recorded checkpoint without its file,
 which is harmless (the row is signed and checked) and never reported: a row newer than
 every note filed in a directory is *pending*, and the next checkpoint or
-``archive reconcile`` writes it. The other way round is never a crash's doing, so it is
-always reported: a note file the database does not hold (a checkpoint deleted or
-rewritten there), a file whose content is not the note its name commits to, and a row
-missing its file while a later row has one (the file was removed).
+``archive reconcile`` writes it. The other way round is never a crash's doing, so
+:mod:`archive.proof.logcheck` always reports it.
 
 RFC 3161 timestamps: after the row commits and its note is filed, every TSA the operator
 named is asked for a token over the note (:mod:`archive.proof.tsa`; never while the
@@ -36,17 +34,17 @@ from sqlalchemy import Connection, Engine, insert, select
 
 from archive.core.hashing import digest_bytes, format_digest
 from archive.core.timeutil import iso_utc, utc_now
-from archive.errors import ArchiveError, ConfigError, IntegrityError, NotFoundError
-from archive.ledger.custody import check_chain, iter_events
+from archive.errors import ConfigError, IntegrityError, NotFoundError
+from archive.ledger.custody import check_chain
 from archive.ledger.db import inserted_id, read, run_write
 from archive.ledger.queries import ShownCapture
 from archive.ledger.tables import checkpoint_timestamps, checkpoints, log_head
 from archive.proof import checkpoint as cp
 from archive.proof import notes
 from archive.proof import timestamps as ts
-from archive.proof.identity import LogIdentity, load_identity
-from archive.proof.lognodes import LogTree, check_stored_nodes
-from archive.proof.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
+from archive.proof.identity import LogIdentity
+from archive.proof.lognodes import LogTree
+from archive.proof.merkle import verify_consistency, verify_inclusion
 from archive.proof.tsa import Stamper
 
 
@@ -117,7 +115,7 @@ class ConsistencyProof:
                 "verified": self.verified}
 
 
-def _row(r: Any) -> StoredCheckpoint:
+def checkpoint_of(r: Any) -> StoredCheckpoint:
     return StoredCheckpoint(r.id, int(r.size), r.root_hash, r.origin, r.note,
                             r.created_at)
 
@@ -209,16 +207,16 @@ def stored_timestamps(conn: Connection, checkpoint_id: int) -> tuple[ts.Timestam
     rows = conn.execute(select(checkpoint_timestamps)
                         .where(checkpoint_timestamps.c.checkpoint_id == checkpoint_id)
                         .order_by(checkpoint_timestamps.c.id)).all()
-    return tuple(_stamp(r) for r in rows)
+    return tuple(timestamp_of(r) for r in rows)
 
 
-def _stamp(r: Any) -> ts.Timestamp:
+def timestamp_of(r: Any) -> ts.Timestamp:
     return ts.Timestamp(r.tsa_url, r.requested_at,
                         bytes(r.response) if r.response is not None else None,
                         r.gen_time, r.serial, r.error)
 
 
-def _pending(rows: Sequence[StoredCheckpoint], filed: set[str]) -> list[StoredCheckpoint]:
+def pending_notes(rows: Sequence[StoredCheckpoint], filed: set[str]) -> list[StoredCheckpoint]:
     """Rows newer than every row whose note is filed: those a crash (or a concurrent
     writer) may not have filed yet."""
     newest = max((c.id for c in rows if notes.note_filename(c.size, c.note) in filed),
@@ -236,7 +234,8 @@ def write_pending_notes(engine: Engine, ident: LogIdentity, note_dirs: Sequence[
     if not note_dirs:
         return []
     with read(engine) as conn:
-        rows = [_row(r) for r in conn.execute(select(checkpoints).order_by(checkpoints.c.id))]
+        rows = [checkpoint_of(r)
+                for r in conn.execute(select(checkpoints).order_by(checkpoints.c.id))]
         tokens = conn.execute(select(checkpoint_timestamps.c.checkpoint_id,
                                      checkpoint_timestamps.c.response)
                               .where(checkpoint_timestamps.c.response.is_not(None))
@@ -244,7 +243,7 @@ def write_pending_notes(engine: Engine, ident: LogIdentity, note_dirs: Sequence[
     written = []
     for directory in note_dirs:
         filed = set(notes.read_notes(directory))
-        for c in _pending(rows, filed):
+        for c in pending_notes(rows, filed):
             try:
                 cp.parse_and_verify(c.note, ident.public_key, ident.origin)
             except IntegrityError:
@@ -282,7 +281,7 @@ def _file_missing_tokens(directory: Path, rows: Sequence[StoredCheckpoint],
 def latest_checkpoint(engine: Engine) -> StoredCheckpoint | None:
     with read(engine) as conn:
         r = conn.execute(select(checkpoints).order_by(checkpoints.c.id.desc()).limit(1)).first()
-        return replace(_row(r), timestamps=stored_timestamps(conn, r.id)) if r else None
+        return replace(checkpoint_of(r), timestamps=stored_timestamps(conn, r.id)) if r else None
 
 
 def get_checkpoint(engine: Engine, ref: str | int) -> StoredCheckpoint:
@@ -298,7 +297,7 @@ def get_checkpoint(engine: Engine, ref: str | int) -> StoredCheckpoint:
         r = conn.execute(q.limit(1)).first()
         if r is None:
             raise NotFoundError(f"no checkpoint {ref}")
-        return replace(_row(r), timestamps=stored_timestamps(conn, r.id))
+        return replace(checkpoint_of(r), timestamps=stored_timestamps(conn, r.id))
 
 
 def inclusion(engine: Engine, seq: int, ckpt: StoredCheckpoint) -> list[bytes]:
@@ -358,160 +357,7 @@ def prove_consistency(engine: Engine, old: str | int, new: str | int = "latest",
     return ConsistencyProof(a, b, tuple(b64(proof)), ok)
 
 
-def check_checkpoints(engine: Engine, ident: LogIdentity, note_dirs: Sequence[Path] = (),
-                      ) -> list[str]:
-    """Every stored checkpoint: signature valid, root equal to the recomputed tree root,
-    and each consistent with the next; then the note files of ``note_dirs`` against the
-    database and the log, both ways (see the module docstring). Returns one message per
-    problem."""
-    with read(engine) as conn:
-        # Leaves recomputed from each event's fields, not read from the stored column:
-        # verification must not trust what it is verifying.
-        leaves = b"".join(leaf_hash(ev.entry_bytes()) for ev in iter_events(conn))
-        return check_checkpoints_against(conn, leaves, ident, note_dirs)
-
-
-def check_log(conn: Connection, key_dir: Path, note_dirs: Sequence[Path] = (),
-              ) -> tuple[int, int | None, list[str]]:
-    """The custody chain re-hashed and, once anything was signed (a checkpoint row or a
-    note file), every checkpoint checked against the tree of the leaves that same pass
-    recomputed (each event encoded once). Returns (events, size of the latest checkpoint,
-    problems)."""
-    latest = conn.execute(select(checkpoints.c.size).order_by(checkpoints.c.id.desc())
-                          .limit(1)).scalar()
-    signed = latest is not None or any(d.is_dir() and any(d.glob("*.note"))
-                                       for d in note_dirs)
-    leaves = bytearray()
-    count, chain = check_chain(conn, on_leaf=leaves.extend if signed else None)
-    problems = [p.message for p in chain]
-    if signed:
-        try:
-            ident = load_identity(key_dir, need_private=False)
-        except ArchiveError as exc:
-            problems.append(f"checkpoints exist but cannot be checked: {exc}")
-        else:
-            problems += check_checkpoints_against(conn, leaves, ident, note_dirs)
-    return count, None if latest is None else int(latest), problems
-
-
-def check_checkpoints_against(conn: Connection, leaves: bytes | bytearray, ident: LogIdentity,
-                              note_dirs: Sequence[Path] = ()) -> list[str]:
-    """:func:`check_checkpoints` given the log's leaf hashes (32 bytes each, in order)
-    recomputed from every event's fields by a chain pass in the same read transaction as
-    ``conn`` (``archive verify``, :func:`check_log`), so each event is encoded once."""
-    tree = MerkleTree(bytes(leaves[i:i + 32]) for i in range(0, len(leaves), 32))
-    problems: list[str] = []
-    rows = [_row(r) for r in conn.execute(select(checkpoints).order_by(checkpoints.c.id))]
-    stamps: dict[int, list[ts.Timestamp]] = {}
-    for r in conn.execute(select(checkpoint_timestamps).order_by(checkpoint_timestamps.c.id)):
-        stamps.setdefault(r.checkpoint_id, []).append(_stamp(r))
-    size = tree.size
-    prev: StoredCheckpoint | None = None
-    for c in rows:
-        try:
-            parsed = cp.parse_and_verify(c.note, ident.public_key, ident.origin)
-        except IntegrityError as exc:
-            problems.append(f"checkpoint {c.id}: {exc}")
-            continue
-        if parsed.size != c.size or format_digest(parsed.root) != c.root_hash:
-            problems.append(f"checkpoint {c.id}: its row (size {c.size}, {c.root_hash}) "
-                            "differs from its signed note")
-        if parsed.size > size:
-            problems.append(f"checkpoint {c.id} covers {parsed.size} events but the log has "
-                            f"only {size}: events were removed")
-            continue
-        if tree.root(parsed.size) != parsed.root:
-            problems.append(f"checkpoint {c.id} (size {parsed.size}): the log's events no "
-                            "longer hash to its signed root; an event was changed or removed")
-        if prev is not None and prev.size <= parsed.size:
-            proof = tree.consistency_proof(prev.size, parsed.size)
-            if not verify_consistency(prev.size, parsed.size,
-                                      digest_bytes(prev.root_hash), parsed.root, proof):
-                problems.append(f"checkpoints {prev.id} and {c.id} are not consistent")
-        prev = c
-    problems += check_stored_nodes(conn, tree)
-    for c in rows:
-        problems += _check_tokens(c, stamps.get(c.id, []))
-    for directory in note_dirs:
-        problems += _check_notes(directory, rows, tree, ident)
-        problems += _check_token_files(directory, rows, stamps)
-    return problems
-
-
-def _check_tokens(c: StoredCheckpoint, stamps: Sequence[ts.Timestamp]) -> list[str]:
-    """Each stored token is over this checkpoint's note, and its cached time and serial
-    are the token's (the TSA's signature needs roots the verifier trusts:
-    ``verify-bundle --tsa-root``)."""
-    problems = []
-    for t in stamps:
-        if t.response is None:
-            continue
-        where = f"checkpoint {c.id}: the timestamp token from {t.tsa}"
-        try:
-            facts = ts.token_facts(t.response, c.note)
-        except IntegrityError as exc:
-            problems.append(f"{where}: {exc}")
-            continue
-        if (facts.gen_time, facts.serial) != (t.gen_time, t.serial):
-            problems.append(f"{where}: its row (time {t.gen_time}, serial {t.serial}) differs "
-                            f"from the token (time {facts.gen_time}, serial {facts.serial})")
-    return problems
-
-
-def _check_token_files(directory: Path, rows: Sequence[StoredCheckpoint],
-                       stamps: dict[int, list[ts.Timestamp]]) -> list[str]:
-    """Every token filed in ``directory`` is a stored token of the checkpoint whose note
-    it is filed beside."""
-    problems = []
-    by_stem = {notes.note_filename(c.size, c.note).removesuffix(notes.SUFFIX): c for c in rows}
-    for name, data in notes.read_tokens(directory).items():
-        c = by_stem.get(notes.token_note_stem(name))
-        where = f"timestamp token {directory / name}"
-        if c is None:
-            problems.append(f"{where} belongs to no checkpoint in the database")
-        elif notes.token_filename(c.size, c.note, data) != name:
-            problems.append(f"{where}: its content is not the token its name commits to; "
-                            "the file was changed")
-        elif data not in {t.response for t in stamps.get(c.id, [])}:
-            problems.append(f"{where} is not stored with checkpoint {c.id} in the database")
-    return problems
-
-
-def _check_notes(directory: Path, rows: Sequence[StoredCheckpoint], tree: MerkleTree,
-                 ident: LogIdentity) -> list[str]:
-    problems: list[str] = []
-    files = notes.read_notes(directory)
-    by_name = {notes.note_filename(c.size, c.note): c for c in rows}
-    for name, text in files.items():
-        where = f"checkpoint note {directory / name}"
-        if not notes.matches_name(name, text):
-            problems.append(f"{where}: its content is not the note its name commits to; "
-                            "the file was changed")
-            continue
-        try:
-            parsed = cp.parse_and_verify(text, ident.public_key, ident.origin)
-        except IntegrityError as exc:
-            problems.append(f"{where}: {exc}")
-            continue
-        if name not in by_name:
-            problems.append(f"{where} (size {parsed.size}) has no checkpoint in the database: "
-                            "a checkpoint was deleted or rewritten there")
-        if parsed.size > tree.size:
-            problems.append(f"{where} covers {parsed.size} events but the log has only "
-                            f"{tree.size}: events were removed")
-        elif tree.root(parsed.size) != parsed.root:
-            problems.append(f"{where} (size {parsed.size}): the log's events no longer hash "
-                            "to its signed root; the log was rewritten")
-    pending = {c.id for c in _pending(rows, set(files))}
-    for c in rows:
-        name = notes.note_filename(c.size, c.note)
-        if name not in files and c.id not in pending:
-            problems.append(f"checkpoint {c.id} (size {c.size}) has no note file {name} in "
-                            f"{directory}, though later checkpoints do: the file was removed")
-    return problems
-
-
-__all__ = ["StoredCheckpoint", "b64", "check_checkpoints", "check_checkpoints_against",
-           "check_log", "consistency", "get_checkpoint", "inclusion", "latest_checkpoint",
-           "make_checkpoint", "store_timestamps", "stored_timestamps", "verify_inclusion",
+__all__ = ["StoredCheckpoint", "b64", "checkpoint_of", "consistency", "get_checkpoint",
+           "inclusion", "latest_checkpoint", "make_checkpoint", "pending_notes",
+           "store_timestamps", "stored_timestamps", "timestamp_of", "verify_inclusion",
            "write_pending_notes"]

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine
 from archive.core.config import Settings
 from archive.errors import ConfigError
 from archive.ledger.db import read
-from archive.proof import logtree
+from archive.proof import logcheck, logtree
 from archive.proof.identity import load_identity
 
 
@@ -37,9 +37,9 @@ class CustodyStatus:
 
 def custody_status(engine: Engine, settings: Settings) -> CustodyStatus:
     """The chain re-hashed and every signed checkpoint re-checked against the leaves
-    that same pass recomputed (:func:`archive.proof.logtree.check_log`)."""
+    that same pass recomputed (:func:`archive.proof.logcheck.check_log`)."""
     with read(engine) as conn:
-        count, size, problems = logtree.check_log(conn, settings.key_dir, settings.note_dirs)
+        count, size, problems = logcheck.check_log(conn, settings.key_dir, settings.note_dirs)
     return CustodyStatus(count, size, problems)
 
 
@@ -47,13 +47,13 @@ def checkpoint_check(settings: Settings,
                      ) -> Callable[[Connection, bytearray], list[str]] | None:
     """What ``archive verify`` runs on the leaves its chain pass recomputed: every signed
     checkpoint and filed note checked (see
-    :func:`archive.proof.logtree.check_checkpoints_against`); None without a key yet
+    :func:`archive.proof.logcheck.check_checkpoints_against`); None without a key yet
     (nothing has been signed, nothing to check)."""
     try:
         ident = load_identity(settings.key_dir, need_private=False)
     except ConfigError:
         return None
-    return functools.partial(logtree.check_checkpoints_against, ident=ident,
+    return functools.partial(logcheck.check_checkpoints_against, ident=ident,
                              note_dirs=settings.note_dirs)
 
 
