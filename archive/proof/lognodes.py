@@ -32,14 +32,11 @@ from archive.proof.merkle import (
     consistency_path_ranges,
     inclusion_path_ranges,
     node_hash,
+    split_point,
 )
 
 BLOCK_HEIGHT = 8
 BLOCK = 1 << BLOCK_HEIGHT
-
-
-def _split(n: int) -> int:
-    return 1 << ((n - 1).bit_length() - 1)
 
 
 def _leaf_range(conn: Connection, lo: int, hi: int) -> list[bytes]:
@@ -119,7 +116,7 @@ class LogTree:
                 return self._upper.subtree_hash(lo // BLOCK, hi // BLOCK)
             j = lo // BLOCK
             return self._block(j).subtree_hash(lo - j * BLOCK, hi - j * BLOCK)
-        k = _split(n)
+        k = split_point(n)
         return node_hash(self._mth(lo, lo + k), self._mth(lo + k, hi))
 
     def root(self) -> bytes:

@@ -57,8 +57,9 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return _sha256(_NODE_PREFIX + left + right).digest()
 
 
-def _split(n: int) -> int:
-    """The largest power of two smaller than ``n`` (``n >= 2``): RFC 9162 §2.1.1's ``k``."""
+def split_point(n: int) -> int:
+    """The largest power of two smaller than ``n`` (``n >= 2``): RFC 9162 §2.1.1's ``k``,
+    where the tree over ``n`` leaves splits."""
     return 1 << ((n - 1).bit_length() - 1)
 
 
@@ -101,7 +102,7 @@ def inclusion_path_ranges(index: int, tree_size: int) -> list[tuple[int, int]]:
     ranges: list[tuple[int, int]] = []
     lo, hi = 0, tree_size
     while hi - lo > 1:
-        k = _split(hi - lo)
+        k = split_point(hi - lo)
         if index < lo + k:
             ranges.append((lo + k, hi))
             hi = lo + k
@@ -133,7 +134,7 @@ def consistency_path_ranges(old_size: int, new_size: int) -> list[tuple[int, int
             if not whole:
                 ranges.append((lo, hi))
             break
-        k = _split(size)
+        k = split_point(size)
         if m <= k:
             ranges.append((lo + k, hi))
             hi = lo + k
@@ -244,7 +245,7 @@ class MerkleTree:
             height = n.bit_length() - 1
             j = lo >> height
             return bytes(self._levels[height][j * HASH_SIZE:(j + 1) * HASH_SIZE])
-        k = _split(n)
+        k = split_point(n)
         return node_hash(self._mth(lo, lo + k), self._mth(lo + k, hi))
 
     def _size_arg(self, size: int | None) -> int:
