@@ -242,7 +242,7 @@ def write_pending_notes(engine: Engine, ident: LogIdentity, note_dirs: Sequence[
                               .order_by(checkpoint_timestamps.c.id)).all()
     written = []
     for directory in note_dirs:
-        filed = set(notes.read_notes(directory))
+        filed = notes.filed_names(directory, notes.SUFFIX)
         for c in pending_notes(rows, filed):
             try:
                 cp.parse_and_verify(c.note, ident.public_key, ident.origin)
@@ -261,7 +261,7 @@ def _file_missing_tokens(directory: Path, rows: Sequence[StoredCheckpoint],
     over that note: a row rewritten to another token is verify's to report, not ours to
     publish."""
     by_id = {c.id: c for c in rows}
-    present = notes.token_names(directory)
+    present = notes.filed_names(directory, notes.STAMP_SUFFIX)
     written = []
     for checkpoint_id, response in tokens:
         c = by_id.get(checkpoint_id)

@@ -80,12 +80,13 @@ def read_tokens(directory: Path) -> dict[str, bytes]:
                            path=directory) from exc
 
 
-def token_names(directory: Path) -> set[str]:
-    """The names of the ``*.tsr`` files of ``directory``, without reading them."""
+def filed_names(directory: Path, suffix: str) -> set[str]:
+    """The names of the files of ``directory`` ending in ``suffix`` (:data:`SUFFIX` or
+    :data:`STAMP_SUFFIX`), without reading them: what filing needs to know."""
     try:
-        return {p.name for p in directory.glob(f"*{STAMP_SUFFIX}")}
+        return {p.name for p in directory.glob(f"*{suffix}")}
     except OSError as exc:
-        raise StorageError(f"cannot list timestamp tokens in {directory}: {exc.strerror}",
+        raise StorageError(f"cannot list {directory}: {exc.strerror}",
                            path=directory) from exc
 
 
