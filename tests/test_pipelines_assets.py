@@ -21,6 +21,7 @@ from dagster import (
     ExecuteInProcessResult,
     materialize,
 )
+from helpers import chromium_for_tests
 from pipelinekit import (
     ASSETS,
     EXAMPLE_PATHS,
@@ -35,7 +36,7 @@ from pipelinekit import (
     step_keys,
     write_sources,
 )
-from servers import TestServer, article_html
+from servers import TestServer, article_html, minimal_png
 from sqlalchemy import text
 
 from archive.api import Archive
@@ -152,9 +153,6 @@ def test_a_source_in_browser_mode_is_rendered_by_the_dagster_job(
     """``mode: browser`` in sources.yaml, materialized: the capture is Chromium's, its
     metadata shows the mode, its requisites and the screenshot's hash, the extractor
     reads the byline a script inserted, and every check passes on it."""
-    from helpers import chromium_for_tests
-    from servers import minimal_png
-
     chromium_for_tests()
     byline = (b"var p = document.createElement('p'); p.className = 'byline';"
               b"p.textContent = 'By Ada Scriptwright';"
