@@ -399,6 +399,36 @@ def minimal_png(width: int = 4, height: int = 4) -> bytes:
             + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
+def png_pixel(data: bytes, x: int, y: int) -> tuple[int, int, int]:
+    """The RGB of one pixel of an 8-bit, non-interlaced RGB or RGBA PNG (what Chromium
+    writes): enough of a decoder to check what a screenshot shows."""
+    pos, idat, width, channels = 8, b"", 0, 0
+    while pos < len(data):
+        size, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + size]
+        pos += 12 + size
+        if kind == b"IHDR":
+            width, _, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", body)
+            assert depth == 8 and color in (2, 6) and not interlace, "not a PNG we read"
+            channels = 3 if color == 2 else 4
+        elif kind == b"IDAT":
+            idat += body
+    raw, stride = zlib.decompress(idat), width * channels
+    prev = bytearray(stride)
+    for row in range(y + 1):
+        start = row * (stride + 1)
+        kind, line = raw[start], bytearray(raw[start + 1:start + 1 + stride])
+        for i in range(stride):
+            a = line[i - channels] if i >= channels else 0
+            b, c = prev[i], (prev[i - channels] if i >= channels else 0)
+            guess = a + b - c
+            paeth = min((abs(guess - a), 0, a), (abs(guess - b), 1, b),
+                        (abs(guess - c), 2, c))[2]
+            line[i] = (line[i] + (0, a, b, (a + b) // 2, paeth)[kind]) & 0xFF
+        prev = line
+    return prev[x * channels], prev[x * channels + 1], prev[x * channels + 2]
+
+
 @functools.cache
 def gzip_bomb(size: int = 1 << 30) -> bytes:
     """A valid single-member gzip stream of ``size`` zero bytes, about size/1000 long.

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from helpers import chromium_for_tests
-from servers import Conn, Request, TestServer, minimal_png
+from servers import Conn, Request, TestServer, minimal_png, png_pixel
 
 from archive.browser import (
     BrowserError,
@@ -141,6 +141,40 @@ def test_screenshot_is_a_png_of_the_whole_page(renderer: Renderer, site: TestSer
     out = renderer.render(url, LoopbackFetch(), limits=FAST)
     assert out.screenshot is not None and out.screenshot[:8] == b"\x89PNG\r\n\x1a\n"
     assert png_size(out.screenshot) == (FAST.viewport[0], 3000) == out.screenshot_size
+
+
+def test_the_screenshot_shows_animations_at_rest(renderer: Renderer, site: TestServer) -> None:
+    """One page, one picture: a finite animation and a transition are shown finished,
+    an endless one as if it never ran (Playwright's ``animations="disabled"``)."""
+    url = _page(site, "<style>@keyframes ripen{from{background:#f00}to{background:#0f0}}"
+                      "@keyframes blink{from{background:#00f}to{background:#ff0}}"
+                      "div{height:100px}#finite{animation:ripen 600s forwards}"
+                      "#endless{animation:blink 2s infinite;background:#fff}"
+                      "#moved{background:#f00;transition:background 600s}"
+                      "#moved.on{background:#0f0}</style><div id=finite></div>"
+                      "<div id=endless></div><div id=moved></div><script>"
+                      "requestAnimationFrame(() => requestAnimationFrame(() => "
+                      "document.getElementById('moved').className = 'on'))</script>")
+    out = renderer.render(url, LoopbackFetch(), limits=FAST)
+    assert out.screenshot is not None
+    assert [png_pixel(out.screenshot, 10, y) for y in (50, 150, 250)] == [
+        (0, 255, 0), (255, 255, 255), (0, 255, 0)]
+
+
+def test_the_dom_record_is_chromiums_own_serialization(renderer: Renderer,
+                                                       site: TestServer) -> None:
+    """A page script cannot make the DOM record lie by replacing the serializers a
+    script would call; comments outside ``<html>`` are kept."""
+    url = site.add_page("/forged", "<!-- from the outlet's CMS --><!doctype html><html><body>"
+                        "<p>what the reader saw</p><script>"
+                        "Object.defineProperty(Element.prototype, 'outerHTML', "
+                        "{get() { return '<p>for' + 'ged</p>'; }});"
+                        "XMLSerializer.prototype.serializeToString = () => 'forged';"
+                        "</script></body></html>")
+    out = renderer.render(url, LoopbackFetch(), limits=FAST)
+    assert out.dom is not None and b"<p>forged</p>" not in out.dom
+    assert out.dom.startswith(b"<!-- from the outlet's CMS --><!DOCTYPE html><html>")
+    assert b"<p>what the reader saw</p>" in out.dom
 
 
 def test_screenshot_height_is_bounded(renderer: Renderer, site: TestServer) -> None:

@@ -1,7 +1,8 @@
 """The browser capture mode: render a page in Debian's Chromium with no network of its
 own, every request (redirect hops through a loopback proxy) answered by an injected
 fetch, and keep the DOM and a screenshot. :class:`Renderer` is the entry point
-(``renderer.py``); ``page.py`` drives one page, ``proxy.py`` answers redirect hops,
+(``renderer.py``); ``page.py`` drives one page, ``scrolling.py`` scrolls it,
+``recording.py`` reads its DOM and screenshot, ``proxy.py`` answers redirect hops,
 ``procs.py`` keeps no Chromium process behind, ``models.py`` holds the values.
 """
 

@@ -141,7 +141,7 @@ class Timings:
 
 @dataclass(frozen=True)
 class Rendering:
-    """What the browser showed. ``dom`` is ``page.content()`` as UTF-8 and
+    """What the browser showed. ``dom`` is the document's markup as UTF-8 and
     ``screenshot`` a full-page PNG (cut at ``Limits.max_screenshot_height``); either is
     None if the page never got far enough, with the reason in ``notes``. ``complete`` is
     False when the page had not finished loading when it was recorded (the deadline

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urldefrag, urljoin, urlsplit, urlunsplit
 
+from archive.browser import recording
 from archive.browser.models import (
     Exchange,
     Fetch,
@@ -36,9 +37,8 @@ from archive.browser.models import (
     RequestRecord,
     Served,
     Timings,
-    png_size,
 )
-from archive.browser.scrolling import HEIGHT, left, prime, scroll, timed_eval, wait_quiet
+from archive.browser.scrolling import left, prime, scroll, wait_quiet
 from archive.browser.stuck import ScriptBreaker
 
 if TYPE_CHECKING:
@@ -425,8 +425,7 @@ def run_page(browser: Browser, session: PageSession, version: str,
         marks.append(time.monotonic())
 
         session.phase = "scroll"
-        page_height = scroll(page, session, load_until, top)  # ends when the network is quiet
-        if page_height is None:
+        if scroll(page, session, load_until, top) is None:  # ends when the network is quiet
             complete = False
         # what is still loading now is cut off below, and recorded so
         marks.append(time.monotonic())
@@ -437,15 +436,10 @@ def run_page(browser: Browser, session: PageSession, version: str,
         # screenshot show one state, and both can be taken at all
         _quietly(cdp.send, "Runtime.terminateExecution")
         _quietly(cdp.send, "Emulation.setScriptExecutionDisabled", {"value": True})
-        shot, shot_size = _screenshot(page, session, page_height)
-        try:
-            with session.patience(_record_patience(session)):
-                dom: bytes | None = page.content().encode("utf-8")
-        except Exception as exc:
-            if not browser.is_connected():
-                raise
-            dom = None
-            session.note(f"no DOM: {str(exc).splitlines()[0]}")
+        dom = recording.dom(cdp, session, _record_patience(session))
+        shot, shot_size = recording.screenshot(cdp, session, _record_patience(session))
+        if not browser.is_connected():  # not the page's failure: render() reports it
+            raise RuntimeError("Chromium exited while the page was recorded")
         final_url = page.url
         marks.append(time.monotonic())
         if session.breaker.breaks:
@@ -470,26 +464,3 @@ def run_page(browser: Browser, session: PageSession, version: str,
         console_errors=console, requests=records, notes=notes, complete=complete,
         timings=Timings(launch, steps[0], steps[1], steps[2], steps[3], steps[4],
                         launch + time.monotonic() - session.started))
-
-
-def _screenshot(page: Page, session: PageSession,
-                height: int | None) -> tuple[bytes | None, tuple[int, int] | None]:
-    """A full-page PNG, cut at ``max_screenshot_height``; ``height`` is the page's as
-    the scroll left it (scripts are stopped since), asked again only if unknown."""
-    limits = session.limits
-    if height is None:
-        height = timed_eval(page, session, HEIGHT, None,
-                            min(2.0, left(session, session.deadline) / 2))
-    kwargs: dict[str, Any] = {"full_page": True, "type": "png", "animations": "disabled",
-                              "timeout": max(left(session, session.deadline), 0.5) * 1000}
-    if height is None or int(height) > limits.max_screenshot_height:
-        cut = limits.max_screenshot_height if height else limits.viewport[1]
-        kwargs["clip"] = {"x": 0, "y": 0, "width": limits.viewport[0], "height": cut}
-        session.note(f"screenshot cut at {cut} px (page height {height or 'unknown'})")
-    try:
-        with session.patience(_record_patience(session)):
-            data = page.screenshot(**kwargs)
-    except Exception as exc:
-        session.note(f"no screenshot: {str(exc).splitlines()[0]}")
-        return None, None
-    return data, png_size(data)

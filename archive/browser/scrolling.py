@@ -155,4 +155,4 @@ def _move(page: Page, session: Session, prev: int | None, y: int,
     return int(got)
 
 
-__all__ = ["HEIGHT", "Session", "left", "prime", "scroll", "timed_eval", "wait_quiet"]
+__all__ = ["Session", "left", "prime", "scroll", "wait_quiet"]
