@@ -183,6 +183,30 @@ def test_a_token_stored_but_not_filed_is_filed_by_reconcile_and_beside_a_new_mir
                if p.kind == "checkpoint")
 
 
+def test_a_removed_token_file_is_reported_not_filed_again(
+        stamped: tuple[Archive, Path], capsys: Any) -> None:
+    """As for a note: a token missing while a later one is filed was removed, not left
+    by a crash, so reconcile does not quietly write it again and verify names it."""
+    arc, home = stamped
+    first = latest_checkpoint(arc.engine)
+    assert first is not None and first.timestamps[0].response is not None
+    other = home.parent / "other.html"
+    other.write_bytes(ARTICLE.replace(b"Storm", b"Calm"))
+    arc.ingest([other], url="https://news.example/calm", content_type="text/html")
+    assert main(["checkpoint"]) == 0  # a second checkpoint and token, filed
+    capsys.readouterr()
+    tsr = home / "checkpoints" / notes.token_filename(first.size, first.note,
+                                                      first.timestamps[0].response)
+    tsr.unlink()
+
+    assert main(["reconcile"]) == 0
+    assert "FILED" not in capsys.readouterr().out and not tsr.exists()
+    problems = [p.message for p in arc.verify().problems if p.kind == "checkpoint"]
+    assert problems == [f"checkpoint {first.id} (size {first.size}) has no timestamp token "
+                        f"file {tsr.name} in {home / 'checkpoints'}, though later tokens do: "
+                        "the file was removed"]
+
+
 def test_a_tsa_that_hangs_answers_garbage_or_is_down_is_recorded_and_the_checkpoint_signed(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tsa: TsaServer, capsys: Any) -> None:
     """FAULTS 47: each failure recorded with its TSA and reason; the deadline holds."""

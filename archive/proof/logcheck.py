@@ -6,8 +6,9 @@ What a crash can leave (a checkpoint row whose note is not filed yet: *pending*,
 doing, so it always is: a note file the database does not hold (a checkpoint deleted or
 rewritten there), a file whose content is not the note its name commits to, a row
 missing its file while a later row has one (the file was removed), a token file that is
-not a stored token of its checkpoint, and a stored block hash (``log_nodes``) that is
-not the hash of its events.
+not a stored token of its checkpoint, a stored token missing beside its filed note while
+a later token is filed (removed), and a stored block hash (``log_nodes``) that is not the
+hash of its events.
 """
 
 from __future__ import annotations
@@ -27,7 +28,14 @@ from archive.proof import notes
 from archive.proof import timestamps as ts
 from archive.proof.identity import LogIdentity, load_identity
 from archive.proof.lognodes import check_stored_nodes
-from archive.proof.logtree import StoredCheckpoint, checkpoint_of, pending_notes, timestamp_of
+from archive.proof.logtree import (
+    StoredCheckpoint,
+    checkpoint_of,
+    pending_notes,
+    stored_tokens,
+    timestamp_of,
+    unfiled_tokens,
+)
 from archive.proof.merkle import MerkleTree, leaf_hash, verify_consistency
 
 
@@ -105,9 +113,10 @@ def check_checkpoints_against(conn: Connection, leaves: bytes | bytearray, ident
     problems += check_stored_nodes(conn, tree)
     for c in rows:
         problems += _check_tokens(c, stamps.get(c.id, []))
+    tokens = stored_tokens(conn) if note_dirs else []
     for directory in note_dirs:
         problems += _check_notes(directory, rows, tree, ident)
-        problems += _check_token_files(directory, rows, stamps)
+        problems += _check_token_files(directory, rows, stamps, tokens)
     return problems
 
 
@@ -132,12 +141,15 @@ def _check_tokens(c: StoredCheckpoint, stamps: Sequence[ts.Timestamp]) -> list[s
 
 
 def _check_token_files(directory: Path, rows: Sequence[StoredCheckpoint],
-                       stamps: dict[int, list[ts.Timestamp]]) -> list[str]:
+                       stamps: dict[int, list[ts.Timestamp]],
+                       tokens: Sequence[tuple[int, int, bytes]]) -> list[str]:
     """Every token filed in ``directory`` is a stored token of the checkpoint whose note
-    it is filed beside."""
+    it is filed beside, and no stored token of a filed note is missing there while a
+    later one is filed (see :func:`~archive.proof.logtree.unfiled_tokens`)."""
     problems = []
     by_stem = {notes.note_filename(c.size, c.note).removesuffix(notes.SUFFIX): c for c in rows}
-    for name, data in notes.read_tokens(directory).items():
+    filed = notes.read_tokens(directory)
+    for name, data in filed.items():
         c = by_stem.get(notes.token_note_stem(name))
         where = f"timestamp token {directory / name}"
         if c is None:
@@ -147,7 +159,22 @@ def _check_token_files(directory: Path, rows: Sequence[StoredCheckpoint],
                             "the file was changed")
         elif data not in {t.response for t in stamps.get(c.id, [])}:
             problems.append(f"{where} is not stored with checkpoint {c.id} in the database")
+    _, removed = unfiled_tokens(rows, tokens, notes.filed_names(directory, notes.SUFFIX),
+                                set(filed))
+    problems += [f"checkpoint {t.checkpoint.id} (size {t.checkpoint.size}) has no timestamp "
+                 f"token file {t.filename} in {directory}, though later tokens do: the file "
+                 "was removed" for t in removed if _over(t.reply, t.checkpoint)]
     return problems
+
+
+def _over(reply: bytes, c: StoredCheckpoint) -> bool:
+    """Whether ``reply`` is a token over ``c``'s note (a stored one that is not is
+    reported by :func:`_check_tokens`, as a rewritten row, not as a removed file)."""
+    try:
+        ts.token_facts(reply, c.note)
+    except IntegrityError:
+        return False
+    return True
 
 
 def _check_notes(directory: Path, rows: Sequence[StoredCheckpoint], tree: MerkleTree,

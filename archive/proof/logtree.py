@@ -19,7 +19,9 @@ the reason there is none, is stored in ``checkpoint_timestamps``, and each token
 filed beside the note (:mod:`archive.proof.notes`). A crash before the answers are
 stored leaves a checkpoint without tokens: harmless, it is signed and the next one dates
 it. A crash after, before the files are written, leaves tokens the database holds and
-the directory does not: the next checkpoint or ``archive reconcile`` files them.
+the directory does not: a token stored after every token filed in a directory is
+*pending* too, and the next checkpoint or ``archive reconcile`` files it. One missing
+while a later one is filed was removed: that is reported, never quietly written again.
 """
 
 from __future__ import annotations
@@ -228,18 +230,15 @@ def pending_notes(rows: Sequence[StoredCheckpoint], filed: set[str]) -> list[Sto
 def write_pending_notes(engine: Engine, ident: LogIdentity, note_dirs: Sequence[Path],
                         ) -> list[Path]:
     """File the notes of pending checkpoints (see the module docstring) that verify
-    under the archive's key, oldest first, then every stored timestamp token of a filed
-    note that is not beside it yet (a crash between storing a token and filing it, or a
-    mirror directory added later); returns the files written."""
+    under the archive's key, oldest first, then the pending timestamp tokens of filed
+    notes (a crash between storing a token and filing it, or a mirror directory added
+    later); returns the files written."""
     if not note_dirs:
         return []
     with read(engine) as conn:
         rows = [checkpoint_of(r)
                 for r in conn.execute(select(checkpoints).order_by(checkpoints.c.id))]
-        tokens = conn.execute(select(checkpoint_timestamps.c.checkpoint_id,
-                                     checkpoint_timestamps.c.response)
-                              .where(checkpoint_timestamps.c.response.is_not(None))
-                              .order_by(checkpoint_timestamps.c.id)).all()
+        tokens = stored_tokens(conn)
     written = []
     for directory in note_dirs:
         filed = notes.filed_names(directory, notes.SUFFIX)
@@ -250,32 +249,56 @@ def write_pending_notes(engine: Engine, ident: LogIdentity, note_dirs: Sequence[
                 continue  # never publish a note that does not verify; verify reports it
             written.append(notes.write_note(directory, c.size, c.note))
             filed.add(written[-1].name)
-        written += _file_missing_tokens(directory, rows, tokens, filed)
+        present = notes.filed_names(directory, notes.STAMP_SUFFIX)
+        pending, _ = unfiled_tokens(rows, tokens, filed, present)
+        for token in pending:
+            try:
+                # only a token over its note: a row rewritten to another token is
+                # verify's to report, not ours to publish
+                ts.token_facts(token.reply, token.checkpoint.note)
+            except IntegrityError:
+                continue
+            written.append(notes.write_token(directory, token.checkpoint.size,
+                                             token.checkpoint.note, token.reply))
     return written
 
 
-def _file_missing_tokens(directory: Path, rows: Sequence[StoredCheckpoint],
-                         tokens: Sequence[Any], filed: set[str]) -> list[Path]:
-    """Write each stored token whose note is filed in ``directory`` and whose own file
-    is not there. A token is filed only beside its note, never alone, and only if it is
-    over that note: a row rewritten to another token is verify's to report, not ours to
-    publish."""
+@dataclass(frozen=True)
+class StoredToken:
+    """A timestamp token as the database holds it (``row``: its ``checkpoint_timestamps``
+    id, the order tokens were stored in) and the file name it is filed under."""
+
+    row: int
+    checkpoint: StoredCheckpoint
+    reply: bytes
+    filename: str
+
+
+def stored_tokens(conn: Connection) -> list[tuple[int, int, bytes]]:
+    """(row id, checkpoint id, token) of every stored token, in the order stored."""
+    return [(int(r.id), int(r.checkpoint_id), bytes(r.response)) for r in conn.execute(
+        select(checkpoint_timestamps.c.id, checkpoint_timestamps.c.checkpoint_id,
+               checkpoint_timestamps.c.response)
+        .where(checkpoint_timestamps.c.response.is_not(None))
+        .order_by(checkpoint_timestamps.c.id))]
+
+
+def unfiled_tokens(rows: Sequence[StoredCheckpoint], tokens: Sequence[tuple[int, int, bytes]],
+                   notes_filed: set[str], tokens_filed: set[str],
+                   ) -> tuple[list[StoredToken], list[StoredToken]]:
+    """(pending, removed): the stored tokens whose note is filed in a directory and
+    whose own file (``tokens_filed`` names those there) is not. *Pending*: stored after
+    every token filed there (what a crash leaves, or a new mirror lacks); *removed*: one
+    stored before a token that is filed (a token is filed only beside its note, never
+    alone)."""
     by_id = {c.id: c for c in rows}
-    present = notes.filed_names(directory, notes.STAMP_SUFFIX)
-    written = []
-    for checkpoint_id, response in tokens:
-        c = by_id.get(checkpoint_id)
-        if c is None or notes.note_filename(c.size, c.note) not in filed:
-            continue
-        reply = bytes(response)
-        if notes.token_filename(c.size, c.note, reply) in present:
-            continue
-        try:
-            ts.token_facts(reply, c.note)
-        except IntegrityError:
-            continue
-        written.append(notes.write_token(directory, c.size, c.note, reply))
-    return written
+    beside = [StoredToken(row, c, reply, notes.token_filename(c.size, c.note, reply))
+              for row, checkpoint_id, reply in tokens
+              if (c := by_id.get(checkpoint_id)) is not None
+              and notes.note_filename(c.size, c.note) in notes_filed]
+    newest = max((t.row for t in beside if t.filename in tokens_filed), default=0)
+    missing = [t for t in beside if t.filename not in tokens_filed]
+    return [t for t in missing if t.row > newest], [t for t in missing if t.row < newest]
 
 
 def latest_checkpoint(engine: Engine) -> StoredCheckpoint | None:
@@ -357,7 +380,7 @@ def prove_consistency(engine: Engine, old: str | int, new: str | int = "latest",
     return ConsistencyProof(a, b, tuple(b64(proof)), ok)
 
 
-__all__ = ["StoredCheckpoint", "b64", "checkpoint_of", "consistency", "get_checkpoint",
-           "inclusion", "latest_checkpoint", "make_checkpoint", "pending_notes",
-           "store_timestamps", "stored_timestamps", "timestamp_of", "verify_inclusion",
-           "write_pending_notes"]
+__all__ = ["StoredCheckpoint", "StoredToken", "b64", "checkpoint_of", "consistency",
+           "get_checkpoint", "inclusion", "latest_checkpoint", "make_checkpoint",
+           "pending_notes", "store_timestamps", "stored_timestamps", "stored_tokens",
+           "timestamp_of", "unfiled_tokens", "verify_inclusion", "write_pending_notes"]
