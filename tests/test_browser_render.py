@@ -161,6 +161,23 @@ def test_the_screenshot_shows_animations_at_rest(renderer: Renderer, site: TestS
         (0, 255, 0), (255, 255, 255), (0, 255, 0)]
 
 
+def test_a_page_that_replaces_fonts_and_animations_cannot_hold_the_screenshot(
+        renderer: Renderer, site: TestServer) -> None:
+    """The waits before the screenshot run in a world of ours: a page whose
+    ``document.fonts.ready`` never settles and whose ``getAnimations`` hides its
+    animations still gets its screenshot promptly, its animation at rest."""
+    url = _page(site, "<style>@keyframes ripen{from{background:#f00}to{background:#0f0}}"
+                      "div{height:100px;animation:ripen 600s forwards}</style><div></div>"
+                      "<script>Object.defineProperty(Document.prototype, 'fonts', "
+                      "{get() { return {ready: new Promise(() => {}), status: 'loading'}; }});"
+                      "Document.prototype.getAnimations = () => [];</script>")
+    began = time.monotonic()
+    out = renderer.render(url, LoopbackFetch(), limits=FAST)
+    assert time.monotonic() - began < 10
+    assert out.screenshot is not None and png_pixel(out.screenshot, 10, 50) == (0, 255, 0)
+    assert not any("screenshot" in n for n in out.notes), out.notes
+
+
 def test_the_dom_record_is_chromiums_own_serialization(renderer: Renderer,
                                                        site: TestServer) -> None:
     """A page script cannot make the DOM record lie by replacing the serializers a

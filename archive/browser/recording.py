@@ -5,7 +5,7 @@ Why not Playwright's ``page.content()`` and ``page.screenshot(full_page=True)``:
 run in Playwright's utility world, which a fresh page creates on first use, and the
 screenshot makes several round trips of its own around the one capture that matters
 (measured on the bench's pages: about 70 ms of a rendering's 950). What that
-screenshot does for a faithful picture is done here too, in one evaluation and three
+screenshot does for a faithful picture is done here too, in one evaluation and a few
 native calls:
 
 * **size**: the page's whole content box from ``Page.getLayoutMetrics``
@@ -16,6 +16,9 @@ native calls:
 * **caret** hidden, by an adopted style sheet, which is not part of the DOM record;
 * **fonts**: ``document.fonts.ready`` awaited (every font request is answered or
   given up by now: :meth:`~archive.browser.page.PageSession.stop_waiting`);
+* all three evaluated in an isolated world of ours, where a page script that replaced
+  ``document.fonts`` or ``getAnimations`` cannot hold them (and if they fail anyway,
+  the picture is taken as the page stands, noted);
 * ``Page.captureScreenshot`` with ``captureBeyondViewport`` and a clip of the page, as
   Playwright itself sends it, at the device scale of 1 the context has.
 
@@ -60,6 +63,9 @@ _STILL = """(() => {
 })()"""
 
 
+_SETTLE_WAIT = 2.0  # seconds for the fonts (every font request has ended by now)
+
+
 class Session(Protocol):
     """What recording needs of a page's session
     (:class:`~archive.browser.page.PageSession`)."""
@@ -91,8 +97,7 @@ def screenshot(cdp: CDPSession, session: Session,
     limits = session.limits
     try:
         with session.patience(patience):
-            _call(cdp, "Runtime.evaluate", {"expression": _STILL, "awaitPromise": True,
-                                            "returnByValue": True}, patience)
+            _settle(cdp, session, patience)
             box = _call(cdp, "Page.getLayoutMetrics", None, patience)["cssContentSize"]
             width = max(1, int(box["width"]))
             height = max(1, int(box["height"]))
@@ -109,6 +114,25 @@ def screenshot(cdp: CDPSession, session: Session,
         session.note(f"no screenshot: {_first_line(exc)}")
         return None, None
     return data, png_size(data)
+
+
+def _settle(cdp: CDPSession, session: Session, patience: float) -> None:
+    """Animations at rest, caret hidden, fonts awaited (:data:`_STILL`), evaluated in a
+    world of our own: the page's scripts share its DOM but not its globals, so a page
+    that replaced ``document.fonts`` or ``getAnimations`` (with a promise that never
+    settles, say) cannot hold the screenshot. If this fails anyway, the picture is
+    taken as the page stands, and that is noted."""
+    try:
+        frame = _call(cdp, "Page.getFrameTree", None, patience)["frameTree"]["frame"]["id"]
+        world = _call(cdp, "Page.createIsolatedWorld",
+                      {"frameId": frame, "worldName": "archive-record"},
+                      patience)["executionContextId"]
+        _call(cdp, "Runtime.evaluate", {"expression": _STILL, "awaitPromise": True,
+                                        "returnByValue": True, "contextId": world},
+              min(patience, _SETTLE_WAIT))
+    except Exception as exc:
+        session.note(f"screenshot taken without stopping animations or awaiting fonts: "
+                     f"{_first_line(exc)}")
 
 
 def _call(cdp: CDPSession, method: str, params: dict[str, Any] | None,
