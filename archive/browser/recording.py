@@ -26,14 +26,17 @@ The DOM is ``DOM.getOuterHTML`` of the document node: Chromium's own markup
 serializer, which no page script can override, with the doctype and any comment
 outside ``<html>`` (``page.content()`` joined the doctype and ``<html>`` only).
 
-Every call is bounded twice: by a DevTools timeout and by the session's patience
-(:mod:`archive.browser.stuck`: a page script that holds the page is ended). A call
-that fails leaves its part out, with a note; the rest is still recorded.
+Every call is bounded twice: by the session's patience (:mod:`archive.browser.stuck`:
+past it, a page script that holds the page is ended, and the call goes on) and by a
+DevTools timeout at the page's deadline, always later than the patience, so that a held
+call is freed rather than given up. A call that fails leaves its part out, with a note;
+the rest is still recorded.
 """
 
 from __future__ import annotations
 
 import base64
+import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from archive.browser.models import png_size
@@ -63,7 +66,8 @@ _STILL = """(() => {
 })()"""
 
 
-_SETTLE_WAIT = 2.0  # seconds for the fonts (every font request has ended by now)
+_SETTLE_WAIT = 1.0  # seconds for the fonts beyond the patience (every font request has
+# ended by now: this is their decoding)
 
 
 class Session(Protocol):
@@ -71,6 +75,7 @@ class Session(Protocol):
     (:class:`~archive.browser.page.PageSession`)."""
 
     limits: Limits
+    deadline: float  # time.monotonic() of the page's deadline
 
     def note(self, text: str) -> None: ...
 
@@ -81,9 +86,9 @@ def dom(cdp: CDPSession, session: Session, patience: float) -> bytes | None:
     """The document's markup as UTF-8, or None (noted)."""
     try:
         with session.patience(patience):
-            root = _call(cdp, "DOM.getDocument", {"depth": 0}, patience)
+            root = _call(cdp, "DOM.getDocument", {"depth": 0}, _timeout(session))
             html = _call(cdp, "DOM.getOuterHTML", {"nodeId": root["root"]["nodeId"]},
-                         patience)
+                         _timeout(session))
         return str(html["outerHTML"]).encode("utf-8")
     except Exception as exc:
         session.note(f"no DOM: {_first_line(exc)}")
@@ -98,7 +103,8 @@ def screenshot(cdp: CDPSession, session: Session,
     try:
         with session.patience(patience):
             _settle(cdp, session, patience)
-            box = _call(cdp, "Page.getLayoutMetrics", None, patience)["cssContentSize"]
+            box = _call(cdp, "Page.getLayoutMetrics", None,
+                        _timeout(session))["cssContentSize"]
             width = max(1, int(box["width"]))
             height = max(1, int(box["height"]))
             if height > limits.max_screenshot_height:
@@ -108,7 +114,7 @@ def screenshot(cdp: CDPSession, session: Session,
             shot = _call(cdp, "Page.captureScreenshot", {
                 "format": "png", "captureBeyondViewport": True,
                 "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}},
-                patience)
+                _timeout(session))
         data = base64.b64decode(shot["data"])
     except Exception as exc:
         session.note(f"no screenshot: {_first_line(exc)}")
@@ -123,23 +129,29 @@ def _settle(cdp: CDPSession, session: Session, patience: float) -> None:
     settles, say) cannot hold the screenshot. If this fails anyway, the picture is
     taken as the page stands, and that is noted."""
     try:
-        frame = _call(cdp, "Page.getFrameTree", None, patience)["frameTree"]["frame"]["id"]
+        frame = _call(cdp, "Page.getFrameTree", None,
+                      _timeout(session))["frameTree"]["frame"]["id"]
         world = _call(cdp, "Page.createIsolatedWorld",
                       {"frameId": frame, "worldName": "archive-record"},
-                      patience)["executionContextId"]
+                      _timeout(session))["executionContextId"]
         _call(cdp, "Runtime.evaluate", {"expression": _STILL, "awaitPromise": True,
                                         "returnByValue": True, "contextId": world},
-              min(patience, _SETTLE_WAIT))
+              min(_timeout(session), patience + _SETTLE_WAIT))
     except Exception as exc:
         session.note(f"screenshot taken without stopping animations or awaiting fonts: "
                      f"{_first_line(exc)}")
 
 
+def _timeout(session: Session) -> float:
+    """Seconds a DevTools call may take: until the page's deadline, at least 0.5."""
+    return max(session.deadline - time.monotonic(), 0.5)
+
+
 def _call(cdp: CDPSession, method: str, params: dict[str, Any] | None,
-          patience: float) -> Any:
+          timeout: float) -> Any:
     """One DevTools call, bounded. An evaluation the page made throw (a hostile
     ``getAnimations``, say) answers with its exception: the picture is taken as is."""
-    return cdp.send(method, params, timeout=patience * 1000)
+    return cdp.send(method, params, timeout=timeout * 1000)
 
 
 def _first_line(exc: BaseException) -> str:
