@@ -102,8 +102,8 @@ def test_json_output_keeps_its_keys_in_order(arc: Archive, tmp_path: Path, capsy
     assert list(withdrawn) == LISTED_KEYS and withdrawn["withdrawn"] is True
 
 
-def test_withdrawn_is_read_from_the_deletion_event_of_that_capture(arc: Archive,
-                                                                   tmp_path: Path) -> None:
+def test_withdrawn_is_read_from_the_deletion_event_of_that_capture(
+        arc: Archive, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The deletion event also names the content hash, which another capture shares:
     only the capture whose id the hashed entry names is withdrawn."""
     kept, gone = _ingest(arc, tmp_path, copies=2)
@@ -113,6 +113,14 @@ def test_withdrawn_is_read_from_the_deletion_event_of_that_capture(arc: Archive,
     (shown_gone,) = arc.show(gone.capture_id)
     shown = {c.capture_id: c for c in arc.show(kept.content_hash)}
     assert shown[kept.capture_id].events[-1].type == "deletion"  # via the content hash
+    _env(monkeypatch, arc)
+    capsys.readouterr()
+    assert main(["show", kept.capture_id]) == 0
+    custody = capsys.readouterr().out.split("custody:\n")[1].splitlines()
+    assert [line.endswith("(another capture of the same content)") for line in custody] == [
+        kept.capture_id not in e.objects for e in shown[kept.capture_id].events]
+    assert " deletion " in custody[-1]
+    assert custody[-1].endswith("(another capture of the same content)")
     assert shown[kept.capture_id].withdrawn is False
     assert listed[kept.capture_id].withdrawn is False
     assert listed[gone.capture_id].withdrawal == shown_gone.withdrawal

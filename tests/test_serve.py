@@ -397,10 +397,15 @@ def test_withdrawn_capture_on_postgresql_says_so_and_its_bundle_uses_the_latest_
             assert "withdrawn after the latest signed checkpoint" in page.text
             refused = get(run.app, f"/c/{story.first}/bundle")
             assert refused.status == 409 and "withdrawn" in refused.text
-            # the stylesheet's newest event (a revisit names its content hash) is newer
-            # than the checkpoint: its bundle is served against the latest one, and said so
-            assert "does not hold this capture&#39;s newest custody event" in get(
-                run.app, f"/c/{story.css}").text
+            # the stylesheet captured again (a revisit naming the same content hash): the
+            # new capture's events are listed on the first one's page, marked as another
+            # capture's, and do not make its own (all checkpointed) look unproven
+            css_page = get(run.app, f"/c/{story.css}").text
+            assert "does not hold this capture&#39;s newest custody event" not in css_page
+            assert "of this capture are newer than it" not in css_page
+            assert css_page.count("of another capture of the same content") == len(
+                [e for e in arc.show(story.css)[0].events if story.css not in e.objects]) > 0
+            assert arc.prove(story.css).not_yet_checkpointed == 0
             bundle = get(run.app, f"/c/{story.css}/bundle")
             assert bundle.status == 200
             assert bundle.body == arc.bundle(story.css, checkpoint="latest")

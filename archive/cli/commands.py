@@ -207,7 +207,9 @@ def cmd_show(args: argparse.Namespace) -> int:
             out += [f"  {r['type']:<9} {r['record_id']} @{r['offset']} {r['block_digest']}"
                     for r in c["records"]]
             out.append("custody:")
-            out += [f"  #{e['seq']} {e['time']} {e['type']} {e['outcome']}" for e in c["events"]]
+            out += [f"  #{e['seq']} {e['time']} {e['type']} {e['outcome']}"
+                    + ("" if c["capture_id"] in e["objects"] else
+                       " (another capture of the same content)") for e in c["events"]]
         return "\n".join(out)
 
     emit(args, found, human)

@@ -359,15 +359,18 @@ def b64(proof: list[bytes]) -> list[str]:
 
 def prove(engine: Engine, shown: Sequence[ShownCapture], checkpoint: str | int = "latest",
           ) -> InclusionProofs:
-    """Inclusion proofs of every custody event of these captures that ``checkpoint``
-    holds, and how many of their events it does not hold yet."""
+    """Inclusion proofs of every custody event listed for these captures that
+    ``checkpoint`` holds (``show`` lists those naming their content hash too), and how
+    many of their own events (naming a capture id, what a bundle carries) it does not
+    hold yet."""
     ckpt = get_checkpoint(engine, checkpoint)
     held = [ev for cap in shown for ev in cap.events if ev.seq < ckpt.size]
     paths = inclusions(engine, [ev.seq for ev in held], ckpt)
     out = [EventProof(ev.seq, ev.type, ev.to_json()["hash"], tuple(b64(path)))
            for ev, path in zip(held, paths, strict=True)]
     return InclusionProofs(ckpt, tuple(c.capture_id for c in shown), tuple(out),
-                           sum(1 for c in shown for e in c.events if e.seq >= ckpt.size))
+                           sum(1 for c in shown for e in c.events
+                               if e.seq >= ckpt.size and c.capture_id in e.objects))
 
 
 def prove_consistency(engine: Engine, old: str | int, new: str | int = "latest",
