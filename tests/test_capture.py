@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from servers import ARTICLE
+from servers import ARTICLE, Conn, Request, TestServer
 from sqlalchemy import text
 from warcio.archiveiterator import ArchiveIterator
 
@@ -23,6 +23,7 @@ from archive.cli import main
 from archive.core.urls import url_key
 from archive.errors import RefusedURLError
 from archive.ledger.custody import events_for
+from archive.ledger.queries import search_captures
 
 
 def _records(path: str) -> list:
@@ -440,3 +441,28 @@ def test_one_fetch_at_a_time_writes_what_it_has_after_a_slow_fetch(arc, http_ser
     assert all(o.ok for o in outcomes)
     assert written[urls[0]] < asked["last"] and written[urls[1]] < asked["last"]
     assert len({o.warc_path for o in outcomes}) == 2  # first + slow, then last
+
+
+def test_captures_are_listed_newest_first_by_capture_time(arc) -> None:
+    """A run's fetches overlap and are stored by batch: the page that started first and
+    answered last is the older capture, listed (and searched) after the one that
+    started later, though it was stored after it."""
+    def slow(request: Request, conn: Conn) -> None:
+        conn.sleep(0.8)
+        conn.respond(200, ARTICLE)
+
+    def fast(request: Request, conn: Conn) -> None:
+        conn.sleep(0.2)  # started after slow, answered before it
+        conn.respond(200, ARTICLE.replace(b"Storm", b"Calm"))
+
+    with TestServer(routes={"/slow": slow, "/fast": fast}) as site:
+        urls = [site.url("/slow"), site.url("/fast")]
+        out = arc.capture(urls, concurrency=2, per_host=2, batch_size=8)
+    assert [o.ok for o in out] == [True, True]
+    started = {o.url: o.started_at for o in out}
+    assert started[urls[0]] < started[urls[1]]
+    assert [c.url for c in arc.list_captures()] == [urls[1], urls[0]]
+    found = [c.url for batch in arc.search_captures(["127.0.0.1"]) for c in batch]
+    assert found == [urls[1], urls[0]]
+    by_one = [c.url for b in search_captures(arc.engine, [], batch=1) for c in b]
+    assert by_one == [urls[1], urls[0]]

@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("hash")
     sp.add_argument("--all-versions", action="store_true", help="every extractor version")
 
-    sp = add("list", cmd_list, "list captures, last stored first")
+    sp = add("list", cmd_list, "list captures, newest first (by capture time)")
     sp.add_argument("--limit", type=int, default=None)
 
     sp = add("show", cmd_show, "show a capture by capture id or content hash (a prefix will do)")

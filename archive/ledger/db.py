@@ -31,7 +31,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration. Opening a database at this revision needs no alembic (whose
 # import is a quarter of a second, paid by every command and worker process);
 # tests/test_db.py checks that this is alembic's head.
-SCHEMA_HEAD = "0007"
+SCHEMA_HEAD = "0008"
 _SQLITE_BUSY_MS = 30_000
 _PG_LOCK_KEY = 0x41524348  # "ARCH": advisory lock id for migrations
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     String,
+    and_,
     exists,
     func,
     or_,
@@ -187,10 +188,15 @@ def list_captures(engine: Engine, *, limit: int | None = None) -> list[ListedCap
     with read(engine) as conn:
         q = select(captures, warc_files.c.relpath).join(
             warc_files, warc_files.c.id == captures.c.warc_file_id).order_by(
-            captures.c.id.desc())
+            *NEWEST_FIRST)
         if limit:
             q = q.limit(limit)
         return _listed(conn, conn.execute(q).all())
+
+# Captures newest first by capture time (UTC ISO 8601 of one width: its text order is
+# time order), the row id breaking ties; index ix_captures_started_at_id serves it.
+NEWEST_FIRST = (captures.c.started_at.desc(), captures.c.id.desc())
+
 
 def count_captures(engine: Engine) -> int:
     with read(engine) as conn:
@@ -206,11 +212,11 @@ def _sql_word(word: str) -> bool:
 
 def search_captures(engine: Engine, words: Sequence[str], *, batch: int = 200
                     ) -> Iterator[list[ListedCapture]]:
-    """Captures newest first (by row id), in batches of ``batch``, whose URL, final URL
+    """Captures newest first (:data:`NEWEST_FIRST`), in batches of ``batch``, whose URL, final URL
     or one of whose metadata records contains every word of ``words`` (lower case) as
     text: a superset of the captures whose URL, title or outlet holds them, for the
-    caller to filter exactly. Each batch is one indexed query (keyset on the id, so a
-    caller that stops early reads no more rows); a word SQL cannot fold or match the
+    caller to filter exactly. Each batch is one indexed query (keyset on capture time
+    and id, so a caller that stops early reads no more rows); a word SQL cannot fold or match the
     stored JSON of (non-ASCII, quotes) is left to the caller. Withdrawn ones marked."""
     conds = []
     for w in (w for w in words if _sql_word(w)):
@@ -220,12 +226,15 @@ def search_captures(engine: Engine, words: Sequence[str], *, batch: int = 200
             exists(select(metadata_versions.c.id).where(
                 metadata_versions.c.capture_pk == captures.c.id,
                 func.lower(metadata_versions.c.record).contains(w, autoescape=True)))))
-    last: int | None = None
+    last: tuple[str, int] | None = None
     while True:
         q = (select(captures, warc_files.c.relpath)
              .join(warc_files, warc_files.c.id == captures.c.warc_file_id)
-             .order_by(captures.c.id.desc()).limit(batch))
-        where = [*conds, *([captures.c.id < last] if last is not None else [])]
+             .order_by(*NEWEST_FIRST).limit(batch))
+        after = [] if last is None else [or_(
+            captures.c.started_at < last[0],
+            and_(captures.c.started_at == last[0], captures.c.id < last[1]))]
+        where = [*conds, *after]
         if where:
             q = q.where(*where)
         with read(engine) as conn:
@@ -235,7 +244,7 @@ def search_captures(engine: Engine, words: Sequence[str], *, batch: int = 200
             yield found
         if len(rows) < batch:
             return
-        last = rows[-1].id
+        last = (rows[-1].started_at, rows[-1].id)
 
 
 def resolve(engine: Engine, hash_or_prefix: str) -> list[CaptureSummary]:

@@ -115,6 +115,7 @@ captures = Table(
     Column("provenance", Text, nullable=False),  # JSON, as in the WARC metadata record
     Column("run_id", String(64)),  # the orchestrator run that made it (retries reuse it)
     Index("ix_captures_run_id_url", "run_id", "url"),
+    Index("ix_captures_started_at_id", "started_at", "id"),  # lists, newest first
 )
 
 records = Table(
