@@ -115,8 +115,9 @@ def check_checkpoints_against(conn: Connection, leaves: bytes | bytearray, ident
         problems += _check_tokens(c, stamps.get(c.id, []))
     tokens = stored_tokens(conn) if note_dirs else []
     for directory in note_dirs:
-        problems += _check_notes(directory, rows, tree, ident)
-        problems += _check_token_files(directory, rows, stamps, tokens)
+        filed = notes.read_notes(directory)
+        problems += _check_notes(directory, filed, rows, tree, ident)
+        problems += _check_token_files(directory, set(filed), rows, stamps, tokens)
     return problems
 
 
@@ -140,12 +141,14 @@ def _check_tokens(c: StoredCheckpoint, stamps: Sequence[ts.Timestamp]) -> list[s
     return problems
 
 
-def _check_token_files(directory: Path, rows: Sequence[StoredCheckpoint],
+def _check_token_files(directory: Path, notes_filed: set[str],
+                       rows: Sequence[StoredCheckpoint],
                        stamps: dict[int, list[ts.Timestamp]],
                        tokens: Sequence[tuple[int, int, bytes]]) -> list[str]:
-    """Every token filed in ``directory`` is a stored token of the checkpoint whose note
-    it is filed beside, and no stored token of a filed note is missing there while a
-    later one is filed (see :func:`~archive.proof.logtree.unfiled_tokens`)."""
+    """Every token filed in ``directory`` (beside the notes ``notes_filed`` names) is a
+    stored token of the checkpoint whose note it is filed beside, and no stored token of
+    a filed note is missing there while a later one is filed (see
+    :func:`~archive.proof.logtree.unfiled_tokens`)."""
     problems = []
     by_stem = {notes.note_filename(c.size, c.note).removesuffix(notes.SUFFIX): c for c in rows}
     filed = notes.read_tokens(directory)
@@ -159,28 +162,18 @@ def _check_token_files(directory: Path, rows: Sequence[StoredCheckpoint],
                             "the file was changed")
         elif data not in {t.response for t in stamps.get(c.id, [])}:
             problems.append(f"{where} is not stored with checkpoint {c.id} in the database")
-    _, removed = unfiled_tokens(rows, tokens, notes.filed_names(directory, notes.SUFFIX),
-                                set(filed))
+    _, removed = unfiled_tokens(rows, tokens, notes_filed, set(filed))
     problems += [f"checkpoint {t.checkpoint.id} (size {t.checkpoint.size}) has no timestamp "
                  f"token file {t.filename} in {directory}, though later tokens do: the file "
-                 "was removed" for t in removed if _over(t.reply, t.checkpoint)]
+                 "was removed" for t in removed if t.over_its_note()]
     return problems
 
 
-def _over(reply: bytes, c: StoredCheckpoint) -> bool:
-    """Whether ``reply`` is a token over ``c``'s note (a stored one that is not is
-    reported by :func:`_check_tokens`, as a rewritten row, not as a removed file)."""
-    try:
-        ts.token_facts(reply, c.note)
-    except IntegrityError:
-        return False
-    return True
-
-
-def _check_notes(directory: Path, rows: Sequence[StoredCheckpoint], tree: MerkleTree,
-                 ident: LogIdentity) -> list[str]:
+def _check_notes(directory: Path, files: dict[str, str], rows: Sequence[StoredCheckpoint],
+                 tree: MerkleTree, ident: LogIdentity) -> list[str]:
+    """The note files of ``directory`` (``files``: name to text) against the database
+    and the log, both ways (see the module docstring)."""
     problems: list[str] = []
-    files = notes.read_notes(directory)
     by_name = {notes.note_filename(c.size, c.note): c for c in rows}
     for name, text in files.items():
         where = f"checkpoint note {directory / name}"

@@ -252,14 +252,9 @@ def write_pending_notes(engine: Engine, ident: LogIdentity, note_dirs: Sequence[
         present = notes.filed_names(directory, notes.STAMP_SUFFIX)
         pending, _ = unfiled_tokens(rows, tokens, filed, present)
         for token in pending:
-            try:
-                # only a token over its note: a row rewritten to another token is
-                # verify's to report, not ours to publish
-                ts.token_facts(token.reply, token.checkpoint.note)
-            except IntegrityError:
-                continue
-            written.append(notes.write_token(directory, token.checkpoint.size,
-                                             token.checkpoint.note, token.reply))
+            if token.over_its_note():
+                written.append(notes.write_token(directory, token.checkpoint.size,
+                                                 token.checkpoint.note, token.reply))
     return written
 
 
@@ -272,6 +267,15 @@ class StoredToken:
     checkpoint: StoredCheckpoint
     reply: bytes
     filename: str
+
+    def over_its_note(self) -> bool:
+        """Whether the token is over its checkpoint's note: only such a token is filed
+        (a row rewritten to another token is verify's to report, not ours to publish)."""
+        try:
+            ts.token_facts(self.reply, self.checkpoint.note)
+        except IntegrityError:
+            return False
+        return True
 
 
 def stored_tokens(conn: Connection) -> list[tuple[int, int, bytes]]:
