@@ -161,6 +161,13 @@ class Rendering:
     timings: Timings = field(default_factory=Timings)
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's text (Playwright's span many: a call log follows),
+    or its type's name when it has none: how a browser failure goes into a note."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def png_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from a PNG's IHDR chunk, or None if ``data`` is not a PNG."""
     if len(data) < 24 or data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":

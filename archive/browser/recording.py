@@ -39,7 +39,7 @@ import base64
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
-from archive.browser.models import png_size
+from archive.browser.models import first_line, png_size
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -91,7 +91,7 @@ def dom(cdp: CDPSession, session: Session, patience: float) -> bytes | None:
                          _timeout(session))
         return str(html["outerHTML"]).encode("utf-8")
     except Exception as exc:
-        session.note(f"no DOM: {_first_line(exc)}")
+        session.note(f"no DOM: {first_line(exc)}")
         return None
 
 
@@ -117,7 +117,7 @@ def screenshot(cdp: CDPSession, session: Session,
                 _timeout(session))
         data = base64.b64decode(shot["data"])
     except Exception as exc:
-        session.note(f"no screenshot: {_first_line(exc)}")
+        session.note(f"no screenshot: {first_line(exc)}")
         return None, None
     return data, png_size(data)
 
@@ -139,7 +139,7 @@ def _settle(cdp: CDPSession, session: Session, patience: float) -> None:
               min(_timeout(session), patience + _SETTLE_WAIT))
     except Exception as exc:
         session.note(f"screenshot taken without stopping animations or awaiting fonts: "
-                     f"{_first_line(exc)}")
+                     f"{first_line(exc)}")
 
 
 def _timeout(session: Session) -> float:
@@ -152,11 +152,6 @@ def _call(cdp: CDPSession, method: str, params: dict[str, Any] | None,
     """One DevTools call, bounded. An evaluation the page made throw (a hostile
     ``getAnimations``, say) answers with its exception: the picture is taken as is."""
     return cdp.send(method, params, timeout=timeout * 1000)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 __all__ = ["dom", "screenshot"]

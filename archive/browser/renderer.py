@@ -53,6 +53,7 @@ from archive.browser.models import (
     Served,
     Timings,
     dom_uri,
+    first_line,
     png_size,
     screenshot_uri,
 )
@@ -164,7 +165,7 @@ class Renderer:
         try:
             self._pw = sync_playwright().start()
         except Error as exc:  # e.g. another Playwright, or an asyncio loop, in this thread
-            raise BrowserError(f"cannot drive Chromium from this thread: {_first_line(exc)} "
+            raise BrowserError(f"cannot drive Chromium from this thread: {first_line(exc)} "
                                "(one Renderer per thread)") from None
         self._driver = [p for p in procs.children(os.getpid()) if p not in before]
         self._proxy = HopProxy(self._proxy_answer)
@@ -250,18 +251,13 @@ class Renderer:
             elif not self._browser.is_connected():
                 failure = f"Chromium exited while rendering {url}"
             else:
-                failure = f"rendering {url} failed: {_first_line(exc)}"
+                failure = f"rendering {url} failed: {first_line(exc)}"
             raise BrowserError(failure, url=url) from None
         finally:
             watchdog.cancel()
             self._session = None
             if failure is not None or self._killed.is_set():
                 self.close()  # a new browser for the next page
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def render(url: str, fetch: Fetch, *, limits: Limits | None = None,
