@@ -153,6 +153,13 @@ class ShownCapture(ListedCapture):
     records: tuple[RecordEntry, ...]
     events: tuple[Event, ...]
 
+    @property
+    def own_events(self) -> tuple[Event, ...]:
+        """The events naming this capture's id: its own, what its bundle carries.
+        ``events`` also holds those naming only its content hash, which belong to
+        another capture of the same content."""
+        return tuple(e for e in self.events if self.capture_id in e.objects)
+
     def to_json(self) -> dict[str, Any]:
         return {**ListedCapture.to_json(self), "mode": self.mode,
                 "screenshot": self.screenshot, "requisites": self.requisites.to_json(),
@@ -184,6 +191,11 @@ class ReplayRecord:
 _SUMMARY_FIELDS = tuple(f.name for f in fields(CaptureSummary))
 
 
+# Captures newest first by capture time (UTC ISO 8601 of one width: its text order is
+# time order), the row id breaking ties; index ix_captures_started_at_id serves it.
+NEWEST_FIRST = (captures.c.started_at.desc(), captures.c.id.desc())
+
+
 def list_captures(engine: Engine, *, limit: int | None = None) -> list[ListedCapture]:
     with read(engine) as conn:
         q = select(captures, warc_files.c.relpath).join(
@@ -192,11 +204,6 @@ def list_captures(engine: Engine, *, limit: int | None = None) -> list[ListedCap
         if limit:
             q = q.limit(limit)
         return _listed(conn, conn.execute(q).all())
-
-# Captures newest first by capture time (UTC ISO 8601 of one width: its text order is
-# time order), the row id breaking ties; index ix_captures_started_at_id serves it.
-NEWEST_FIRST = (captures.c.started_at.desc(), captures.c.id.desc())
-
 
 def count_captures(engine: Engine) -> int:
     with read(engine) as conn:
@@ -212,12 +219,13 @@ def _sql_word(word: str) -> bool:
 
 def search_captures(engine: Engine, words: Sequence[str], *, batch: int = 200
                     ) -> Iterator[list[ListedCapture]]:
-    """Captures newest first (:data:`NEWEST_FIRST`), in batches of ``batch``, whose URL, final URL
-    or one of whose metadata records contains every word of ``words`` (lower case) as
-    text: a superset of the captures whose URL, title or outlet holds them, for the
-    caller to filter exactly. Each batch is one indexed query (keyset on capture time
-    and id, so a caller that stops early reads no more rows); a word SQL cannot fold or match the
-    stored JSON of (non-ASCII, quotes) is left to the caller. Withdrawn ones marked."""
+    """Captures newest first (:data:`NEWEST_FIRST`), in batches of ``batch``, whose URL,
+    final URL or one of whose metadata records contains every word of ``words`` (lower
+    case) as text: a superset of the captures whose URL, title or outlet holds them, for
+    the caller to filter exactly. Each batch is one indexed query (keyset on capture
+    time and id, so a caller that stops early reads no more rows); a word SQL cannot
+    fold or match the stored JSON of (non-ASCII, quotes) is left to the caller.
+    Withdrawn ones marked."""
     conds = []
     for w in (w for w in words if _sql_word(w)):
         conds.append(or_(

@@ -373,8 +373,8 @@ def prove(engine: Engine, shown: Sequence[ShownCapture], checkpoint: str | int =
     out = [EventProof(ev.seq, ev.type, ev.to_json()["hash"], tuple(b64(path)))
            for ev, path in zip(held, paths, strict=True)]
     return InclusionProofs(ckpt, tuple(c.capture_id for c in shown), tuple(out),
-                           sum(1 for c in shown for e in c.events
-                               if e.seq >= ckpt.size and c.capture_id in e.objects))
+                           sum(1 for c in shown for e in c.own_events
+                               if e.seq >= ckpt.size))
 
 
 def prove_consistency(engine: Engine, old: str | int, new: str | int = "latest",

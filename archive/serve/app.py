@@ -240,10 +240,7 @@ class Views:
             return (f"withdrawn after the latest signed checkpoint (size "
                     f"{proofs.checkpoint.size}): no bundle is served until a checkpoint holds "
                     f"the withdrawal (event #{gone.seq}), so that a bundle always says so")
-        # its own events (the bundle's): those naming only its content hash belong to
-        # another capture of the same content
-        newest = max((e.seq for e in shown.events if shown.capture_id in e.objects),
-                     default=-1)
+        newest = max((e.seq for e in shown.own_events), default=-1)
         if newest >= proofs.checkpoint.size:
             return (f"the latest signed checkpoint (size {proofs.checkpoint.size}) does not "
                     f"hold this capture's newest custody event (#{newest}) yet; the bundle "
