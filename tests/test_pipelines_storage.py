@@ -214,6 +214,72 @@ def test_a_burst_of_asset_events_is_not_checkpointed_event_by_event(dagster_home
     assert seen == ["start", *["capture"] * 200, "step end"]
 
 
+def _evaluation(run_id: str, key: str) -> EventLogEntry:
+    from dagster import AssetCheckSeverity, AssetKey
+    from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+        AssetCheckEvaluation,
+    )
+    from dagster._core.events import DagsterEvent
+
+    return EventLogEntry(
+        error_info=None, level="DEBUG", user_message="", run_id=run_id, timestamp=time.time(),
+        dagster_event=DagsterEvent(
+            DagsterEventType.ASSET_CHECK_EVALUATION.value, "job", step_key="step",
+            event_specific_data=AssetCheckEvaluation(
+                asset_key=AssetKey("capture"), check_name=WARC_VALID, passed=True,
+                partition=key, severity=AssetCheckSeverity.ERROR, blocking=True)))
+
+
+def test_check_results_are_written_together_and_seen_in_order(dagster_home: Path) -> None:
+    """A burst of check evaluations is written in a few statements, not one per event; a
+    watcher (the UI) sees each of them, in order, when the step's next event is written,
+    and a lone evaluation once CHECKPOINT_INTERVAL has passed, at the next evaluation."""
+    from pipelines.storage import CHECKPOINT_INTERVAL
+
+    run_id = str(uuid.uuid4())
+    seen: list[str] = []
+    arrived = threading.Condition()
+
+    def on_event(entry: EventLogEntry, cursor: Any) -> None:
+        with arrived:
+            seen.append(entry.dagster_event.event_specific_data.partition  # type: ignore
+                        if entry.is_dagster_event else entry.user_message)
+            arrived.notify_all()
+
+    def wait_for(count: int) -> list[str]:
+        with arrived:
+            arrived.wait_for(lambda: len(seen) >= count, timeout=10)
+            return list(seen)
+
+    with DagsterInstance.get() as writer, DagsterInstance.get() as reader:
+        storage = writer.event_log_storage
+        assert isinstance(storage, PooledSqliteEventLogStorage)
+        storage.store_event(_message(run_id, "start"))
+        reader.event_log_storage.watch(run_id, None, on_event)
+        try:
+            time.sleep(0.5)  # the observer is running
+            start = time.monotonic()
+            for i in range(200):
+                storage.store_event(_evaluation(run_id, f"p{i}"))
+            took = time.monotonic() - start
+            storage.store_event(_message(run_id, "step end"))
+            assert storage.check_batches <= 1 + took / CHECKPOINT_INTERVAL
+            assert storage.check_batches < 20
+            assert wait_for(202) == ["start", *[f"p{i}" for i in range(200)], "step end"]
+            storage.store_event(_evaluation(run_id, "late-1"))
+            time.sleep(CHECKPOINT_INTERVAL + 0.1)
+            storage.store_event(_evaluation(run_id, "late-2"))  # the first is due: both go
+            assert wait_for(204)[-2:] == ["late-1", "late-2"]
+        finally:
+            reader.event_log_storage.end_watch(run_id, on_event)
+    with _stock(dagster_home) as stock:
+        infos = stock.event_log_storage.get_asset_check_partition_info(
+            [AssetCheckKey(capture.key, WARC_VALID)])
+        assert len(infos) == 202
+        assert {i.latest_execution_status for i in infos} == {
+            AssetCheckExecutionRecordStatus.SUCCEEDED}
+
+
 def test_the_event_log_commits_without_waiting_for_the_disk(dagster_home: Path) -> None:
     """synchronous=NORMAL on every connection of the event log (WAL: durable against a
     killed process, not against a power cut; see the module docstring)."""
@@ -292,7 +358,8 @@ def _asset_events(run_id: str) -> list[EventLogEntry]:
             severity=AssetCheckSeverity.ERROR, description=f"{name} {key}", blocking=True)))
         for name, key, passed in [("warc_valid", "p0", True), ("warc_valid", "p1", True),
                                   ("warc_valid", "p2", False), ("hashes_match_db", "p0", True),
-                                  ("hashes_match_db", None, False)]]
+                                  ("hashes_match_db", None, False),
+                                  ("hashes_match_db", None, True)]]  # judged again: it wins
     return events
 
 
@@ -326,13 +393,14 @@ def test_a_batch_leaves_the_rows_that_storing_each_event_leaves(tmp_path: Path) 
         ours.store_event_batch(events)
         for event in events:
             stock.store_event(event)
-        assert ours.batched == len(events) - 8  # all but the planned check, the log
+        assert ours.batched == len(events) - 9  # all but the planned check, the log
         #                                   line, the lone observation, the check results
         mine, theirs = _tables(ours, run_id), _tables(stock, run_id)
+        assert ours.check_batches == 1  # the six check results together, before the read
         executions = mine["index.asset_check_executions"]
         assert len(executions) == 7  # five planned (three judged), two added
         assert sorted(r["execution_status"] for r in executions) == sorted(
-            ["FAILED", "FAILED", "PLANNED", "PLANNED", "SUCCEEDED", "SUCCEEDED", "SUCCEEDED"])
+            ["FAILED", "PLANNED", "PLANNED", "SUCCEEDED", "SUCCEEDED", "SUCCEEDED", "SUCCEEDED"])
         assert len(mine["index.asset_event_tags"]) == 8
         assert {r["asset_key"] for r in mine["index.asset_keys"]} >= {
             '["capture"]', '["article_metadata"]'}
