@@ -148,23 +148,40 @@ class _Job:
 def _source_record(conn: Connection, cap: Any) -> Any:
     """The record to extract from: the rendered DOM of a browser capture (what scripts
     put on the page is there), else the response/resource record holding the capture's
-    payload (a revisit's original)."""
-    dom = conn.execute(
-        select(records.c.record_id, records.c.offset, records.c.length, warc_files.c.relpath)
-        .join(captures, captures.c.id == records.c.capture_pk)
-        .join(warc_files, warc_files.c.id == records.c.warc_file_id)
-        .where(captures.c.capture_id == cap.capture_id, records.c.type == "resource",
-               records.c.target_uri.startswith(DOM_URI_PREFIX))
-        .limit(1)).first()
-    if dom is not None:
-        return dom
-    target = cap.revisit_of or cap.capture_id
-    return conn.execute(
-        select(records.c.record_id, records.c.offset, records.c.length, warc_files.c.relpath)
-        .join(captures, captures.c.id == records.c.capture_pk)
-        .join(warc_files, warc_files.c.id == records.c.warc_file_id)
-        .where(captures.c.capture_id == target, records.c.type.in_(("response", "resource")))
-        .order_by(records.c.id.desc()).limit(1)).first()
+    payload (a revisit's original); ``None`` when it has neither."""
+    return _source_records(conn, [cap]).get(cap.id)
+
+
+def _source_records(conn: Connection, caps: Sequence[Any]) -> dict[int, Any]:
+    """:func:`_source_record` of each of ``caps`` (capture rows), by capture pk, in two
+    queries per :data:`~archive.ledger.db.IN_CHUNK` captures."""
+    located = (records.c.record_id, records.c.offset, records.c.length, warc_files.c.relpath)
+    found: dict[int, Any] = {}
+    for chunk in in_chunks(c.id for c in caps):
+        for row in conn.execute(
+                select(records.c.capture_pk, *located)
+                .join(warc_files, warc_files.c.id == records.c.warc_file_id)
+                .where(records.c.capture_pk.in_(chunk), records.c.type == "resource",
+                       records.c.target_uri.startswith(DOM_URI_PREFIX))
+                .order_by(records.c.id)):
+            found.setdefault(row.capture_pk, row)
+    # The payload's record: the capture's own, or its original's for a revisit; the
+    # last response/resource record of that capture (its requisites come before it).
+    target = {c.id: c.revisit_of or c.capture_id for c in caps if c.id not in found}
+    payload: dict[str, Any] = {}
+    for chunk in in_chunks(target.values()):
+        for row in conn.execute(
+                select(captures.c.capture_id, *located)
+                .join(captures, captures.c.id == records.c.capture_pk)
+                .join(warc_files, warc_files.c.id == records.c.warc_file_id)
+                .where(captures.c.capture_id.in_(chunk),
+                       records.c.type.in_(("response", "resource")))
+                .order_by(records.c.id.desc())):
+            payload.setdefault(row.capture_id, row)
+    for pk, cid in target.items():
+        if cid in payload:
+            found[pk] = payload[cid]
+    return found
 
 
 DOM_URI_PREFIX = f"urn:{DOM_URN_KIND}:"
@@ -202,18 +219,33 @@ class _Input:
     problem: str | None
 
 
-def _previous(conn: Connection, cap: Any) -> Any:
-    """The capture requested as the same URL just before ``cap``, with content; ``None``
-    when ``cap`` is the first. By the requested URL (indexed), as a source is captured
-    again and again: ``/history`` also lists captures redirected to a URL, and shows
-    which capture each recorded comparison names."""
-    return conn.execute(
-        select(captures).where(
-            captures.c.url == cap.url,
-            captures.c.content_hash.is_not(None),
-            or_(captures.c.started_at < cap.started_at,
-                and_(captures.c.started_at == cap.started_at, captures.c.id < cap.id)))
-        .order_by(captures.c.started_at.desc(), captures.c.id.desc()).limit(1)).first()
+def _previous(conn: Connection, caps: Sequence[Any]) -> dict[int, Any]:
+    """For each of ``caps`` (capture rows) that has one, the capture requested as the same
+    URL just before it, with content, by capture pk; one query per
+    :data:`~archive.ledger.db.IN_CHUNK` captures, plus one for the rows found. By the
+    requested URL (indexed), as a source is captured again and again: ``/history`` also
+    lists captures redirected to a URL, and shows which capture each recorded
+    comparison names."""
+    before = captures.alias("before")
+    latest_before = (
+        select(before.c.id).where(
+            before.c.url == captures.c.url,
+            before.c.content_hash.is_not(None),
+            or_(before.c.started_at < captures.c.started_at,
+                and_(before.c.started_at == captures.c.started_at,
+                     before.c.id < captures.c.id)))
+        .order_by(before.c.started_at.desc(), before.c.id.desc()).limit(1)
+        .correlate(captures).scalar_subquery())
+    pairs: dict[int, int] = {}
+    for chunk in in_chunks(c.id for c in caps):
+        pairs.update((pk, prev) for pk, prev in conn.execute(
+            select(captures.c.id, latest_before).where(captures.c.id.in_(chunk)))
+            if prev is not None)
+    rows: dict[int, Any] = {}
+    for chunk in in_chunks(pairs.values()):
+        rows.update((r.id, r) for r in conn.execute(
+            select(captures).where(captures.c.id.in_(chunk))))
+    return {pk: rows[prev] for pk, prev in pairs.items()}
 
 
 def _payload(recorder: Recorder, conn: Connection, cap: Any, src: Any = None,
@@ -233,13 +265,13 @@ def _payload(recorder: Recorder, conn: Connection, cap: Any, src: Any = None,
     return data, ctype, problem
 
 
-def _compare(recorder: Recorder, conn: Connection, cap: Any, item: _Input
+def _compare(recorder: Recorder, conn: Connection, cap: Any, item: _Input, prev: Any,
              ) -> dict[str, Any] | None:
-    """What changed in ``cap`` against the capture of its URL before it (``None`` for a
-    capture without content): the record its metadata extraction event carries."""
+    """What changed in ``cap`` against ``prev``, the capture of its URL before it
+    (:func:`_previous`; ``None`` for a capture without content): the record its metadata
+    extraction event carries."""
     if cap.content_hash is None:
         return None
-    prev = _previous(conn, cap)
     if prev is None:  # the first capture of its URL: nothing to compare, nothing to parse
         return comparison(None, ())
     now = article_sentences(item.data, item.content_type)
@@ -331,25 +363,35 @@ def _read_payloads(recorder: Recorder, capture_ids: Sequence[str], version: str,
     record; those that have one go into ``results``."""
     todo = []
     with read(recorder.engine) as conn:
+        caps: dict[str, Any] = {}
+        for chunk in in_chunks(capture_ids):
+            caps.update((c.capture_id, c) for c in conn.execute(
+                select(captures).where(captures.c.capture_id.in_(chunk))))
         for cid in capture_ids:
-            cap = conn.execute(select(captures).where(
-                captures.c.capture_id == cid)).first()
-            if cap is None:
+            if cid not in caps:
                 raise NotFoundError(f"no capture {cid}")
-            existing = conn.execute(select(metadata_versions).where(
-                metadata_versions.c.capture_pk == cap.id,
-                metadata_versions.c.extractor == md.EXTRACTOR_NAME,
-                metadata_versions.c.extractor_version == version)).first()
-            if existing is not None and not force:
+        existing: dict[int, Any] = {}
+        if not force:
+            for chunk in in_chunks(c.id for c in caps.values()):
+                existing.update((v.capture_pk, v) for v in conn.execute(
+                    select(metadata_versions).where(
+                        metadata_versions.c.capture_pk.in_(chunk),
+                        metadata_versions.c.extractor == md.EXTRACTOR_NAME,
+                        metadata_versions.c.extractor_version == version)))
+        for cid in capture_ids:
+            if (version_row := existing.get(caps[cid].id)) is not None:
                 results[cid] = ExtractedMetadata(
-                    cap.capture_id, "existing", existing.record_sha256,
-                    json.loads(existing.record))
-                continue
-            src = _source_record(conn, cap)
+                    cid, "existing", version_row.record_sha256, json.loads(version_row.record))
+        wanted = [caps[cid] for cid in dict.fromkeys(capture_ids) if cid not in results]
+        sources = _source_records(conn, wanted)
+        previous = _previous(conn, [c for c in wanted if c.content_hash is not None])
+        for cap in wanted:
+            src = sources.get(cap.id)
             data, ctype, problem = _payload(recorder, conn, cap, src)
             item = _Input(data, cap.final_url or cap.url, ctype, parse_iso(cap.started_at),
                           problem)
-            todo.append((cid, cap, src, item, _compare(recorder, conn, cap, item)))
+            todo.append((cap.capture_id, cap, src, item,
+                         _compare(recorder, conn, cap, item, previous.get(cap.id))))
     return todo
 
 
