@@ -223,7 +223,7 @@ class Archive:
     def sentences(self, hash_or_prefix: str) -> list[str]:
         """The article text of one capture, sentence by sentence
         (:mod:`archive.metadata.textdiff`)."""
-        from archive.metadata.store import read_payload
+        from archive.metadata.inputs import read_payload
         from archive.metadata.textdiff import article_sentences
 
         data, ctype = read_payload(self.recorder, self.resolve(hash_or_prefix)[0].capture_id)

@@ -17,11 +17,10 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select
+from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from archive import metadata as md
-from archive.browser.models import DOM_URN_KIND
 from archive.capture.commit import insert_file_row
 from archive.capture.processes import worker_context
 from archive.capture.record import Recorder
@@ -31,10 +30,10 @@ from archive.core.timeutil import iso_utc, parse_iso
 from archive.errors import DatabaseError, MetadataError, NotFoundError
 from archive.ledger.custody import METADATA_EXTRACTION, Agent, NewEvent, events_for
 from archive.ledger.db import in_chunks, read, run_write
-from archive.ledger.tables import captures, metadata_versions, records, warc_files
+from archive.ledger.tables import captures, metadata_versions
+from archive.metadata.inputs import payload_of, previous_captures, source_records
 from archive.metadata.schema import errors as schema_errors
 from archive.metadata.textdiff import article_sentences, comparison
-from archive.warc.reader import decoded_payload, read_stored
 from archive.warc.writer import (
     ARTICLE_METADATA,
     Block,
@@ -145,47 +144,6 @@ class _Job:
     comparison: dict[str, Any] | None  # textdiff.comparison against the previous capture
 
 
-def _source_record(conn: Connection, cap: Any) -> Any:
-    """The record to extract from: the rendered DOM of a browser capture (what scripts
-    put on the page is there), else the response/resource record holding the capture's
-    payload (a revisit's original); ``None`` when it has neither."""
-    return _source_records(conn, [cap]).get(cap.id)
-
-
-def _source_records(conn: Connection, caps: Sequence[Any]) -> dict[int, Any]:
-    """:func:`_source_record` of each of ``caps`` (capture rows), by capture pk, in two
-    queries per :data:`~archive.ledger.db.IN_CHUNK` captures."""
-    located = (records.c.record_id, records.c.offset, records.c.length, warc_files.c.relpath)
-    found: dict[int, Any] = {}
-    for chunk in in_chunks(c.id for c in caps):
-        for row in conn.execute(
-                select(records.c.capture_pk, *located)
-                .join(warc_files, warc_files.c.id == records.c.warc_file_id)
-                .where(records.c.capture_pk.in_(chunk), records.c.type == "resource",
-                       records.c.target_uri.startswith(DOM_URI_PREFIX))
-                .order_by(records.c.id)):
-            found.setdefault(row.capture_pk, row)
-    # The payload's record: the capture's own, or its original's for a revisit; the
-    # last response/resource record of that capture (its requisites come before it).
-    target = {c.id: c.revisit_of or c.capture_id for c in caps if c.id not in found}
-    payload: dict[str, Any] = {}
-    for chunk in in_chunks(target.values()):
-        for row in conn.execute(
-                select(captures.c.capture_id, *located)
-                .join(captures, captures.c.id == records.c.capture_pk)
-                .join(warc_files, warc_files.c.id == records.c.warc_file_id)
-                .where(captures.c.capture_id.in_(chunk),
-                       records.c.type.in_(("response", "resource")))
-                .order_by(records.c.id.desc())):
-            payload.setdefault(row.capture_id, row)
-    for pk, cid in target.items():
-        if cid in payload:
-            found[pk] = payload[cid]
-    return found
-
-
-DOM_URI_PREFIX = f"urn:{DOM_URN_KIND}:"
-
 Extractor = Callable[..., Any]  # extract(data, *, url, content_type, capture_time) -> record
 
 
@@ -219,57 +177,11 @@ class _Input:
     problem: str | None
 
 
-def _previous(conn: Connection, caps: Sequence[Any]) -> dict[int, Any]:
-    """For each of ``caps`` (capture rows) that has one, the capture requested as the same
-    URL just before it, with content, by capture pk; one query per
-    :data:`~archive.ledger.db.IN_CHUNK` captures, plus one for the rows found. By the
-    requested URL (indexed), as a source is captured again and again: ``/history`` also
-    lists captures redirected to a URL, and shows which capture each recorded
-    comparison names."""
-    before = captures.alias("before")
-    latest_before = (
-        select(before.c.id).where(
-            before.c.url == captures.c.url,
-            before.c.content_hash.is_not(None),
-            or_(before.c.started_at < captures.c.started_at,
-                and_(before.c.started_at == captures.c.started_at,
-                     before.c.id < captures.c.id)))
-        .order_by(before.c.started_at.desc(), before.c.id.desc()).limit(1)
-        .correlate(captures).scalar_subquery())
-    pairs: dict[int, int] = {}
-    for chunk in in_chunks(c.id for c in caps):
-        pairs.update((pk, prev) for pk, prev in conn.execute(
-            select(captures.c.id, latest_before).where(captures.c.id.in_(chunk)))
-            if prev is not None)
-    rows: dict[int, Any] = {}
-    for chunk in in_chunks(pairs.values()):
-        rows.update((r.id, r) for r in conn.execute(
-            select(captures).where(captures.c.id.in_(chunk))))
-    return {pk: rows[prev] for pk, prev in pairs.items()}
-
-
-def _payload(recorder: Recorder, conn: Connection, cap: Any, src: Any = None,
-             ) -> tuple[bytes, str | None, str | None]:
-    """(payload as a reader gets it, declared media type, problem) of a capture row,
-    read from ``src`` when the caller has already looked up its source record."""
-    src = src if src is not None else _source_record(conn, cap)
-    if src is None:
-        raise NotFoundError(f"capture {cap.capture_id} has no response or "
-                            "resource record")
-    rec = read_stored(recorder.store, src.relpath, src.offset, src.length)
-    with decoded_payload(rec, recorder.settings.fetch) as payload:
-        data = payload.read() if payload.ok else b""
-        problem = payload.error
-    ctype = rec.http_header("Content-Type") if rec.http_headers is not None else \
-        rec.header("Content-Type")
-    return data, ctype, problem
-
-
 def _compare(recorder: Recorder, conn: Connection, cap: Any, item: _Input, prev: Any,
              ) -> dict[str, Any] | None:
     """What changed in ``cap`` against ``prev``, the capture of its URL before it
-    (:func:`_previous`; ``None`` for a capture without content): the record its metadata
-    extraction event carries."""
+    (:func:`~archive.metadata.inputs.previous_captures`; ``None`` for a capture without
+    content): the record its metadata extraction event carries."""
     if cap.content_hash is None:
         return None
     if prev is None:  # the first capture of its URL: nothing to compare, nothing to parse
@@ -278,7 +190,7 @@ def _compare(recorder: Recorder, conn: Connection, cap: Any, item: _Input, prev:
     if prev.content_hash == cap.content_hash:
         before = now
     else:
-        data, ctype, _ = _payload(recorder, conn, prev)
+        data, ctype, _ = payload_of(recorder, conn, prev)
         before = article_sentences(data, ctype)
     return comparison((prev.capture_id, prev.content_hash, before), now)
 
@@ -383,11 +295,11 @@ def _read_payloads(recorder: Recorder, capture_ids: Sequence[str], version: str,
                 results[cid] = ExtractedMetadata(
                     cid, "existing", version_row.record_sha256, json.loads(version_row.record))
         wanted = [caps[cid] for cid in dict.fromkeys(capture_ids) if cid not in results]
-        sources = _source_records(conn, wanted)
-        previous = _previous(conn, [c for c in wanted if c.content_hash is not None])
+        sources = source_records(conn, wanted)
+        previous = previous_captures(conn, [c for c in wanted if c.content_hash is not None])
         for cap in wanted:
             src = sources.get(cap.id)
-            data, ctype, problem = _payload(recorder, conn, cap, src)
+            data, ctype, problem = payload_of(recorder, conn, cap, src)
             item = _Input(data, cap.final_url or cap.url, ctype, parse_iso(cap.started_at),
                           problem)
             todo.append((cap.capture_id, cap, src, item,
@@ -528,13 +440,3 @@ def recorded_comparisons(recorder: Recorder, capture_ids: Sequence[str]
     return out
 
 
-def read_payload(recorder: Recorder, capture_id: str) -> tuple[bytes, str | None]:
-    """A capture's payload as a reader gets it (codings undone, capped by the fetch
-    policy) and its declared media type; a revisit gives its original's payload."""
-    with read(recorder.engine) as conn:
-        cap = conn.execute(select(captures).where(
-            captures.c.capture_id == capture_id)).first()
-        if cap is None:
-            raise NotFoundError(f"no capture {capture_id}")
-        data, ctype, _ = _payload(recorder, conn, cap)
-    return data, ctype
