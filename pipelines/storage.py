@@ -24,19 +24,9 @@ write (``dagster-postgres``), a batch whose index write fails after its run-shar
 write is written again event by event by Dagster, so the run's log may then show those
 events twice; nothing of the archive depends on the run history.
 
-Check evaluations are the one per-partition event Dagster hands over one at a time (it
-batches materializations, never check results): five per source, more than half of a
-1,000-source run's events, each three statements in three transactions (4 ms of the
-bench's ``capture_status`` step per source; 1.7 written together). This storage
-holds consecutive evaluations of a run and writes them together: the events in one
-statement per database file, and the index's execution rows (the planned row of each
-partition judged, or a new row where none was planned) in one update and one insert,
-each event serialised once. What it holds is written before any other event, before
-any read or write of this storage in the process (every connection waits for it), when
-``EVENT_BATCH_SIZE`` are held, and ``CHECKPOINT_INTERVAL`` seconds after the first was
-held, at the next event; so the UI sees a burst of evaluations as late as it sees a
-burst of materializations. A process killed in between loses those evaluations from the
-run's history, as Dagster's own batches lose materializations; the step then fails.
+Check evaluations, which Dagster hands over one at a time, are held and written
+together (:mod:`pipelines.heldchecks`): 4 ms of the bench's ``capture_status`` step a
+source before, 1.7 after.
 
 Writes to a run's shard end with a passive WAL checkpoint, as closing the connection did
 before: the Dagster UI follows a live run by watching that file change. A checkpoint
@@ -81,10 +71,8 @@ from typing import Any
 
 from dagster._config import StringSource
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-    AssetCheckEvaluation,
     AssetCheckEvaluationPlanned,
 )
-from dagster._core.errors import DagsterInvariantViolationError
 from dagster._core.events import (
     ASSET_CHECK_EVENTS,
     ASSET_EVENTS,
@@ -103,8 +91,10 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage, _event_logs_directory
 from dagster._serdes import ConfigurableClassData, serialize_value
-from sqlalchemy import Connection, Engine, bindparam, create_engine, select
+from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy import event as sqlalchemy_event
+
+from pipelines.heldchecks import HeldCheckEvaluations
 
 OPEN_DATABASES = 8
 """Run shards (plus the index) whose engines stay open in one process; the least recently
@@ -127,12 +117,6 @@ BATCHED = frozenset({DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.AS
 _INHERITED: list[Engine] = []  # engines a forked child must never close (see _engine)
 
 
-def _held(event: EventLogEntry) -> bool:
-    """A check evaluation of a run: held and written with the next ones (module docstring)."""
-    return bool(event.run_id) and event.is_dagster_event \
-        and event.dagster_event_type == DagsterEventType.ASSET_CHECK_EVALUATION
-
-
 def _batch_kind(event: EventLogEntry) -> tuple[str, DagsterEventType] | None:
     """What consecutive events must share to be written in one statement (None: alone)."""
     kind = event.dagster_event_type if event.is_dagster_event else None
@@ -143,7 +127,7 @@ def _synchronous_normal(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
 
-class PooledSqliteEventLogStorage(SqliteEventLogStorage):
+class PooledSqliteEventLogStorage(HeldCheckEvaluations, SqliteEventLogStorage):
     """``SqliteEventLogStorage`` whose connections stay open (see the module docstring)."""
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
@@ -153,15 +137,9 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         self._asset_key_index_cols = False  # found once, stays (migrations only add)
         self._checkpointed: dict[str, float] = {}  # shard -> monotonic time of its last
         self._storing = threading.local()  # .burst: the event being stored may wait
-        # Check evaluations not written yet (_held), since when, by which process; the
-        # lock keeps them and the events after them in order.
-        self._held: list[EventLogEntry] = []
-        self._held_since = 0.0
-        self._held_pid = os.getpid()
-        self._held_lock = threading.RLock()
+        self._init_held(EVENT_BATCH_SIZE, CHECKPOINT_INTERVAL)
         self.checkpoints = 0  # run-shard checkpoints made (tests count them)
         self.batched = 0  # events written by _store_asset_events (tests count them)
-        self.check_batches = 0  # _store_checks calls (tests count them)
         super().__init__(base_dir, inst_data)
 
     def _engine(self, shard: str) -> Engine:
@@ -190,8 +168,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
-        if self._held and not getattr(self._storing, "flushing", False):
-            self._flush()  # what this process wrote is there before anything reads or writes
+        self._flush_held()  # what this process wrote is there before anything reads it
         with self._db_lock, self._engine(shard).connect() as conn:
             with conn.begin():
                 yield conn
@@ -216,99 +193,25 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             self._storing.burst = False
 
     def store_event(self, event: EventLogEntry) -> None:
-        if _held(event):
-            with self._held_lock:
-                if self._held_pid != os.getpid():  # a forked child: its parent writes those
-                    self._held, self._held_pid = [], os.getpid()
-                if not self._held:
-                    self._held_since = time.monotonic()
-                self._held.append(event)
-                if len(self._held) >= EVENT_BATCH_SIZE \
-                        or time.monotonic() - self._held_since >= CHECKPOINT_INTERVAL:
-                    self._flush()
+        if self._hold(event):
             return
         kind = event.dagster_event_type if event.is_dagster_event else None
-        with self._held_lock, self._burst(kind in BURST_EVENTS):
-            super().store_event(event)  # its first connection writes what is held first
-
-    def _flush(self) -> None:
-        """Write the held check evaluations, each run's in one go (:meth:`_store_checks`)."""
-        with self._held_lock:
-            if self._held_pid != os.getpid():
-                self._held, self._held_pid = [], os.getpid()
-            held, self._held = self._held, []
-            if not held:
-                return
-            self._storing.flushing = True
-            try:
-                for _, group in groupby(held, key=lambda e: e.run_id):
-                    self._store_checks(list(group))
-            finally:
-                self._storing.flushing = False
+        with self._burst(kind in BURST_EVENTS):
+            super().store_event(event)
 
     def _store_checks(self, events: list[EventLogEntry]) -> None:
-        """What ``store_event`` does for each of ``events`` (check evaluations of one run):
-        the events in the run's shard and the index, and each judged check's execution
-        row: the one planned for its partition brought up to date (Dagster refuses a
-        partition planned twice), or a new row where none was planned. The event
-        judged last wins where one partition is judged twice, as writing them in turn
-        leaves it."""
+        """The evaluations' rows in the run's shard, then in the index with their
+        execution rows (:meth:`HeldCheckEvaluations._judge`)."""
         rows = [self._event_to_row(event) for event in events]
-        run_id = events[0].run_id
-        table = AssetCheckExecutionsTable
-        self.check_batches += 1
         with self._burst(True):
-            with self.run_connection(run_id) as conn:
+            with self.run_connection(events[0].run_id) as conn:
                 conn.execute(SqlEventLogStorageTable.insert(), rows)
             with self.index_transaction() as conn:
                 ids = list(conn.execute(
                     SqlEventLogStorageTable.insert().returning(
                         SqlEventLogStorageTable.c.id, sort_by_parameter_order=True),
                     rows).scalars())
-                judged: dict[tuple[str, str, str | None], dict[str, Any]] = {}
-                for event, row, event_id in zip(events, rows, ids, strict=True):
-                    evaluation = event.get_dagster_event().event_specific_data
-                    assert isinstance(evaluation, AssetCheckEvaluation)
-                    target = evaluation.target_materialization_data
-                    key = (evaluation.asset_key.to_string(), evaluation.check_name,
-                           evaluation.partition)
-                    judged[key] = {
-                        "asset_key": key[0], "check_name": key[1], "run_id": run_id,
-                        "partition": key[2],
-                        "execution_status": (AssetCheckExecutionRecordStatus.SUCCEEDED.value
-                                             if evaluation.passed else
-                                             AssetCheckExecutionRecordStatus.FAILED.value),
-                        "evaluation_event": row["event"],
-                        "evaluation_event_timestamp": row["timestamp"],
-                        "evaluation_event_storage_id": event_id,
-                        "materialization_event_storage_id": (
-                            target.storage_id if target else None)}
-                planned: dict[tuple[str, str, str | None], list[int]] = {}
-                for found in conn.execute(
-                        select(table.c.id, table.c.asset_key, table.c.check_name,
-                               table.c.partition)
-                        .where(table.c.run_id == run_id,
-                               table.c.check_name.in_(sorted({k[1] for k in judged})),
-                               table.c.asset_key.in_(sorted({k[0] for k in judged})))):
-                    planned.setdefault((found.asset_key, found.check_name, found.partition),
-                                       []).append(found.id)
-                updates, inserts = [], []
-                for key, values in judged.items():
-                    row_ids = planned.get(key, [])
-                    if len(row_ids) > 1:
-                        raise DagsterInvariantViolationError(
-                            f"Updated {len(row_ids)} rows for asset check evaluation "
-                            f"{key[0]}:{key[1]} as a result of duplicate AssetCheckPlanned "
-                            "events.")
-                    if row_ids:
-                        updates.append({"row_id": row_ids[0], **values})
-                    else:
-                        inserts.append(values)
-                if updates:
-                    conn.execute(table.update().where(table.c.id == bindparam("row_id")),
-                                 updates)
-                if inserts:
-                    conn.execute(table.insert(), inserts)
+                self._judge(conn, events, rows, ids)
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         """Each run of consecutive asset events of one kind and run in one statement per
@@ -387,7 +290,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         super().wipe()
 
     def dispose(self) -> None:
-        self._flush()
+        self._flush_held()
         self._close_engines()
         super().dispose()
 
