@@ -199,9 +199,12 @@ class PooledSqliteEventLogStorage(HeldCheckEvaluations, SqliteEventLogStorage):
         with self._burst(kind in BURST_EVENTS):
             super().store_event(event)
 
-    def _store_checks(self, events: list[EventLogEntry]) -> None:
-        """The evaluations' rows in the run's shard, then in the index with their
-        execution rows (:meth:`HeldCheckEvaluations._judge`)."""
+    @contextmanager
+    def _rows_written(self, events: list[EventLogEntry],
+                      ) -> Iterator[tuple[Connection, list[dict[str, Any]], list[int]]]:
+        """Write ``events`` (of one run) in one statement to the run's shard, then to the
+        index; yields the index's transaction, the rows and their index ids, for the
+        caller's index rows to join the same transaction."""
         rows = [self._event_to_row(event) for event in events]
         with self._burst(True):
             with self.run_connection(events[0].run_id) as conn:
@@ -211,7 +214,13 @@ class PooledSqliteEventLogStorage(HeldCheckEvaluations, SqliteEventLogStorage):
                     SqlEventLogStorageTable.insert().returning(
                         SqlEventLogStorageTable.c.id, sort_by_parameter_order=True),
                     rows).scalars())
-                self._judge(conn, events, rows, ids)
+                yield conn, rows, ids
+
+    def _store_checks(self, events: list[EventLogEntry]) -> None:
+        """The evaluations' rows, then their execution rows in the index's transaction
+        (:meth:`HeldCheckEvaluations._judge`)."""
+        with self._rows_written(events) as (conn, rows, ids):
+            self._judge(conn, events, rows, ids)
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         """Each run of consecutive asset events of one kind and run in one statement per
@@ -228,22 +237,14 @@ class PooledSqliteEventLogStorage(HeldCheckEvaluations, SqliteEventLogStorage):
         """What ``SqliteEventLogStorage.store_event`` does for each of ``events`` (asset
         events of one run): the rows in the run's shard and in the index, their tags,
         and each asset's row from its last event."""
-        rows = [self._event_to_row(event) for event in events]
         self.batched += len(events)
-        with self._burst(True):
-            with self.run_connection(events[0].run_id) as conn:
-                conn.execute(SqlEventLogStorageTable.insert(), rows)
-            with self.index_transaction() as conn:
-                ids = list(conn.execute(
-                    SqlEventLogStorageTable.insert().returning(
-                        SqlEventLogStorageTable.c.id, sort_by_parameter_order=True),
-                    rows).scalars())
-                self._store_asset_event_tags(conn, events, ids)
-                last: dict[str, tuple[EventLogEntry, int]] = {}
-                for event, event_id in zip(events, ids, strict=True):
-                    last[str(event.get_dagster_event().asset_key)] = (event, event_id)
-                for event, event_id in last.values():
-                    self._store_asset_event(conn, event, event_id)
+        with self._rows_written(events) as (conn, _, ids):
+            self._store_asset_event_tags(conn, events, ids)
+            last: dict[str, tuple[EventLogEntry, int]] = {}
+            for event, event_id in zip(events, ids, strict=True):
+                last[str(event.get_dagster_event().asset_key)] = (event, event_id)
+            for event, event_id in last.values():
+                self._store_asset_event(conn, event, event_id)
 
     def _store_asset_check_evaluation_planned(self, event: EventLogEntry,
                                               event_id: int | None) -> None:

@@ -9,6 +9,8 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -102,20 +104,46 @@ def _message(run_id: str, text: str) -> EventLogEntry:
                          timestamp=time.time())
 
 
+class _Watcher:
+    """What a watcher of a run's events (the UI's way of following a live run) has seen,
+    each event as ``label`` names it."""
+
+    def __init__(self, label: Any = lambda entry: entry.user_message) -> None:
+        self.seen: list[str] = []
+        self.label = label
+        self.arrived = threading.Condition()
+
+    def on_event(self, entry: EventLogEntry, cursor: Any) -> None:
+        with self.arrived:
+            self.seen.append(self.label(entry))
+            self.arrived.notify_all()
+
+    def wait_for(self, count: int) -> list[str]:
+        with self.arrived:
+            self.arrived.wait_for(lambda: len(self.seen) >= count, timeout=10)
+            return list(self.seen)
+
+
+@contextmanager
+def _watched(run_id: str, watcher: _Watcher) -> Iterator[PooledSqliteEventLogStorage]:
+    """A run's event log with "start" stored, followed by ``watcher`` through a second
+    instance (the run worker and the webserver are two processes)."""
+    with DagsterInstance.get() as writer, DagsterInstance.get() as reader:
+        storage = writer.event_log_storage
+        assert isinstance(storage, PooledSqliteEventLogStorage)
+        storage.store_event(_message(run_id, "start"))
+        reader.event_log_storage.watch(run_id, None, watcher.on_event)
+        try:
+            time.sleep(0.5)  # the observer is running
+            yield storage
+        finally:
+            reader.event_log_storage.end_watch(run_id, watcher.on_event)
+
+
 def test_a_watcher_sees_each_event_of_a_live_run(dagster_home: Path) -> None:
     run_id = str(uuid.uuid4())
-    seen: list[str] = []
-    arrived = threading.Condition()
-
-    def on_event(entry: EventLogEntry, cursor: Any) -> None:
-        with arrived:
-            seen.append(entry.user_message)
-            arrived.notify_all()
-
-    def wait_for(count: int) -> list[str]:
-        with arrived:
-            arrived.wait_for(lambda: len(seen) >= count, timeout=10)
-            return list(seen)
+    watcher = _Watcher()
+    on_event, wait_for, seen = watcher.on_event, watcher.wait_for, watcher.seen
 
     # Two instances, as the run worker and the webserver are two processes.
     with DagsterInstance.get() as writer, DagsterInstance.get() as reader:
@@ -180,37 +208,21 @@ def test_a_burst_of_asset_events_is_not_checkpointed_event_by_event(dagster_home
     from pipelines.storage import CHECKPOINT_INTERVAL
 
     run_id = str(uuid.uuid4())
-    seen: list[str] = []
-    arrived = threading.Condition()
-
-    def on_event(entry: EventLogEntry, cursor: Any) -> None:
-        with arrived:
-            seen.append(entry.dagster_event.asset_key.to_user_string()  # type: ignore[union-attr]
-                        if entry.is_dagster_event else entry.user_message)
-            arrived.notify_all()
-
-    with DagsterInstance.get() as writer, DagsterInstance.get() as reader:
-        storage = writer.event_log_storage
-        assert isinstance(storage, PooledSqliteEventLogStorage)
-        storage.store_event(_message(run_id, "start"))
-        reader.event_log_storage.watch(run_id, None, on_event)
-        try:
-            time.sleep(0.5)  # the observer is running
-            before = storage.checkpoints
-            start = time.monotonic()
-            for i in range(200):
-                storage.store_event(_materialization(run_id, f"p{i}"))
-            took = time.monotonic() - start
-            made = storage.checkpoints - before
-            # At most one checkpoint per interval (and the first), not one per event.
-            assert made <= 1 + took / CHECKPOINT_INTERVAL
-            assert made < 200
-            storage.store_event(_message(run_id, "step end"))
-            assert storage.checkpoints == before + made + 1
-            with arrived:
-                arrived.wait_for(lambda: len(seen) >= 202, timeout=10)
-        finally:
-            reader.event_log_storage.end_watch(run_id, on_event)
+    watcher = _Watcher(lambda entry: entry.dagster_event.asset_key.to_user_string()
+                       if entry.is_dagster_event else entry.user_message)
+    with _watched(run_id, watcher) as storage:
+        before = storage.checkpoints
+        start = time.monotonic()
+        for i in range(200):
+            storage.store_event(_materialization(run_id, f"p{i}"))
+        took = time.monotonic() - start
+        made = storage.checkpoints - before
+        # At most one checkpoint per interval (and the first), not one per event.
+        assert made <= 1 + took / CHECKPOINT_INTERVAL
+        assert made < 200
+        storage.store_event(_message(run_id, "step end"))
+        assert storage.checkpoints == before + made + 1
+        seen = watcher.wait_for(202)
     assert seen == ["start", *["capture"] * 200, "step end"]
 
 
@@ -237,41 +249,22 @@ def test_check_results_are_written_together_and_seen_in_order(dagster_home: Path
     from pipelines.storage import CHECKPOINT_INTERVAL
 
     run_id = str(uuid.uuid4())
-    seen: list[str] = []
-    arrived = threading.Condition()
-
-    def on_event(entry: EventLogEntry, cursor: Any) -> None:
-        with arrived:
-            seen.append(entry.dagster_event.event_specific_data.partition  # type: ignore
-                        if entry.is_dagster_event else entry.user_message)
-            arrived.notify_all()
-
-    def wait_for(count: int) -> list[str]:
-        with arrived:
-            arrived.wait_for(lambda: len(seen) >= count, timeout=10)
-            return list(seen)
-
-    with DagsterInstance.get() as writer, DagsterInstance.get() as reader:
-        storage = writer.event_log_storage
-        assert isinstance(storage, PooledSqliteEventLogStorage)
-        storage.store_event(_message(run_id, "start"))
-        reader.event_log_storage.watch(run_id, None, on_event)
-        try:
-            time.sleep(0.5)  # the observer is running
-            start = time.monotonic()
-            for i in range(200):
-                storage.store_event(_evaluation(run_id, f"p{i}"))
-            took = time.monotonic() - start
-            storage.store_event(_message(run_id, "step end"))
-            assert storage.check_batches <= 1 + took / CHECKPOINT_INTERVAL
-            assert storage.check_batches < 20
-            assert wait_for(202) == ["start", *[f"p{i}" for i in range(200)], "step end"]
-            storage.store_event(_evaluation(run_id, "late-1"))
-            time.sleep(CHECKPOINT_INTERVAL + 0.1)
-            storage.store_event(_evaluation(run_id, "late-2"))  # the first is due: both go
-            assert wait_for(204)[-2:] == ["late-1", "late-2"]
-        finally:
-            reader.event_log_storage.end_watch(run_id, on_event)
+    watcher = _Watcher(lambda entry: entry.dagster_event.event_specific_data.partition
+                       if entry.is_dagster_event else entry.user_message)
+    wait_for = watcher.wait_for
+    with _watched(run_id, watcher) as storage:
+        start = time.monotonic()
+        for i in range(200):
+            storage.store_event(_evaluation(run_id, f"p{i}"))
+        took = time.monotonic() - start
+        storage.store_event(_message(run_id, "step end"))
+        assert storage.check_batches <= 1 + took / CHECKPOINT_INTERVAL
+        assert storage.check_batches < 20
+        assert wait_for(202) == ["start", *[f"p{i}" for i in range(200)], "step end"]
+        storage.store_event(_evaluation(run_id, "late-1"))
+        time.sleep(CHECKPOINT_INTERVAL + 0.1)
+        storage.store_event(_evaluation(run_id, "late-2"))  # the first is due: both go
+        assert wait_for(204)[-2:] == ["late-1", "late-2"]
     with _stock(dagster_home) as stock:
         infos = stock.event_log_storage.get_asset_check_partition_info(
             [AssetCheckKey(capture.key, WARC_VALID)])
