@@ -14,6 +14,10 @@ there. This storage is Dagster's own (same tables, same configuration as
 - check evaluations held and written together (:mod:`pipelines.heldchecks`), with the
   ``NOTIFY`` Dagster sends for each event: under 1 ms an evaluation.
 
+And like the embedded storage it sets ``DAGSTER_EVENT_BATCH_SIZE`` (unless set), so that
+Dagster hands a step's materializations over together; ``dagster-postgres`` writes those
+in one statement, but only when asked.
+
 A forked child (the archive's worker processes fork from a step) never uses its
 parent's connections: it opens its own pool, and leaves the inherited one alone.
 
@@ -30,7 +34,7 @@ deploy/dagster-postgres.yaml selects it::
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -66,6 +70,7 @@ class PooledPostgresEventLogStorage(HeldCheckEvaluations, PostgresEventLogStorag
                  inst_data: ConfigurableClassData | None = None, token_provider: Any = None,
                  ) -> None:
         self._init_held(HELD_BATCH, HELD_INTERVAL)
+        self.batched = 0  # events Dagster handed over in batches (tests count them)
         self._engine_pid = os.getpid()  # Dagster's engine (no pool) creates the tables
         super().__init__(postgres_url, should_autocreate_tables, inst_data,
                          token_provider=token_provider)
@@ -93,6 +98,10 @@ class PooledPostgresEventLogStorage(HeldCheckEvaluations, PostgresEventLogStorag
     def store_event(self, event: EventLogEntry) -> None:
         if not self._hold(event):
             super().store_event(event)
+
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        self.batched += len(events)
+        super().store_event_batch(events)
 
     def _store_checks(self, events: list[EventLogEntry]) -> None:
         """The evaluations' rows, their ``NOTIFY`` s and their execution rows
@@ -122,6 +131,9 @@ class PostgresStorage(DagsterPostgresStorage):
                  ) -> None:
         super().__init__(postgres_url, should_autocreate_tables, inst_data,
                          token_provider=token_provider)
+        # Dagster reads it at each event: a step's materializations then reach the event
+        # log together (dagster-postgres writes a batch in one statement), as on SQLite.
+        os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(HELD_BATCH))
         self._event_log_storage = PooledPostgresEventLogStorage(
             postgres_url, should_autocreate_tables, token_provider=token_provider)
 
