@@ -120,6 +120,8 @@ class PooledPostgresEventLogStorage(HeldCheckEvaluations, PostgresEventLogStorag
     def dispose(self) -> None:
         self._flush_held()
         super().dispose()
+        if self._engine_pid == os.getpid():
+            self._engine.dispose()  # the pool's connection (a forked child's stay its parent's)
 
 
 class PostgresStorage(DagsterPostgresStorage):

@@ -135,10 +135,12 @@ def test_held_check_results_leave_the_rows_dagsters_own_storage_leaves(
             ["FAILED", "PLANNED", "PLANNED", "SUCCEEDED", "SUCCEEDED", "SUCCEEDED", "SUCCEEDED"])
         assert len(mine["event_logs"]) == len(events)
         assert mine == theirs
+        assert ours._engine.pool.checkedin() == 1  # one connection kept between events
+        ours.dispose()
+        assert ours._engine.pool.checkedin() == 0  # and released with the storage
     finally:
         ours.dispose()
         stock.dispose()
-        ours._engine.dispose()
 
 
 _DEFAULTED = {"create_timestamp", "update_timestamp"}  # the database's clock
