@@ -196,6 +196,14 @@ _SUMMARY_FIELDS = tuple(f.name for f in fields(CaptureSummary))
 NEWEST_FIRST = (captures.c.started_at.desc(), captures.c.id.desc())
 
 
+def captured_before(rows: Any, started_at: Any, row_id: Any) -> ColumnElement[bool]:
+    """Rows of ``rows`` (``captures`` or an alias of it) that come after the capture at
+    (``started_at``, ``row_id``) in :data:`NEWEST_FIRST` order: captured before it, the
+    row id breaking ties. The bounds may be values or another table's columns."""
+    return or_(rows.c.started_at < started_at,
+               and_(rows.c.started_at == started_at, rows.c.id < row_id))
+
+
 def list_captures(engine: Engine, *, limit: int | None = None) -> list[ListedCapture]:
     with read(engine) as conn:
         q = select(captures, warc_files.c.relpath).join(
@@ -239,9 +247,7 @@ def search_captures(engine: Engine, words: Sequence[str], *, batch: int = 200
         q = (select(captures, warc_files.c.relpath)
              .join(warc_files, warc_files.c.id == captures.c.warc_file_id)
              .order_by(*NEWEST_FIRST).limit(batch))
-        after = [] if last is None else [or_(
-            captures.c.started_at < last[0],
-            and_(captures.c.started_at == last[0], captures.c.id < last[1]))]
+        after = [] if last is None else [captured_before(captures, *last)]
         where = [*conds, *after]
         if where:
             q = q.where(*where)

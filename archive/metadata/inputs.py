@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, select
 
 from archive.browser.models import DOM_URN_KIND
 from archive.capture.record import Recorder
 from archive.errors import NotFoundError
 from archive.ledger.db import in_chunks, read
+from archive.ledger.queries import captured_before
 from archive.ledger.tables import captures, records, warc_files
 from archive.warc.reader import decoded_payload, read_stored
 
@@ -72,9 +73,7 @@ def previous_captures(conn: Connection, caps: Sequence[Any]) -> dict[int, Any]:
         select(before.c.id).where(
             before.c.url == captures.c.url,
             before.c.content_hash.is_not(None),
-            or_(before.c.started_at < captures.c.started_at,
-                and_(before.c.started_at == captures.c.started_at,
-                     before.c.id < captures.c.id)))
+            captured_before(before, captures.c.started_at, captures.c.id))
         .order_by(before.c.started_at.desc(), before.c.id.desc()).limit(1)
         .correlate(captures).scalar_subquery())
     pairs: dict[int, int] = {}

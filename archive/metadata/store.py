@@ -438,5 +438,3 @@ def recorded_comparisons(recorder: Recorder, capture_ids: Sequence[str]
                         isinstance(rec, dict):
                     out[cid] = RecordedComparison.of(rec, ev.seq)
     return out
-
-
