@@ -71,9 +71,9 @@ class HeldCheckEvaluations:
 
     def _hold(self, event: EventLogEntry) -> bool:
         """Hold ``event`` if it is a check evaluation (writing what is held when due);
-        otherwise write what is held, and return False: the caller stores ``event``."""
+        otherwise return False: the caller stores ``event``, and its first connection
+        writes what is held before it (:meth:`_flush_held` where connections open)."""
         if not held(event):
-            self._flush_held()
             return False
         with self._held_lock:
             self._forget_if_forked()
