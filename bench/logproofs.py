@@ -9,8 +9,12 @@ For each size: a SQLite archive with that many real custody events (appended thr
 the block hashes (timed: it computes every block once), and a second one after one
 more event (timed: it reads them); then, per round, one inclusion proof of an event a
 third of the way in (what a capture page, ``archive prove`` and a bundle ask for, with
-the read transaction that opens) built both ways. Prints medians and ranges in ms;
-asserts nothing about time, only that both ways give the same proof.
+the read transaction that opens) built both ways. Then a run's worth of events (3,000:
+1,000 sources) and, per round, the two checks of the log a run makes: each capture's
+(``check_custody(since_checkpoint=True)``: the events since the checkpoint) and the
+whole log's (``check_custody()``), alternating. Prints medians and ranges in ms;
+asserts nothing about time, only that both ways give the same proof and both checks
+pass.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from archive.proof.merkle import MerkleTree
 from bench.common import stats
 
 BATCH = 5000
+RUN_EVENTS = 3000
 
 
 def _append(arc: Archive, count: int) -> None:
@@ -50,6 +55,12 @@ def _every_leaf_proof(arc: Archive, index: int, size: int) -> list[bytes]:
         leaves = [digest_bytes(h) for (h,) in conn.execute(
             select(events.c.leaf_hash).where(events.c.seq < size).order_by(events.c.seq))]
     return MerkleTree(leaves).inclusion_proof(index)
+
+
+def _checked(arc: Archive, *, since_checkpoint: bool) -> None:
+    status = arc.check_custody(since_checkpoint=since_checkpoint)
+    if not status.ok:
+        raise SystemExit(f"the custody check failed: {status.problems[0]}")
 
 
 def _ms(fn: object) -> float:
@@ -82,9 +93,18 @@ def one_size(n: int, rounds: int, parent: Path) -> dict[str, object]:
             leaves.append(times[b])
         if logtree.inclusion(arc.engine, index, ckpt) != _every_leaf_proof(arc, index, ckpt.size):
             raise SystemExit("the two proofs differ")
+        _append(arc, RUN_EVENTS)
+        recent, whole = [], []
+        for r in range(rounds):
+            c = lambda: _checked(arc, since_checkpoint=True)  # noqa: E731
+            d = lambda: _checked(arc, since_checkpoint=False)  # noqa: E731
+            times = {fn: _ms(fn) for fn in ((c, d) if r % 2 == 0 else (d, c))}
+            recent.append(times[c])
+            whole.append(times[d])
         return {"events": n, "append_s": appended, "first_checkpoint_ms": first,
                 "next_checkpoint_ms": second, "proof_ms_blocks": stats(blocks),
-                "proof_ms_every_leaf": stats(leaves)}
+                "proof_ms_every_leaf": stats(leaves), "check_ms_since_checkpoint": stats(recent),
+                "check_ms_whole_log": stats(whole)}
     finally:
         arc.close()
 
@@ -104,6 +124,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"({e['min']:.1f}-{e['max']:.1f}); checkpoint storing every block "
                   f"{res['first_checkpoint_ms']:.0f} ms, the next one "
                   f"{res['next_checkpoint_ms']:.0f} ms; {res['append_s']:.1f} s to append",
+                  flush=True)
+            c, w = res["check_ms_since_checkpoint"], res["check_ms_whole_log"]
+            assert isinstance(c, dict) and isinstance(w, dict)
+            print(f"{'':>9}  then {RUN_EVENTS:,} more: a capture's check of the log (since "
+                  f"the checkpoint) {c['median']:.0f} ms ({c['min']:.0f}-{c['max']:.0f}), "
+                  f"the whole log {w['median']:.0f} ms ({w['min']:.0f}-{w['max']:.0f})",
                   flush=True)
     return 0
 

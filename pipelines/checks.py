@@ -74,10 +74,15 @@ def custody_status(arc: Archive) -> CustodyStatus:
     return arc.check_custody()
 
 
-def _custody_text(status: CustodyStatus) -> str:
-    where = (f"log matches the checkpoint at size {status.checkpoint_size}"
-             if status.checkpoint_size is not None else "no checkpoint yet")
-    return f"chain of {status.events} events intact; {where}"
+def _custody_text(status: CustodyStatus, *, since_checkpoint: bool = False) -> str:
+    if status.checkpoint_size is None:
+        return f"chain of {status.events} events intact; no checkpoint yet"
+    if since_checkpoint:
+        return (f"the {status.events} events since the checkpoint at size "
+                f"{status.checkpoint_size} re-hashed and linked to it; the stored log "
+                "extends its signed root")
+    return (f"chain of {status.events} events intact; log matches the checkpoint at size "
+            f"{status.checkpoint_size}")
 
 
 # ------------------------------------------------------------------ capture checks
@@ -91,8 +96,11 @@ INTEGRITY_SPECS = [
         "The WARC file's SHA-256 matches its database row, and the capture manifest still "
         "hashes to the capture id.")),
     _spec(CUSTODY_CONSISTENT, capture.key, blocking=True, description=(
-        "The capture is in the custody log, the chain is intact, and every signed checkpoint "
-        "still verifies against the log.")),
+        "The capture is in the custody log; the events since the latest signed checkpoint "
+        "re-hash and link to it, and the stored log extends its signed root (what the "
+        "signer checks; the time does not grow with the log). The whole log, every event "
+        "and checkpoint, is re-checked by custody_log_consistent after each run's "
+        "checkpoint, and by the fixity audit.")),
 ]
 STATUS_SPEC = _spec(CAPTURE_COMPLETE, capture.key, blocking=False, description=(
     "The source was captured completely: a 4xx/5xx or truncated response is recorded but "
@@ -126,7 +134,8 @@ def capture_integrity(context: AssetCheckExecutionContext, archive: ArchiveResou
         # Not deep: the file hash recorded in the capture's transaction covers every record
         # the writer hashed; a file that differs has each of its records re-checked.
         report = arc.verify_captures(list(shown))  # exact ids, not prefixes
-        custody = custody_status(arc) if CUSTODY_CONSISTENT in wanted else CustodyStatus()
+        custody = (arc.check_custody(since_checkpoint=True) if CUSTODY_CONSISTENT in wanted
+                   else CustodyStatus())
     for key in keys:
         cid = cids[key]
         facts = shown.get(cid) if cid else None
@@ -178,7 +187,8 @@ def _integrity(facts: ShownCapture, problems: Sequence[Any], custody: CustodySta
     out[CUSTODY_CONSISTENT] = (
         not custody_problems,
         "; ".join(custody_problems[:5])
-        or f"{len(events)} event(s) for this capture; {_custody_text(custody)}",
+        or f"{len(events)} event(s) for this capture; "
+           f"{_custody_text(custody, since_checkpoint=True)}",
         {**base, "events": custody.events, "problems": len(custody_problems)})
     return out
 

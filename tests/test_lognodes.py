@@ -5,6 +5,7 @@ stores the blocks it completed; verify names a stored hash that is not its event
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -141,11 +142,16 @@ def _signed(arc: Archive) -> tuple[int, int]:
 
 
 def _refused(arc: Archive, match: str) -> None:
+    """Not signed, and reported alike by the check a run makes for each capture (the
+    same checks, the problem without the signer's words)."""
     before = _signed(arc)
     with pytest.raises(IntegrityError, match=match) as info:
         arc.checkpoint()
     assert "\n" not in str(info.value)
     assert _signed(arc) == before
+    status = arc.check_custody(since_checkpoint=True)
+    assert not status.ok
+    assert re.search(match.removeprefix("not signing: "), status.problems[0])
 
 
 def test_the_signer_signs_only_what_it_rechecked(arc: Archive) -> None:
@@ -193,3 +199,41 @@ def test_the_signer_signs_only_what_it_rechecked(arc: Archive) -> None:
     assert digest_bytes(second.root_hash) == _reference(arc).root()
     assert [n[1] for n in _nodes(arc)] == [0, 1]
     assert _checkpoint_problems(arc) == []
+
+
+def test_the_check_since_the_checkpoint_rehashes_what_came_after_it(arc: Archive) -> None:
+    """A run's check of the log for each capture: before anything is signed, the whole
+    chain; after, the events since the latest checkpoint, re-hashed from their fields
+    and linked to it, whatever the log's length. An edit of an event the checkpoint
+    covers is the whole-log check's to find (``archive verify``, the run's
+    ``custody_log_consistent``)."""
+    arc.init()
+    _append(arc, BLOCK + 20)
+    unsigned = arc.check_custody(since_checkpoint=True)
+    assert unsigned.ok and unsigned.events == BLOCK + 20 and unsigned.checkpoint_size is None
+    first = arc.checkpoint()
+    _append(arc, 30)
+
+    status = arc.check_custody(since_checkpoint=True)
+    assert status.ok and status.events == 30 and status.checkpoint_size == first.size
+    assert arc.check_custody().events == first.size + 30
+
+    def forge(seq: int, detail: str) -> None:
+        run_write(arc.engine, lambda c: c.execute(
+            update(events).where(events.c.seq == seq).values(detail=detail)))
+
+    with read(arc.engine) as conn:
+        original = dict(conn.execute(select(events.c.seq, events.c.detail)).all())
+    after, before = first.size + 7, 3
+    forge(after, '{"status":"forged"}')
+    (problem, *_) = arc.check_custody(since_checkpoint=True).problems
+    assert problem.startswith(f"event seq {after} ") and "no longer match" in problem
+    forge(after, original[after])
+
+    forge(before, '{"status":"forged"}')
+    assert arc.check_custody(since_checkpoint=True).ok  # vouched for by the signed root
+    problems = arc.check_custody().problems
+    assert any(p.startswith(f"event seq {before} ") for p in problems)
+    assert any("no longer hash to its signed root" in p for p in problems)
+    forge(before, original[before])
+    assert arc.check_custody().ok

@@ -22,7 +22,7 @@ from archive.core.hashing import digest_bytes, format_digest
 from archive.errors import ArchiveError, IntegrityError
 from archive.ledger.custody import check_chain, iter_events
 from archive.ledger.db import read
-from archive.ledger.tables import checkpoint_timestamps, checkpoints
+from archive.ledger.tables import checkpoint_timestamps, checkpoints, log_head
 from archive.proof import checkpoint as cp
 from archive.proof import notes
 from archive.proof import timestamps as ts
@@ -30,6 +30,7 @@ from archive.proof.identity import LogIdentity, load_identity
 from archive.proof.lognodes import check_stored_nodes
 from archive.proof.logtree import (
     StoredCheckpoint,
+    check_recent,
     checkpoint_of,
     pending_notes,
     stored_tokens,
@@ -73,6 +74,27 @@ def check_log(conn: Connection, key_dir: Path, note_dirs: Sequence[Path] = (),
         else:
             problems += check_checkpoints_against(conn, leaves, ident, note_dirs)
     return count, None if latest is None else int(latest), problems
+
+
+def check_since_checkpoint(conn: Connection, key_dir: Path, note_dirs: Sequence[Path] = (),
+                           ) -> tuple[int, int | None, list[str]]:
+    """What a run checks of the log for each of its captures, in time that does not grow
+    with the log: once anything is signed, the events since the latest checkpoint
+    re-hashed and linked to it, the stored tree consistent with its signed root
+    (:func:`archive.proof.logtree.check_recent`, what the signer checks). Before that,
+    the whole chain (:func:`check_log`: there is no signed root to start from). Returns
+    (events re-hashed, size of the latest checkpoint, problems)."""
+    latest = conn.execute(select(checkpoints.c.size).order_by(checkpoints.c.id.desc())
+                          .limit(1)).scalar()
+    if latest is None:
+        return check_log(conn, key_dir, note_dirs)
+    try:
+        ident = load_identity(key_dir, need_private=False)
+    except ArchiveError as exc:
+        return 0, int(latest), [f"checkpoints exist but cannot be checked: {exc}"]
+    size = int(conn.execute(select(log_head.c.size).where(log_head.c.id == 1)).scalar_one())
+    recent = check_recent(conn, size, ident)
+    return recent.events, int(latest), list(recent.problems)
 
 
 def check_checkpoints_against(conn: Connection, leaves: bytes | bytearray, ident: LogIdentity,
@@ -204,4 +226,5 @@ def _check_notes(directory: Path, files: dict[str, str], rows: Sequence[StoredCh
     return problems
 
 
-__all__ = ["check_checkpoints", "check_checkpoints_against", "check_log"]
+__all__ = ["check_checkpoints", "check_checkpoints_against", "check_log",
+           "check_since_checkpoint"]

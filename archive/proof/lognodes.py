@@ -130,16 +130,22 @@ class LogTree:
         """RFC 9162 §2.1.4.1 from ``old_size`` to this tree's size."""
         return [self._mth(lo, hi) for lo, hi in consistency_path_ranges(old_size, self.size)]
 
-    def store_computed(self, conn: Connection) -> int:
-        """Store the block hashes this tree computed that are not stored yet (in a write
-        transaction that holds the log-head lock, so no other writer stores the same
-        ones); returns how many. A stored hash this tree did not trust and computed
-        otherwise is an :class:`IntegrityError`: the row is not its events' hash."""
+    def check_untrusted(self) -> None:
+        """Raise :class:`IntegrityError` when a stored block hash this tree did not trust
+        (``trusted_below``) is not the hash it computed from the events: the row is not
+        its events' hash."""
         for j, h in sorted(self.computed.items()):
             if j in self.unused and self.unused[j] != h:
                 raise IntegrityError(
                     f"the stored hash of events {j * BLOCK} to {(j + 1) * BLOCK - 1} "
                     f"(log_nodes {BLOCK_HEIGHT}/{j}) is not the hash of those events")
+
+    def store_computed(self, conn: Connection) -> int:
+        """Store the block hashes this tree computed that are not stored yet (in a write
+        transaction that holds the log-head lock, so no other writer stores the same
+        ones); returns how many. A stored hash this tree did not trust and computed
+        otherwise is an :class:`IntegrityError` (:meth:`check_untrusted`)."""
+        self.check_untrusted()
         new = [{"height": BLOCK_HEIGHT, "idx": j, "hash": format_digest(h)}
                for j, h in sorted(self.computed.items()) if j not in self.unused]
         if new:

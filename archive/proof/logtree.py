@@ -160,10 +160,38 @@ def make_checkpoint(engine: Engine, ident: LogIdentity, note_dirs: Sequence[Path
 
 
 def _checked_tree(conn: Connection, size: int, ident: LogIdentity) -> LogTree:
-    """The tree a new checkpoint signs, from what the signer has checked itself: the
-    events since the last signed checkpoint re-hashed from their fields and linked to
-    it (their stored leaf hashes unused), and the stored tree up to that checkpoint
-    consistent with its signed root (RFC 9162 consistency proof)."""
+    """The tree a new checkpoint signs, from what the signer has checked itself
+    (:func:`check_recent`); raises :class:`IntegrityError` on the first problem."""
+    recent = check_recent(conn, size, ident)
+    if recent.tree is None:
+        raise IntegrityError(f"not signing: {recent.problems[0]}; run `archive verify`")
+    return recent.tree
+
+
+@dataclass(frozen=True)
+class Recent:
+    """What :func:`check_recent` found: ``since``, the size of the last signed
+    checkpoint (0 without one); ``events``, how many events it re-hashed; the log's
+    tree at the size asked for when there is no problem."""
+
+    since: int
+    events: int
+    problems: tuple[str, ...] = ()
+    tree: LogTree | None = None
+
+
+def check_recent(conn: Connection, size: int, ident: LogIdentity) -> Recent:
+    """The events since the last signed checkpoint re-hashed from their fields and
+    linked to it (their stored leaf hashes unused), and the stored tree up to that
+    checkpoint consistent with its signed root (RFC 9162 consistency proof).
+
+    What a signer checks before signing, and what a run checks of the log for each of
+    its captures: it costs what was appended since the checkpoint (plus a stored block
+    hash per 256 events), never the whole log. An event the checkpoint covers is vouched
+    for by its signed root and the stored block hashes: an edit of its row is found by
+    :func:`archive.proof.logcheck.check_log`, which re-hashes every event (``archive
+    verify``, the fixity audit, the run's ``custody_log_consistent`` check). A
+    checkpoint that does not verify, or a broken chain since it, ends the check."""
     row = conn.execute(select(checkpoints).order_by(checkpoints.c.id.desc()).limit(1)).first()
     last: cp.Checkpoint | None = None
     last_id = None if row is None else row.id
@@ -171,22 +199,26 @@ def _checked_tree(conn: Connection, size: int, ident: LogIdentity) -> LogTree:
         try:
             last = cp.parse_and_verify(row.note, ident.public_key, ident.origin)
         except IntegrityError as exc:
-            raise IntegrityError(f"not signing: checkpoint {row.id} does not verify under "
-                                 f"this archive's key ({exc}); run `archive verify`") from None
+            return Recent(0, 0, (f"checkpoint {row.id} does not verify under this archive's "
+                                 f"key ({exc})",))
         if last.size > size:
-            raise IntegrityError(f"not signing: checkpoint {row.id} covers {last.size} events "
-                                 f"but the log holds {size}; run `archive verify`")
+            return Recent(last.size, 0, (f"checkpoint {row.id} covers {last.size} events but "
+                                         f"the log holds {size}",))
     since = last.size if last is not None else 0
     fresh = bytearray()
-    _, problems = check_chain(conn, on_leaf=fresh.extend, since=since)
+    count, problems = check_chain(conn, on_leaf=fresh.extend, since=since)
     if problems:
-        raise IntegrityError(f"not signing: {problems[0].message}; run `archive verify`")
-    tree = LogTree(conn, size, trusted_below=since, fresh=(since, bytes(fresh)))
-    if last is not None and not verify_consistency(
-            last.size, size, last.root, tree.root(), tree.consistency_proof(last.size)):
-        raise IntegrityError(f"not signing: the stored log no longer extends checkpoint "
-                             f"{last_id} (size {last.size}); run `archive verify`")
-    return tree
+        return Recent(since, count, tuple(p.message for p in problems))
+    try:
+        tree = LogTree(conn, size, trusted_below=since, fresh=(since, bytes(fresh)))
+        if last is not None and not verify_consistency(
+                last.size, size, last.root, tree.root(), tree.consistency_proof(last.size)):
+            return Recent(since, count, (f"the stored log no longer extends checkpoint "
+                                         f"{last_id} (size {last.size})",))
+        tree.check_untrusted()
+    except IntegrityError as exc:  # a stored block hash that is not its events'
+        return Recent(since, count, (str(exc),))
+    return Recent(since, count, (), tree)
 
 
 def store_timestamps(engine: Engine, checkpoint_id: int,
@@ -387,7 +419,8 @@ def prove_consistency(engine: Engine, old: str | int, new: str | int = "latest",
     return ConsistencyProof(a, b, tuple(b64(proof)), ok)
 
 
-__all__ = ["StoredCheckpoint", "StoredToken", "b64", "checkpoint_of", "consistency",
+__all__ = ["Recent", "StoredCheckpoint", "StoredToken", "b64", "check_recent", "checkpoint_of",
+           "consistency",
            "get_checkpoint", "inclusion", "latest_checkpoint", "make_checkpoint",
            "pending_notes", "store_timestamps", "stored_timestamps", "stored_tokens",
            "timestamp_of", "unfiled_tokens", "verify_inclusion", "write_pending_notes"]

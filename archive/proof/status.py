@@ -35,11 +35,15 @@ class CustodyStatus:
         return not self.problems
 
 
-def custody_status(engine: Engine, settings: Settings) -> CustodyStatus:
+def custody_status(engine: Engine, settings: Settings, *, since_checkpoint: bool = False,
+                   ) -> CustodyStatus:
     """The chain re-hashed and every signed checkpoint re-checked against the leaves
-    that same pass recomputed (:func:`archive.proof.logcheck.check_log`)."""
+    that same pass recomputed (:func:`archive.proof.logcheck.check_log`); with
+    ``since_checkpoint``, the events since the latest signed checkpoint only, linked to
+    it (:func:`archive.proof.logcheck.check_since_checkpoint`)."""
+    check = logcheck.check_since_checkpoint if since_checkpoint else logcheck.check_log
     with read(engine) as conn:
-        count, size, problems = logcheck.check_log(conn, settings.key_dir, settings.note_dirs)
+        count, size, problems = check(conn, settings.key_dir, settings.note_dirs)
     return CustodyStatus(count, size, problems)
 
 
