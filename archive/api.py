@@ -436,24 +436,16 @@ class Archive:
                      for c in found]
         return render(items, fmt)
 
-    def cite_many(self, capture_ids: Sequence[str], fmt: str = "text") -> dict[str, str]:
-        """Each capture's citation on its own (what :meth:`cite` gives for its id), for
-        many exact capture ids at once, keyed by capture id; ids not stored are left
-        out. A few queries per 500 ids (the catalogue cites every capture)."""
-        from archive.cite import load_citation_data_many, render
-
-        with read(self.engine) as conn:
-            items = load_citation_data_many(conn, capture_ids,
-                                            archive=self.settings.archive_name,
-                                            public_url=self.settings.public_url)
-        return {cid: render([item], fmt) for cid, item in items.items()}
-
     def catalog_rows(self) -> list[CatalogRow]:
         """The researchers' catalogue, one row per capture (see :mod:`archive.catalog`):
-        a few queries however many captures there are."""
+        a few queries however many captures there are, each metadata record read once."""
+        from archive.cite import text_citations
+
         caps = self.list_captures()
-        return catalog_rows(caps, self.latest_metadata(metadata_sources(caps)),
-                            self.cite_many([c.capture_id for c in caps]))
+        versions = self.latest_metadata(metadata_sources(caps))
+        return catalog_rows(caps, versions, text_citations(
+            caps, versions, archive=self.settings.archive_name,
+            public_url=self.settings.public_url))
 
     def bundle(self, hash_or_prefix: str, *, checkpoint: str | None = None,
                create_key: bool = True, sign: bool = True) -> bytes:

@@ -68,8 +68,10 @@ class CatalogRow:
 
 
 def metadata_sources(captures: Iterable[CaptureSummary]) -> list[str]:
-    """The capture ids whose metadata the rows show: a revisit shows its original's."""
-    return [c.revisit_of or c.capture_id for c in captures if c.status in OK_STATUSES]
+    """The capture ids whose newest metadata version the rows read: each capture's own
+    (its citation's) and, for a revisit, its original's (its columns, and its citation
+    when it has none of its own)."""
+    return list(dict.fromkeys(i for c in captures for i in (c.capture_id, c.revisit_of) if i))
 
 
 def catalog_rows(captures: Sequence[ListedCapture], versions: Mapping[str, MetadataVersion],

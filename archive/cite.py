@@ -9,7 +9,8 @@ the capture and are left out when unknown: a citation never guesses.
 Formatting is pure (:class:`CitationData` in, text out) and deterministic: the same
 capture and metadata always give byte-identical output, with no export-time
 timestamps, so a citation can itself be hashed or diffed. Database access is confined
-to :func:`load_citation_data` and :func:`load_citation_data_many`. A withdrawn capture
+to :func:`load_citation_data` and :func:`load_citation_data_many` (:func:`citation_of`
+puts one together from what was read). A withdrawn capture
 (a deletion event in the custody log) says so in every format.
 
 Escaping, per format:
@@ -31,17 +32,19 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import Connection, func, select
 
 from archive.core.hashing import PREFIX, hex_part
 from archive.errors import ConfigError, NotFoundError
-from archive.ledger.custody import withdrawals
+from archive.ledger.custody import Withdrawal, withdrawals
 from archive.ledger.db import in_chunks
+from archive.ledger.queries import ListedCapture
 from archive.ledger.tables import captures, metadata_versions
+from archive.metadata.store import MetadataVersion
 
 Format = Literal["text", "bibtex", "csl-json", "ris", "robust-link"]
 FORMATS: tuple[Format, ...] = ("text", "bibtex", "csl-json", "ris", "robust-link")
@@ -411,8 +414,7 @@ def load_citation_data(conn: Connection, capture_id: str, *, archive: str,
 def load_citation_data_many(conn: Connection, capture_ids: Sequence[str], *, archive: str,
                             public_url: str | None = None) -> dict[str, CitationData]:
     """:func:`load_citation_data` of many exact capture ids (``sha256:<hex>``), keyed by
-    capture id; ids not stored are left out. Four queries per 500 ids (a catalogue of
-    every capture)."""
+    capture id; ids not stored are left out. Four queries per 500 ids."""
     out: dict[str, CitationData] = {}
     for chunk in in_chunks(capture_ids):
         gone = withdrawals(conn, chunk)
@@ -425,43 +427,63 @@ def load_citation_data_many(conn: Connection, capture_ids: Sequence[str], *, arc
                   .where(metadata_versions.c.capture_pk.in_(
                       {r.id for r in rows} | set(pk_of.values())))
                   .group_by(metadata_versions.c.capture_pk))
-        records = {m.capture_pk: _as_record(m.record) for m in conn.execute(
+        records = {m.capture_pk: json.loads(m.record) for m in conn.execute(
             select(metadata_versions.c.capture_pk, metadata_versions.c.record)
             .where(metadata_versions.c.id.in_(newest)))}
         for r in rows:
-            record = records.get(r.id)
-            if record is None and r.revisit_of and r.revisit_of in pk_of:
-                record = records.get(pk_of[r.revisit_of])
-            cid = r.capture_id
-            w = gone.get(cid)
-            out[cid] = replace(
-                _citation_data(r, record or {}, archive),
-                version_url=f"{public_url.rstrip('/')}/c/{cid}" if public_url else None,
-                withdrawn=f"{w.time}: {w.reason}" if w else None)
+            original = pk_of.get(r.revisit_of) if r.revisit_of else None
+            out[r.capture_id] = citation_of(
+                capture_id=r.capture_id, content_hash=r.content_hash, url=r.url,
+                final_url=r.final_url, captured_at=r.started_at, own=records.get(r.id),
+                original=None if original is None else records.get(original),
+                withdrawal=gone.get(r.capture_id), archive=archive, public_url=public_url)
     return out
 
 
-def _as_record(text: str) -> dict[str, Any] | None:
-    record = json.loads(text)
-    return record if isinstance(record, dict) else None
+def text_citations(captures: Sequence[ListedCapture], versions: Mapping[str, MetadataVersion],
+                   *, archive: str, public_url: str | None = None) -> dict[str, str]:
+    """Each capture's text citation, exactly what ``archive cite`` prints, from its
+    listing (with its withdrawal) and the newest stored metadata versions already read
+    (``versions``, keyed by capture id: each capture's own and its original's). The
+    catalogue's citations, with each record read and parsed once."""
+    out = {}
+    for c in captures:
+        own, original = versions.get(c.capture_id), versions.get(c.revisit_of or "")
+        out[c.capture_id] = format_text(citation_of(
+            capture_id=c.capture_id, content_hash=c.content_hash, url=c.url,
+            final_url=c.final_url, captured_at=c.captured_at,
+            own=own.record if own else None, original=original.record if original else None,
+            withdrawal=c.withdrawal, archive=archive, public_url=public_url))
+    return out
 
 
-def _citation_data(row: Any, record: dict[str, Any], archive: str) -> CitationData:
+def citation_of(*, capture_id: str, content_hash: str | None, url: str, final_url: str | None,
+                captured_at: str, own: Any, original: Any, withdrawal: Withdrawal | None,
+                archive: str, public_url: str | None = None) -> CitationData:
+    """What a citation of one capture says, from its row's facts, the newest stored
+    metadata record of the capture (``own``) or, when it has none, of the capture it
+    revisits (``original``: the payload is byte-identical, so the same article was
+    read), and its deletion event. The one place a citation is put together, for
+    :func:`load_citation_data_many` and for the catalogue, which has read the same
+    records already."""
+    record = own if isinstance(own, dict) else original if isinstance(original, dict) else {}
     title, outlet, published = (_value(record, n) for n in ("title", "outlet", "published"))
     authors = _value(record, "authors")
     return CitationData(
-        capture_id=row.capture_id, content_hash=row.content_hash,
-        url=row.url, final_url=row.final_url, captured_at=row.started_at, archive=archive,
+        capture_id=capture_id, content_hash=content_hash,
+        url=url, final_url=final_url, captured_at=captured_at, archive=archive,
         title=title if isinstance(title, str) and title.strip() else None,
         authors=tuple(a for a in authors if isinstance(a, str) and a.strip())
         if isinstance(authors, list) else (),
         outlet=outlet if isinstance(outlet, str) and outlet.strip() else None,
         published=published if isinstance(published, str) and _DATE_RE.match(published)
         else None,
+        version_url=f"{public_url.rstrip('/')}/c/{capture_id}" if public_url else None,
+        withdrawn=f"{withdrawal.time}: {withdrawal.reason}" if withdrawal else None,
     )
 
 
-__all__ = ["FORMATS", "CitationData", "Format", "bibtex_escape", "bibtex_url", "csl_item",
-           "format_bibtex", "format_csl_json", "format_ris", "format_robust_link",
+__all__ = ["FORMATS", "CitationData", "Format", "bibtex_escape", "bibtex_url", "citation_of",
+           "csl_item", "format_bibtex", "format_csl_json", "format_ris", "format_robust_link",
            "format_text", "load_citation_data", "load_citation_data_many", "person_name",
-           "render"]
+           "render", "text_citations"]

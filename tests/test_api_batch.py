@@ -9,7 +9,6 @@ from dataclasses import replace
 from servers import article_html
 from sqlalchemy import select
 
-from archive.cite import FORMATS
 from archive.core.hashing import PREFIX
 from archive.ledger.tables import captures, metadata_versions
 
@@ -37,20 +36,43 @@ def test_show_many_matches_show(arc, http_server) -> None:
         assert many.records and many.events
 
 
-def test_latest_metadata_and_cite_many_match_their_single_forms(arc, http_server) -> None:
+def test_latest_metadata_matches_its_single_form(arc, http_server) -> None:
     url = http_server.url("/article-2")
     first = arc.capture([url])[0]
     revisit = arc.capture([url])[0]
     other = arc.capture([http_server.url("/article")])[0]
-    arc.extract_metadata_many([first.capture_id])  # the revisit borrows its original's
+    arc.extract_metadata_many([first.capture_id])
     latest = arc.latest_metadata([first.capture_id, revisit.capture_id, other.capture_id])
     assert set(latest) == {first.capture_id}
     assert latest[first.capture_id] == arc.metadata(first.capture_id)[0].versions[-1]
-    ids = [first.capture_id, revisit.capture_id, other.capture_id]
-    for fmt in FORMATS:
-        many = arc.cite_many([*ids, PREFIX + "0" * 64], fmt)
-        assert many == {cid: arc.cite(cid, fmt) for cid in ids}
-    assert "Second article" in arc.cite_many([revisit.capture_id])[revisit.capture_id]
+
+
+def test_the_catalogue_cites_each_capture_as_archive_cite_does(arc, http_server) -> None:
+    """The catalogue puts each citation together from the records it has read for its
+    columns (each parsed once), and it is what `archive cite` prints: a revisit that
+    borrows its original's metadata and one with its own, a capture without metadata, an
+    HTTP error, a withdrawn capture. The columns show a revisit's original's metadata."""
+    url = http_server.url("/article-2")
+    first = arc.capture([url])[0]
+    borrowing, own = arc.capture([url])[0], arc.capture([url])[0]
+    assert borrowing.revisit_of == own.revisit_of == first.capture_id
+    bare = arc.capture([http_server.url("/article")])[0]
+    error = arc.capture([http_server.url("/status/404")])[0]
+    gone = arc.capture([http_server.url("/chunked")])[0]
+    arc.extract_metadata_many([first.capture_id, own.capture_id, gone.capture_id])
+    assert set(arc.latest_metadata([borrowing.capture_id, own.capture_id])) == \
+        {own.capture_id}
+    arc.delete(gone.capture_id, reason="court order 2026-12-01", person="editor@example.org")
+
+    rows = {r.capture_id: r for r in arc.catalog_rows()}
+    assert set(rows) == {c.capture_id for c in (first, borrowing, own, bare, error, gone)}
+    for cid, row in rows.items():
+        assert row.citation == arc.cite(cid).strip(), cid
+    assert "Second article" in rows[borrowing.capture_id].citation
+    assert rows[borrowing.capture_id].title == rows[first.capture_id].title == "Second article"
+    assert rows[bare.capture_id].title is None and rows[error.capture_id].status != "complete"
+    assert rows[gone.capture_id].withdrawn is not None
+    assert "withdrawn" in rows[gone.capture_id].citation
 
 
 def test_extraction_on_worker_processes_stores_what_one_process_would(
