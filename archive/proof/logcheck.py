@@ -53,14 +53,20 @@ def check_checkpoints(engine: Engine, ident: LogIdentity, note_dirs: Sequence[Pa
         return check_checkpoints_against(conn, leaves, ident, note_dirs)
 
 
+def _latest_size(conn: Connection) -> int | None:
+    """The size the latest stored checkpoint row claims (unchecked), or None."""
+    size = conn.execute(select(checkpoints.c.size).order_by(checkpoints.c.id.desc())
+                        .limit(1)).scalar()
+    return None if size is None else int(size)
+
+
 def check_log(conn: Connection, key_dir: Path, note_dirs: Sequence[Path] = (),
               ) -> tuple[int, int | None, list[str]]:
     """The custody chain re-hashed and, once anything was signed (a checkpoint row or a
     note file), every checkpoint checked against the tree of the leaves that same pass
     recomputed (each event encoded once). Returns (events, size of the latest checkpoint,
     problems)."""
-    latest = conn.execute(select(checkpoints.c.size).order_by(checkpoints.c.id.desc())
-                          .limit(1)).scalar()
+    latest = _latest_size(conn)
     signed = latest is not None or any(d.is_dir() and any(d.glob("*.note"))
                                        for d in note_dirs)
     leaves = bytearray()
@@ -73,7 +79,7 @@ def check_log(conn: Connection, key_dir: Path, note_dirs: Sequence[Path] = (),
             problems.append(f"checkpoints exist but cannot be checked: {exc}")
         else:
             problems += check_checkpoints_against(conn, leaves, ident, note_dirs)
-    return count, None if latest is None else int(latest), problems
+    return count, latest, problems
 
 
 def check_since_checkpoint(conn: Connection, key_dir: Path, note_dirs: Sequence[Path] = (),
@@ -84,17 +90,16 @@ def check_since_checkpoint(conn: Connection, key_dir: Path, note_dirs: Sequence[
     (:func:`archive.proof.logtree.check_recent`, what the signer checks). Before that,
     the whole chain (:func:`check_log`: there is no signed root to start from). Returns
     (events re-hashed, size of the latest checkpoint, problems)."""
-    latest = conn.execute(select(checkpoints.c.size).order_by(checkpoints.c.id.desc())
-                          .limit(1)).scalar()
+    latest = _latest_size(conn)
     if latest is None:
         return check_log(conn, key_dir, note_dirs)
     try:
         ident = load_identity(key_dir, need_private=False)
     except ArchiveError as exc:
-        return 0, int(latest), [f"checkpoints exist but cannot be checked: {exc}"]
+        return 0, latest, [f"checkpoints exist but cannot be checked: {exc}"]
     size = int(conn.execute(select(log_head.c.size).where(log_head.c.id == 1)).scalar_one())
     recent = check_recent(conn, size, ident)
-    return recent.events, int(latest), list(recent.problems)
+    return recent.events, latest, list(recent.problems)
 
 
 def check_checkpoints_against(conn: Connection, leaves: bytes | bytearray, ident: LogIdentity,
