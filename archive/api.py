@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -309,13 +309,15 @@ class Archive:
 
         return capture_metadata(self.recorder, hash_or_prefix, all_versions=all_versions)
 
-    def latest_metadata(self, capture_ids: Sequence[str]) -> dict[str, MetadataVersion]:
+    def latest_metadata(self, capture_ids: Sequence[str], *,
+                        fields: Collection[str] | None = None) -> dict[str, MetadataVersion]:
         """The newest stored metadata version of each of these exact capture ids, keyed by
         capture id; captures without one are left out. A few queries for any number of
-        ids (a pipeline step over a range)."""
+        ids (a pipeline step over a range). ``fields``: keep only these fields' values
+        (no evidence), for listings of many captures."""
         from archive.metadata.store import latest_versions
 
-        return latest_versions(self.recorder, capture_ids)
+        return latest_versions(self.recorder, capture_ids, fields=fields)
 
     # -- the transparency log -------------------------------------------------------------
 
@@ -439,10 +441,11 @@ class Archive:
     def catalog_rows(self) -> list[CatalogRow]:
         """The researchers' catalogue, one row per capture (see :mod:`archive.catalog`):
         a few queries however many captures there are, each metadata record read once."""
-        from archive.cite import text_citations
+        from archive.cite import CITED_FIELDS, text_citations
 
         caps = self.list_captures()
-        versions = self.latest_metadata(metadata_sources(caps))
+        # The catalogue's columns (title, outlet, published) are among the cited fields.
+        versions = self.latest_metadata(metadata_sources(caps), fields=CITED_FIELDS)
         return catalog_rows(caps, versions, text_citations(
             caps, versions, archive=self.settings.archive_name,
             public_url=self.settings.public_url))

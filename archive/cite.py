@@ -391,6 +391,9 @@ def render(items: Sequence[CitationData], fmt: str) -> str:
 
 # ------------------------------------------------------------------- database side
 
+CITED_FIELDS = ("title", "authors", "outlet", "published")
+"""The fields of a metadata record a citation reads (their values only)."""
+
 def _value(record: dict[str, Any], name: str) -> Any:
     """A field's value in a stored metadata record (``{"value": ..., "evidence": ...}``)."""
     field = record.get(name)
@@ -467,8 +470,7 @@ def citation_of(*, capture_id: str, content_hash: str | None, url: str, final_ur
     :func:`load_citation_data_many` and for the catalogue, which has read the same
     records already."""
     record = own if isinstance(own, dict) else original if isinstance(original, dict) else {}
-    title, outlet, published = (_value(record, n) for n in ("title", "outlet", "published"))
-    authors = _value(record, "authors")
+    title, authors, outlet, published = (_value(record, n) for n in CITED_FIELDS)
     return CitationData(
         capture_id=capture_id, content_hash=content_hash,
         url=url, final_url=final_url, captured_at=captured_at, archive=archive,
@@ -483,7 +485,7 @@ def citation_of(*, capture_id: str, content_hash: str | None, url: str, final_ur
     )
 
 
-__all__ = ["FORMATS", "CitationData", "Format", "bibtex_escape", "bibtex_url", "citation_of",
-           "csl_item", "format_bibtex", "format_csl_json", "format_ris", "format_robust_link",
-           "format_text", "load_citation_data", "load_citation_data_many", "person_name",
-           "render", "text_citations"]
+__all__ = ["CITED_FIELDS", "FORMATS", "CitationData", "Format", "bibtex_escape", "bibtex_url",
+           "citation_of", "csl_item", "format_bibtex", "format_csl_json", "format_ris",
+           "format_robust_link", "format_text", "load_citation_data", "load_citation_data_many",
+           "person_name", "render", "text_citations"]

@@ -47,6 +47,22 @@ def test_latest_metadata_matches_its_single_form(arc, http_server) -> None:
     assert latest[first.capture_id] == arc.metadata(first.capture_id)[0].versions[-1]
 
 
+def test_latest_metadata_of_named_fields_keeps_their_values_only(arc, http_server) -> None:
+    """A listing asks for a few fields: each keeps its value and nothing else (no
+    evidence), fields not asked for are left out, and the version's hashes are the
+    whole record's."""
+    capture = arc.capture([http_server.url("/article-2")])[0]
+    arc.extract_metadata_many([capture.capture_id])
+    whole = arc.latest_metadata([capture.capture_id])[capture.capture_id]
+    slim = arc.latest_metadata([capture.capture_id],
+                               fields=("title", "published"))[capture.capture_id]
+    assert whole.record["title"]["evidence"] and whole.record["title"]["value"]
+    assert slim.record == {"title": {"value": whole.record["title"]["value"]},
+                           "published": {"value": whole.record["published"]["value"]}}
+    assert (slim.metadata_sha256, slim.warc_record_id, slim.created_at) == \
+        (whole.metadata_sha256, whole.warc_record_id, whole.created_at)
+
+
 def test_the_catalogue_cites_each_capture_as_archive_cite_does(arc, http_server) -> None:
     """The catalogue puts each citation together from the records it has read for its
     columns (each parsed once), and it is what `archive cite` prints: a revisit that

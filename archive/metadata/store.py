@@ -10,7 +10,7 @@ cheap and a newer extractor adds a version without touching the old ones.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -398,11 +398,16 @@ def stored_versions(recorder: Recorder, capture_id: str) -> list[MetadataVersion
     return [_version(r) for r in rows]
 
 
-def latest_versions(recorder: Recorder, capture_ids: Sequence[str]
-                    ) -> dict[str, MetadataVersion]:
+def latest_versions(recorder: Recorder, capture_ids: Sequence[str], *,
+                    fields: Collection[str] | None = None) -> dict[str, MetadataVersion]:
     """The newest stored version of each capture in ``capture_ids`` (``sha256:<hex>``),
     keyed by capture id, in :func:`stored_versions`' form; captures without one are left
-    out. Two queries per 500 ids."""
+    out. Two queries per 500 ids.
+
+    ``fields``: each record keeps only these fields, each as ``{"value": ...}``, without
+    its evidence (what a listing of every capture shows). Held whole, the records of
+    10,000 captures kept about a million objects alive, and the garbage collector's
+    passes over them were a third of the catalogue's time."""
     out: dict[str, MetadataVersion] = {}
     with read(recorder.engine) as conn:
         for chunk in in_chunks(capture_ids):
@@ -415,13 +420,17 @@ def latest_versions(recorder: Recorder, capture_ids: Sequence[str]
                 .join(captures, captures.c.id == metadata_versions.c.capture_pk)
                 .where(metadata_versions.c.id.in_(newest))).all()
             for r in rows:
-                out[r.capture_id] = _version(r)
+                out[r.capture_id] = _version(r, fields)
     return out
 
 
-def _version(r: Any) -> MetadataVersion:
+def _version(r: Any, fields: Collection[str] | None = None) -> MetadataVersion:
+    record = json.loads(r.record)
+    if fields is not None:
+        record = {k: {"value": v.get("value")} if isinstance(v, dict) else v
+                  for k, v in record.items() if k in fields}
     return MetadataVersion(r.extractor, r.extractor_version, r.created_at,
-                           r.record_sha256, r.warc_record_id, json.loads(r.record))
+                           r.record_sha256, r.warc_record_id, record)
 
 
 def recorded_comparisons(recorder: Recorder, capture_ids: Sequence[str]
