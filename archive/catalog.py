@@ -3,8 +3,8 @@ withdrawal and citation, rendered as CSV and JSON Lines.
 
 Every value in a row is read from hashed records (the captures rows, the stored
 metadata versions, the custody log's deletion events) or is the citation ``archive
-cite`` prints; :meth:`archive.api.Archive.catalog_rows` gathers them, this module
-shapes and renders them (pure) and writes the two files atomically.
+cite`` prints; :meth:`archive.api.Archive.catalog_batches` gathers them, this module
+shapes and renders them (pure) and writes the two files atomically, a batch at a time.
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from archive.core.files import atomic_write
+from archive.core.files import atomic_file
+from archive.core.hashing import HashingWriter
 from archive.ledger.queries import CaptureSummary, ListedCapture
 from archive.metadata.store import MetadataVersion
 
@@ -109,25 +111,54 @@ def titles_of(captures: Iterable[CaptureSummary], versions: Mapping[str, Metadat
     return out
 
 
-def render_catalog(rows: Iterable[CatalogRow]) -> tuple[bytes, bytes]:
-    """(CSV, JSON Lines) bytes of the catalogue rows."""
+def render_catalog(rows: Iterable[CatalogRow], *, header: bool = True) -> tuple[bytes, bytes]:
+    """(CSV, JSON Lines) bytes of the catalogue rows; the CSV's header line first unless
+    ``header`` is false (a batch after the first)."""
     table = [r.to_json() for r in rows]
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=CATALOG_COLUMNS, lineterminator="\n")
-    writer.writeheader()
+    if header:
+        writer.writeheader()
     writer.writerows(table)
     jsonl = "".join(json.dumps(r, ensure_ascii=False, sort_keys=False) + "\n" for r in table)
     return text.getvalue().encode("utf-8"), jsonl.encode("utf-8")
 
 
-def write_catalog(directory: Path, csv_bytes: bytes, jsonl_bytes: bytes) -> tuple[Path, Path]:
-    """Replace ``catalog.csv`` and ``catalog.jsonl`` in ``directory`` atomically."""
+@dataclass(frozen=True)
+class WrittenCatalog:
+    """What :func:`write_catalog` wrote: both files, how many rows, each file's
+    ``sha256:`` and the newest rows (the last ones written, for a preview)."""
+
+    csv: Path
+    jsonl: Path
+    rows: int
+    csv_sha256: str
+    jsonl_sha256: str
+    newest: tuple[CatalogRow, ...]
+
+
+def write_catalog(directory: Path, batches: Iterable[Sequence[CatalogRow]], *,
+                  newest: int = 10) -> WrittenCatalog:
+    """Replace ``catalog.csv`` and ``catalog.jsonl`` in ``directory`` with the rows of
+    ``batches`` (oldest first), rendered and written a batch at a time and hashed as
+    they are written, so memory holds one batch. Each file is replaced atomically once
+    every row is in it; if the rows fail on the way, both are left as they were."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = directory / "catalog.csv", directory / "catalog.jsonl"
-    atomic_write(paths[0], csv_bytes)
-    atomic_write(paths[1], jsonl_bytes)
-    return paths
+    count, last = 0, deque[CatalogRow](maxlen=newest)
+    with atomic_file(paths[0]) as csv_file, atomic_file(paths[1]) as jsonl_file:
+        csv_out, jsonl_out = HashingWriter(csv_file), HashingWriter(jsonl_file)
+        csv_out.write(render_catalog((), header=True)[0])
+        for batch in batches:
+            csv_bytes, jsonl_bytes = render_catalog(batch, header=False)
+            csv_out.write(csv_bytes)
+            jsonl_out.write(jsonl_bytes)
+            count += len(batch)
+            last.extend(batch)
+    return WrittenCatalog(paths[0], paths[1], count, csv_out.digest, jsonl_out.digest,
+                          tuple(last))
 
 
-__all__ = ["CATALOG_COLUMNS", "OK_STATUSES", "CatalogRow", "catalog_rows", "field_evidence",
-           "field_value", "metadata_sources", "render_catalog", "titles_of", "write_catalog"]
+__all__ = ["CATALOG_COLUMNS", "OK_STATUSES", "CatalogRow", "WrittenCatalog", "catalog_rows",
+           "field_evidence", "field_value", "metadata_sources", "render_catalog", "titles_of",
+           "write_catalog"]

@@ -18,8 +18,7 @@ from dagster import (
 )
 
 from archive import MetadataVersion
-from archive.catalog import OK_STATUSES, field_evidence, field_value, render_catalog, write_catalog
-from archive.core.hashing import sha256_bytes
+from archive.catalog import OK_STATUSES, field_evidence, field_value, write_catalog
 from pipelines.capture import (
     CAPTURE_POOL,
     SOURCES_PARTITIONS,
@@ -190,18 +189,16 @@ def catalog(context: AssetExecutionContext, archive: ArchiveResource) -> Materia
     """The researchers' catalogue of every capture, as CSV and JSON Lines: URL, title,
     outlet, publication date, content hash, capture id, capture time, withdrawal (time
     and reason, empty unless withdrawn) and a citation."""
-    with archive.open() as arc:
-        rows = arc.catalog_rows()
-    csv_bytes, jsonl_bytes = render_catalog(rows)
-    csv_path, jsonl_path = write_catalog(archive.store.catalog_dir, csv_bytes, jsonl_bytes)
+    with archive.open() as arc:  # a batch of rows at a time, however large the archive
+        written = write_catalog(archive.store.catalog_dir, arc.catalog_batches())
     return MaterializeResult(
         metadata={
-            "rows": len(rows),
-            "csv": MetadataValue.path(str(csv_path)),
-            "jsonl": MetadataValue.path(str(jsonl_path)),
-            "csv_sha256": sha256_bytes(csv_bytes),
-            "jsonl_sha256": sha256_bytes(jsonl_bytes),
-            "preview": md_table([r.to_json() for r in rows[-10:]],
+            "rows": written.rows,
+            "csv": MetadataValue.path(str(written.csv)),
+            "jsonl": MetadataValue.path(str(written.jsonl)),
+            "csv_sha256": written.csv_sha256,
+            "jsonl_sha256": written.jsonl_sha256,
+            "preview": md_table([r.to_json() for r in written.newest],
                                 ["title", "outlet", "published", "content_hash", "captured_at"]),
         },
-        data_version=DataVersion(sha256_bytes(jsonl_bytes)))
+        data_version=DataVersion(written.jsonl_sha256))

@@ -204,6 +204,43 @@ def captured_before(rows: Any, started_at: Any, row_id: Any) -> ColumnElement[bo
                and_(rows.c.started_at == started_at, rows.c.id < row_id))
 
 
+_LISTED_COLUMNS = (captures.c.id, captures.c.capture_id, captures.c.content_hash,
+                   captures.c.url, captures.c.final_url, captures.c.kind, captures.c.status,
+                   captures.c.http_status, captures.c.content_type, captures.c.started_at,
+                   captures.c.revisit_of, warc_files.c.relpath)
+"""What a listed capture shows (:func:`_summary_fields`), without the manifest and
+provenance texts."""
+
+
+def oldest_first(conn: Connection, *, batch: int = 2000) -> Iterator[list[ListedCapture]]:
+    """Every capture, oldest first by capture time then capture id (the catalogue's
+    order), in batches of about ``batch`` with their withdrawals, so a caller going
+    through the whole archive holds one batch at a time. Each batch is one keyset query
+    on the (``started_at``, ``id``) index; the captures of a page's last capture time
+    wait for the next page, so ties are sorted by capture id across pages too."""
+    last: tuple[str, int] | None = None
+    held: list[Any] = []
+    while True:
+        q = (select(*_LISTED_COLUMNS)
+             .join(warc_files, warc_files.c.id == captures.c.warc_file_id)
+             .order_by(captures.c.started_at, captures.c.id).limit(batch))
+        if last is not None:
+            q = q.where(or_(captures.c.started_at > last[0],
+                            and_(captures.c.started_at == last[0], captures.c.id > last[1])))
+        page = conn.execute(q).all()
+        more = len(page) == batch
+        if page:
+            last = (page[-1].started_at, page[-1].id)
+        rows, held = [*held, *page], []
+        if more:  # the last capture time may go on in the next page
+            cut = next(i for i, r in enumerate(rows) if r.started_at == page[-1].started_at)
+            rows, held = rows[:cut], rows[cut:]
+        if rows:
+            yield _listed(conn, sorted(rows, key=lambda r: (r.started_at, r.capture_id)))
+        if not more:
+            return
+
+
 def list_captures(engine: Engine, *, limit: int | None = None) -> list[ListedCapture]:
     with read(engine) as conn:
         q = select(captures, warc_files.c.relpath).join(

@@ -402,25 +402,31 @@ def latest_versions(recorder: Recorder, capture_ids: Sequence[str], *,
                     fields: Collection[str] | None = None) -> dict[str, MetadataVersion]:
     """The newest stored version of each capture in ``capture_ids`` (``sha256:<hex>``),
     keyed by capture id, in :func:`stored_versions`' form; captures without one are left
-    out. Two queries per 500 ids.
+    out. Two queries per 500 ids. ``fields``: see :func:`latest_versions_in`."""
+    with read(recorder.engine) as conn:
+        return latest_versions_in(conn, capture_ids, fields=fields)
+
+
+def latest_versions_in(conn: Connection, capture_ids: Sequence[str], *,
+                       fields: Collection[str] | None = None) -> dict[str, MetadataVersion]:
+    """:func:`latest_versions` in the caller's read transaction.
 
     ``fields``: each record keeps only these fields, each as ``{"value": ...}``, without
     its evidence (what a listing of every capture shows). Held whole, the records of
     10,000 captures kept about a million objects alive, and the garbage collector's
     passes over them were a third of the catalogue's time."""
     out: dict[str, MetadataVersion] = {}
-    with read(recorder.engine) as conn:
-        for chunk in in_chunks(capture_ids):
-            newest = (select(func.max(metadata_versions.c.id))
-                      .join(captures, captures.c.id == metadata_versions.c.capture_pk)
-                      .where(captures.c.capture_id.in_(chunk))
-                      .group_by(metadata_versions.c.capture_pk))
-            rows = conn.execute(
-                select(metadata_versions, captures.c.capture_id)
-                .join(captures, captures.c.id == metadata_versions.c.capture_pk)
-                .where(metadata_versions.c.id.in_(newest))).all()
-            for r in rows:
-                out[r.capture_id] = _version(r, fields)
+    for chunk in in_chunks(capture_ids):
+        newest = (select(func.max(metadata_versions.c.id))
+                  .join(captures, captures.c.id == metadata_versions.c.capture_pk)
+                  .where(captures.c.capture_id.in_(chunk))
+                  .group_by(metadata_versions.c.capture_pk))
+        rows = conn.execute(
+            select(metadata_versions, captures.c.capture_id)
+            .join(captures, captures.c.id == metadata_versions.c.capture_pk)
+            .where(metadata_versions.c.id.in_(newest))).all()
+        for r in rows:
+            out[r.capture_id] = _version(r, fields)
     return out
 
 
