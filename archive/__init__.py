@@ -54,11 +54,11 @@ if _typing.TYPE_CHECKING:
         Counts,
         ListedCapture,
         RecordEntry,
-        ReplayRecord,
         RequisiteEntry,
         Requisites,
         ShownCapture,
     )
+    from archive.ledger.replayed import ReplayRecord
     from archive.metadata.store import (
         CaptureMetadata,
         ExtractedMetadata,
@@ -91,7 +91,7 @@ _LAZY = {
     "Counts": "archive.ledger.queries",
     "ListedCapture": "archive.ledger.queries",
     "RecordEntry": "archive.ledger.queries",
-    "ReplayRecord": "archive.ledger.queries",
+    "ReplayRecord": "archive.ledger.replayed",
     "RequisiteEntry": "archive.ledger.queries",
     "Requisites": "archive.ledger.queries",
     "ShownCapture": "archive.ledger.queries",

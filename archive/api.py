@@ -33,9 +33,9 @@ from archive.ledger.queries import (
     CaptureSummary,
     Counts,
     ListedCapture,
-    ReplayRecord,
     ShownCapture,
 )
+from archive.ledger.replayed import ReplayRecord, records_for_uri
 from archive.ledger.withdraw import withdraw
 from archive.metadata.store import (
     CaptureMetadata,
@@ -208,8 +208,8 @@ class Archive:
 
     def records_for_uri(self, target_uri: str) -> list[ReplayRecord]:
         """Every replayable WARC record of ``target_uri`` (pages and requisites alike),
-        oldest first (see :func:`archive.ledger.queries.records_for_uri`)."""
-        return queries.records_for_uri(self.engine, target_uri)
+        oldest first (see :func:`archive.ledger.replayed.records_for_uri`)."""
+        return records_for_uri(self.engine, target_uri)
 
     def read_stored_record(self, found: ReplayRecord) -> StoredRecord:
         """The record one :meth:`records_for_uri` entry locates, read from the store."""

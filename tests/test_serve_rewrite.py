@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from archive.ledger.queries import ReplayRecord
+from archive.ledger.replayed import ReplayRecord
 from archive.serve import memento
 from archive.serve.memento import (
     closest,

@@ -10,7 +10,8 @@ from sqlalchemy import Engine
 from archive.browser.models import screenshot_uri
 from archive.core.hashing import sha256_bytes
 from archive.errors import IntegrityError, NotFoundError
-from archive.ledger.queries import RecordEntry, ReplayRecord, ShownCapture, show
+from archive.ledger.queries import RecordEntry, ShownCapture, show
+from archive.ledger.replayed import ReplayRecord
 from archive.warc.reader import StoredRecord, read_stored, record_block
 from archive.warc.store import WarcStore
 

@@ -37,7 +37,8 @@ from archive.cite import FORMATS
 from archive.core.hashing import hex_part
 from archive.core.timeutil import iso_utc
 from archive.errors import ArchiveError, NotFoundError
-from archive.ledger.queries import CaptureSummary, ListedCapture, ReplayRecord, ShownCapture
+from archive.ledger.queries import CaptureSummary, ListedCapture, ShownCapture
+from archive.ledger.replayed import ReplayRecord
 from archive.proof.logtree import InclusionProofs
 from archive.serve import memento
 from archive.serve.rendering import STATIC, page
