@@ -2,9 +2,11 @@
 metadata, checkpoint, catalogue, with every check) on the embedded default instance
 (SQLite under a fresh DAGSTER_HOME with the repository's dagster.yaml), wall time.
 
-Run in its own process: ``python -m bench.pipeline --base URL --pages N --home DIR``;
-prints one JSON line. The capture step's per-host limit is lifted (ARCHIVE_PER_HOST)
-for the bench's one loopback host.
+Run in its own process: ``python -m bench.pipeline --base URL --pages N --home DIR
+[--prefill M]``; prints one JSON line. ``--prefill M`` first fills the archive with M
+generated articles with their metadata and a checkpoint (``bench.serve.build``): the
+daily run on an archive that has aged, not a fresh one. The capture step's per-host
+limit is lifted (ARCHIVE_PER_HOST) for the bench's one loopback host.
 """
 
 from __future__ import annotations
@@ -28,8 +30,14 @@ def main() -> None:
     parser.add_argument("--pages", type=int, required=True)
     parser.add_argument("--home", required=True)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--prefill", type=int, default=0)
     args = parser.parse_args()
     home = Path(args.home)
+    prefill = None
+    if args.prefill:
+        from bench.serve import build
+
+        prefill = build(home / "archive", args.prefill)
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)
     for candidate in (ROOT / "deploy" / "dagster.yaml", ROOT / "dagster.yaml"):
@@ -67,7 +75,7 @@ def main() -> None:
     from pipelines.definitions import defs
     from pipelines.partitioned import range_tags
 
-    out: dict[str, Any] = {"pages": args.pages, "instance": out_instance}
+    out: dict[str, Any] = {"pages": args.pages, "instance": out_instance, "prefill": prefill}
     with DagsterInstance.get() as instance:
         start = time.perf_counter()
         reg = materialize([sources_asset], instance=instance, resources=defs.resources)  # type: ignore[arg-type]
