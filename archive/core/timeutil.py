@@ -17,7 +17,9 @@ def iso_utc(moment: datetime) -> str:
     """ISO 8601 in UTC with a ``Z`` and microseconds, e.g. ``2026-11-21T14:02:03.123456Z``."""
     if moment.tzinfo is None:
         raise ValueError("naive datetimes are ambiguous; pass an aware UTC datetime")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime: glibc's %Y writes the year 999 as "999", which is not
+    # ISO 8601 and which parse_iso refuses (a TSA's token may carry any time).
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_iso(text: str) -> datetime:

@@ -20,6 +20,7 @@ from typing import BinaryIO, Protocol
 from isal import isal_zlib
 
 from archive.core.hashing import format_digest, sha256_bytes
+from archive.core.timeutil import iso_utc
 
 WARC_VERSION = "WARC/1.1"
 REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
@@ -56,8 +57,9 @@ def new_record_id() -> str:
 
 
 def warc_date(moment: datetime) -> str:
-    """WARC 1.1 date: UTC, microseconds (W3C-DTF allows a decimal fraction)."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """WARC 1.1 date: UTC, microseconds (W3C-DTF allows a decimal fraction); the
+    custody database's timestamps have the same form."""
+    return iso_utc(moment)
 
 
 @dataclass(frozen=True)
