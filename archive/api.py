@@ -388,7 +388,8 @@ class Archive:
         from archive.proof.wacz_build import export_wacz
 
         shown = list(self.show_many(capture_ids).values())
-        versions = self.latest_metadata(sorted({c.revisit_of or c.capture_id for c in shown}))
+        versions = self.latest_metadata(sorted({c.revisit_of or c.capture_id for c in shown}),
+                                        fields=("title",))
         titles = titles_of(shown, versions)
         return export_wacz(self.engine, self.store, capture_ids, titles=titles,
                            identity=lambda: self.identity(create=create_key),
