@@ -142,19 +142,27 @@ def write_catalog(directory: Path, batches: Iterable[Sequence[CatalogRow]], *,
     """Replace ``catalog.csv`` and ``catalog.jsonl`` in ``directory`` with the rows of
     ``batches`` (oldest first), rendered and written a batch at a time and hashed as
     they are written, so memory holds one batch. Each file is replaced atomically once
-    every row is in it; if the rows fail on the way, both are left as they were."""
+    every row is in it; if the rows or the writing fail on the way, both are left as
+    they were, and a generator of rows is closed at once (ending the read transaction
+    it holds, not whenever the failure's traceback is let go)."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = directory / "catalog.csv", directory / "catalog.jsonl"
     count, last = 0, deque[CatalogRow](maxlen=newest)
-    with atomic_file(paths[0]) as csv_file, atomic_file(paths[1]) as jsonl_file:
-        csv_out, jsonl_out = HashingWriter(csv_file), HashingWriter(jsonl_file)
-        csv_out.write(render_catalog((), header=True)[0])
-        for batch in batches:
-            csv_bytes, jsonl_bytes = render_catalog(batch, header=False)
-            csv_out.write(csv_bytes)
-            jsonl_out.write(jsonl_bytes)
-            count += len(batch)
-            last.extend(batch)
+    rows = iter(batches)
+    try:
+        with atomic_file(paths[0]) as csv_file, atomic_file(paths[1]) as jsonl_file:
+            csv_out, jsonl_out = HashingWriter(csv_file), HashingWriter(jsonl_file)
+            csv_out.write(render_catalog((), header=True)[0])
+            for batch in rows:
+                csv_bytes, jsonl_bytes = render_catalog(batch, header=False)
+                csv_out.write(csv_bytes)
+                jsonl_out.write(jsonl_bytes)
+                count += len(batch)
+                last.extend(batch)
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
     return WrittenCatalog(paths[0], paths[1], count, csv_out.digest, jsonl_out.digest,
                           tuple(last))
 

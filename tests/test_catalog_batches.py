@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,27 @@ def test_rows_failing_on_the_way_leave_the_old_catalogue(arc, tmp_path: Path) ->
         write_catalog(out, failing())
     assert (before.csv.read_bytes(), before.jsonl.read_bytes()) == old
     assert sorted(p.name for p in out.iterdir()) == ["catalog.csv", "catalog.jsonl"]
+
+
+def test_a_failed_write_ends_the_rows_read_at_once(arc, tmp_path: Path) -> None:
+    """Rows that cannot be written (here a value JSON cannot encode) fail the write; the
+    generator reading them (and its read transaction) is closed then, not when the
+    failure is let go."""
+    _ingest(arc, tmp_path, 2)
+    good = arc.catalog_rows()
+    closed = []
+
+    def rows() -> Iterator[list[CatalogRow]]:
+        try:
+            yield good[:1]
+            yield [replace(good[1], title=object())]
+            yield good[1:]
+        finally:
+            closed.append(True)
+
+    with pytest.raises(TypeError) as failure:
+        write_catalog(tmp_path / "catalog", rows())
+    # ``failure`` still holds the traceback (and through it the generator) here.
+    assert failure.type is TypeError and closed == [True]
+    assert not (tmp_path / "catalog" / "catalog.csv").exists()
+    assert list((tmp_path / "catalog").iterdir()) == []
