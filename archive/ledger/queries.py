@@ -222,8 +222,11 @@ def oldest_first(conn: Connection, *, batch: int = 2000) -> Iterator[list[Listed
 
 
 def list_captures(engine: Engine, *, limit: int | None = None) -> list[ListedCapture]:
+    """Every capture (or the ``limit`` newest), newest first, withdrawn ones marked:
+    what ``archive list`` shows. The summary columns only: the manifest and provenance
+    texts (about 4 KB a capture) are not shown."""
     with read(engine) as conn:
-        q = select(captures, warc_files.c.relpath).join(
+        q = select(*_LISTED_COLUMNS).join(
             warc_files, warc_files.c.id == captures.c.warc_file_id).order_by(
             *NEWEST_FIRST)
         if limit:
