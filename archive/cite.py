@@ -394,6 +394,7 @@ def render(items: Sequence[CitationData], fmt: str) -> str:
 CITED_FIELDS = ("title", "authors", "outlet", "published")
 """The fields of a metadata record a citation reads (their values only)."""
 
+
 def _value(record: dict[str, Any], name: str) -> Any:
     """A field's value in a stored metadata record (``{"value": ..., "evidence": ...}``)."""
     field = record.get(name)
