@@ -78,11 +78,12 @@ def metadata_sources(captures: Iterable[CaptureSummary]) -> list[str]:
 
 def catalog_rows(captures: Sequence[ListedCapture], versions: Mapping[str, MetadataVersion],
                  citations: Mapping[str, str]) -> list[CatalogRow]:
-    """One row per capture (as ``Archive.list_captures`` gives them), oldest first, with
+    """One row per capture, in the order given (a batch of
+    :func:`archive.ledger.queries.oldest_first`: capture time, then capture id), with
     its newest stored metadata version (``versions``, keyed by the ids
     :func:`metadata_sources` names) and its text citation."""
     rows = []
-    for cap in sorted(captures, key=lambda c: (c.captured_at, c.capture_id)):
+    for cap in captures:
         version = (versions.get(cap.revisit_of or cap.capture_id)
                    if cap.status in OK_STATUSES else None)
         record = version.record if version else {}
