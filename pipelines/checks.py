@@ -24,7 +24,7 @@ from dagster import (
     multi_asset_check,
 )
 
-from archive import Archive, CustodyStatus, ShownCapture
+from archive import CustodyStatus, ShownCapture
 from archive.catalog import OK_STATUSES
 from archive.errors import MetadataError
 from archive.metadata import validate
@@ -69,10 +69,6 @@ def _selected(context: AssetCheckExecutionContext) -> set[str]:
 
 
 # ------------------------------------------------------------------- custody status
-
-def custody_status(arc: Archive) -> CustodyStatus:
-    return arc.check_custody()
-
 
 def _custody_text(status: CustodyStatus, *, since_checkpoint: bool = False) -> str:
     if status.checkpoint_size is None:
@@ -265,7 +261,7 @@ def metadata_schema(context: AssetCheckExecutionContext, archive: ArchiveResourc
     "root of the log at its size, consistency with the next."))
 def custody_log_consistent(archive: ArchiveResource) -> AssetCheckResult:
     with archive.open() as arc:
-        status = custody_status(arc)
+        status = arc.check_custody()
     return AssetCheckResult(
         passed=not status.problems,
         description="; ".join(status.problems[:5]) or _custody_text(status),
