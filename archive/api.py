@@ -290,8 +290,9 @@ class Archive:
 
     def extract_metadata_isolated(self, capture_ids: list[str], agent: Agent, processes: int,
                                   ) -> tuple[dict[str, str], dict[str, str]]:
-        """Extract and store the metadata of every capture in one pass; when one capture
-        cannot be extracted, only that capture fails. Returns (capture id -> "new" or
+        """Extract and store the metadata of every capture (exact capture ids, as a
+        pipeline step has them) in one pass; when one capture cannot be extracted, only
+        that capture fails. Returns (capture id -> "new" or
         "existing", capture id -> error); see
         :func:`archive.metadata.extraction.extract_isolated`."""
         from archive.metadata.extraction import extract_isolated

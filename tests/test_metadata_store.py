@@ -49,6 +49,24 @@ def test_extraction_is_stored_three_ways_and_not_repeated(arc, http_server) -> N
     assert arc.verify(deep=True).ok
 
 
+def test_isolated_extraction_takes_exact_ids_and_fails_only_an_unknown_one(
+        arc, http_server) -> None:
+    """The pipeline's pass: exact capture ids, no prefix resolution (a prefix is not
+    a capture id here), and an id naming no capture fails alone."""
+    caps = arc.capture([http_server.url("/article"), http_server.url("/")])
+    ids = [c.capture_id for c in caps]
+    unknown = "sha256:" + "0" * 64
+    stored, errors = arc.extract_metadata_isolated([ids[0], unknown, ids[1]], arc.agent(), 1)
+    assert stored == {ids[0]: "new", ids[1]: "new"}
+    assert list(errors) == [unknown] and "no capture" in errors[unknown]
+    prefix = ids[0][:20]
+    stored, errors = arc.extract_metadata_isolated([prefix], arc.agent(), 1)
+    assert stored == {} and "is not a capture id" in errors[prefix]
+    stored, errors = arc.extract_metadata_isolated(ids, arc.agent(), 1)
+    assert stored == {ids[0]: "existing", ids[1]: "existing"} and errors == {}
+    assert arc.verify().ok
+
+
 def test_a_newer_extractor_adds_a_version_and_keeps_the_old(arc, http_server) -> None:
     (cap,) = arc.capture([http_server.url("/article")])
     arc.extract_metadata(cap.capture_id)
